@@ -1,0 +1,218 @@
+//! Decoded `AVFrame` -> owned full-range 8-bit [`Yuv`], upright and optionally downscaled.
+//!
+//! Fast path: 8-bit planar 4:2:0 / 4:2:2 / 4:4:4 frames are copied plane by plane; limited-range
+//! ("TV") samples are expanded to full range through a lookup table in the same pass, because
+//! JPEG (JFIF) is full range. That one pass is the only touch of the pixels before the JPEG
+//! encoder. Every other pixel format (10-bit, NV12, RGB, grey, palettes...) and every downscale
+//! goes through libswscale to full-range YUV 4:2:0 in one step.
+use ff::format::Pixel;
+use ff::software::scaling;
+use ff::util::frame::Video as Frame;
+use ffmpeg_next as ff;
+
+use crate::image::{Chroma, RangeLut, Yuv};
+
+/// Reusable converter: keeps the range tables and a cached swscale context.
+pub struct Converter {
+    lut: RangeLut,
+    scaler: Option<(ScalerKey, scaling::Context)>,
+    scaled: Frame,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ScalerKey {
+    fmt: Pixel,
+    w: u32,
+    h: u32,
+    dw: u32,
+    dh: u32,
+    full_range_src: bool,
+}
+
+/// Size after fitting the longest side into `max_side` (aspect kept, at least 1 pixel).
+pub fn fit_size(w: u32, h: u32, max_side: Option<u32>) -> (u32, u32) {
+    match max_side {
+        Some(m) if m > 0 && w.max(h) > m => {
+            let s = m as f64 / w.max(h) as f64;
+            let nw = ((w as f64 * s).round() as u32).max(1);
+            let nh = ((h as f64 * s).round() as u32).max(1);
+            (nw, nh)
+        }
+        _ => (w, h),
+    }
+}
+
+fn native_chroma(fmt: Pixel) -> Option<(Chroma, bool)> {
+    // (layout, full range implied by the format)
+    match fmt {
+        Pixel::YUV420P => Some((Chroma::C420, false)),
+        Pixel::YUVJ420P => Some((Chroma::C420, true)),
+        Pixel::YUV422P => Some((Chroma::C422, false)),
+        Pixel::YUVJ422P => Some((Chroma::C422, true)),
+        Pixel::YUV444P => Some((Chroma::C444, false)),
+        Pixel::YUVJ444P => Some((Chroma::C444, true)),
+        _ => None,
+    }
+}
+
+fn is_full_range(frame: &Frame) -> bool {
+    matches!(
+        frame.format(),
+        Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P
+    ) || frame.color_range() == ff::util::color::Range::JPEG
+}
+
+/// Copy `rows` rows of `width` bytes from a strided plane, optionally through a LUT.
+fn copy_plane(
+    src: &[u8],
+    stride: usize,
+    width: usize,
+    rows: usize,
+    lut: Option<&[u8; 256]>,
+) -> Result<Vec<u8>, String> {
+    if stride < width || src.len() < stride * rows.saturating_sub(1) + width {
+        return Err(format!(
+            "plane too small: {} bytes for {width}x{rows}, stride {stride}",
+            src.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(width * rows);
+    for r in 0..rows {
+        let row = &src[r * stride..r * stride + width];
+        match lut {
+            Some(t) => out.extend(row.iter().map(|&v| t[v as usize])),
+            None => out.extend_from_slice(row),
+        }
+    }
+    Ok(out)
+}
+
+impl Default for Converter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Converter {
+    pub fn new() -> Self {
+        Converter {
+            lut: RangeLut::new(),
+            scaler: None,
+            scaled: Frame::empty(),
+        }
+    }
+
+    /// Convert a decoded frame to an upright, full-range 8-bit YUV picture whose longest side
+    /// is at most `max_side`. `rotation` is in degrees clockwise (0/90/180/270).
+    pub fn convert(
+        &mut self,
+        frame: &Frame,
+        rotation: i32,
+        max_side: Option<u32>,
+    ) -> Result<Yuv, String> {
+        let (w, h) = (frame.width(), frame.height());
+        if w == 0 || h == 0 {
+            return Err("decoder returned an empty frame".into());
+        }
+        let (dw, dh) = fit_size(w, h, max_side);
+        let quarter_turn = rotation.rem_euclid(180) == 90;
+        let native = native_chroma(frame.format())
+            .filter(|(c, _)| !(quarter_turn && *c == Chroma::C422))
+            .filter(|_| (dw, dh) == (w, h));
+        let img = match native {
+            Some((chroma, _)) => self.copy_native(frame, chroma)?,
+            None => self.scale(frame, dw, dh)?,
+        };
+        img.rotated(rotation)
+            .ok_or_else(|| format!("cannot rotate by {rotation} degrees"))
+    }
+
+    fn copy_native(&self, frame: &Frame, chroma: Chroma) -> Result<Yuv, String> {
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        let (cw, ch) = chroma.plane_size(w, h);
+        let full = is_full_range(frame);
+        let (ly, lc) = if full {
+            (None, None)
+        } else {
+            (Some(&self.lut.luma), Some(&self.lut.chroma))
+        };
+        if frame.planes() < 3 {
+            return Err(format!("expected 3 planes, frame has {}", frame.planes()));
+        }
+        Ok(Yuv {
+            width: w,
+            height: h,
+            chroma,
+            y: copy_plane(frame.data(0), frame.stride(0), w, h, ly)?,
+            u: copy_plane(frame.data(1), frame.stride(1), cw, ch, lc)?,
+            v: copy_plane(frame.data(2), frame.stride(2), cw, ch, lc)?,
+        })
+    }
+
+    fn scale(&mut self, frame: &Frame, dw: u32, dh: u32) -> Result<Yuv, String> {
+        let key = ScalerKey {
+            fmt: frame.format(),
+            w: frame.width(),
+            h: frame.height(),
+            dw,
+            dh,
+            full_range_src: is_full_range(frame),
+        };
+        if self.scaler.as_ref().map(|(k, _)| *k) != Some(key) {
+            let downscale = dw < key.w || dh < key.h;
+            let flags = if downscale {
+                scaling::Flags::AREA
+            } else {
+                scaling::Flags::BICUBIC
+            };
+            let mut ctx =
+                scaling::Context::get(key.fmt, key.w, key.h, Pixel::YUV420P, dw, dh, flags)
+                    .map_err(|e| format!("swscale cannot convert {:?}: {e}", key.fmt))?;
+            // Full-range output (JPEG), input range as the frame says.
+            // SAFETY: ctx is a valid SwsContext; the coefficient table pointer is static.
+            unsafe {
+                let coefs = ff::ffi::sws_getCoefficients(ff::ffi::SWS_CS_DEFAULT);
+                ff::ffi::sws_setColorspaceDetails(
+                    ctx.as_mut_ptr(),
+                    coefs,
+                    key.full_range_src as i32,
+                    coefs,
+                    1,
+                    0,
+                    1 << 16,
+                    1 << 16,
+                );
+            }
+            self.scaler = Some((key, ctx));
+            self.scaled = Frame::new(Pixel::YUV420P, dw, dh);
+        }
+        let (_, ctx) = self.scaler.as_mut().ok_or("no scaler")?;
+        ctx.run(frame, &mut self.scaled)
+            .map_err(|e| format!("swscale failed: {e}"))?;
+        let s = &self.scaled;
+        let (w, h) = (dw as usize, dh as usize);
+        let (cw, ch) = Chroma::C420.plane_size(w, h);
+        Ok(Yuv {
+            width: w,
+            height: h,
+            chroma: Chroma::C420,
+            y: copy_plane(s.data(0), s.stride(0), w, h, None)?,
+            u: copy_plane(s.data(1), s.stride(1), cw, ch, None)?,
+            v: copy_plane(s.data(2), s.stride(2), cw, ch, None)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_size;
+
+    #[test]
+    fn fit_keeps_aspect() {
+        assert_eq!(fit_size(1920, 1080, Some(640)), (640, 360));
+        assert_eq!(fit_size(1080, 1920, Some(640)), (360, 640));
+        assert_eq!(fit_size(320, 240, Some(640)), (320, 240));
+        assert_eq!(fit_size(4000, 1, Some(100)), (100, 1));
+        assert_eq!(fit_size(1920, 1080, None), (1920, 1080));
+    }
+}

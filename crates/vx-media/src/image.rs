@@ -1,0 +1,243 @@
+//! Owned 8-bit planar YUV images (full range, JFIF/BT.601 as JPEG expects) and the few
+//! operations vx needs on them: rotation by quarter turns and conversion to RGB for PNG.
+
+/// Chroma subsampling of a [`Yuv`] image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chroma {
+    /// 4:2:0: chroma planes are ceil(w/2) x ceil(h/2).
+    C420,
+    /// 4:2:2: chroma planes are ceil(w/2) x h.
+    C422,
+    /// 4:4:4: chroma planes are w x h.
+    C444,
+}
+
+impl Chroma {
+    /// log2 of the horizontal and vertical chroma subsampling factors.
+    pub fn shifts(self) -> (u32, u32) {
+        match self {
+            Chroma::C420 => (1, 1),
+            Chroma::C422 => (1, 0),
+            Chroma::C444 => (0, 0),
+        }
+    }
+
+    /// Size of a chroma plane for a `w` x `h` picture.
+    pub fn plane_size(self, w: usize, h: usize) -> (usize, usize) {
+        let (sx, sy) = self.shifts();
+        ((w + (1 << sx) - 1) >> sx, (h + (1 << sy) - 1) >> sy)
+    }
+}
+
+/// A tightly packed, full-range, 8-bit planar YUV picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Yuv {
+    pub width: usize,
+    pub height: usize,
+    pub chroma: Chroma,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl Yuv {
+    /// A picture filled with one colour.
+    pub fn filled(width: usize, height: usize, chroma: Chroma, yuv: [u8; 3]) -> Self {
+        let (cw, ch) = chroma.plane_size(width, height);
+        Yuv {
+            width,
+            height,
+            chroma,
+            y: vec![yuv[0]; width * height],
+            u: vec![yuv[1]; cw * ch],
+            v: vec![yuv[2]; cw * ch],
+        }
+    }
+
+    pub fn chroma_size(&self) -> (usize, usize) {
+        self.chroma.plane_size(self.width, self.height)
+    }
+
+    /// Turn the picture `degrees` clockwise (0, 90, 180 or 270). 4:2:2 pictures can only be
+    /// turned by 0 or 180 (a quarter turn of 4:2:2 is 4:4:0, which JPEG encoders handle
+    /// poorly): callers convert them to 4:2:0 first. Returns `None` for anything else.
+    pub fn rotated(self, degrees: i32) -> Option<Yuv> {
+        let quarter = degrees.rem_euclid(360) / 90;
+        if degrees.rem_euclid(90) != 0 {
+            return None;
+        }
+        if quarter == 0 {
+            return Some(self);
+        }
+        if quarter % 2 == 1 && self.chroma == Chroma::C422 {
+            return None;
+        }
+        let (cw, ch) = self.chroma_size();
+        let y = rotate_plane(&self.y, self.width, self.height, quarter);
+        let u = rotate_plane(&self.u, cw, ch, quarter);
+        let v = rotate_plane(&self.v, cw, ch, quarter);
+        let (width, height) = if quarter % 2 == 1 {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        };
+        Some(Yuv {
+            width,
+            height,
+            chroma: self.chroma,
+            y,
+            u,
+            v,
+        })
+    }
+
+    /// Convert to packed RGB24 with the JFIF (full-range BT.601) equations, nearest chroma.
+    pub fn to_rgb(&self) -> Vec<u8> {
+        let (sx, sy) = self.chroma.shifts();
+        let (cw, _) = self.chroma_size();
+        let mut out = vec![0u8; self.width * self.height * 3];
+        for row in 0..self.height {
+            let crow = (row >> sy) * cw;
+            for col in 0..self.width {
+                let yv = self.y[row * self.width + col] as f32;
+                let ci = crow + (col >> sx);
+                let cb = self.u[ci] as f32 - 128.0;
+                let cr = self.v[ci] as f32 - 128.0;
+                let r = yv + 1.402 * cr;
+                let g = yv - 0.344_136 * cb - 0.714_136 * cr;
+                let b = yv + 1.772 * cb;
+                let o = (row * self.width + col) * 3;
+                out[o] = r.round().clamp(0.0, 255.0) as u8;
+                out[o + 1] = g.round().clamp(0.0, 255.0) as u8;
+                out[o + 2] = b.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        out
+    }
+}
+
+/// Rotate a `w` x `h` plane by `quarter` quarter turns clockwise (1, 2 or 3).
+fn rotate_plane(src: &[u8], w: usize, h: usize, quarter: i32) -> Vec<u8> {
+    let mut dst = vec![0u8; w * h];
+    match quarter {
+        1 => {
+            // Output is h wide, w tall: out[r][c] = in[h-1-c][r].
+            for r in 0..w {
+                let out_row = &mut dst[r * h..(r + 1) * h];
+                for (c, o) in out_row.iter_mut().enumerate() {
+                    *o = src[(h - 1 - c) * w + r];
+                }
+            }
+        }
+        2 => {
+            for (i, o) in dst.iter_mut().enumerate() {
+                *o = src[w * h - 1 - i];
+            }
+        }
+        3 => {
+            // out[r][c] = in[c][w-1-r].
+            for r in 0..w {
+                let out_row = &mut dst[r * h..(r + 1) * h];
+                for (c, o) in out_row.iter_mut().enumerate() {
+                    *o = src[c * w + (w - 1 - r)];
+                }
+            }
+        }
+        _ => dst.copy_from_slice(src),
+    }
+    dst
+}
+
+/// Lookup tables expanding limited ("TV", MPEG) range to full ("PC", JPEG) range:
+/// luma 16..235 -> 0..255, chroma 16..240 -> 0..255 around 128.
+pub struct RangeLut {
+    pub luma: [u8; 256],
+    pub chroma: [u8; 256],
+}
+
+impl RangeLut {
+    pub fn new() -> Self {
+        let mut luma = [0u8; 256];
+        let mut chroma = [0u8; 256];
+        for i in 0..256 {
+            let l = ((i as f32 - 16.0) * 255.0 / 219.0)
+                .round()
+                .clamp(0.0, 255.0);
+            let c = ((i as f32 - 128.0) * 255.0 / 224.0 + 128.0)
+                .round()
+                .clamp(0.0, 255.0);
+            luma[i] = l as u8;
+            chroma[i] = c as u8;
+        }
+        RangeLut { luma, chroma }
+    }
+}
+
+impl Default for RangeLut {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered(w: usize, h: usize, chroma: Chroma) -> Yuv {
+        let (cw, ch) = chroma.plane_size(w, h);
+        Yuv {
+            width: w,
+            height: h,
+            chroma,
+            y: (0..w * h).map(|i| i as u8).collect(),
+            u: (0..cw * ch).map(|i| i as u8).collect(),
+            v: (0..cw * ch).map(|i| (i * 2) as u8).collect(),
+        }
+    }
+
+    #[test]
+    fn quarter_turns_compose() {
+        let img = numbered(5, 3, Chroma::C420);
+        let r90 = img.clone().rotated(90).unwrap();
+        assert_eq!((r90.width, r90.height), (3, 5));
+        // Top-left of a clockwise turn is the bottom-left of the source.
+        assert_eq!(r90.y[0], img.y[2 * 5]);
+        // Top-right of a clockwise turn is the top-left of the source.
+        assert_eq!(r90.y[2], img.y[0]);
+        let r270 = img.clone().rotated(270).unwrap();
+        assert_eq!(r270.y[0], img.y[4]); // top-right of the source
+        let back = r90.clone().rotated(270).unwrap();
+        assert_eq!(back, img);
+        let r180 = r90.rotated(90).unwrap();
+        assert_eq!(r180, img.clone().rotated(180).unwrap());
+        assert_eq!(r180.y[0], img.y[14]);
+        assert!(img.clone().rotated(45).is_none());
+        assert!(numbered(4, 4, Chroma::C422).rotated(90).is_none());
+    }
+
+    #[test]
+    fn range_lut_endpoints() {
+        let lut = RangeLut::new();
+        assert_eq!(lut.luma[16], 0);
+        assert_eq!(lut.luma[235], 255);
+        assert_eq!(lut.luma[0], 0);
+        assert_eq!(lut.luma[255], 255);
+        assert_eq!(lut.chroma[128], 128);
+        assert!(lut.chroma[16] <= 1);
+        assert_eq!(lut.chroma[240], 255);
+    }
+
+    #[test]
+    fn rgb_of_grey_and_red() {
+        let grey = Yuv::filled(2, 2, Chroma::C420, [128, 128, 128]);
+        assert!(grey.to_rgb().iter().all(|&v| v == 128));
+        // JFIF red: Y=76, Cb=85, Cr=255 -> (254..255, 0, 0)
+        let red = Yuv::filled(2, 2, Chroma::C444, [76, 85, 255]);
+        let rgb = red.to_rgb();
+        assert!(
+            rgb[0] >= 253 && rgb[1] <= 2 && rgb[2] <= 2,
+            "{:?}",
+            &rgb[..3]
+        );
+    }
+}

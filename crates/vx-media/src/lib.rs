@@ -1,0 +1,62 @@
+//! In-process media handling for vx, on FFmpeg's libraries (libavformat/libavcodec/libswscale).
+//!
+//! * [`probe`]: container and stream metadata, like `ffprobe -show_format -show_streams`.
+//! * [`keyframes`]: decode only the frames the decoder flags as key and write them as JPEG/PNG,
+//!   straight from the decoded YUV planes (no RGB round trip for JPEG, no temp files).
+//! * [`phash`]: 64-bit perceptual hash of a luma plane, used for near-duplicate removal.
+//! * [`image`]: owned 8-bit planar YUV images, range expansion and rotation.
+//!
+//! Errors are typed ([`MediaError`]) and always name the file they concern.
+
+pub mod convert;
+pub mod error;
+pub mod fsutil;
+pub mod image;
+pub mod jpeg;
+pub mod keyframes;
+pub mod phash;
+pub mod probe;
+
+pub use error::MediaError;
+
+use std::sync::Once;
+
+static INIT: Once = Once::new();
+
+/// How much FFmpeg's own logging vx lets through to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FfmpegLog {
+    /// Nothing: vx reports problems itself, one line per failure (the default).
+    Quiet,
+    /// FFmpeg warnings and errors (useful with `--verbose`).
+    Warnings,
+    /// Everything FFmpeg says at info level.
+    Info,
+}
+
+/// Initialise the FFmpeg libraries once per process and set their log level.
+pub fn init(log: FfmpegLog) {
+    INIT.call_once(|| {
+        // ffmpeg::init only registers devices/formats on old FFmpeg; it cannot fail on 5.x.
+        let _ = ffmpeg_next::init();
+    });
+    use ffmpeg_next::util::log::{set_level, Level};
+    set_level(match log {
+        FfmpegLog::Quiet => Level::Quiet,
+        FfmpegLog::Warnings => Level::Warning,
+        FfmpegLog::Info => Level::Info,
+    });
+}
+
+/// The versions of the FFmpeg libraries vx is running against, e.g. `"libavcodec 59.37.100"`.
+pub fn ffmpeg_versions() -> Vec<String> {
+    fn v(name: &str, n: u32) -> String {
+        format!("{name} {}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff)
+    }
+    vec![
+        v("libavformat", ffmpeg_next::format::version()),
+        v("libavcodec", ffmpeg_next::codec::version()),
+        v("libavutil", ffmpeg_next::util::version()),
+        v("libswscale", ffmpeg_next::software::scaling::version()),
+    ]
+}

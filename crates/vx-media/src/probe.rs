@@ -1,0 +1,298 @@
+//! `vx probe`: container and stream metadata, read in-process with libavformat.
+//!
+//! The schema is documented in docs/OUTPUTS.md; fields that a stream does not have are left
+//! out rather than written as `null`.
+use std::ffi::CStr;
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ff;
+use serde::Serialize;
+
+use crate::error::{MediaError, Result};
+
+/// Metadata of one media file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeInfo {
+    pub path: PathBuf,
+    /// Short name(s) of the demuxer, e.g. `"mov,mp4,m4a,3gp,3g2,mj2"`.
+    pub container: String,
+    pub container_long: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bit_rate: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    pub streams: Vec<StreamInfo>,
+}
+
+/// Metadata of one stream.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StreamInfo {
+    pub index: usize,
+    /// `video`, `audio`, `subtitle`, `data`, `attachment` or `unknown`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub codec: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec_long: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    pub time_base: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bit_rate: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nb_frames: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    // video
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pix_fmt: Option<String>,
+    /// Average frame rate in frames per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<f64>,
+    /// Average frame rate as the exact fraction FFmpeg reports, e.g. `"30000/1001"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avg_frame_rate: Option<String>,
+    /// Degrees the picture must be turned clockwise to display upright (0, 90, 180 or 270),
+    /// from the display matrix. This is what the ffmpeg CLI's autorotate applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<i32>,
+    // audio
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_fmt: Option<String>,
+}
+
+pub(crate) fn rational_str(r: ff::Rational) -> String {
+    format!("{}/{}", r.numerator(), r.denominator())
+}
+
+pub(crate) fn rational_f64(r: ff::Rational) -> Option<f64> {
+    if r.denominator() == 0 || r.numerator() == 0 {
+        None
+    } else {
+        Some(r.numerator() as f64 / r.denominator() as f64)
+    }
+}
+
+/// Seconds for a timestamp in `tb`, or `None` for AV_NOPTS_VALUE.
+pub(crate) fn ts_seconds(ts: i64, tb: ff::Rational) -> Option<f64> {
+    if ts == ff::ffi::AV_NOPTS_VALUE || tb.denominator() == 0 {
+        None
+    } else {
+        Some(ts as f64 * tb.numerator() as f64 / tb.denominator() as f64)
+    }
+}
+
+/// Open `path` with libavformat and read stream info, mapping failures to typed errors.
+pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
+    let meta = std::fs::metadata(path).map_err(|e| MediaError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(MediaError::Open {
+            path: path.into(),
+            reason: "is a directory".into(),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(MediaError::NotMedia {
+            path: path.into(),
+            reason: "file is empty".into(),
+        });
+    }
+    let ctx = ff::format::input(&path).map_err(|e| match e {
+        ff::Error::InvalidData => MediaError::NotMedia {
+            path: path.into(),
+            reason: "unrecognised or corrupt data".into(),
+        },
+        ff::Error::StreamNotFound => MediaError::NotMedia {
+            path: path.into(),
+            reason: "no stream information could be read".into(),
+        },
+        other => MediaError::Open {
+            path: path.into(),
+            reason: other.to_string(),
+        },
+    })?;
+    // A demuxer picked on weak evidence (e.g. a text file taken as "tty" ANSI art because of its
+    // extension, or random bytes taken as MP3) is treated as "not media".
+    // AVPROBE_SCORE_EXTENSION is 50; FFmpeg itself warns "misdetection possible" at <= 25.
+    let score = ctx.probe_score();
+    let name = ctx.format().name().to_string();
+    if score <= 25 || name == "tty" {
+        return Err(MediaError::NotMedia {
+            path: path.into(),
+            reason: format!("format guess '{name}' is too uncertain (probe score {score}/100)"),
+        });
+    }
+    Ok(ctx)
+}
+
+/// Degrees to turn the stream's pictures clockwise for upright display, as the ffmpeg CLI's
+/// `get_rotation()` computes it from the display matrix. Returns 0, 90, 180 or 270 (other
+/// angles are rounded to the nearest quarter turn).
+pub fn display_rotation(stream: &ff::format::stream::Stream) -> i32 {
+    for sd in stream.side_data() {
+        if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix {
+            let data = sd.data();
+            if data.len() < 36 {
+                continue;
+            }
+            let mut m = [0i32; 9];
+            for (i, v) in m.iter_mut().enumerate() {
+                let b = [
+                    data[4 * i],
+                    data[4 * i + 1],
+                    data[4 * i + 2],
+                    data[4 * i + 3],
+                ];
+                *v = i32::from_ne_bytes(b);
+            }
+            // SAFETY: `m` is a valid 3x3 display matrix of 9 i32 values.
+            let ccw = unsafe { ff::ffi::av_display_rotation_get(m.as_ptr()) };
+            if ccw.is_nan() {
+                return 0;
+            }
+            let mut theta = -ccw.round();
+            theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
+            let q = ((theta / 90.0).round() as i32).rem_euclid(4);
+            return q * 90;
+        }
+    }
+    0
+}
+
+fn media_kind(t: ff::media::Type) -> &'static str {
+    match t {
+        ff::media::Type::Video => "video",
+        ff::media::Type::Audio => "audio",
+        ff::media::Type::Subtitle => "subtitle",
+        ff::media::Type::Data => "data",
+        ff::media::Type::Attachment => "attachment",
+        _ => "unknown",
+    }
+}
+
+pub(crate) fn codec_name(id: ff::codec::Id) -> String {
+    // SAFETY: avcodec_get_name always returns a valid static C string ("unknown_codec" at worst).
+    unsafe {
+        let p = ff::ffi::avcodec_get_name(id.into());
+        if p.is_null() {
+            "unknown".into()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+fn stream_info(stream: &ff::format::stream::Stream) -> StreamInfo {
+    let params = stream.parameters();
+    let tb = stream.time_base();
+    let id = params.id();
+    let mut info = StreamInfo {
+        index: stream.index(),
+        kind: media_kind(params.medium()).into(),
+        codec: codec_name(id),
+        time_base: rational_str(tb),
+        duration: ts_seconds(stream.duration(), tb),
+        start_time: ts_seconds(stream.start_time(), tb),
+        nb_frames: Some(stream.frames()).filter(|&n| n > 0),
+        language: stream.metadata().get("language").map(str::to_string),
+        ..Default::default()
+    };
+    // SAFETY: the parameters pointer is valid for the lifetime of `stream`; we only read
+    // plain fields and call FFmpeg's lookup functions that return static strings.
+    unsafe {
+        let par = params.as_ptr();
+        let desc = ff::ffi::avcodec_descriptor_get((*par).codec_id);
+        if !desc.is_null() && !(*desc).long_name.is_null() {
+            info.codec_long = Some(
+                CStr::from_ptr((*desc).long_name)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        let prof = ff::ffi::avcodec_profile_name((*par).codec_id, (*par).profile);
+        if !prof.is_null() {
+            info.profile = Some(CStr::from_ptr(prof).to_string_lossy().into_owned());
+        }
+        if (*par).bit_rate > 0 {
+            info.bit_rate = Some((*par).bit_rate);
+        }
+        match params.medium() {
+            ff::media::Type::Video => {
+                info.width = Some((*par).width.max(0) as u32);
+                info.height = Some((*par).height.max(0) as u32);
+                if (*par).format >= 0 {
+                    let name = ff::ffi::av_get_pix_fmt_name(std::mem::transmute::<
+                        i32,
+                        ff::ffi::AVPixelFormat,
+                    >((*par).format));
+                    if !name.is_null() {
+                        info.pix_fmt = Some(CStr::from_ptr(name).to_string_lossy().into_owned());
+                    }
+                }
+                let avg = stream.avg_frame_rate();
+                let rate = if rational_f64(avg).is_some() {
+                    avg
+                } else {
+                    stream.rate()
+                };
+                info.frame_rate = rational_f64(rate);
+                if info.frame_rate.is_some() {
+                    info.avg_frame_rate = Some(rational_str(rate));
+                }
+                info.rotation = Some(display_rotation(stream));
+            }
+            ff::media::Type::Audio => {
+                info.sample_rate = Some((*par).sample_rate.max(0) as u32);
+                info.channels = Some((*par).ch_layout.nb_channels.max(0) as u16);
+                if (*par).format >= 0 {
+                    let name = ff::ffi::av_get_sample_fmt_name(std::mem::transmute::<
+                        i32,
+                        ff::ffi::AVSampleFormat,
+                    >((*par).format));
+                    if !name.is_null() {
+                        info.sample_fmt = Some(CStr::from_ptr(name).to_string_lossy().into_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    info
+}
+
+/// Read container and stream metadata of `path`.
+pub fn probe(path: &Path) -> Result<ProbeInfo> {
+    let ctx = open_input(path)?;
+    let fmt = ctx.format();
+    let dur = ctx.duration();
+    let size = std::fs::metadata(path).ok().map(|m| m.len());
+    // SAFETY: reading plain fields of a valid, open AVFormatContext.
+    let (start, bit_rate) = unsafe { ((*ctx.as_ptr()).start_time, (*ctx.as_ptr()).bit_rate) };
+    let av_tb = ff::Rational::new(1, ff::ffi::AV_TIME_BASE);
+    Ok(ProbeInfo {
+        path: path.to_path_buf(),
+        container: fmt.name().to_string(),
+        container_long: fmt.description().to_string(),
+        duration: ts_seconds(dur, av_tb).filter(|d| *d >= 0.0),
+        start_time: ts_seconds(start, av_tb),
+        bit_rate: Some(bit_rate).filter(|&b| b > 0),
+        size,
+        streams: ctx.streams().map(|s| stream_info(&s)).collect(),
+    })
+}
