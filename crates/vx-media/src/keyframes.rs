@@ -27,7 +27,7 @@ use crate::image::Yuv;
 use crate::jpeg::{Encoder, ImageFormat};
 use crate::phash;
 use crate::probe::{
-    codec_name, display_rotation, open_input, rational_f64, rational_str, ts_seconds,
+    codec_label, codec_name, display_rotation, open_input, rational_f64, rational_str, ts_seconds,
 };
 
 /// Options of [`extract`].
@@ -184,7 +184,7 @@ pub fn extract(
 
     let codec = ff::decoder::find(codec_id).ok_or_else(|| MediaError::UnsupportedCodec {
         path: input.into(),
-        codec: codec_name(codec_id),
+        codec: codec_label(&params),
     })?;
     let mut cctx = ff::codec::Context::from_parameters(params).map_err(|e| MediaError::Decode {
         path: input.into(),
@@ -295,6 +295,9 @@ pub fn extract(
     let mut corrupt_packets = 0usize;
     let mut last_end: Option<f64> = None;
     let mut stopped_early = false;
+    let mut saw_key_packet = false;
+    let mut decoder_ignores_skip = false;
+    let mut sent_since_flush = false;
     'demux: loop {
         match packet.read(&mut ictx) {
             Ok(()) => {}
@@ -331,26 +334,44 @@ pub fn extract(
             let end = t + ts_seconds(packet.duration(), tb).unwrap_or(0.0);
             last_end = Some(last_end.map_or(end, |l: f64| l.max(end)));
         }
+        if packet.is_key() {
+            saw_key_packet = true;
+        } else if decoder_ignores_skip && saw_key_packet {
+            // A decoder that ignores skip_frame (VP8/VP9/AV1 in FFmpeg 5.1) would decode every
+            // frame: only key packets reach it, as the demuxer marks them.
+            continue;
+        }
+        // Each key packet starts from a drained, flushed decoder: frames come out in order, at
+        // once, and none is lost. Without this, H.264 open-GOP streams (I pictures with a
+        // recovery point, not IDR) come out of `skip_frame=nokey` decoding reordered and the
+        // last one never comes out, because the picture order counts of the skipped frames
+        // are missing (this is what `ffmpeg -skip_frame nokey` does; see docs/KEYFRAMES.md).
+        if packet.is_key() && sent_since_flush {
+            if !drain(&mut decoder, &mut frame, &mut st, &mut progress, &mut decoder_ignores_skip) {
+                stopped_early = true;
+                break;
+            }
+            decoder.flush();
+        }
+        sent_since_flush = true;
         match decoder.send_packet(&packet) {
             Ok(()) => {}
             Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
             Err(_) => st.stats.decode_errors += 1,
         }
         while decoder.receive_frame(&mut frame).is_ok() {
+            if !frame.is_key() {
+                decoder_ignores_skip = true;
+                continue;
+            }
             if !st.take(&frame, &mut progress) {
                 stopped_early = true;
                 break 'demux;
             }
         }
     }
-    if !stopped_early {
-        let _ = decoder.send_eof();
-        while decoder.receive_frame(&mut frame).is_ok() {
-            if !st.take(&frame, &mut progress) {
-                stopped_early = true;
-                break;
-            }
-        }
+    if !stopped_early && !drain(&mut decoder, &mut frame, &mut st, &mut progress, &mut decoder_ignores_skip) {
+        stopped_early = true;
     }
 
     // Finish the pool and collect results.
@@ -392,6 +413,8 @@ pub fn extract(
     if stats.decoded == 0 {
         let detail = if stats.packets_read == 0 {
             Some("no video packets could be read".to_string())
+        } else if let Some(n) = expected_packets.filter(|&n| n > stats.packets_read as i64) {
+            Some(format!("file is truncated: {} of {n} video packets could be read", stats.packets_read))
         } else if stats.decode_errors > 0 {
             Some(format!(
                 "{} of {} packets failed to decode",
@@ -447,6 +470,28 @@ pub fn extract(
         stats,
         keyframes,
     })
+}
+
+/// Send end-of-stream and hand every remaining key frame to `st`. Returns false when
+/// extraction should stop.
+fn drain(
+    decoder: &mut ff::decoder::Video,
+    frame: &mut ff::util::frame::Video,
+    st: &mut State<'_>,
+    progress: &mut impl FnMut(Progress),
+    saw_nonkey: &mut bool,
+) -> bool {
+    let _ = decoder.send_eof();
+    while decoder.receive_frame(frame).is_ok() {
+        if !frame.is_key() {
+            *saw_nonkey = true;
+            continue;
+        }
+        if !st.take(frame, progress) {
+            return false;
+        }
+    }
+    true
 }
 
 struct State<'a> {

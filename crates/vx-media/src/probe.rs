@@ -198,14 +198,30 @@ pub(crate) fn codec_name(id: ff::codec::Id) -> String {
     }
 }
 
+/// Codec name for messages: the FFmpeg name, or the container's codec tag when FFmpeg does
+/// not know the codec (e.g. `"unknown (tag VXZZ)"`).
+pub(crate) fn codec_label(params: &ff::codec::Parameters) -> String {
+    let id = params.id();
+    if id != ff::codec::Id::None {
+        return codec_name(id);
+    }
+    // SAFETY: reading a plain field of valid codec parameters.
+    let tag = unsafe { (*params.as_ptr()).codec_tag };
+    let b = tag.to_le_bytes();
+    if tag != 0 && b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
+        format!("unknown (tag {})", String::from_utf8_lossy(&b))
+    } else {
+        "unknown".into()
+    }
+}
+
 fn stream_info(stream: &ff::format::stream::Stream) -> StreamInfo {
     let params = stream.parameters();
     let tb = stream.time_base();
-    let id = params.id();
     let mut info = StreamInfo {
         index: stream.index(),
         kind: media_kind(params.medium()).into(),
-        codec: codec_name(id),
+        codec: codec_label(&params),
         time_base: rational_str(tb),
         duration: ts_seconds(stream.duration(), tb),
         start_time: ts_seconds(stream.start_time(), tb),
