@@ -6,7 +6,6 @@
 //! encoder. Every other pixel format (10-bit, NV12, RGB, grey, palettes...) and every downscale
 //! goes through libswscale to full-range YUV 4:2:0 in one step.
 use ff::format::Pixel;
-use ff::software::scaling;
 use ff::util::frame::Video as Frame;
 use ffmpeg_next as ff;
 
@@ -15,8 +14,7 @@ use crate::image::{Chroma, RangeLut, Yuv};
 /// Reusable converter: keeps the range tables and a cached swscale context.
 pub struct Converter {
     lut: RangeLut,
-    scaler: Option<(ScalerKey, scaling::Context)>,
-    scaled: Frame,
+    scaler: Option<Scaler>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +96,6 @@ impl Converter {
         Converter {
             lut: RangeLut::new(),
             scaler: None,
-            scaled: Frame::empty(),
         }
     }
 
@@ -158,48 +155,94 @@ impl Converter {
             dh,
             full_range_src: is_full_range(frame),
         };
-        if self.scaler.as_ref().map(|(k, _)| *k) != Some(key) {
-            let downscale = dw < key.w || dh < key.h;
-            let flags = if downscale {
-                scaling::Flags::AREA
-            } else {
-                scaling::Flags::BICUBIC
-            };
-            let mut ctx =
-                scaling::Context::get(key.fmt, key.w, key.h, Pixel::YUV420P, dw, dh, flags)
-                    .map_err(|e| format!("swscale cannot convert {:?}: {e}", key.fmt))?;
-            // Full-range output (JPEG), input range as the frame says.
-            // SAFETY: ctx is a valid SwsContext; the coefficient table pointer is static.
-            unsafe {
-                let coefs = ff::ffi::sws_getCoefficients(ff::ffi::SWS_CS_DEFAULT);
-                ff::ffi::sws_setColorspaceDetails(
-                    ctx.as_mut_ptr(),
-                    coefs,
-                    key.full_range_src as i32,
-                    coefs,
-                    1,
-                    0,
-                    1 << 16,
-                    1 << 16,
-                );
-            }
-            self.scaler = Some((key, ctx));
-            self.scaled = Frame::new(Pixel::YUV420P, dw, dh);
+        if self.scaler.as_ref().map(|s| s.key) != Some(key) {
+            self.scaler = Some(Scaler::new(key)?);
         }
-        let (_, ctx) = self.scaler.as_mut().ok_or("no scaler")?;
-        ctx.run(frame, &mut self.scaled)
-            .map_err(|e| format!("swscale failed: {e}"))?;
-        let s = &self.scaled;
+        let scaler = self.scaler.as_mut().ok_or("no scaler")?;
         let (w, h) = (dw as usize, dh as usize);
-        let (cw, ch) = Chroma::C420.plane_size(w, h);
-        Ok(Yuv {
-            width: w,
-            height: h,
-            chroma: Chroma::C420,
-            y: copy_plane(s.data(0), s.stride(0), w, h, None)?,
-            u: copy_plane(s.data(1), s.stride(1), cw, ch, None)?,
-            v: copy_plane(s.data(2), s.stride(2), cw, ch, None)?,
-        })
+        let mut out = Yuv::filled(w, h, Chroma::C420, [0, 128, 128]);
+        let (cw, _) = out.chroma_size();
+        // SAFETY: the source pointers/strides come from a decoded frame of the size and format
+        // the context was made for; the destination planes are tightly packed buffers of the
+        // exact sizes of a w x h yuv420p picture with strides w, cw, cw.
+        let ret = unsafe {
+            let f = frame.as_ptr();
+            let dst = [out.y.as_mut_ptr(), out.u.as_mut_ptr(), out.v.as_mut_ptr(), std::ptr::null_mut()];
+            let dst_stride = [w as i32, cw as i32, cw as i32, 0];
+            ff::ffi::sws_scale(
+                scaler.ctx,
+                (*f).data.as_ptr() as *const *const u8,
+                (*f).linesize.as_ptr(),
+                0,
+                key.h as i32,
+                dst.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        if ret <= 0 {
+            return Err(format!("swscale failed ({ret})"));
+        }
+        Ok(out)
+    }
+}
+
+/// A libswscale context set up through AVOptions before `sws_init_context`, which is the only
+/// way range conversion is honoured for high-bit-depth YUV input (FFmpeg 5.1's
+/// `sws_setColorspaceDetails` skips it when the source is not 8-bit).
+struct Scaler {
+    key: ScalerKey,
+    ctx: *mut ff::ffi::SwsContext,
+}
+
+// SAFETY: the context is only used by the thread that owns the Converter.
+unsafe impl Send for Scaler {}
+
+impl Scaler {
+    fn new(key: ScalerKey) -> Result<Scaler, String> {
+        let downscale = key.dw < key.w || key.dh < key.h;
+        let flags = if downscale { ff::ffi::SWS_AREA } else { ff::ffi::SWS_BICUBIC } as i64;
+        let src_fmt: ff::ffi::AVPixelFormat = key.fmt.into();
+        // SAFETY: allocate, configure through the AVOptions API and initialise an SwsContext;
+        // freed on every error path and in Drop.
+        unsafe {
+            let ctx = ff::ffi::sws_alloc_context();
+            if ctx.is_null() {
+                return Err("out of memory".into());
+            }
+            let set = |name: &str, v: i64| -> i32 {
+                let n = std::ffi::CString::new(name).unwrap_or_default();
+                ff::ffi::av_opt_set_int(ctx as *mut _, n.as_ptr(), v, 0)
+            };
+            let opts = [
+                ("srcw", key.w as i64),
+                ("srch", key.h as i64),
+                ("src_format", src_fmt as i64),
+                ("dstw", key.dw as i64),
+                ("dsth", key.dh as i64),
+                ("dst_format", ff::ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i64),
+                ("sws_flags", flags),
+                ("src_range", key.full_range_src as i64),
+                ("dst_range", 1),
+            ];
+            for (name, v) in opts {
+                if set(name, v) < 0 {
+                    ff::ffi::sws_freeContext(ctx);
+                    return Err(format!("swscale rejected option {name}={v}"));
+                }
+            }
+            if ff::ffi::sws_init_context(ctx, std::ptr::null_mut(), std::ptr::null_mut()) < 0 {
+                ff::ffi::sws_freeContext(ctx);
+                return Err(format!("swscale cannot convert {:?} {}x{}", key.fmt, key.w, key.h));
+            }
+            Ok(Scaler { key, ctx })
+        }
+    }
+}
+
+impl Drop for Scaler {
+    fn drop(&mut self) {
+        // SAFETY: ctx was created by sws_alloc_context and is freed once.
+        unsafe { ff::ffi::sws_freeContext(self.ctx) }
     }
 }
 

@@ -1,0 +1,145 @@
+//! Test harness: a temp dir per test, media generated with the `ffmpeg` CLI, and reference
+//! answers from `ffprobe` / `ffmpeg` (the real tools, never mocks).
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A fresh directory under the system temp dir, removed on drop unless the test panicked.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("vx-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn vx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vx"))
+}
+
+pub fn run_vx(args: &[&str]) -> Output {
+    vx().args(args).output().expect("run vx")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Run the ffmpeg CLI; panics with its stderr on failure.
+pub fn ffmpeg(args: &[&str]) {
+    let o = Command::new("ffmpeg").args(["-v", "error", "-y", "-nostdin"]).args(args).output().expect("ffmpeg");
+    assert!(o.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+pub fn ffmpeg_stdout(args: &[&str]) -> Vec<u8> {
+    let o = Command::new("ffmpeg").args(["-v", "error", "-nostdin"]).args(args).output().expect("ffmpeg");
+    assert!(o.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+pub fn ffprobe_json(args: &[&str]) -> Value {
+    let o = Command::new("ffprobe").args(["-v", "error", "-of", "json"]).args(args).output().expect("ffprobe");
+    assert!(o.status.success(), "ffprobe {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Best-effort timestamps of the frames a full decode flags as key (ffprobe, all frames).
+pub fn ffprobe_key_pts(file: &Path) -> Vec<i64> {
+    let v = ffprobe_json(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "frame=best_effort_timestamp,key_frame",
+        file.to_str().unwrap(),
+    ]);
+    v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["key_frame"].as_i64() == Some(1))
+        .map(|f| f["best_effort_timestamp"].as_i64().unwrap())
+        .collect()
+}
+
+/// Best-effort timestamps of what `ffprobe -skip_frame nokey` outputs.
+pub fn ffprobe_nokey_pts(file: &Path) -> Vec<i64> {
+    let v = ffprobe_json(&[
+        "-skip_frame",
+        "nokey",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "frame=best_effort_timestamp",
+        file.to_str().unwrap(),
+    ]);
+    v["frames"].as_array().unwrap().iter().map(|f| f["best_effort_timestamp"].as_i64().unwrap()).collect()
+}
+
+/// Time base of the first video stream as (num, den).
+pub fn ffprobe_time_base(file: &Path) -> (i64, i64) {
+    let v = ffprobe_json(&["-select_streams", "v:0", "-show_entries", "stream=time_base", file.to_str().unwrap()]);
+    let tb = v["streams"][0]["time_base"].as_str().unwrap().to_string();
+    let (n, d) = tb.split_once('/').unwrap();
+    (n.parse().unwrap(), d.parse().unwrap())
+}
+
+/// Decode an image file to packed RGB24 with the ffmpeg CLI.
+pub fn decode_rgb(image: &Path) -> Vec<u8> {
+    ffmpeg_stdout(&["-i", image.to_str().unwrap(), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+}
+
+/// The ffmpeg CLI's decode of every key frame (autorotated), as RGB24 frames of w x h.
+pub fn reference_key_frames(file: &Path) -> Vec<u8> {
+    ffmpeg_stdout(&[
+        "-i",
+        file.to_str().unwrap(),
+        "-vf",
+        "select=eq(key\\,1)",
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ])
+}
+
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "image sizes differ");
+    let mse: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len() as f64;
+    if mse == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+pub fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+/// Path of a shared test asset (../shared/assets/...), found from the workspace root or
+/// `VX_ASSETS_DIR`. Returns None when the assets are not present.
+pub fn asset(rel: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("VX_ASSETS_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets")
+    });
+    let p = base.join(rel);
+    p.exists().then_some(p)
+}
