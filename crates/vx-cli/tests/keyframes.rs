@@ -10,7 +10,13 @@ const SRC: &str = "testsrc2=size=320x240:rate=25";
 /// Returns the parsed keyframes.json.
 fn check(dir: &TempDir, clip: &Path, min_psnr: f64) -> serde_json::Value {
     let out = dir.path("kf");
-    let o = run_vx(&["keyframes", "-q", clip.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = run_vx(&[
+        "keyframes",
+        "-q",
+        clip.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "vx failed: {}", stderr(&o));
     let json = read_json(&out.join("keyframes.json"));
     assert_eq!(json["complete"], true, "{json}");
@@ -31,14 +37,25 @@ fn check(dir: &TempDir, clip: &Path, min_psnr: f64) -> serde_json::Value {
 
     // Pixels: each image against the ffmpeg CLI's decode of the same key frame.
     let reference = reference_key_frames(clip);
-    let (w, h) = (kfs[0]["width"].as_u64().unwrap() as usize, kfs[0]["height"].as_u64().unwrap() as usize);
+    let (w, h) = (
+        kfs[0]["width"].as_u64().unwrap() as usize,
+        kfs[0]["height"].as_u64().unwrap() as usize,
+    );
     let frame_len = w * h * 3;
-    assert_eq!(reference.len(), frame_len * kfs.len(), "reference has a different frame count or size");
+    assert_eq!(
+        reference.len(),
+        frame_len * kfs.len(),
+        "reference has a different frame count or size"
+    );
     for (i, k) in kfs.iter().enumerate() {
         let img = out.join(k["path"].as_str().unwrap());
         let rgb = decode_rgb(&img);
         let p = psnr(&rgb, &reference[i * frame_len..(i + 1) * frame_len]);
-        assert!(p >= min_psnr, "{}: PSNR {p:.1} dB < {min_psnr}", img.display());
+        assert!(
+            p >= min_psnr,
+            "{}: PSNR {p:.1} dB < {min_psnr}",
+            img.display()
+        );
     }
     json
 }
@@ -54,9 +71,21 @@ fn gen(dir: &TempDir, name: &str, args: &[&str]) -> std::path::PathBuf {
 #[test]
 fn h264_closed_gop_matches_skip_frame_nokey() {
     let d = TempDir::new("h264");
-    let clip = gen(&d, "a.mp4", &["-f", "lavfi", "-i", SRC, "-t", "4", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p"]);
+    let clip = gen(
+        &d,
+        "a.mp4",
+        &[
+            "-f", "lavfi", "-i", SRC, "-t", "4", "-c:v", "libx264", "-g", "25", "-pix_fmt",
+            "yuv420p",
+        ],
+    );
     let j = check(&d, &clip, 30.0);
-    let got: Vec<i64> = j["keyframes"].as_array().unwrap().iter().map(|k| k["pts"].as_i64().unwrap()).collect();
+    let got: Vec<i64> = j["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["pts"].as_i64().unwrap())
+        .collect();
     assert_eq!(got, ffprobe_nokey_pts(&clip));
     assert_eq!(got.len(), 4);
     assert_eq!(j["video"]["codec"], "h264");
@@ -69,7 +98,20 @@ fn h264_open_gop() {
     let clip = gen(
         &d,
         "a.mkv",
-        &["-f", "lavfi", "-i", SRC, "-t", "4", "-c:v", "libx264", "-x264-params", "open-gop=1:keyint=25", "-bf", "3"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            SRC,
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-x264-params",
+            "open-gop=1:keyint=25",
+            "-bf",
+            "3",
+        ],
     );
     let j = check(&d, &clip, 30.0);
     assert_eq!(j["keyframes"].as_array().unwrap().len(), 4);
@@ -81,7 +123,18 @@ fn hevc() {
     let clip = gen(
         &d,
         "a.mp4",
-        &["-f", "lavfi", "-i", SRC, "-t", "3", "-c:v", "libx265", "-x265-params", "keyint=25:log-level=error"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            SRC,
+            "-t",
+            "3",
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "keyint=25:log-level=error",
+        ],
     );
     check(&d, &clip, 30.0);
 }
@@ -92,8 +145,24 @@ fn vp9_odd_size() {
     let clip = gen(
         &d,
         "a.webm",
-        &["-f", "lavfi", "-i", SRC, "-vf", "scale=321:241", "-t", "3", "-c:v", "libvpx-vp9", "-g", "25",
-          "-deadline", "realtime", "-cpu-used", "8"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            SRC,
+            "-vf",
+            "scale=321:241",
+            "-t",
+            "3",
+            "-c:v",
+            "libvpx-vp9",
+            "-g",
+            "25",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+        ],
     );
     let j = check(&d, &clip, 30.0);
     assert_eq!(j["keyframes"].as_array().unwrap().len(), 3);
@@ -106,8 +175,22 @@ fn av1() {
     let clip = gen(
         &d,
         "a.mkv",
-        &["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "2", "-c:v", "libaom-av1", "-g", "20",
-          "-cpu-used", "8", "-row-mt", "1"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=25",
+            "-t",
+            "2",
+            "-c:v",
+            "libaom-av1",
+            "-g",
+            "20",
+            "-cpu-used",
+            "8",
+            "-row-mt",
+            "1",
+        ],
     );
     let j = check(&d, &clip, 30.0);
     assert_eq!(j["keyframes"].as_array().unwrap().len(), 3);
@@ -116,7 +199,24 @@ fn av1() {
 #[test]
 fn mpeg2_transport_stream() {
     let d = TempDir::new("ts");
-    let clip = gen(&d, "a.ts", &["-f", "lavfi", "-i", SRC, "-t", "3", "-c:v", "mpeg2video", "-g", "12", "-b:v", "2M"]);
+    let clip = gen(
+        &d,
+        "a.ts",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            SRC,
+            "-t",
+            "3",
+            "-c:v",
+            "mpeg2video",
+            "-g",
+            "12",
+            "-b:v",
+            "2M",
+        ],
+    );
     let j = check(&d, &clip, 30.0);
     // TS timestamps start at 1.4 s: times are pts x time base, not shifted.
     assert!(j["keyframes"][0]["time"].as_f64().unwrap() > 1.0);
@@ -128,7 +228,20 @@ fn prores_422_10bit() {
     let clip = gen(
         &d,
         "a.mov",
-        &["-f", "lavfi", "-i", SRC, "-t", "0.5", "-c:v", "prores_ks", "-profile:v", "2", "-pix_fmt", "yuv422p10le"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            SRC,
+            "-t",
+            "0.5",
+            "-c:v",
+            "prores_ks",
+            "-profile:v",
+            "2",
+            "-pix_fmt",
+            "yuv422p10le",
+        ],
     );
     let j = check(&d, &clip, 30.0);
     assert_eq!(j["keyframes"].as_array().unwrap().len(), 13); // intra-only: every frame
@@ -138,7 +251,13 @@ fn prores_422_10bit() {
 #[test]
 fn mjpeg_full_range_422() {
     let d = TempDir::new("mjpeg");
-    let clip = gen(&d, "a.avi", &["-f", "lavfi", "-i", SRC, "-t", "0.4", "-c:v", "mjpeg", "-pix_fmt", "yuvj422p"]);
+    let clip = gen(
+        &d,
+        "a.avi",
+        &[
+            "-f", "lavfi", "-i", SRC, "-t", "0.4", "-c:v", "mjpeg", "-pix_fmt", "yuvj422p",
+        ],
+    );
     let j = check(&d, &clip, 30.0);
     assert_eq!(j["keyframes"].as_array().unwrap().len(), 10);
 }
@@ -149,26 +268,65 @@ fn h264_444_odd_size() {
     let clip = gen(
         &d,
         "a.mp4",
-        &["-f", "lavfi", "-i", SRC, "-vf", "scale=319:239", "-t", "2", "-c:v", "libx264", "-g", "25",
-          "-pix_fmt", "yuv444p"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            SRC,
+            "-vf",
+            "scale=319:239",
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-pix_fmt",
+            "yuv444p",
+        ],
     );
     let j = check(&d, &clip, 30.0);
-    assert_eq!((j["keyframes"][0]["width"].as_u64(), j["keyframes"][0]["height"].as_u64()), (Some(319), Some(239)));
+    assert_eq!(
+        (
+            j["keyframes"][0]["width"].as_u64(),
+            j["keyframes"][0]["height"].as_u64()
+        ),
+        (Some(319), Some(239))
+    );
 }
 
 fn rotated(angle: &str, expect: i64) {
     let d = TempDir::new(&format!("rot{angle}"));
-    let plain = gen(&d, "plain.mp4", &["-f", "lavfi", "-i", SRC, "-t", "2", "-c:v", "libx264", "-g", "25"]);
+    let plain = gen(
+        &d,
+        "plain.mp4",
+        &[
+            "-f", "lavfi", "-i", SRC, "-t", "2", "-c:v", "libx264", "-g", "25",
+        ],
+    );
     let clip = d.path("rot.mp4");
-    ffmpeg(&["-i", plain.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", &format!("rotate={angle}"),
-             clip.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        plain.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        &format!("rotate={angle}"),
+        clip.to_str().unwrap(),
+    ]);
     let j = check(&d, &clip, 30.0);
     assert_eq!(j["video"]["rotation"], expect);
     let k = &j["keyframes"][0];
     if expect % 180 == 90 {
-        assert_eq!((k["width"].as_u64(), k["height"].as_u64()), (Some(240), Some(320)));
+        assert_eq!(
+            (k["width"].as_u64(), k["height"].as_u64()),
+            (Some(240), Some(320))
+        );
     } else {
-        assert_eq!((k["width"].as_u64(), k["height"].as_u64()), (Some(320), Some(240)));
+        assert_eq!(
+            (k["width"].as_u64(), k["height"].as_u64()),
+            (Some(320), Some(240))
+        );
     }
 }
 
@@ -193,13 +351,32 @@ fn variable_frame_rate() {
     let clip = gen(
         &d,
         "a.mkv",
-        &["-f", "lavfi", "-i", SRC, "-t", "4", "-vf", "setpts='if(lt(N,50),N/(25*TB),2/TB+(N-50)/(7*TB))'",
-          "-fps_mode", "vfr", "-c:v", "libx264", "-g", "20"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            SRC,
+            "-t",
+            "4",
+            "-vf",
+            "setpts='if(lt(N,50),N/(25*TB),2/TB+(N-50)/(7*TB))'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-g",
+            "20",
+        ],
     );
     let j = check(&d, &clip, 30.0);
     // Key frames every 20 frames: 0.8 s apart at 25 fps; frame 60 is at 2 + 10/7 s (the
     // encoder's 1/25 time base rounds it to 3.40).
-    let t: Vec<f64> = j["keyframes"].as_array().unwrap().iter().map(|k| k["time"].as_f64().unwrap()).collect();
+    let t: Vec<f64> = j["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
     assert!((t[1] - 0.8).abs() < 0.002, "{t:?}");
     assert_eq!(t.len(), 4, "{t:?}");
     assert!(t[3] - t[2] > 1.7, "{t:?}");
@@ -208,7 +385,20 @@ fn variable_frame_rate() {
 #[test]
 fn single_frame() {
     let d = TempDir::new("one");
-    let clip = gen(&d, "a.mp4", &["-f", "lavfi", "-i", SRC, "-frames:v", "1", "-c:v", "libx264"]);
+    let clip = gen(
+        &d,
+        "a.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            SRC,
+            "-frames:v",
+            "1",
+            "-c:v",
+            "libx264",
+        ],
+    );
     let j = check(&d, &clip, 30.0);
     assert_eq!(j["keyframes"].as_array().unwrap().len(), 1);
 }
@@ -219,8 +409,20 @@ fn uhd_4k() {
     let clip = gen(
         &d,
         "a.mp4",
-        &["-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=25", "-t", "0.2", "-c:v", "libx264", "-preset",
-          "ultrafast", "-g", "3"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=3840x2160:rate=25",
+            "-t",
+            "0.2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "3",
+        ],
     );
     let j = check(&d, &clip, 30.0);
     assert_eq!(j["keyframes"][0]["width"], 3840);

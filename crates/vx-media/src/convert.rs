@@ -167,7 +167,12 @@ impl Converter {
         // exact sizes of a w x h yuv420p picture with strides w, cw, cw.
         let ret = unsafe {
             let f = frame.as_ptr();
-            let dst = [out.y.as_mut_ptr(), out.u.as_mut_ptr(), out.v.as_mut_ptr(), std::ptr::null_mut()];
+            let dst = [
+                out.y.as_mut_ptr(),
+                out.u.as_mut_ptr(),
+                out.v.as_mut_ptr(),
+                std::ptr::null_mut(),
+            ];
             let dst_stride = [w as i32, cw as i32, cw as i32, 0];
             ff::ffi::sws_scale(
                 scaler.ctx,
@@ -200,7 +205,11 @@ unsafe impl Send for Scaler {}
 impl Scaler {
     fn new(key: ScalerKey) -> Result<Scaler, String> {
         let downscale = key.dw < key.w || key.dh < key.h;
-        let flags = if downscale { ff::ffi::SWS_AREA } else { ff::ffi::SWS_BICUBIC } as i64;
+        let flags = if downscale {
+            ff::ffi::SWS_AREA
+        } else {
+            ff::ffi::SWS_BICUBIC
+        } as i64;
         let src_fmt: ff::ffi::AVPixelFormat = key.fmt.into();
         // SAFETY: allocate, configure through the AVOptions API and initialise an SwsContext;
         // freed on every error path and in Drop.
@@ -219,7 +228,10 @@ impl Scaler {
                 ("src_format", src_fmt as i64),
                 ("dstw", key.dw as i64),
                 ("dsth", key.dh as i64),
-                ("dst_format", ff::ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i64),
+                (
+                    "dst_format",
+                    ff::ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i64,
+                ),
                 ("sws_flags", flags),
                 ("src_range", key.full_range_src as i64),
                 ("dst_range", 1),
@@ -232,7 +244,10 @@ impl Scaler {
             }
             if ff::ffi::sws_init_context(ctx, std::ptr::null_mut(), std::ptr::null_mut()) < 0 {
                 ff::ffi::sws_freeContext(ctx);
-                return Err(format!("swscale cannot convert {:?} {}x{}", key.fmt, key.w, key.h));
+                return Err(format!(
+                    "swscale cannot convert {:?} {}x{}",
+                    key.fmt, key.w, key.h
+                ));
             }
             Ok(Scaler { key, ctx })
         }

@@ -347,7 +347,13 @@ pub fn extract(
         // last one never comes out, because the picture order counts of the skipped frames
         // are missing (this is what `ffmpeg -skip_frame nokey` does; see docs/KEYFRAMES.md).
         if packet.is_key() && sent_since_flush {
-            if !drain(&mut decoder, &mut frame, &mut st, &mut progress, &mut decoder_ignores_skip) {
+            if !drain(
+                &mut decoder,
+                &mut frame,
+                &mut st,
+                &mut progress,
+                &mut decoder_ignores_skip,
+            ) {
                 stopped_early = true;
                 break;
             }
@@ -370,7 +376,15 @@ pub fn extract(
             }
         }
     }
-    if !stopped_early && !drain(&mut decoder, &mut frame, &mut st, &mut progress, &mut decoder_ignores_skip) {
+    if !stopped_early
+        && !drain(
+            &mut decoder,
+            &mut frame,
+            &mut st,
+            &mut progress,
+            &mut decoder_ignores_skip,
+        )
+    {
         stopped_early = true;
     }
 
@@ -414,7 +428,10 @@ pub fn extract(
         let detail = if stats.packets_read == 0 {
             Some("no video packets could be read".to_string())
         } else if let Some(n) = expected_packets.filter(|&n| n > stats.packets_read as i64) {
-            Some(format!("file is truncated: {} of {n} video packets could be read", stats.packets_read))
+            Some(format!(
+                "file is truncated: {} of {n} video packets could be read",
+                stats.packets_read
+            ))
         } else if stats.decode_errors > 0 {
             Some(format!(
                 "{} of {} packets failed to decode",

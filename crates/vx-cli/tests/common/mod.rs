@@ -43,19 +43,43 @@ pub fn stderr(o: &Output) -> String {
 
 /// Run the ffmpeg CLI; panics with its stderr on failure.
 pub fn ffmpeg(args: &[&str]) {
-    let o = Command::new("ffmpeg").args(["-v", "error", "-y", "-nostdin"]).args(args).output().expect("ffmpeg");
-    assert!(o.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-nostdin"])
+        .args(args)
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        o.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 pub fn ffmpeg_stdout(args: &[&str]) -> Vec<u8> {
-    let o = Command::new("ffmpeg").args(["-v", "error", "-nostdin"]).args(args).output().expect("ffmpeg");
-    assert!(o.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin"])
+        .args(args)
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        o.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o.stdout
 }
 
 pub fn ffprobe_json(args: &[&str]) -> Value {
-    let o = Command::new("ffprobe").args(["-v", "error", "-of", "json"]).args(args).output().expect("ffprobe");
-    assert!(o.status.success(), "ffprobe {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        o.status.success(),
+        "ffprobe {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
@@ -88,12 +112,23 @@ pub fn ffprobe_nokey_pts(file: &Path) -> Vec<i64> {
         "frame=best_effort_timestamp",
         file.to_str().unwrap(),
     ]);
-    v["frames"].as_array().unwrap().iter().map(|f| f["best_effort_timestamp"].as_i64().unwrap()).collect()
+    v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["best_effort_timestamp"].as_i64().unwrap())
+        .collect()
 }
 
 /// Time base of the first video stream as (num, den).
 pub fn ffprobe_time_base(file: &Path) -> (i64, i64) {
-    let v = ffprobe_json(&["-select_streams", "v:0", "-show_entries", "stream=time_base", file.to_str().unwrap()]);
+    let v = ffprobe_json(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=time_base",
+        file.to_str().unwrap(),
+    ]);
     let tb = v["streams"][0]["time_base"].as_str().unwrap().to_string();
     let (n, d) = tb.split_once('/').unwrap();
     (n.parse().unwrap(), d.parse().unwrap())
@@ -101,7 +136,15 @@ pub fn ffprobe_time_base(file: &Path) -> (i64, i64) {
 
 /// Decode an image file to packed RGB24 with the ffmpeg CLI.
 pub fn decode_rgb(image: &Path) -> Vec<u8> {
-    ffmpeg_stdout(&["-i", image.to_str().unwrap(), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+    ffmpeg_stdout(&[
+        "-i",
+        image.to_str().unwrap(),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ])
 }
 
 /// The ffmpeg CLI's decode of every key frame (autorotated), as RGB24 frames of w x h.
@@ -123,7 +166,12 @@ pub fn reference_key_frames(file: &Path) -> Vec<u8> {
 
 pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len(), "image sizes differ");
-    let mse: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len() as f64;
+    let mse: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
     if mse == 0.0 {
         return f64::INFINITY;
     }
@@ -131,15 +179,16 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
 }
 
 pub fn read_json(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap()
 }
 
 /// Path of a shared test asset (../shared/assets/...), found from the workspace root or
 /// `VX_ASSETS_DIR`. Returns None when the assets are not present.
 pub fn asset(rel: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("VX_ASSETS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets")
-    });
+    let base = std::env::var_os("VX_ASSETS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets"));
     let p = base.join(rel);
     p.exists().then_some(p)
 }
