@@ -428,3 +428,58 @@ fn uhd_4k() {
     assert_eq!(j["keyframes"][0]["width"], 3840);
     assert_eq!(j["keyframes"].as_array().unwrap().len(), 2);
 }
+
+/// Peak RSS in KiB of a vx run, measured by GNU time.
+fn peak_rss_kib(args: &[&str]) -> u64 {
+    let o = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(env!("CARGO_BIN_EXE_vx"))
+        .args(args)
+        .output()
+        .expect("/usr/bin/time (Debian package 'time', installed by scripts/setup)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    err.lines().last().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn memory_does_not_grow_with_input_size() {
+    // Regression: packets were never released (av_read_frame into a reused AVPacket), so
+    // memory grew with the file. 60 MB of raw video must not show up in the peak RSS.
+    let d = TempDir::new("mem");
+    let clip = gen(
+        &d,
+        "raw.avi",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+            "-frames:v",
+            "520",
+            "-c:v",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    assert!(std::fs::metadata(&clip).unwrap().len() > 55_000_000);
+    let base = peak_rss_kib(&["probe", clip.to_str().unwrap()]);
+    let out = d.path("o");
+    let run = peak_rss_kib(&[
+        "keyframes",
+        "-q",
+        clip.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--min-interval",
+        "1000",
+    ]);
+    let j = read_json(&out.join("keyframes.json"));
+    assert_eq!(j["stats"]["decoded"], 520);
+    assert_eq!(j["stats"]["written"], 1);
+    assert!(
+        run < base + 25_000,
+        "peak RSS {run} KiB vs {base} KiB for probe"
+    );
+}
