@@ -12,7 +12,9 @@ fn key_frames(path: &str, max: usize) -> Vec<Yuv> {
     let mut ictx = ff::format::input(&path).expect("open");
     let st = ictx.streams().best(ff::media::Type::Video).expect("video");
     let idx = st.index();
-    let mut dec = ff::codec::Context::from_parameters(st.parameters()).unwrap().decoder();
+    let mut dec = ff::codec::Context::from_parameters(st.parameters())
+        .unwrap()
+        .decoder();
     dec.skip_frame(ff::codec::discard::Discard::NonKey);
     let mut dec = dec.video().unwrap();
     let mut conv = Converter::new();
@@ -37,7 +39,10 @@ fn key_frames(path: &str, max: usize) -> Vec<Yuv> {
 fn mjpeg(frames: &[Yuv], qscale: i32) -> (f64, usize) {
     let codec = ff::encoder::find(ff::codec::Id::MJPEG).unwrap();
     let (w, h) = (frames[0].width as u32, frames[0].height as u32);
-    let mut ctx = ff::codec::Context::new_with_codec(codec).encoder().video().unwrap();
+    let mut ctx = ff::codec::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .unwrap();
     ctx.set_width(w);
     ctx.set_height(h);
     ctx.set_format(ff::format::Pixel::YUVJ420P);
@@ -51,7 +56,11 @@ fn mjpeg(frames: &[Yuv], qscale: i32) -> (f64, usize) {
     for (i, f) in frames.iter().enumerate() {
         // Copying the planes into the AVFrame is part of the cost of this path.
         let (cw, ch) = f.chroma_size();
-        for (plane, src, pw, ph) in [(0, &f.y, f.width, f.height), (1, &f.u, cw, ch), (2, &f.v, cw, ch)] {
+        for (plane, src, pw, ph) in [
+            (0, &f.y, f.width, f.height),
+            (1, &f.u, cw, ch),
+            (2, &f.v, cw, ch),
+        ] {
             let stride = av.stride(plane);
             let dst = av.data_mut(plane);
             for r in 0..ph {
@@ -70,7 +79,10 @@ fn mjpeg(frames: &[Yuv], qscale: i32) -> (f64, usize) {
     while enc.receive_packet(&mut pkt).is_ok() {
         bytes += pkt.size();
     }
-    (t.elapsed().as_secs_f64() * 1000.0 / frames.len() as f64, bytes / frames.len())
+    (
+        t.elapsed().as_secs_f64() * 1000.0 / frames.len() as f64,
+        bytes / frames.len(),
+    )
 }
 
 fn turbo(frames: &[Yuv], quality: u8) -> (f64, usize) {
@@ -80,7 +92,10 @@ fn turbo(frames: &[Yuv], quality: u8) -> (f64, usize) {
     for f in frames {
         bytes += enc.jpeg(f).unwrap().len();
     }
-    (t.elapsed().as_secs_f64() * 1000.0 / frames.len() as f64, bytes / frames.len())
+    (
+        t.elapsed().as_secs_f64() * 1000.0 / frames.len() as f64,
+        bytes / frames.len(),
+    )
 }
 
 fn main() {
@@ -89,8 +104,16 @@ fn main() {
     let rounds: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(5);
     vx_media::init(vx_media::FfmpegLog::Quiet);
     let frames = key_frames(clip, 10);
-    assert!(frames.iter().all(|f| f.chroma == Chroma::C420), "benchmark expects 4:2:0 input");
-    println!("{} key frames of {}x{} from {clip}", frames.len(), frames[0].width, frames[0].height);
+    assert!(
+        frames.iter().all(|f| f.chroma == Chroma::C420),
+        "benchmark expects 4:2:0 input"
+    );
+    println!(
+        "{} key frames of {}x{} from {clip}",
+        frames.len(),
+        frames[0].width,
+        frames[0].height
+    );
     for (label, q_turbo, q_av) in [("high quality", 95u8, 2), ("default-ish", 90, 4)] {
         let mut t = Vec::new();
         let mut m = Vec::new();
