@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use vx_media::jpeg::ImageFormat;
 use vx_media::keyframes::{self, KeyframeOptions, Progress};
 
+mod stream;
+
 #[derive(Parser)]
 #[command(
     name = "vx",
@@ -71,6 +73,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// MJPEG over RTP/UDP (RFC 2435): send or receive a stream.
+    Stream {
+        #[command(subcommand)]
+        cmd: stream::StreamCmd,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -114,6 +121,7 @@ fn one_line(e: &anyhow::Error) -> String {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Probe { files } => probe(&files),
+        Command::Stream { cmd } => stream::run(cmd, cli.quiet).map(|_| ExitCode::SUCCESS),
         Command::Keyframes {
             file,
             out,

@@ -54,6 +54,68 @@ impl Yuv {
         }
     }
 
+    /// A moving test pattern (colour bars, a box sliding across, the frame number in binary
+    /// along the top) so that consecutive frames differ. Cheap: rows are filled by copying.
+    pub fn test_pattern(width: usize, height: usize, chroma: Chroma, frame: u64) -> Self {
+        // Full-range (JFIF) YCbCr of white, yellow, cyan, green, magenta, red, blue, black.
+        const BARS: [[u8; 3]; 8] = [
+            [235, 128, 128],
+            [210, 16, 146],
+            [170, 166, 16],
+            [145, 54, 34],
+            [106, 202, 222],
+            [81, 90, 240],
+            [41, 240, 110],
+            [16, 128, 128],
+        ];
+        let mut img = Yuv::filled(width, height, chroma, [0, 128, 128]);
+        let (cw, ch) = img.chroma_size();
+        let (sx, sy) = chroma.shifts();
+        let bar = |x: usize, w: usize| BARS[(x * 8 / w.max(1)).min(7)];
+        let yrow: Vec<u8> = (0..width).map(|x| bar(x, width)[0]).collect();
+        let urow: Vec<u8> = (0..cw).map(|x| bar(x << sx, width)[1]).collect();
+        let vrow: Vec<u8> = (0..cw).map(|x| bar(x << sx, width)[2]).collect();
+        for r in 0..height {
+            img.y[r * width..(r + 1) * width].copy_from_slice(&yrow);
+        }
+        for r in 0..ch {
+            img.u[r * cw..(r + 1) * cw].copy_from_slice(&urow);
+            img.v[r * cw..(r + 1) * cw].copy_from_slice(&vrow);
+        }
+        // A grey box sliding left to right, one box width per second at 30 fps.
+        let side = (height / 4).max(2).min(width);
+        let span = width.saturating_sub(side).max(1);
+        let x0 = (frame as usize * side / 30) % span;
+        let y0 = (height / 2).saturating_sub(side / 2);
+        for r in y0..(y0 + side).min(height) {
+            let row = &mut img.y[r * width..(r + 1) * width];
+            for (i, v) in row[x0..(x0 + side).min(width)].iter_mut().enumerate() {
+                *v = 64 + ((i * 128 / side) as u8);
+            }
+        }
+        for r in (y0 >> sy)..((y0 + side) >> sy).min(ch) {
+            for c in (x0 >> sx)..((x0 + side) >> sx).min(cw) {
+                img.u[r * cw + c] = 128;
+                img.v[r * cw + c] = 128;
+            }
+        }
+        // Frame counter: 24 bits as black/white cells along the top (neutral chroma).
+        let cell = (width / 32).max(1);
+        for r in 0..(cell.min(height) >> sy).min(ch) {
+            img.u[r * cw..(r + 1) * cw].fill(128);
+            img.v[r * cw..(r + 1) * cw].fill(128);
+        }
+        for bit in 0..24usize {
+            let on = (frame >> (23 - bit)) & 1 == 1;
+            for r in 0..cell.min(height) {
+                let start = (bit * cell).min(width);
+                let end = ((bit + 1) * cell).min(width);
+                img.y[r * width + start..r * width + end].fill(if on { 255 } else { 0 });
+            }
+        }
+        img
+    }
+
     pub fn chroma_size(&self) -> (usize, usize) {
         self.chroma.plane_size(self.width, self.height)
     }
@@ -213,6 +275,16 @@ mod tests {
         assert_eq!(r180.y[0], img.y[14]);
         assert!(img.clone().rotated(45).is_none());
         assert!(numbered(4, 4, Chroma::C422).rotated(90).is_none());
+    }
+
+    #[test]
+    fn test_pattern_moves() {
+        let a = Yuv::test_pattern(320, 240, Chroma::C420, 0);
+        let b = Yuv::test_pattern(320, 240, Chroma::C420, 15);
+        assert_ne!(a.y, b.y);
+        assert_eq!(a, Yuv::test_pattern(320, 240, Chroma::C420, 0));
+        let _ = Yuv::test_pattern(17, 9, Chroma::C422, 1_000_000);
+        let _ = Yuv::test_pattern(1, 1, Chroma::C420, 5);
     }
 
     #[test]

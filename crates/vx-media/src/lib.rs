@@ -10,6 +10,7 @@
 
 pub mod convert;
 pub mod error;
+pub mod frames;
 pub mod fsutil;
 pub mod image;
 pub mod jpeg;

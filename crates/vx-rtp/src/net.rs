@@ -109,8 +109,10 @@ fn send_all(socket: &UdpSocket, p: &[u8]) -> io::Result<()> {
 }
 
 /// When a receiving loop stops.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StopAfter {
+    /// Set from elsewhere (e.g. a Ctrl-C handler) to stop.
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     pub frames: Option<u64>,
     pub duration: Option<Duration>,
     /// Stop when no packet arrived for this long after the first one.
@@ -136,6 +138,9 @@ pub fn receive(
     let mut last_tick = Instant::now();
     let mut ssrc: Option<u32> = None;
     loop {
+        if matches!(&stop.interrupt, Some(f) if f.load(std::sync::atomic::Ordering::Relaxed)) {
+            break;
+        }
         if let Some(d) = stop.duration {
             if started.elapsed() >= d {
                 break;

@@ -414,8 +414,14 @@ impl Depacketizer {
                 let l16 = precision & 1 != 0;
                 let c16 = precision & 2 != 0;
                 let luma = QuantTable::read(body, l16).ok_or(DepacketizeError::QuantHeader)?;
-                let chroma = QuantTable::read(&body[luma.byte_len()..], c16)
-                    .ok_or(DepacketizeError::QuantHeader)?;
+                // One table only (what FFmpeg's packetizer sends when the JPEG has a single
+                // DQT table shared by all components): chroma uses it too.
+                let rest_tables = &body[luma.byte_len()..];
+                let chroma = if rest_tables.is_empty() {
+                    luma
+                } else {
+                    QuantTable::read(rest_tables, c16).ok_or(DepacketizeError::QuantHeader)?
+                };
                 a.tables = Some((luma, chroma));
                 if q < 255 {
                     self.q_cache.insert(q, (luma, chroma));
@@ -599,6 +605,21 @@ mod tests {
             Depacketizer::new(Default::default()).push(p),
             Err(DepacketizeError::ReservedQ(110))
         );
+    }
+
+    #[test]
+    fn single_in_band_table_serves_both() {
+        let j = jpeg(64, 64, 1, 0, 100, false);
+        let mut p = packets(&j, 1400, 5).remove(0);
+        // Keep only the luma table, as FFmpeg does for a JPEG with one DQT table.
+        p[20 + 3] = 64;
+        p.drain(24 + 64..24 + 128);
+        let f = Depacketizer::new(Default::default())
+            .push(&p)
+            .unwrap()
+            .unwrap();
+        let parsed = parse(&f.jpeg).unwrap();
+        assert_eq!(parsed.chroma, parsed.luma);
     }
 
     #[test]

@@ -1,0 +1,423 @@
+//! `vx stream send` / `vx stream recv`: MJPEG over RTP (RFC 2435) on UDP.
+use std::io::{IsTerminal, Write};
+use std::net::UdpSocket;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use vx_media::image::{Chroma, Yuv};
+use vx_media::jpeg::Encoder;
+use vx_rtp::net::{receive, Sender, StopAfter};
+use vx_rtp::payload::{DepacketizerConfig, PAYLOAD_TYPE_JPEG};
+use vx_rtp::sdp::StreamDescription;
+
+#[derive(Subcommand)]
+pub enum StreamCmd {
+    /// Send MJPEG over RTP/UDP (RFC 2435) from a test pattern, JPEG files or a video.
+    Send(SendArgs),
+    /// Receive MJPEG over RTP/UDP and write JPEG files or a Matroska recording.
+    Recv(RecvArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ChromaArg {
+    #[value(name = "420")]
+    C420,
+    #[value(name = "422")]
+    C422,
+}
+
+#[derive(Args)]
+pub struct SendArgs {
+    /// `testsrc` (moving test pattern), a directory of JPEG files, a JPEG file, or a video file
+    /// (MJPEG is passed through; other codecs are decoded and encoded). V4L2 devices
+    /// (/dev/videoN) are not supported yet.
+    #[arg(long, default_value = "testsrc")]
+    pub source: String,
+    /// Destination HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub to: String,
+    /// Test pattern size.
+    #[arg(long, value_name = "WxH", default_value = "640x480", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Frames per second (pacing and RTP timestamps).
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// JPEG quality for frames vx encodes (test pattern, non-MJPEG video).
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+    /// Chroma subsampling of the test pattern: 420 (RFC 2435 type 1) or 422 (type 0).
+    #[arg(long, value_enum, default_value_t = ChromaArg::C420)]
+    pub chroma: ChromaArg,
+    /// Stop after N frames.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Stop after SECONDS of stream.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Largest RTP packet in bytes.
+    #[arg(long, default_value_t = 1400, value_parser = clap::value_parser!(u16).range(300..))]
+    pub mtu: u16,
+    /// Write an SDP describing the stream to FILE (for ffmpeg, VLC, GStreamer).
+    #[arg(long, value_name = "FILE")]
+    pub sdp: Option<PathBuf>,
+    /// Start the source again when it ends (files and videos).
+    #[arg(long = "loop")]
+    pub looping: bool,
+}
+
+#[derive(Args)]
+pub struct RecvArgs {
+    /// Local HOST:PORT to listen on.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: String,
+    /// A directory (one JPEG per frame) or a .mkv file (Matroska, no re-encoding).
+    #[arg(long, value_name = "DIR|FILE.mkv")]
+    pub out: Option<PathBuf>,
+    /// Stop after N complete frames.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Stop after SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Stop when no packet arrived for SECONDS (after the first one).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Write statistics as JSON to FILE when done.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// SDP of the stream (needed for pictures above 2040 pixels: a=x-dimensions).
+    #[arg(long, value_name = "FILE")]
+    pub sdp: Option<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or("expected WxH, e.g. 1280x720")?;
+    let w: u32 = w.parse().map_err(|_| "bad width")?;
+    let h: u32 = h.parse().map_err(|_| "bad height")?;
+    if w == 0 || h == 0 || w > 65535 || h > 65535 {
+        return Err("width and height must be 1..65535".into());
+    }
+    Ok((w, h))
+}
+
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    // A second handler cannot be installed: ignore that error (only one command runs).
+    let _ = ctrlc::set_handler(move || f.store(true, Ordering::Relaxed));
+    flag
+}
+
+pub fn run(cmd: StreamCmd, quiet: bool) -> Result<()> {
+    match cmd {
+        StreamCmd::Send(a) => send(a, quiet),
+        StreamCmd::Recv(a) => recv(a, quiet),
+    }
+}
+
+fn send(a: SendArgs, quiet: bool) -> Result<()> {
+    if !(a.fps.is_finite() && a.fps > 0.0 && a.fps <= 1000.0) {
+        bail!("--fps must be in (0, 1000]");
+    }
+    let limit = match (a.frames, a.duration) {
+        (Some(n), _) => Some(n),
+        (None, Some(d)) if d.is_finite() && d >= 0.0 => Some((d * a.fps).round() as u64),
+        (None, Some(_)) => bail!("--duration must be a number of seconds >= 0"),
+        (None, None) => None,
+    };
+    let mut sender = Sender::new(&a.to, a.mtu as usize, a.fps)
+        .with_context(|| format!("cannot send to {}", a.to))?;
+    let interrupted = interrupt_flag();
+    let started = Instant::now();
+    let mut sdp_written = a.sdp.is_none();
+    let to = a.to.clone();
+    let fps = a.fps;
+    let sdp_path = a.sdp.clone();
+    // Sends one JPEG (named `what` in errors); Break when the limit is reached or on Ctrl-C.
+    let mut send_one = |jpeg: &[u8], what: &str| -> Result<ControlFlow<()>> {
+        if interrupted.load(Ordering::Relaxed)
+            || matches!(limit, Some(n) if sender.frames_sent() >= n)
+        {
+            return Ok(ControlFlow::Break(()));
+        }
+        if !sdp_written {
+            let f = vx_rtp::jpeg::parse(jpeg).map_err(|e| anyhow!("{what}: {e}"))?;
+            write_sdp(
+                sdp_path.as_deref().unwrap_or(Path::new("-")),
+                &to,
+                fps,
+                f.width,
+                f.height,
+            )?;
+            sdp_written = true;
+        }
+        sender.send(jpeg).map_err(|e| match e {
+            vx_rtp::net::SendError::Jpeg { source, .. } => anyhow!("{what}: {source}"),
+            other => anyhow!("{what}: {other}"),
+        })?;
+        Ok(ControlFlow::Continue(()))
+    };
+
+    let src = a.source.as_str();
+    if src == "testsrc" {
+        let (w, h) = a.size;
+        let chroma = match a.chroma {
+            ChromaArg::C420 => Chroma::C420,
+            ChromaArg::C422 => Chroma::C422,
+        };
+        let mut enc = Encoder::new(a.quality).map_err(|e| anyhow!("JPEG encoder: {e}"))?;
+        let mut i = 0u64;
+        loop {
+            let img = Yuv::test_pattern(w as usize, h as usize, chroma, i);
+            let jpeg = enc.jpeg(&img).map_err(|e| anyhow!("JPEG encoder: {e}"))?;
+            if send_one(&jpeg, "testsrc")?.is_break() {
+                break;
+            }
+            i += 1;
+        }
+    } else if src.starts_with("/dev/video") {
+        bail!("{src}: V4L2 capture is not implemented yet (see README: stream sources)");
+    } else {
+        let path = Path::new(src);
+        let meta = std::fs::metadata(path).with_context(|| src.to_string())?;
+        let files: Option<Vec<PathBuf>> = if meta.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| src.to_string())?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_jpeg_name(p))
+                .collect();
+            v.sort();
+            if v.is_empty() {
+                bail!("{src}: no .jpg/.jpeg files in this directory");
+            }
+            Some(v)
+        } else if is_jpeg_name(path) {
+            Some(vec![path.to_path_buf()])
+        } else {
+            None
+        };
+        // A single still image is repeated until --frames/--duration when one is given.
+        let repeat = a.looping || (files.as_ref().is_some_and(|f| f.len() == 1) && limit.is_some());
+        'outer: loop {
+            match &files {
+                Some(files) => {
+                    for f in files {
+                        let bytes = std::fs::read(f).with_context(|| f.display().to_string())?;
+                        if send_one(&bytes, &f.display().to_string())?.is_break() {
+                            break 'outer;
+                        }
+                    }
+                }
+                None => {
+                    let mut err = None;
+                    let mut stopped = false;
+                    vx_media::frames::for_each_jpeg(
+                        path,
+                        a.quality,
+                        None,
+                        |j| vx_rtp::jpeg::parse(j).is_ok(),
+                        |jpeg, _| match send_one(jpeg, src) {
+                            Ok(c) => {
+                                stopped = c.is_break();
+                                c
+                            }
+                            Err(e) => {
+                                err = Some(e);
+                                ControlFlow::Break(())
+                            }
+                        },
+                    )?;
+                    if let Some(e) = err {
+                        return Err(e);
+                    }
+                    if stopped {
+                        break 'outer;
+                    }
+                }
+            }
+            if !repeat {
+                break;
+            }
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "vx: sent {} frame(s), {} packets, {} bytes to {} in {:.2} s",
+            sender.frames_sent(),
+            sender.packets_sent,
+            sender.bytes_sent,
+            a.to,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn is_jpeg_name(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
+}
+
+fn write_sdp(path: &Path, to: &str, fps: f64, width: u16, height: u16) -> Result<()> {
+    let (host, port) = to
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow!("--to must be HOST:PORT"))?;
+    let port: u16 = port.parse().map_err(|_| anyhow!("bad port in --to {to}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let address = match (host, 0).to_socket_addrs_first() {
+        Some(ip) => ip,
+        None => host.to_string(),
+    };
+    let d = StreamDescription {
+        address,
+        port,
+        payload_type: PAYLOAD_TYPE_JPEG,
+        framerate: Some(fps),
+        dimensions: (width > 2040 || height > 2040).then_some((width, height)),
+    };
+    vx_media::fsutil::write_atomic(path, d.to_sdp().as_bytes()).map_err(|e| anyhow!("{e}"))
+}
+
+trait FirstAddr {
+    fn to_socket_addrs_first(&self) -> Option<String>;
+}
+
+impl FirstAddr for (&str, u16) {
+    fn to_socket_addrs_first(&self) -> Option<String> {
+        use std::net::ToSocketAddrs;
+        self.to_socket_addrs()
+            .ok()?
+            .next()
+            .map(|a| a.ip().to_string())
+    }
+}
+
+enum Sink {
+    None,
+    Dir(PathBuf),
+    Mkv(PathBuf, Option<vx_media::frames::MjpegRecorder>),
+}
+
+fn recv(a: RecvArgs, quiet: bool) -> Result<()> {
+    let dimensions = match &a.sdp {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
+            StreamDescription::parse(&text)
+                .map_err(|e| anyhow!("{}: {e}", p.display()))?
+                .dimensions
+        }
+        None => None,
+    };
+    let secs = |v: Option<f64>, name: &str| -> Result<Option<Duration>> {
+        match v {
+            Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+            Some(_) => bail!("--{name} must be a number of seconds >= 0"),
+            None => Ok(None),
+        }
+    };
+    let stop = StopAfter {
+        interrupt: Some(interrupt_flag()),
+        frames: a.frames,
+        duration: secs(a.duration, "duration")?,
+        idle: secs(a.timeout, "timeout")?,
+    };
+    let mut sink = match &a.out {
+        None => Sink::None,
+        Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv")) => {
+            Sink::Mkv(p.clone(), None)
+        }
+        Some(p) => {
+            std::fs::create_dir_all(p).with_context(|| p.display().to_string())?;
+            Sink::Dir(p.clone())
+        }
+    };
+    let socket =
+        UdpSocket::bind(&a.listen).with_context(|| format!("cannot listen on {}", a.listen))?;
+    let show = !quiet && std::io::stderr().is_terminal();
+    let mut written = 0u64;
+    let cfg = DepacketizerConfig {
+        dimensions,
+        ..Default::default()
+    };
+    let mut sink_err: Option<anyhow::Error> = None;
+    let stats = receive(
+        &socket,
+        cfg,
+        stop,
+        |frame| {
+            let r: Result<()> = match &mut sink {
+                Sink::None => Ok(()),
+                Sink::Dir(dir) => vx_media::fsutil::write_atomic(
+                    &dir.join(format!("frame-{written:06}.jpg")),
+                    &frame.jpeg,
+                )
+                .map_err(|e| anyhow!("{e}")),
+                Sink::Mkv(path, rec) => (|| {
+                    if rec.is_none() {
+                        *rec = Some(vx_media::frames::MjpegRecorder::create(
+                            path,
+                            frame.width as u32,
+                            frame.height as u32,
+                        )?);
+                    }
+                    match rec.as_mut() {
+                        Some(r) => r.write(&frame.jpeg, frame.timestamp),
+                        None => Ok(()),
+                    }
+                })()
+                .map_err(|e| anyhow!("{e}")),
+            };
+            written += 1;
+            r.map_err(|e| {
+                let msg = e.to_string();
+                sink_err = Some(e);
+                std::io::Error::other(msg)
+            })
+        },
+        |s| {
+            if show {
+                eprint!(
+                    "\r\x1b[Kvx: {} frames, {} dropped, {} packets, {} lost, jitter {:.2} ms, {:.0} kb/s",
+                    s.frames_complete, s.frames_dropped, s.packets, s.packets_lost, s.jitter_ms, s.bitrate_kbps
+                );
+                let _ = std::io::stderr().flush();
+            }
+        },
+    );
+    if show {
+        eprint!("\r\x1b[K");
+    }
+    if let Some(e) = sink_err {
+        return Err(e);
+    }
+    let stats = stats.with_context(|| format!("receiving on {}", a.listen))?;
+    if let Sink::Mkv(_, Some(rec)) = sink {
+        rec.finish().map_err(|e| anyhow!("{e}"))?;
+    }
+    if let Some(p) = &a.stats {
+        let mut json = serde_json::to_vec_pretty(&stats)?;
+        json.push(b'\n');
+        vx_media::fsutil::write_atomic(p, &json).map_err(|e| anyhow!("{e}"))?;
+    }
+    if !quiet {
+        eprintln!(
+            "vx: received {} frame(s) ({} dropped), {} packets ({} lost, {} reordered), jitter {:.2} ms, {:.0} kb/s",
+            stats.frames_complete,
+            stats.frames_dropped,
+            stats.packets,
+            stats.packets_lost,
+            stats.packets_reordered,
+            stats.jitter_ms,
+            stats.bitrate_kbps
+        );
+    }
+    Ok(())
+}
