@@ -1,6 +1,5 @@
 //! `vx stream send` / `vx stream recv`: MJPEG over RTP (RFC 2435) on UDP.
 use std::io::{IsTerminal, Write};
-use std::net::UdpSocket;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -136,27 +135,12 @@ fn send(a: SendArgs, quiet: bool) -> Result<()> {
         .with_context(|| format!("cannot send to {}", a.to))?;
     let interrupted = interrupt_flag();
     let started = Instant::now();
-    let mut sdp_written = a.sdp.is_none();
-    let to = a.to.clone();
-    let fps = a.fps;
-    let sdp_path = a.sdp.clone();
     // Sends one JPEG (named `what` in errors); Break when the limit is reached or on Ctrl-C.
     let mut send_one = |jpeg: &[u8], what: &str| -> Result<ControlFlow<()>> {
         if interrupted.load(Ordering::Relaxed)
             || matches!(limit, Some(n) if sender.frames_sent() >= n)
         {
             return Ok(ControlFlow::Break(()));
-        }
-        if !sdp_written {
-            let f = vx_rtp::jpeg::parse(jpeg).map_err(|e| anyhow!("{what}: {e}"))?;
-            write_sdp(
-                sdp_path.as_deref().unwrap_or(Path::new("-")),
-                &to,
-                fps,
-                f.width,
-                f.height,
-            )?;
-            sdp_written = true;
         }
         sender.send(jpeg).map_err(|e| match e {
             vx_rtp::net::SendError::Jpeg { source, .. } => anyhow!("{what}: {source}"),
@@ -166,6 +150,12 @@ fn send(a: SendArgs, quiet: bool) -> Result<()> {
     };
 
     let src = a.source.as_str();
+    // The SDP is written before the first packet, so a receiver can be started from it
+    // (`--frames 0` writes it and sends nothing).
+    if let Some(p) = &a.sdp {
+        let (w, h) = source_size(src, a.size)?;
+        write_sdp(p, &a.to, a.fps, w, h)?;
+    }
     if src == "testsrc" {
         let (w, h) = a.size;
         let chroma = match a.chroma {
@@ -260,13 +250,51 @@ fn send(a: SendArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// Picture size of what a source will send (for the SDP).
+fn source_size(src: &str, testsrc: (u32, u32)) -> Result<(u32, u32)> {
+    if src == "testsrc" {
+        return Ok(testsrc);
+    }
+    let path = Path::new(src);
+    let first = if path.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| src.to_string())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_jpeg_name(p))
+            .collect();
+        v.sort();
+        v.into_iter().next()
+    } else if is_jpeg_name(path) {
+        Some(path.to_path_buf())
+    } else {
+        None
+    };
+    if let Some(f) = first {
+        let bytes = std::fs::read(&f).with_context(|| f.display().to_string())?;
+        let j = vx_rtp::jpeg::parse(&bytes).map_err(|e| anyhow!("{}: {e}", f.display()))?;
+        return Ok((j.width as u32, j.height as u32));
+    }
+    let info = vx_media::probe::probe(path).map_err(|e| anyhow!("{e}"))?;
+    let v = info
+        .streams
+        .iter()
+        .find(|s| s.kind == "video")
+        .ok_or_else(|| anyhow!("{src}: no video stream"))?;
+    let (w, h) = (v.width.unwrap_or(0), v.height.unwrap_or(0));
+    Ok(if v.rotation.unwrap_or(0) % 180 == 90 {
+        (h, w)
+    } else {
+        (w, h)
+    })
+}
+
 fn is_jpeg_name(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
 }
 
-fn write_sdp(path: &Path, to: &str, fps: f64, width: u16, height: u16) -> Result<()> {
+fn write_sdp(path: &Path, to: &str, fps: f64, width: u32, height: u32) -> Result<()> {
     let (host, port) = to
         .rsplit_once(':')
         .ok_or_else(|| anyhow!("--to must be HOST:PORT"))?;
@@ -281,7 +309,7 @@ fn write_sdp(path: &Path, to: &str, fps: f64, width: u16, height: u16) -> Result
         port,
         payload_type: PAYLOAD_TYPE_JPEG,
         framerate: Some(fps),
-        dimensions: (width > 2040 || height > 2040).then_some((width, height)),
+        dimensions: (width > 2040 || height > 2040).then_some((width as u16, height as u16)),
     };
     vx_media::fsutil::write_atomic(path, d.to_sdp().as_bytes()).map_err(|e| anyhow!("{e}"))
 }
@@ -339,8 +367,8 @@ fn recv(a: RecvArgs, quiet: bool) -> Result<()> {
             Sink::Dir(p.clone())
         }
     };
-    let socket =
-        UdpSocket::bind(&a.listen).with_context(|| format!("cannot listen on {}", a.listen))?;
+    let socket = vx_rtp::net::bind_receiver(&a.listen)
+        .with_context(|| format!("cannot listen on {}", a.listen))?;
     let show = !quiet && std::io::stderr().is_terminal();
     let mut written = 0u64;
     let cfg = DepacketizerConfig {

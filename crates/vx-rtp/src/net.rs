@@ -24,6 +24,7 @@ pub enum SendError {
 pub struct Sender {
     socket: UdpSocket,
     packetizer: Packetizer,
+    mtu: usize,
     fps: f64,
     base_ts: u32,
     start: Option<Instant>,
@@ -50,6 +51,7 @@ impl Sender {
         Ok(Sender {
             socket,
             packetizer: Packetizer::new(mtu, crate::random_u32(), (r >> 16) as u16),
+            mtu,
             fps: if fps > 0.0 { fps } else { 30.0 },
             base_ts: r.rotate_left(7),
             start: None,
@@ -78,10 +80,22 @@ impl Sender {
             .wrapping_add((index as f64 * CLOCK_RATE as f64 / self.fps).round() as u64 as u32);
         let socket = &self.socket;
         let (mut packets, mut bytes) = (0u64, 0u64);
+        // Spread a frame's packets over half the frame interval instead of one burst, so that
+        // big frames (1080p and up: hundreds of packets) do not overflow receive buffers.
+        let expected = (frame.scan.len() / self.mtu.saturating_sub(40).max(1) + 1) as f64;
+        let spread = Duration::from_secs_f64(0.5 / self.fps / expected);
+        let frame_start = Instant::now();
         self.packetizer
             .packetize(&frame, ts, |p| {
                 packets += 1;
                 bytes += p.len() as u64;
+                if packets % 8 == 0 {
+                    let due = frame_start + spread * packets as u32;
+                    let now = Instant::now();
+                    if due > now + Duration::from_micros(200) {
+                        std::thread::sleep(due - now);
+                    }
+                }
                 send_all(socket, p)
             })
             .map_err(|source| SendError::Packetize { index, source })??;
@@ -106,6 +120,25 @@ fn send_all(socket: &UdpSocket, p: &[u8]) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Bind a UDP socket for receiving, with a receive buffer as large as the system allows
+/// (up to 8 MiB): a 1080p JPEG is a burst of hundreds of packets.
+pub fn bind_receiver(addr: &str) -> io::Result<UdpSocket> {
+    let sa: SocketAddr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot resolve {addr}"),
+        )
+    })?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(sa),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    let _ = socket.set_recv_buffer_size(8 << 20); // clamped by net.core.rmem_max; best effort
+    socket.bind(&sa.into())?;
+    Ok(socket.into())
 }
 
 /// When a receiving loop stops.
