@@ -327,19 +327,29 @@ fn segment(out: &mut Vec<u8>, marker: u8, body_len: usize) {
     out.extend_from_slice(&((body_len + 2) as u16).to_be_bytes());
 }
 
+/// The picture parameters RFC 2435 carries (or derives) for one frame.
+#[derive(Debug, Clone, Copy)]
+pub struct JfifParams<'a> {
+    pub width: u16,
+    pub height: u16,
+    /// RFC 2435 type without the restart flag: 0 (4:2:2) or 1 (4:2:0).
+    pub rtp_type: u8,
+    pub luma: &'a QuantTable,
+    pub chroma: &'a QuantTable,
+    pub restart_interval: u16,
+}
+
 /// Write a complete JFIF for a received frame: SOI, DQT, SOF0, DHT (Annex K tables), DRI
 /// when `restart_interval > 0`, SOS, the scan, EOI (unless the scan already ends with one).
-/// `rtp_type` is the payload type without the restart flag (0 or 1).
-pub fn build_jfif(
-    out: &mut Vec<u8>,
-    width: u16,
-    height: u16,
-    rtp_type: u8,
-    luma: &QuantTable,
-    chroma: &QuantTable,
-    restart_interval: u16,
-    scan: &[u8],
-) {
+pub fn build_jfif(out: &mut Vec<u8>, p: &JfifParams<'_>, scan: &[u8]) {
+    let JfifParams {
+        width,
+        height,
+        rtp_type,
+        luma,
+        chroma,
+        restart_interval,
+    } = *p;
     out.clear();
     out.reserve(scan.len() + 700);
     out.extend_from_slice(&[0xFF, 0xD8]);
@@ -380,16 +390,19 @@ mod tests {
 
     fn sample(rtp_type: u8, restart: u16, scan: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
-        build_jfif(
-            &mut v,
-            320,
-            240,
-            rtp_type,
-            &QuantTable::from_u8(&LUMA_QUANT),
-            &QuantTable::from_u8(&CHROMA_QUANT),
-            restart,
-            scan,
+        let (luma, chroma) = (
+            QuantTable::from_u8(&LUMA_QUANT),
+            QuantTable::from_u8(&CHROMA_QUANT),
         );
+        let p = JfifParams {
+            width: 320,
+            height: 240,
+            rtp_type,
+            luma: &luma,
+            chroma: &chroma,
+            restart_interval: restart,
+        };
+        build_jfif(&mut v, &p, scan);
         v
     }
 

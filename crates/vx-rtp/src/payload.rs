@@ -2,7 +2,7 @@
 //! complete JFIF frames).
 use std::collections::HashMap;
 
-use crate::jpeg::{build_jfif, JpegFrame, QuantTable};
+use crate::jpeg::{build_jfif, JfifParams, JpegFrame, QuantTable};
 use crate::packet::{write_header, RtpHeaderError, RtpPacket, HEADER_LEN};
 use crate::tables::tables_for_q;
 
@@ -456,16 +456,15 @@ impl Depacketizer {
             (a.width, a.height)
         };
         let mut jpeg = Vec::new();
-        build_jfif(
-            &mut jpeg,
+        let params = JfifParams {
             width,
             height,
-            a.rtp_type & 63,
-            &luma,
-            &chroma,
-            a.restart_interval,
-            &a.data,
-        );
+            rtp_type: a.rtp_type & 63,
+            luma: &luma,
+            chroma: &chroma,
+            restart_interval: a.restart_interval,
+        };
+        build_jfif(&mut jpeg, &params, &a.data);
         Ok(Frame {
             timestamp: a.timestamp,
             width,
@@ -492,16 +491,16 @@ mod tests {
             luma.values[0] = 1000;
         }
         let mut out = Vec::new();
-        build_jfif(
-            &mut out,
-            w,
-            h,
-            t,
-            &luma,
-            &QuantTable::from_u8(&CHROMA_QUANT),
-            restart,
-            &scan,
-        );
+        let chroma = QuantTable::from_u8(&CHROMA_QUANT);
+        let p = JfifParams {
+            width: w,
+            height: h,
+            rtp_type: t,
+            luma: &luma,
+            chroma: &chroma,
+            restart_interval: restart,
+        };
+        build_jfif(&mut out, &p, &scan);
         out
     }
 
