@@ -280,12 +280,12 @@ fn finish<'a>(
     if ns != 3 {
         return Err(JpegError::Scan(format!("{ns} components in the scan")));
     }
-    for i in 0..3 {
+    for (i, comp) in comps.iter().enumerate().take(3) {
         let c = sos
             .get(1 + 2 * i..3 + 2 * i)
             .ok_or(JpegError::Truncated("SOS"))?;
         let want = if i == 0 { 0x00 } else { 0x11 };
-        if c[0] != comps[i].id {
+        if c[0] != comp.id {
             return Err(JpegError::Scan("components out of order".into()));
         }
         if c[1] != want {
