@@ -92,6 +92,10 @@ pub struct RecvArgs {
     /// SDP of the stream (needed for pictures above 2040 pixels: a=x-dimensions).
     #[arg(long, value_name = "FILE")]
     pub sdp: Option<PathBuf>,
+    /// Check every frame's entropy-coded data and drop frames that are cut short (a truncated
+    /// last packet cannot be seen otherwise). Costs CPU; off by default.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -373,6 +377,7 @@ fn recv(a: RecvArgs, quiet: bool) -> Result<()> {
     let mut written = 0u64;
     let cfg = DepacketizerConfig {
         dimensions,
+        verify: a.verify,
         ..Default::default()
     };
     let mut sink_err: Option<anyhow::Error> = None;

@@ -464,3 +464,167 @@ fn sender_refuses_what_rfc2435_cannot_carry() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// Deterministic xorshift64*.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+#[derive(Default, Debug)]
+struct RelayLog {
+    /// Per RTP timestamp: (packets delivered intact, packets dropped or truncated).
+    frames: std::collections::BTreeMap<u32, (u32, u32)>,
+    dropped: u64,
+}
+
+/// Forward packets from `inp` to `out_port`, dropping, truncating, duplicating and swapping
+/// neighbours (within a frame) at the given rates; stops after 2 s without traffic.
+fn relay(inp: UdpSocket, out_port: u16, seed: u64) -> RelayLog {
+    let out = UdpSocket::bind("127.0.0.1:0").unwrap();
+    out.connect(("127.0.0.1", out_port)).unwrap();
+    inp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut rng = Rng(seed);
+    let mut log = RelayLog::default();
+    let mut held: Option<Vec<u8>> = None;
+    let mut buf = [0u8; 65536];
+    let ts_of = |p: &[u8]| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+    while let Ok(n) = inp.recv(&mut buf) {
+        let mut p = buf[..n].to_vec();
+        let ts = ts_of(&p);
+        let e = log.frames.entry(ts).or_default();
+        if rng.chance(0.015) {
+            e.1 += 1;
+            log.dropped += 1;
+            continue;
+        }
+        if rng.chance(0.01) {
+            let keep = 12 + (rng.next() as usize % (n - 12));
+            p.truncate(keep);
+            e.1 += 1;
+        } else {
+            e.0 += 1;
+        }
+        if rng.chance(0.03) {
+            out.send(&p).unwrap(); // duplicate
+        }
+        // Swap with the next packet of the same frame now and then (reordering).
+        match held.take() {
+            Some(h) if ts_of(&h) == ts => {
+                out.send(&p).unwrap();
+                out.send(&h).unwrap();
+            }
+            Some(h) => {
+                out.send(&h).unwrap();
+                out.send(&p).unwrap();
+            }
+            None if rng.chance(0.06) => held = Some(p),
+            None => {
+                out.send(&p).unwrap();
+            }
+        }
+    }
+    if let Some(h) = held {
+        out.send(&h).unwrap();
+    }
+    log
+}
+
+#[test]
+fn lossy_relay_never_yields_a_corrupt_frame_and_counts_drops_exactly() {
+    let d = TempDir::new("rtp-lossy");
+    let ppm = d.path("ppm");
+    std::fs::create_dir_all(&ppm).unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-frames:v",
+        "60",
+        ppm.join("%03d.ppm").to_str().unwrap(),
+    ]);
+    let src = d.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for p in sorted_files(&ppm, "ppm") {
+        let jpg = src.join(p.file_stem().unwrap()).with_extension("jpg");
+        let o = Command::new("cjpeg")
+            .args(["-quality", "75", "-restart", "2", "-outfile"])
+            .arg(&jpg)
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+    }
+    let sent: Vec<PathBuf> = sorted_files(&src, "jpg");
+    let sent_pixels: std::collections::HashSet<Vec<u8>> =
+        sent.iter().map(|p| decode_rgb(p)).collect();
+
+    let rx_port = free_port();
+    let stats_path = d.path("stats.json");
+    let out = d.path("out");
+    let rx = vx_receiver(
+        rx_port,
+        &out,
+        1000,
+        &["--verify", "--stats", stats_path.to_str().unwrap()],
+    );
+    wait_bound(rx_port);
+    let relay_in = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let relay_port = relay_in.local_addr().unwrap().port();
+    let seed = 0x5eed_1234_abcd_0001;
+    let handle = std::thread::spawn(move || relay(relay_in, rx_port, seed));
+    vx_send(&src, relay_port, &["--mtu", "1000"]);
+    let log = handle.join().unwrap();
+    finish(rx);
+
+    // Every written frame is one of the sent pictures, exactly.
+    let received = sorted_files(&out, "jpg");
+    for r in &received {
+        assert!(
+            sent_pixels.contains(&decode_rgb(r)),
+            "{} is not a sent picture",
+            r.display()
+        );
+    }
+    // Frames the relay left intact arrive; every damaged frame that showed up is counted.
+    let intact = log
+        .frames
+        .values()
+        .filter(|(ok, bad)| *bad == 0 && *ok > 0)
+        .count() as u64;
+    let damaged_seen = log
+        .frames
+        .values()
+        .filter(|(ok, bad)| *bad > 0 && *ok > 0)
+        .count() as u64;
+    let stats = read_json(&stats_path);
+    eprintln!(
+        "relay: {} frames, {intact} intact, {damaged_seen} damaged; stats {stats}",
+        log.frames.len()
+    );
+    assert_eq!(log.frames.len(), 60);
+    assert!(
+        damaged_seen >= 5,
+        "the relay should damage several frames ({damaged_seen})"
+    );
+    assert_eq!(stats["frames_complete"].as_u64(), Some(intact));
+    assert_eq!(received.len() as u64, intact);
+    assert_eq!(stats["frames_dropped"].as_u64(), Some(damaged_seen));
+    assert_eq!(
+        stats["packets_lost"].as_u64(),
+        Some(log.dropped),
+        "sequence-number loss count"
+    );
+    assert!(stats["packets_reordered"].as_u64().unwrap() > 0);
+    assert!(stats["packets_duplicate"].as_u64().unwrap() > 0);
+}

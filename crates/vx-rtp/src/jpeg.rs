@@ -454,10 +454,213 @@ mod tests {
     }
 
     #[test]
+    fn validate_scan_accepts_real_jpegs_and_catches_truncation() {
+        // A real 4:2:0 JPEG with restart markers, made by libjpeg-turbo through the JFIF
+        // writer of this crate's tests is not available here; build one from a known scan:
+        // 16x16 4:2:0 = 1 MCU = 6 blocks, each "DC 0, EOB": luma DC0 '00', AC EOB '1010';
+        // chroma DC0 '00', AC EOB '00'. Bits: 4 x 001010 + 2 x 0000 = 32 bits.
+        let scan = [0b0010_1000, 0b1010_0010, 0b1000_1010, 0b0000_0000];
+        let (l, c) = (
+            QuantTable::from_u8(&LUMA_QUANT),
+            QuantTable::from_u8(&CHROMA_QUANT),
+        );
+        let p = JfifParams {
+            width: 16,
+            height: 16,
+            rtp_type: 1,
+            luma: &l,
+            chroma: &c,
+            restart_interval: 0,
+        };
+        assert_eq!(validate_scan(&p, &scan), Ok(()));
+        assert_eq!(validate_scan(&p, &scan[..2]), Err("scan ends early"));
+        // Two MCUs (32x16) need twice the data.
+        let p2 = JfifParams { width: 32, ..p };
+        assert!(validate_scan(&p2, &scan).is_err());
+        // With a restart interval of 1, RST0 must follow the first MCU.
+        let mut two = scan.to_vec();
+        two.extend_from_slice(&[0xFF, 0xD0]);
+        two.extend_from_slice(&scan);
+        let p3 = JfifParams {
+            width: 32,
+            restart_interval: 1,
+            ..p
+        };
+        assert_eq!(validate_scan(&p3, &two), Ok(()));
+        two[5] = 0xD3;
+        assert_eq!(validate_scan(&p3, &two), Err("restart marker missing"));
+    }
+
+    #[test]
     fn never_panics_on_prefixes() {
         let j = sample(65, 2, &[9; 40]);
         for n in 0..j.len() {
             let _ = parse(&j[..n]);
         }
     }
+}
+
+/// Canonical Huffman decoding tables (JPEG F.2.2.3) for one standard table.
+struct Decoder {
+    maxcode: [i32; 17],
+    valptr: [i32; 17],
+    mincode: [i32; 17],
+    vals: &'static [u8],
+}
+
+impl Decoder {
+    fn new(h: &Huffman) -> Self {
+        let mut d = Decoder {
+            maxcode: [-1; 17],
+            valptr: [0; 17],
+            mincode: [0; 17],
+            vals: h.vals,
+        };
+        let (mut code, mut k) = (0i32, 0i32);
+        for len in 1..=16 {
+            let n = h.bits[len - 1] as i32;
+            if n > 0 {
+                d.valptr[len] = k;
+                d.mincode[len] = code;
+                code += n;
+                k += n;
+                d.maxcode[len] = code - 1;
+            }
+            code <<= 1;
+        }
+        d
+    }
+}
+
+/// Bit reader over entropy-coded data: removes stuffing, stops at any marker.
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    acc: u32,
+    n: u32,
+    marker: Option<u8>,
+}
+
+impl Bits<'_> {
+    fn bit(&mut self) -> Option<u32> {
+        if self.n == 0 {
+            if self.marker.is_some() {
+                return None;
+            }
+            let b = *self.data.get(self.pos)?;
+            if b == 0xFF {
+                let next = *self.data.get(self.pos + 1)?;
+                if next != 0 {
+                    self.marker = Some(next);
+                    return None;
+                }
+                self.pos += 2;
+            } else {
+                self.pos += 1;
+            }
+            self.acc = b as u32;
+            self.n = 8;
+        }
+        self.n -= 1;
+        Some((self.acc >> self.n) & 1)
+    }
+
+    fn skip(&mut self, n: u32) -> Option<()> {
+        for _ in 0..n {
+            self.bit()?;
+        }
+        Some(())
+    }
+
+    fn symbol(&mut self, d: &Decoder) -> Option<u8> {
+        let mut code = 0i32;
+        for len in 1..=16 {
+            code = (code << 1) | self.bit()? as i32;
+            if code <= d.maxcode[len] {
+                return d
+                    .vals
+                    .get((d.valptr[len] + code - d.mincode[len]) as usize)
+                    .copied();
+            }
+        }
+        None
+    }
+
+    /// Consume a restart marker RSTn (byte aligned): the reader must stand on it.
+    fn restart(&mut self, n: u8) -> bool {
+        self.n = 0;
+        let want = 0xD0 + (n & 7);
+        let ok = match self.marker.take() {
+            Some(m) => m == want,
+            None => {
+                self.data.get(self.pos) == Some(&0xFF) && self.data.get(self.pos + 1) == Some(&want)
+            }
+        };
+        if ok {
+            self.pos += 2;
+        }
+        ok
+    }
+}
+
+/// Check that `scan` holds exactly the baseline Huffman-coded MCUs a `width` x `height`
+/// frame of RFC 2435 type `rtp_type` needs, with restart markers where the interval says.
+/// Catches frames whose end was lost (a truncated last packet, which RTP cannot reveal).
+/// It walks every code (no IDCT), so it costs a fraction of a decode.
+pub fn validate_scan(p: &JfifParams<'_>, scan: &[u8]) -> Result<(), &'static str> {
+    let (dc_l, ac_l) = (
+        Decoder::new(&crate::tables::DC_LUMA),
+        Decoder::new(&crate::tables::AC_LUMA),
+    );
+    let (dc_c, ac_c) = (
+        Decoder::new(&crate::tables::DC_CHROMA),
+        Decoder::new(&crate::tables::AC_CHROMA),
+    );
+    let vmax = if p.rtp_type & 63 == 0 { 1 } else { 2 };
+    let mcus = (p.width as usize).div_ceil(16) * (p.height as usize).div_ceil(8 * vmax);
+    let luma_blocks = 2 * vmax;
+    let mut bits = Bits {
+        data: scan,
+        pos: 0,
+        acc: 0,
+        n: 0,
+        marker: None,
+    };
+    let ri = p.restart_interval as usize;
+    for m in 0..mcus {
+        if ri > 0 && m > 0 && m % ri == 0 && !bits.restart(((m / ri - 1) % 8) as u8) {
+            return Err("restart marker missing");
+        }
+        for b in 0..luma_blocks + 2 {
+            let (dc, ac) = if b < luma_blocks {
+                (&dc_l, &ac_l)
+            } else {
+                (&dc_c, &ac_c)
+            };
+            let s = bits.symbol(dc).ok_or("scan ends early")?;
+            if s > 11 {
+                return Err("bad DC code");
+            }
+            bits.skip(s as u32).ok_or("scan ends early")?;
+            let mut k = 1;
+            while k < 64 {
+                let rs = bits.symbol(ac).ok_or("scan ends early")?;
+                let (r, s) = (rs >> 4, rs & 15);
+                if s == 0 {
+                    if r != 15 {
+                        break;
+                    }
+                    k += 16;
+                } else {
+                    k += r as usize;
+                    bits.skip(s as u32).ok_or("scan ends early")?;
+                    k += 1;
+                }
+            }
+            if k > 64 {
+                return Err("AC coefficients overrun the block");
+            }
+        }
+    }
+    Ok(())
 }

@@ -161,6 +161,8 @@ pub enum DepacketizeError {
     NoDimensions,
     #[error("frame larger than {0} bytes")]
     TooLarge(usize),
+    #[error("corrupt frame: {0}")]
+    CorruptScan(&'static str),
 }
 
 /// Counters kept by the depacketizer.
@@ -182,6 +184,10 @@ pub struct DepacketizerConfig {
     pub max_frame_bytes: usize,
     /// Picture size from the SDP (`a=x-dimensions`), used when the header says 0.
     pub dimensions: Option<(u16, u16)>,
+    /// Walk the entropy-coded data of each frame ([`crate::jpeg::validate_scan`]) and drop
+    /// frames that do not hold every MCU: catches a truncated last packet, which RTP cannot
+    /// reveal (real UDP delivers whole datagrams, so this is off by default).
+    pub verify: bool,
 }
 
 impl Default for DepacketizerConfig {
@@ -189,6 +195,7 @@ impl Default for DepacketizerConfig {
         DepacketizerConfig {
             max_frame_bytes: 16 << 20,
             dimensions: None,
+            verify: false,
         }
     }
 }
@@ -464,6 +471,9 @@ impl Depacketizer {
             chroma: &chroma,
             restart_interval: a.restart_interval,
         };
+        if self.cfg.verify {
+            crate::jpeg::validate_scan(&params, &a.data).map_err(DepacketizeError::CorruptScan)?;
+        }
         build_jfif(&mut jpeg, &params, &a.data);
         Ok(Frame {
             timestamp: a.timestamp,

@@ -9,9 +9,12 @@ use crate::payload::{DepacketizerCounters, CLOCK_RATE};
 /// What `vx stream recv --stats FILE.json` writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StreamStats {
+    /// Packets received, duplicates included.
     pub packets: u64,
+    /// Sequence numbers never received (duplicates do not hide losses).
     pub packets_lost: u64,
     pub packets_reordered: u64,
+    pub packets_duplicate: u64,
     pub frames_complete: u64,
     pub frames_dropped: u64,
     pub jitter_ms: f64,
@@ -19,9 +22,13 @@ pub struct StreamStats {
 }
 
 /// Accumulates per-packet statistics of one RTP source.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReceiverStats {
     packets: u64,
+    unique: u64,
+    duplicates: u64,
+    /// Extended sequence numbers seen recently, indexed by `ext % WINDOW`.
+    seen: Vec<u64>,
     bytes: u64,
     base_seq: u32,
     max_seq: u16,
@@ -35,6 +42,30 @@ pub struct ReceiverStats {
     first_ts: u32,
 }
 
+const WINDOW: usize = 4096;
+
+impl Default for ReceiverStats {
+    fn default() -> Self {
+        ReceiverStats {
+            packets: 0,
+            unique: 0,
+            duplicates: 0,
+            seen: vec![u64::MAX; WINDOW],
+            bytes: 0,
+            base_seq: 0,
+            max_seq: 0,
+            cycles: 0,
+            started: false,
+            reordered: 0,
+            jitter: 0.0,
+            last_transit: None,
+            first_arrival: None,
+            last_arrival: None,
+            first_ts: 0,
+        }
+    }
+}
+
 impl ReceiverStats {
     pub fn new() -> Self {
         Self::default()
@@ -46,23 +77,38 @@ impl ReceiverStats {
         self.bytes += bytes as u64;
         let first = *self.first_arrival.get_or_insert(arrival);
         self.last_arrival = Some(arrival);
-        if !self.started {
+        let ext = if !self.started {
             self.started = true;
             self.base_seq = sequence as u32;
             self.max_seq = sequence;
             self.first_ts = rtp_timestamp;
+            self.cycles as u64 + sequence as u64
         } else {
             let delta = sequence.wrapping_sub(self.max_seq);
             if delta == 0 {
-                // duplicate of the newest packet: not a reorder
+                self.cycles as u64 + sequence as u64
             } else if delta < 0x8000 {
                 if sequence < self.max_seq {
                     self.cycles += 1 << 16;
                 }
                 self.max_seq = sequence;
+                self.cycles as u64 + sequence as u64
             } else {
                 self.reordered += 1;
+                // Behind the newest: from the previous cycle if it is numerically above it.
+                if sequence > self.max_seq {
+                    (self.cycles as u64 + sequence as u64).saturating_sub(1 << 16)
+                } else {
+                    self.cycles as u64 + sequence as u64
+                }
             }
+        };
+        let slot = &mut self.seen[(ext % WINDOW as u64) as usize];
+        if *slot == ext {
+            self.duplicates += 1;
+        } else {
+            *slot = ext;
+            self.unique += 1;
         }
         // Jitter: difference of relative transit times, in RTP clock units.
         let arrival_units = arrival.duration_since(first).as_secs_f64() * CLOCK_RATE as f64;
@@ -90,8 +136,9 @@ impl ReceiverStats {
         };
         StreamStats {
             packets: self.packets,
-            packets_lost: self.expected().saturating_sub(self.packets),
+            packets_lost: self.expected().saturating_sub(self.unique),
             packets_reordered: self.reordered,
+            packets_duplicate: self.duplicates,
             frames_complete: frames.frames_complete,
             frames_dropped: frames.frames_dropped,
             jitter_ms: self.jitter * 1000.0 / CLOCK_RATE as f64,
@@ -113,16 +160,17 @@ mod tests {
     fn loss_reorder_and_wrap() {
         let mut s = ReceiverStats::new();
         let t0 = Instant::now();
-        let seqs = [65533u16, 65534, 65535, 1, 0, 2, 5];
+        let seqs = [65533u16, 65534, 65535, 1, 0, 2, 2, 5, 65535];
         for (i, &q) in seqs.iter().enumerate() {
             s.on_packet(q, 0, t0 + Duration::from_millis(i as u64), 100);
         }
-        // 65533..=5 is 9 packets expected; 7 received (3 and 4 lost); 0 arrived after 1.
+        // 65533..=5 is 9 packets expected; 3 and 4 lost; 0 arrived after 1; 2 and 65535 twice.
         assert_eq!(s.expected(), 9);
         let st = s.snapshot(Default::default());
         assert_eq!(st.packets_lost, 2);
-        assert_eq!(st.packets_reordered, 1);
-        assert_eq!(st.packets, 7);
+        assert_eq!(st.packets_reordered, 2);
+        assert_eq!(st.packets_duplicate, 2);
+        assert_eq!(st.packets, 9);
     }
 
     #[test]
