@@ -9,6 +9,7 @@
 //! * [`net`]: UDP sender with real-time pacing and a receiver loop.
 //! * [`tables`]: RFC 2435 Appendix A quantization and JPEG Annex K Huffman tables.
 
+pub mod fuzz;
 pub mod jpeg;
 pub mod net;
 pub mod packet;

@@ -1,0 +1,73 @@
+//! Entry points shared by the cargo-fuzz targets (fuzz/) and the stable smoke test
+//! (tests/fuzz_smoke.rs). Each must never panic, whatever the input.
+use crate::jpeg::{self, validate_scan, JfifParams};
+use crate::payload::{Depacketizer, DepacketizerConfig, Packetizer};
+
+/// Split `data` into packets (2-byte big-endian length prefix) and feed them to two
+/// depacketizers (plain and verifying, with x-dimensions set).
+pub fn depacketize_stream(data: &[u8]) {
+    let mut plain = Depacketizer::new(DepacketizerConfig {
+        max_frame_bytes: 1 << 20,
+        ..Default::default()
+    });
+    let mut verifying = Depacketizer::new(DepacketizerConfig {
+        max_frame_bytes: 1 << 20,
+        dimensions: Some((64, 48)),
+        verify: true,
+    });
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let n = (u16::from_be_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
+        let pkt = &rest[2..2 + n];
+        for d in [&mut plain, &mut verifying] {
+            if let Ok(Some(f)) = d.push(pkt) {
+                // What comes out must parse as a JPEG we could send again.
+                assert!(
+                    jpeg::parse(&f.jpeg).is_ok(),
+                    "depacketizer produced an unparsable JFIF"
+                );
+            }
+        }
+        rest = &rest[2 + n..];
+    }
+    plain.finish();
+    verifying.finish();
+}
+
+/// Parse `data` as a JPEG; if it can be sent, send it through packetizer and depacketizer
+/// and check the scan and tables survive.
+pub fn jpeg_roundtrip(data: &[u8]) {
+    let Ok(frame) = jpeg::parse(data) else { return };
+    if frame.width > 2040 || frame.height > 2040 {
+        return;
+    }
+    let params = JfifParams {
+        width: frame.width,
+        height: frame.height,
+        rtp_type: frame.rtp_type,
+        luma: &frame.luma,
+        chroma: &frame.chroma,
+        restart_interval: frame.restart_interval,
+    };
+    let _ = validate_scan(&params, frame.scan);
+    let mut packets = Vec::new();
+    let Ok(Ok(_)) = Packetizer::new(1400, 1, 1).packetize(&frame, 0, |p| {
+        packets.push(p.to_vec());
+        Ok::<(), ()>(())
+    }) else {
+        return;
+    };
+    let mut d = Depacketizer::new(DepacketizerConfig::default());
+    let mut out = None;
+    for p in &packets {
+        if let Ok(Some(f)) = d.push(p) {
+            out = Some(f);
+        }
+    }
+    let f = out.expect("a parsed JPEG must survive packetize -> depacketize");
+    let back = jpeg::parse(&f.jpeg).expect("rebuilt JFIF parses");
+    assert_eq!(back.scan, frame.scan);
+    assert_eq!(back.luma, frame.luma);
+    assert_eq!(back.chroma, frame.chroma);
+    assert_eq!(back.restart_interval, frame.restart_interval);
+}
