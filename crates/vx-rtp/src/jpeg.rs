@@ -383,123 +383,6 @@ pub fn build_jfif(out: &mut Vec<u8>, p: &JfifParams<'_>, scan: &[u8]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tables::{tables_for_q, CHROMA_QUANT, LUMA_QUANT};
-
-    fn sample(rtp_type: u8, restart: u16, scan: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        let (luma, chroma) = (
-            QuantTable::from_u8(&LUMA_QUANT),
-            QuantTable::from_u8(&CHROMA_QUANT),
-        );
-        let p = JfifParams {
-            width: 320,
-            height: 240,
-            rtp_type,
-            luma: &luma,
-            chroma: &chroma,
-            restart_interval: restart,
-        };
-        build_jfif(&mut v, &p, scan);
-        v
-    }
-
-    #[test]
-    fn rebuilt_jfif_parses_back() {
-        for (t, r) in [(0u8, 0u16), (1, 0), (1, 4)] {
-            let j = sample(t, r, &[1, 2, 3, 0xFF, 0x00, 4]);
-            let f = parse(&j).unwrap();
-            assert_eq!(
-                (f.width, f.height, f.rtp_type, f.restart_interval),
-                (320, 240, t, r)
-            );
-            assert_eq!(f.scan, &[1, 2, 3, 0xFF, 0x00, 4]);
-            assert_eq!(f.luma, QuantTable::from_u8(&LUMA_QUANT));
-        }
-    }
-
-    #[test]
-    fn refuses_what_rfc2435_cannot_carry() {
-        let base = sample(1, 0, &[1, 2]);
-        let sof = base.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
-        let with = |at: usize, v: u8| {
-            let mut j = base.clone();
-            j[at] = v;
-            j
-        };
-        assert_eq!(parse(&with(sof + 1, 0xC2)), Err(JpegError::Progressive));
-        assert_eq!(parse(&with(sof + 4, 12)), Err(JpegError::Precision(12)));
-        assert_eq!(
-            parse(&with(sof + 11, 0x11)),
-            Err(JpegError::Sampling("4:4:4".into()))
-        );
-        assert!(matches!(
-            parse(&with(sof + 9, 1)),
-            Err(JpegError::Grayscale)
-        ));
-        // Optimised Huffman: change one code count in the DHT.
-        let dht = base.windows(2).position(|w| w == [0xFF, 0xC4]).unwrap();
-        assert_eq!(parse(&with(dht + 6, 2)), Err(JpegError::NonStandardHuffman));
-        // Different Cb/Cr tables.
-        let mut j = base.clone();
-        j[sof + 18] = 2; // Cr uses table 2 ...
-        let mut t2 = vec![0xFF, 0xDB, 0, 67, 2];
-        t2.extend(tables_for_q(20).1);
-        j.splice(2..2, t2); // ... which differs from table 1
-        assert_eq!(parse(&j), Err(JpegError::ChromaTables));
-        assert_eq!(parse(b"GIF89a"), Err(JpegError::NotJpeg));
-        assert!(parse(&base[..base.len() - 2]).is_err()); // no EOI: truncated
-    }
-
-    #[test]
-    fn validate_scan_accepts_real_jpegs_and_catches_truncation() {
-        // A real 4:2:0 JPEG with restart markers, made by libjpeg-turbo through the JFIF
-        // writer of this crate's tests is not available here; build one from a known scan:
-        // 16x16 4:2:0 = 1 MCU = 6 blocks, each "DC 0, EOB": luma DC0 '00', AC EOB '1010';
-        // chroma DC0 '00', AC EOB '00'. Bits: 4 x 001010 + 2 x 0000 = 32 bits.
-        let scan = [0b0010_1000, 0b1010_0010, 0b1000_1010, 0b0000_0000];
-        let (l, c) = (
-            QuantTable::from_u8(&LUMA_QUANT),
-            QuantTable::from_u8(&CHROMA_QUANT),
-        );
-        let p = JfifParams {
-            width: 16,
-            height: 16,
-            rtp_type: 1,
-            luma: &l,
-            chroma: &c,
-            restart_interval: 0,
-        };
-        assert_eq!(validate_scan(&p, &scan), Ok(()));
-        assert_eq!(validate_scan(&p, &scan[..2]), Err("scan ends early"));
-        // Two MCUs (32x16) need twice the data.
-        let p2 = JfifParams { width: 32, ..p };
-        assert!(validate_scan(&p2, &scan).is_err());
-        // With a restart interval of 1, RST0 must follow the first MCU.
-        let mut two = scan.to_vec();
-        two.extend_from_slice(&[0xFF, 0xD0]);
-        two.extend_from_slice(&scan);
-        let p3 = JfifParams {
-            width: 32,
-            restart_interval: 1,
-            ..p
-        };
-        assert_eq!(validate_scan(&p3, &two), Ok(()));
-        two[5] = 0xD3;
-        assert_eq!(validate_scan(&p3, &two), Err("restart marker missing"));
-    }
-
-    #[test]
-    fn never_panics_on_prefixes() {
-        let j = sample(65, 2, &[9; 40]);
-        for n in 0..j.len() {
-            let _ = parse(&j[..n]);
-        }
-    }
-}
-
 /// Canonical Huffman decoding tables (JPEG F.2.2.3) for one standard table.
 struct Decoder {
     maxcode: [i32; 17],
@@ -663,4 +546,121 @@ pub fn validate_scan(p: &JfifParams<'_>, scan: &[u8]) -> Result<(), &'static str
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::{tables_for_q, CHROMA_QUANT, LUMA_QUANT};
+
+    fn sample(rtp_type: u8, restart: u16, scan: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        let (luma, chroma) = (
+            QuantTable::from_u8(&LUMA_QUANT),
+            QuantTable::from_u8(&CHROMA_QUANT),
+        );
+        let p = JfifParams {
+            width: 320,
+            height: 240,
+            rtp_type,
+            luma: &luma,
+            chroma: &chroma,
+            restart_interval: restart,
+        };
+        build_jfif(&mut v, &p, scan);
+        v
+    }
+
+    #[test]
+    fn rebuilt_jfif_parses_back() {
+        for (t, r) in [(0u8, 0u16), (1, 0), (1, 4)] {
+            let j = sample(t, r, &[1, 2, 3, 0xFF, 0x00, 4]);
+            let f = parse(&j).unwrap();
+            assert_eq!(
+                (f.width, f.height, f.rtp_type, f.restart_interval),
+                (320, 240, t, r)
+            );
+            assert_eq!(f.scan, &[1, 2, 3, 0xFF, 0x00, 4]);
+            assert_eq!(f.luma, QuantTable::from_u8(&LUMA_QUANT));
+        }
+    }
+
+    #[test]
+    fn refuses_what_rfc2435_cannot_carry() {
+        let base = sample(1, 0, &[1, 2]);
+        let sof = base.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        let with = |at: usize, v: u8| {
+            let mut j = base.clone();
+            j[at] = v;
+            j
+        };
+        assert_eq!(parse(&with(sof + 1, 0xC2)), Err(JpegError::Progressive));
+        assert_eq!(parse(&with(sof + 4, 12)), Err(JpegError::Precision(12)));
+        assert_eq!(
+            parse(&with(sof + 11, 0x11)),
+            Err(JpegError::Sampling("4:4:4".into()))
+        );
+        assert!(matches!(
+            parse(&with(sof + 9, 1)),
+            Err(JpegError::Grayscale)
+        ));
+        // Optimised Huffman: change one code count in the DHT.
+        let dht = base.windows(2).position(|w| w == [0xFF, 0xC4]).unwrap();
+        assert_eq!(parse(&with(dht + 6, 2)), Err(JpegError::NonStandardHuffman));
+        // Different Cb/Cr tables.
+        let mut j = base.clone();
+        j[sof + 18] = 2; // Cr uses table 2 ...
+        let mut t2 = vec![0xFF, 0xDB, 0, 67, 2];
+        t2.extend(tables_for_q(20).1);
+        j.splice(2..2, t2); // ... which differs from table 1
+        assert_eq!(parse(&j), Err(JpegError::ChromaTables));
+        assert_eq!(parse(b"GIF89a"), Err(JpegError::NotJpeg));
+        assert!(parse(&base[..base.len() - 2]).is_err()); // no EOI: truncated
+    }
+
+    #[test]
+    fn validate_scan_accepts_real_jpegs_and_catches_truncation() {
+        // A real 4:2:0 JPEG with restart markers, made by libjpeg-turbo through the JFIF
+        // writer of this crate's tests is not available here; build one from a known scan:
+        // 16x16 4:2:0 = 1 MCU = 6 blocks, each "DC 0, EOB": luma DC0 '00', AC EOB '1010';
+        // chroma DC0 '00', AC EOB '00'. Bits: 4 x 001010 + 2 x 0000 = 32 bits.
+        let scan = [0b0010_1000, 0b1010_0010, 0b1000_1010, 0b0000_0000];
+        let (l, c) = (
+            QuantTable::from_u8(&LUMA_QUANT),
+            QuantTable::from_u8(&CHROMA_QUANT),
+        );
+        let p = JfifParams {
+            width: 16,
+            height: 16,
+            rtp_type: 1,
+            luma: &l,
+            chroma: &c,
+            restart_interval: 0,
+        };
+        assert_eq!(validate_scan(&p, &scan), Ok(()));
+        assert_eq!(validate_scan(&p, &scan[..2]), Err("scan ends early"));
+        // Two MCUs (32x16) need twice the data.
+        let p2 = JfifParams { width: 32, ..p };
+        assert!(validate_scan(&p2, &scan).is_err());
+        // With a restart interval of 1, RST0 must follow the first MCU.
+        let mut two = scan.to_vec();
+        two.extend_from_slice(&[0xFF, 0xD0]);
+        two.extend_from_slice(&scan);
+        let p3 = JfifParams {
+            width: 32,
+            restart_interval: 1,
+            ..p
+        };
+        assert_eq!(validate_scan(&p3, &two), Ok(()));
+        two[5] = 0xD3;
+        assert_eq!(validate_scan(&p3, &two), Err("restart marker missing"));
+    }
+
+    #[test]
+    fn never_panics_on_prefixes() {
+        let j = sample(65, 2, &[9; 40]);
+        for n in 0..j.len() {
+            let _ = parse(&j[..n]);
+        }
+    }
 }
