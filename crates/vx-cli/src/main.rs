@@ -1,237 +1,67 @@
 //! `vx`: turn video and audio into what AI search and agents need.
 //!
-//! A thin shell over the library crates: parse arguments, report progress, print one clear
-//! line per failure. Exit codes: 0 success, 1 processing error, 2 usage error.
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+//! This binary is deliberately small: it does not link FFmpeg, so `vx stream send/recv` with a
+//! test pattern or JPEG files runs in a few MiB of memory. Every other command (and streaming
+//! from a video file or into Matroska) is handed to `vx-full`, installed beside it, which has
+//! the FFmpeg libraries; it replaces this process (exec), so nothing runs twice.
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode};
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
-use vx_media::jpeg::ImageFormat;
-use vx_media::keyframes::{self, KeyframeOptions, Progress};
+use clap::{Parser, Subcommand};
+use vx_cli::{one_line, stream};
 
-mod stream;
-
+/// The streaming subset of vx's command line (the full one lives in vx-full).
 #[derive(Parser)]
-#[command(
-    name = "vx",
-    version,
-    about = "Keyframes, metadata and more from video, in-process with FFmpeg's libraries"
-)]
-#[command(propagate_version = true)]
-struct Cli {
-    /// Show FFmpeg's own warnings on stderr.
+#[command(name = "vx", version)]
+struct Light {
     #[arg(short, long, global = true)]
     verbose: bool,
-    /// No progress or summary on stderr (errors and warnings are still printed).
     #[arg(short, long, global = true)]
     quiet: bool,
     #[command(subcommand)]
-    command: Command,
+    command: LightCmd,
 }
 
 #[derive(Subcommand)]
-enum Command {
-    /// Print container and stream metadata as JSON (one object; JSON Lines for several files).
-    Probe {
-        /// Media files to probe.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
-    /// Write every keyframe of a video as an image, plus DIR/keyframes.json.
-    ///
-    /// A keyframe is a frame the decoder flags as key: the set `ffmpeg -skip_frame nokey`
-    /// yields. Only those frames are decoded. See docs/KEYFRAMES.md.
-    Keyframes {
-        /// Input video.
-        file: PathBuf,
-        /// Output directory (created if missing).
-        #[arg(short, long, value_name = "DIR")]
-        out: PathBuf,
-        /// JPEG quality, 1-100.
-        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
-        quality: u8,
-        /// Stop after N keyframes.
-        #[arg(long, value_name = "N")]
-        max: Option<usize>,
-        /// Skip keyframes closer than SECONDS to the last kept one.
-        #[arg(long, value_name = "SECONDS")]
-        min_interval: Option<f64>,
-        /// Drop near-duplicates of the last kept keyframe: pHash Hamming distance <= DISTANCE
-        /// (0-64). Off by default; `--dedup` alone means 8.
-        #[arg(long, value_name = "DISTANCE", num_args = 0..=1, default_missing_value = "8",
-              require_equals = true, value_parser = clap::value_parser!(u32).range(0..=64))]
-        dedup: Option<u32>,
-        /// Downscale so that the longest side is at most N pixels.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-        max_side: Option<u32>,
-        /// Image format.
-        #[arg(long, value_enum, default_value_t = Format::Jpg)]
-        format: Format,
-        /// Decoder threads and encoder workers (0 = one per CPU).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-    },
-    /// MJPEG over RTP/UDP (RFC 2435): send or receive a stream.
+enum LightCmd {
     Stream {
         #[command(subcommand)]
         cmd: stream::StreamCmd,
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Jpg,
-    Png,
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    vx_media::init(if cli.verbose {
-        vx_media::FfmpegLog::Warnings
-    } else {
-        vx_media::FfmpegLog::Quiet
-    });
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("vx: error: {}", one_line(&e));
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// The error and its causes on one line, without repeating a cause the message already says.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let s = cause.to_string();
-        if out.contains(&s) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&s);
-    }
-    out.replace('\n', " ")
-}
-
-fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
-        Command::Probe { files } => probe(&files),
-        Command::Stream { cmd } => stream::run(cmd, cli.quiet).map(|_| ExitCode::SUCCESS),
-        Command::Keyframes {
-            file,
-            out,
-            quality,
-            max,
-            min_interval,
-            dedup,
-            max_side,
-            format,
-            threads,
-        } => {
-            if let Some(s) = min_interval {
-                if !(s.is_finite() && s >= 0.0) {
-                    eprintln!("vx: error: --min-interval must be a number of seconds >= 0");
-                    return Ok(ExitCode::from(2));
-                }
-            }
-            let opts = KeyframeOptions {
-                quality,
-                max,
-                min_interval,
-                dedup,
-                max_side,
-                format: match format {
-                    Format::Jpg => ImageFormat::Jpeg,
-                    Format::Png => ImageFormat::Png,
-                },
-                threads,
-            };
-            keyframes_cmd(&file, &out, &opts, cli.quiet)
-        }
-    }
-}
-
-fn probe(files: &[PathBuf]) -> Result<ExitCode> {
-    let mut failed = false;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for f in files {
-        match vx_media::probe::probe(f) {
-            Ok(info) => {
-                if files.len() == 1 {
-                    serde_json::to_writer_pretty(&mut out, &info)?;
-                } else {
-                    serde_json::to_writer(&mut out, &info)?;
-                }
-                writeln!(out)?;
-            }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let global = |a: &str| matches!(a, "-q" | "--quiet" | "-v" | "--verbose");
+    let rest: Vec<String> = args.iter().filter(|a| !global(a)).cloned().collect();
+    let help = args
+        .iter()
+        .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | "help"));
+    if rest.first().map(String::as_str) == Some("stream")
+        && !help
+        && !stream::needs_ffmpeg(&rest[1..])
+    {
+        let cli = Light::parse();
+        let LightCmd::Stream { cmd } = cli.command;
+        return match stream::run(cmd, cli.quiet, None) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("vx: error: {e}");
-                failed = true;
+                eprintln!("vx: error: {}", one_line(&e));
+                ExitCode::from(1)
             }
+        };
+    }
+    let full = match std::env::current_exe() {
+        Ok(p) => p.with_file_name("vx-full"),
+        Err(e) => {
+            eprintln!("vx: error: cannot locate the vx binary: {e}");
+            return ExitCode::from(1);
         }
-    }
-    out.flush()?;
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn keyframes_cmd(file: &Path, out: &Path, opts: &KeyframeOptions, quiet: bool) -> Result<ExitCode> {
-    let show = !quiet && std::io::stderr().is_terminal();
-    let started = std::time::Instant::now();
-    let mut last_draw = std::time::Instant::now();
-    let report = keyframes::extract(file, out, opts, |p: Progress| {
-        if show && last_draw.elapsed().as_millis() >= 100 {
-            last_draw = std::time::Instant::now();
-            let pct = p
-                .duration
-                .filter(|d| *d > 0.0)
-                .map(|d| (p.seconds / d * 100.0).clamp(0.0, 100.0));
-            let bar = match pct {
-                Some(pc) => format!("{pc:5.1}% "),
-                None => String::new(),
-            };
-            eprint!(
-                "\r\x1b[Kvx: keyframes {bar}{:.1} s  {} written",
-                p.seconds, p.written
-            );
-        }
-    });
-    if show {
-        eprint!("\r\x1b[K");
-    }
-    let report = report?;
-    let json = keyframes::write_report(&report, out).context("writing keyframes.json")?;
-    for w in &report.warnings {
-        eprintln!("vx: warning: {}: {w}", file.display());
-    }
-    if !quiet {
-        eprintln!(
-            "vx: {} keyframe(s) written to {} in {:.2} s ({} decoded{}{}); index: {}",
-            report.stats.written,
-            out.display(),
-            started.elapsed().as_secs_f64(),
-            report.stats.decoded,
-            if report.stats.skipped_interval > 0 {
-                format!(", {} too close", report.stats.skipped_interval)
-            } else {
-                String::new()
-            },
-            if report.stats.skipped_duplicate > 0 {
-                format!(", {} duplicates", report.stats.skipped_duplicate)
-            } else {
-                String::new()
-            },
-            json.display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    };
+    let err = Command::new(&full).arg0("vx").args(&args).exec();
+    eprintln!(
+        "vx: error: cannot run {}: {err} (vx-full, the part of vx linked with FFmpeg, is built and installed beside vx: cargo build -p vx-cli)",
+        full.display()
+    );
+    ExitCode::from(1)
 }

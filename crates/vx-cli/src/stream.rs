@@ -8,11 +8,66 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use vx_media::image::{Chroma, Yuv};
-use vx_media::jpeg::Encoder;
+use vx_image::fsutil::write_atomic;
+use vx_image::image::{Chroma, Yuv};
+use vx_image::jpeg::Encoder;
 use vx_rtp::net::{receive, Sender, StopAfter};
 use vx_rtp::payload::{DepacketizerConfig, PAYLOAD_TYPE_JPEG};
 use vx_rtp::sdp::StreamDescription;
+
+/// What `vx stream` needs from FFmpeg: video files as sources, Matroska recording, the size
+/// of a video for the SDP. The full binary (vx-full) implements it; the small `vx` binary has
+/// none and hands such commands to vx-full (see `needs_ffmpeg`).
+pub trait MediaBackend {
+    /// Every frame of `path` as JPEG; `accept` says whether an MJPEG packet can be sent as is.
+    fn for_each_jpeg(
+        &self,
+        path: &Path,
+        quality: u8,
+        accept: &mut dyn FnMut(&[u8]) -> bool,
+        f: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+    ) -> Result<()>;
+    /// Display size of the first video stream (after rotation).
+    fn video_size(&self, path: &Path) -> Result<(u32, u32)>;
+    /// A Matroska writer storing the JPEGs as they are.
+    fn recorder(&self, path: &Path, width: u32, height: u32) -> Result<Box<dyn Recorder>>;
+}
+
+/// Writes received frames into a container.
+pub trait Recorder {
+    fn write(&mut self, jpeg: &[u8], rtp_timestamp: u32) -> Result<()>;
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+fn need(backend: Option<&dyn MediaBackend>) -> Result<&dyn MediaBackend> {
+    backend.ok_or_else(|| anyhow!("this needs FFmpeg: run it with vx-full (installed beside vx)"))
+}
+
+/// True when the arguments of `vx stream ...` (after "stream") need FFmpeg: a video file as
+/// source, or a .mkv output. Everything else runs in the small binary.
+pub fn needs_ffmpeg(args: &[String]) -> bool {
+    let value = |flag: &str| -> Option<&str> {
+        let eq = format!("{flag}=");
+        args.iter().enumerate().find_map(|(i, a)| {
+            if a == flag {
+                args.get(i + 1).map(String::as_str)
+            } else {
+                a.strip_prefix(&eq)
+            }
+        })
+    };
+    match args.first().map(String::as_str) {
+        Some("send") => match value("--source") {
+            None | Some("testsrc") => false,
+            Some(src) => {
+                let p = Path::new(src);
+                !(p.is_dir() || is_jpeg_name(p) || src.starts_with("/dev/video"))
+            }
+        },
+        Some("recv") => value("--out").is_some_and(|o| o.to_ascii_lowercase().ends_with(".mkv")),
+        _ => true,
+    }
+}
 
 #[derive(Subcommand)]
 pub enum StreamCmd {
@@ -118,14 +173,14 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
-pub fn run(cmd: StreamCmd, quiet: bool) -> Result<()> {
+pub fn run(cmd: StreamCmd, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<()> {
     match cmd {
-        StreamCmd::Send(a) => send(a, quiet),
-        StreamCmd::Recv(a) => recv(a, quiet),
+        StreamCmd::Send(a) => send(a, quiet, backend),
+        StreamCmd::Recv(a) => recv(a, quiet, backend),
     }
 }
 
-fn send(a: SendArgs, quiet: bool) -> Result<()> {
+fn send(a: SendArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<()> {
     if !(a.fps.is_finite() && a.fps > 0.0 && a.fps <= 1000.0) {
         bail!("--fps must be in (0, 1000]");
     }
@@ -157,7 +212,7 @@ fn send(a: SendArgs, quiet: bool) -> Result<()> {
     // The SDP is written before the first packet, so a receiver can be started from it
     // (`--frames 0` writes it and sends nothing).
     if let Some(p) = &a.sdp {
-        let (w, h) = source_size(src, a.size)?;
+        let (w, h) = source_size(src, a.size, backend)?;
         write_sdp(p, &a.to, a.fps, w, h)?;
     }
     if src == "testsrc" {
@@ -212,12 +267,11 @@ fn send(a: SendArgs, quiet: bool) -> Result<()> {
                 None => {
                     let mut err = None;
                     let mut stopped = false;
-                    vx_media::frames::for_each_jpeg(
+                    need(backend)?.for_each_jpeg(
                         path,
                         a.quality,
-                        None,
-                        |j| vx_rtp::jpeg::parse(j).is_ok(),
-                        |jpeg, _| match send_one(jpeg, src) {
+                        &mut |j| vx_rtp::jpeg::parse(j).is_ok(),
+                        &mut |jpeg| match send_one(jpeg, src) {
                             Ok(c) => {
                                 stopped = c.is_break();
                                 c
@@ -255,7 +309,11 @@ fn send(a: SendArgs, quiet: bool) -> Result<()> {
 }
 
 /// Picture size of what a source will send (for the SDP).
-fn source_size(src: &str, testsrc: (u32, u32)) -> Result<(u32, u32)> {
+fn source_size(
+    src: &str,
+    testsrc: (u32, u32),
+    backend: Option<&dyn MediaBackend>,
+) -> Result<(u32, u32)> {
     if src == "testsrc" {
         return Ok(testsrc);
     }
@@ -278,18 +336,7 @@ fn source_size(src: &str, testsrc: (u32, u32)) -> Result<(u32, u32)> {
         let j = vx_rtp::jpeg::parse(&bytes).map_err(|e| anyhow!("{}: {e}", f.display()))?;
         return Ok((j.width as u32, j.height as u32));
     }
-    let info = vx_media::probe::probe(path).map_err(|e| anyhow!("{e}"))?;
-    let v = info
-        .streams
-        .iter()
-        .find(|s| s.kind == "video")
-        .ok_or_else(|| anyhow!("{src}: no video stream"))?;
-    let (w, h) = (v.width.unwrap_or(0), v.height.unwrap_or(0));
-    Ok(if v.rotation.unwrap_or(0) % 180 == 90 {
-        (h, w)
-    } else {
-        (w, h)
-    })
+    need(backend)?.video_size(path)
 }
 
 fn is_jpeg_name(p: &Path) -> bool {
@@ -315,7 +362,7 @@ fn write_sdp(path: &Path, to: &str, fps: f64, width: u32, height: u32) -> Result
         framerate: Some(fps),
         dimensions: (width > 2040 || height > 2040).then_some((width as u16, height as u16)),
     };
-    vx_media::fsutil::write_atomic(path, d.to_sdp().as_bytes()).map_err(|e| anyhow!("{e}"))
+    write_atomic(path, d.to_sdp().as_bytes()).with_context(|| path.display().to_string())
 }
 
 trait FirstAddr {
@@ -335,10 +382,10 @@ impl FirstAddr for (&str, u16) {
 enum Sink {
     None,
     Dir(PathBuf),
-    Mkv(PathBuf, Option<vx_media::frames::MjpegRecorder>),
+    Mkv(PathBuf, Option<Box<dyn Recorder>>),
 }
 
-fn recv(a: RecvArgs, quiet: bool) -> Result<()> {
+fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<()> {
     let dimensions = match &a.sdp {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
@@ -388,14 +435,13 @@ fn recv(a: RecvArgs, quiet: bool) -> Result<()> {
         |frame| {
             let r: Result<()> = match &mut sink {
                 Sink::None => Ok(()),
-                Sink::Dir(dir) => vx_media::fsutil::write_atomic(
-                    &dir.join(format!("frame-{written:06}.jpg")),
-                    &frame.jpeg,
-                )
-                .map_err(|e| anyhow!("{e}")),
+                Sink::Dir(dir) => {
+                    let p = dir.join(format!("frame-{written:06}.jpg"));
+                    write_atomic(&p, &frame.jpeg).with_context(|| p.display().to_string())
+                }
                 Sink::Mkv(path, rec) => (|| {
                     if rec.is_none() {
-                        *rec = Some(vx_media::frames::MjpegRecorder::create(
+                        *rec = Some(need(backend)?.recorder(
                             path,
                             frame.width as u32,
                             frame.height as u32,
@@ -405,8 +451,7 @@ fn recv(a: RecvArgs, quiet: bool) -> Result<()> {
                         Some(r) => r.write(&frame.jpeg, frame.timestamp),
                         None => Ok(()),
                     }
-                })()
-                .map_err(|e| anyhow!("{e}")),
+                })(),
             };
             written += 1;
             r.map_err(|e| {
@@ -438,7 +483,7 @@ fn recv(a: RecvArgs, quiet: bool) -> Result<()> {
     if let Some(p) = &a.stats {
         let mut json = serde_json::to_vec_pretty(&stats)?;
         json.push(b'\n');
-        vx_media::fsutil::write_atomic(p, &json).map_err(|e| anyhow!("{e}"))?;
+        write_atomic(p, &json).with_context(|| p.display().to_string())?;
     }
     if !quiet {
         eprintln!(

@@ -628,3 +628,20 @@ fn lossy_relay_never_yields_a_corrupt_frame_and_counts_drops_exactly() {
     assert!(stats["packets_reordered"].as_u64().unwrap() > 0);
     assert!(stats["packets_duplicate"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn vx_binary_does_not_link_ffmpeg_and_hands_other_commands_over() {
+    // The streaming binary stays small: FFmpeg lives in vx-full (see src/main.rs).
+    let o = Command::new("ldd")
+        .arg(env!("CARGO_BIN_EXE_vx"))
+        .output()
+        .unwrap();
+    let libs = String::from_utf8_lossy(&o.stdout);
+    assert!(!libs.contains("libavcodec"), "vx links FFmpeg:\n{libs}");
+    // Commands needing FFmpeg still work through vx.
+    let o = run_vx(&["stream", "send", "--help"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--source"));
+    let o = run_vx(&["--help"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("keyframes"));
+}

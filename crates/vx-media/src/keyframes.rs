@@ -268,7 +268,9 @@ pub fn extract(
                         path: src.clone(),
                         reason,
                     })
-                    .and_then(|bytes| write_atomic(&job.path, &bytes))
+                    .and_then(|bytes| {
+                        write_atomic(&job.path, &bytes).map_err(|e| MediaError::io(&job.path, e))
+                    })
                     .map(|_| job.index);
                 let _ = res_tx.send(r);
             }
@@ -617,6 +619,6 @@ pub fn write_report(report: &KeyframesReport, out_dir: &Path) -> Result<PathBuf>
         reason: e.to_string(),
     })?;
     bytes.push(b'\n');
-    write_atomic(&path, &bytes)?;
+    write_atomic(&path, &bytes).map_err(|e| MediaError::io(&path, e))?;
     Ok(path)
 }

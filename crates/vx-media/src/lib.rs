@@ -11,14 +11,12 @@
 pub mod convert;
 pub mod error;
 pub mod frames;
-pub mod fsutil;
-pub mod image;
-pub mod jpeg;
 pub mod keyframes;
-pub mod phash;
 pub mod probe;
 
 pub use error::MediaError;
+/// Picture types and encoders shared with FFmpeg-free code (see the vx-image crate).
+pub use vx_image::{fsutil, image, jpeg, phash};
 
 use std::sync::Once;
 

@@ -3,8 +3,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{MediaError, Result};
-
 /// The temporary name used while `path` is being written: `.NAME.vx-tmp` beside it.
 pub fn temp_path(path: &Path) -> PathBuf {
     let name = path
@@ -15,7 +13,7 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Write `bytes` to `path` atomically (temp file + rename). On error the temp file is removed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = temp_path(path);
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
@@ -24,11 +22,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         drop(f);
         std::fs::rename(&tmp, path)
     })();
-    if let Err(e) = res {
+    if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(MediaError::io(path, e));
     }
-    Ok(())
+    res
 }
 
 #[cfg(test)]
