@@ -1,5 +1,7 @@
 //! UDP transport: a sender that paces frames in real time and a receiving loop that feeds the
-//! depacketizer and the statistics. Blocking std sockets, no async runtime.
+//! depacketizer and the statistics. Blocking std sockets, no async runtime. On Linux, packets
+//! go out and come in by batches (`sendmmsg` / `recvmmsg`): one system call for up to
+//! [`BATCH`] datagrams, which is most of the CPU cost of streaming.
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ pub enum SendError {
 pub struct Sender {
     socket: UdpSocket,
     packetizer: Packetizer,
+    batch: Batch,
     mtu: usize,
     fps: f64,
     base_ts: u32,
@@ -51,6 +54,7 @@ impl Sender {
         Ok(Sender {
             socket,
             packetizer: Packetizer::new(mtu, crate::random_u32(), (r >> 16) as u16),
+            batch: Batch::new(mtu),
             mtu,
             fps: if fps > 0.0 { fps } else { 30.0 },
             base_ts: r.rotate_left(7),
@@ -78,27 +82,37 @@ impl Sender {
         let ts = self
             .base_ts
             .wrapping_add((index as f64 * CLOCK_RATE as f64 / self.fps).round() as u64 as u32);
-        let socket = &self.socket;
         let (mut packets, mut bytes) = (0u64, 0u64);
         // Spread a frame's packets over half the frame interval instead of one burst, so that
         // big frames (1080p and up: hundreds of packets) do not overflow receive buffers.
         let expected = (frame.scan.len() / self.mtu.saturating_sub(40).max(1) + 1) as f64;
         let spread = Duration::from_secs_f64(0.5 / self.fps / expected);
         let frame_start = Instant::now();
+        let socket = &self.socket;
+        let batch = &mut self.batch;
+        batch.clear();
+        let flush = |batch: &mut Batch, sent_before: u64| -> io::Result<()> {
+            let due = frame_start + spread * sent_before as u32;
+            let now = Instant::now();
+            if due > now + Duration::from_micros(200) {
+                std::thread::sleep(due - now);
+            }
+            batch.send(socket)
+        };
         self.packetizer
             .packetize(&frame, ts, |p| {
                 packets += 1;
                 bytes += p.len() as u64;
-                if packets % 8 == 0 {
-                    let due = frame_start + spread * packets as u32;
-                    let now = Instant::now();
-                    if due > now + Duration::from_micros(200) {
-                        std::thread::sleep(due - now);
-                    }
+                batch.push(p);
+                if batch.len() == BATCH {
+                    flush(batch, packets - BATCH as u64)?;
                 }
-                send_all(socket, p)
+                Ok::<(), io::Error>(())
             })
             .map_err(|source| SendError::Packetize { index, source })??;
+        if batch.len() > 0 {
+            flush(batch, packets - batch.len() as u64)?;
+        }
         self.packets_sent += packets;
         self.bytes_sent += bytes;
         self.frames += 1;
@@ -106,19 +120,188 @@ impl Sender {
     }
 }
 
-fn send_all(socket: &UdpSocket, p: &[u8]) -> io::Result<()> {
-    loop {
-        match socket.send(p) {
-            Ok(_) => return Ok(()),
-            // Nobody listening yet (ICMP port unreachable on a connected socket): not fatal for UDP.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.raw_os_error() == Some(105) => {
-                // ENOBUFS: the kernel queue is full; back off briefly.
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            Err(e) => return Err(e),
+/// Datagrams per `sendmmsg` / `recvmmsg` call.
+pub const BATCH: usize = 32;
+/// Pause after a partial `recvmmsg` batch.
+const COALESCE: Duration = Duration::from_millis(2);
+
+/// Up to [`BATCH`] outgoing datagrams in one buffer.
+struct Batch {
+    data: Vec<u8>,
+    lens: Vec<usize>,
+    slot: usize,
+}
+
+impl Batch {
+    fn new(mtu: usize) -> Self {
+        Batch {
+            data: vec![0; mtu * BATCH],
+            lens: Vec::with_capacity(BATCH),
+            slot: mtu,
         }
+    }
+
+    fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    fn clear(&mut self) {
+        self.lens.clear();
+    }
+
+    fn push(&mut self, p: &[u8]) {
+        let i = self.lens.len();
+        let n = p.len().min(self.slot);
+        self.data[i * self.slot..i * self.slot + n].copy_from_slice(&p[..n]);
+        self.lens.push(n);
+    }
+
+    /// Send every datagram in the batch on the connected `socket`, then empty it.
+    fn send(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        let mut done = 0;
+        while done < self.lens.len() {
+            match send_many(socket, &self.data, self.slot, &self.lens[done..], done) {
+                Ok(n) => done += n.max(1),
+                // Nobody listening yet (ICMP port unreachable on a connected socket): not fatal.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => done += 1,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // ENOBUFS / EAGAIN: the kernel queue is full; back off briefly.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOBUFS)
+                        || e.kind() == io::ErrorKind::WouldBlock =>
+                {
+                    std::thread::sleep(Duration::from_micros(200))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.lens.clear();
+        Ok(())
+    }
+}
+
+/// Send `lens.len()` datagrams stored in `data` at slots `first..` of size `slot`.
+#[cfg(target_os = "linux")]
+fn send_many(
+    socket: &UdpSocket,
+    data: &[u8],
+    slot: usize,
+    lens: &[usize],
+    first: usize,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut iov: Vec<libc::iovec> = lens
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| libc::iovec {
+            iov_base: data[(first + k) * slot..].as_ptr() as *mut libc::c_void,
+            iov_len: n,
+        })
+        .collect();
+    // SAFETY: zeroed mmsghdr is a valid "no address, no control data" header.
+    let mut msgs: Vec<libc::mmsghdr> = iov
+        .iter_mut()
+        .map(|v| {
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = v as *mut libc::iovec;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    // SAFETY: msgs/iov point into `data`, alive for the call; the socket is connected.
+    let r = unsafe { libc::sendmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), msgs.len() as u32, 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_many(
+    socket: &UdpSocket,
+    data: &[u8],
+    slot: usize,
+    lens: &[usize],
+    first: usize,
+) -> io::Result<usize> {
+    socket
+        .send(&data[first * slot..first * slot + lens[0]])
+        .map(|_| 1)
+}
+
+/// Receives up to [`BATCH`] datagrams per system call.
+struct Inbox {
+    bufs: Vec<u8>,
+    lens: Vec<usize>,
+    truncated: Vec<bool>,
+}
+
+const MAX_DATAGRAM: usize = 65536;
+
+impl Inbox {
+    fn new() -> Self {
+        // Zeroed pages are only made resident when a datagram is written into them.
+        Inbox {
+            bufs: vec![0; MAX_DATAGRAM * BATCH],
+            lens: vec![0; BATCH],
+            truncated: vec![false; BATCH],
+        }
+    }
+
+    /// Wait (up to the socket's read timeout) for at least one datagram; returns how many.
+    #[cfg(target_os = "linux")]
+    fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let mut iov: Vec<libc::iovec> = self
+            .bufs
+            .chunks_mut(MAX_DATAGRAM)
+            .map(|c| libc::iovec {
+                iov_base: c.as_mut_ptr() as *mut libc::c_void,
+                iov_len: c.len(),
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = iov
+            .iter_mut()
+            .map(|v| {
+                // SAFETY: zeroed mmsghdr is valid; we only set the iovec.
+                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_iov = v as *mut libc::iovec;
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        // SAFETY: every iovec points into self.bufs, alive and exclusively borrowed.
+        let r = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = r as usize;
+        for (k, m) in msgs.iter().take(n).enumerate() {
+            self.lens[k] = m.msg_len as usize;
+            self.truncated[k] = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        }
+        Ok(n)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        let n = socket.recv(&mut self.bufs[..MAX_DATAGRAM])?;
+        self.lens[0] = n;
+        self.truncated[0] = false;
+        Ok(1)
+    }
+
+    fn get(&self, k: usize) -> &[u8] {
+        &self.bufs[k * MAX_DATAGRAM..k * MAX_DATAGRAM + self.lens[k]]
     }
 }
 
@@ -165,7 +348,7 @@ pub fn receive(
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
     let mut depack = Depacketizer::new(cfg);
     let mut stats = ReceiverStats::new();
-    let mut buf = vec![0u8; 65536];
+    let mut inbox = Inbox::new();
     let started = Instant::now();
     let mut last_packet: Option<Instant> = None;
     let mut last_tick = Instant::now();
@@ -188,7 +371,7 @@ pub fn receive(
             last_tick = Instant::now();
             on_tick(&stats.snapshot(depack.counters()));
         }
-        let n = match socket.recv(&mut buf) {
+        let count = match inbox.recv(socket) {
             Ok(n) => n,
             Err(e)
                 if matches!(
@@ -203,21 +386,39 @@ pub fn receive(
             Err(e) => return Err(e),
         };
         let now = Instant::now();
-        let pkt = &buf[..n];
-        let Ok(rtp) = crate::packet::RtpPacket::parse(pkt) else {
-            let _ = depack.push(pkt); // counted as invalid
-            continue;
-        };
-        if *ssrc.get_or_insert(rtp.ssrc) != rtp.ssrc {
-            continue;
+        let mut done = false;
+        if count < BATCH {
+            // Let more datagrams queue up before the next call: a quarter of the wake-ups and
+            // about 25 % less CPU at 1080p30 (measured with perf stat), for at most 2 ms of
+            // added latency. A full batch means we are behind: no pause then.
+            std::thread::sleep(COALESCE);
         }
-        last_packet = Some(now);
-        stats.on_packet(rtp.sequence, rtp.timestamp, now, n);
-        if let Ok(Some(frame)) = depack.push(pkt) {
-            on_frame(frame)?;
-            if matches!(stop.frames, Some(f) if depack.counters().frames_complete >= f) {
-                break;
+        for k in 0..count {
+            let pkt = inbox.get(k);
+            let parsed = crate::packet::RtpPacket::parse(pkt);
+            let Ok(rtp) = parsed.as_ref() else {
+                let _ = depack.push(pkt); // counted as invalid
+                continue;
+            };
+            if *ssrc.get_or_insert(rtp.ssrc) != rtp.ssrc {
+                continue;
             }
+            last_packet = Some(now);
+            stats.on_packet(rtp.sequence, rtp.timestamp, now, pkt.len());
+            if inbox.truncated[k] {
+                let _ = depack.push(&pkt[..0]); // larger than 64 KiB: invalid
+                continue;
+            }
+            if let Ok(Some(frame)) = depack.push(pkt) {
+                on_frame(frame)?;
+                if matches!(stop.frames, Some(f) if depack.counters().frames_complete >= f) {
+                    done = true;
+                    break;
+                }
+            }
+        }
+        if done {
+            break;
         }
     }
     depack.finish();
