@@ -353,8 +353,7 @@ pub fn extract(
             continue;
         }
         // When the decoder reorders frames, each key packet starts from a drained, flushed
-        // decoder: frames come out in order, at
-        // once, and none is lost. Without this, H.264 open-GOP streams (I pictures with a
+        // decoder: frames come out in order, at once, and none is lost. Without this, H.264 open-GOP streams (I pictures with a
         // recovery point, not IDR) come out of `skip_frame=nokey` decoding reordered and the
         // last one never comes out, because the picture order counts of the skipped frames
         // are missing (this is what `ffmpeg -skip_frame nokey` does; see docs/KEYFRAMES.md).
@@ -379,15 +378,15 @@ pub fn extract(
             Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
             Err(_) => st.stats.decode_errors += 1,
         }
-        while decoder.receive_frame(&mut frame).is_ok() {
-            if !frame.is_key() {
-                decoder_ignores_skip = true;
-                continue;
-            }
-            if !st.take(&frame, &mut progress) {
-                stopped_early = true;
-                break 'demux;
-            }
+        if !receive_all(
+            &mut decoder,
+            &mut frame,
+            &mut st,
+            &mut progress,
+            &mut decoder_ignores_skip,
+        ) {
+            stopped_early = true;
+            break 'demux;
         }
     }
     if !stopped_early
@@ -503,16 +502,15 @@ pub fn extract(
     })
 }
 
-/// Send end-of-stream and hand every remaining key frame to `st`. Returns false when
-/// extraction should stop.
-fn drain(
+/// Hand every frame the decoder has ready to `st` (non-key frames only set `saw_nonkey`).
+/// Returns false when extraction should stop.
+fn receive_all(
     decoder: &mut ff::decoder::Video,
     frame: &mut ff::util::frame::Video,
     st: &mut State<'_>,
     progress: &mut impl FnMut(Progress),
     saw_nonkey: &mut bool,
 ) -> bool {
-    let _ = decoder.send_eof();
     while decoder.receive_frame(frame).is_ok() {
         if !frame.is_key() {
             *saw_nonkey = true;
@@ -523,6 +521,19 @@ fn drain(
         }
     }
     true
+}
+
+/// Send end-of-stream and hand every remaining key frame to `st`. Returns false when
+/// extraction should stop.
+fn drain(
+    decoder: &mut ff::decoder::Video,
+    frame: &mut ff::util::frame::Video,
+    st: &mut State<'_>,
+    progress: &mut impl FnMut(Progress),
+    saw_nonkey: &mut bool,
+) -> bool {
+    let _ = decoder.send_eof();
+    receive_all(decoder, frame, st, progress, saw_nonkey)
 }
 
 struct State<'a> {
