@@ -87,15 +87,15 @@ pub enum ChromaArg {
 
 #[derive(Args)]
 pub struct SendArgs {
-    /// `testsrc` (moving test pattern), a directory of JPEG files, a JPEG file, or a video file
-    /// (MJPEG is passed through; other codecs are decoded and encoded). V4L2 devices
-    /// (/dev/videoN) are not supported yet.
+    /// `testsrc` (moving test pattern), a directory of JPEG files, a JPEG file, a video file
+    /// (MJPEG is passed through; other codecs are decoded and encoded), or a V4L2 camera
+    /// (/dev/videoN, MJPEG mode, at --size and --fps).
     #[arg(long, default_value = "testsrc")]
     pub source: String,
     /// Destination HOST:PORT.
     #[arg(long, value_name = "HOST:PORT")]
     pub to: String,
-    /// Test pattern size.
+    /// Test pattern size, or the size asked of a camera.
     #[arg(long, value_name = "WxH", default_value = "640x480", value_parser = parse_size)]
     pub size: (u32, u32),
     /// Frames per second (pacing and RTP timestamps).
@@ -232,7 +232,7 @@ fn send(a: SendArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
             i += 1;
         }
     } else if src.starts_with("/dev/video") {
-        bail!("{src}: V4L2 capture is not implemented yet (see README: stream sources)");
+        capture_v4l2(src, a.size, a.fps, &mut send_one)?;
     } else {
         let path = Path::new(src);
         let meta = std::fs::metadata(path).with_context(|| src.to_string())?;
@@ -267,10 +267,20 @@ fn send(a: SendArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
                 None => {
                     let mut err = None;
                     let mut stopped = false;
+                    let mut warned = false;
                     need(backend)?.for_each_jpeg(
                         path,
                         a.quality,
-                        &mut |j| vx_rtp::jpeg::parse(j).is_ok(),
+                        &mut |j| match vx_rtp::jpeg::parse(j) {
+                            Ok(_) => true,
+                            Err(e) => {
+                                if !warned && !quiet {
+                                    eprintln!("vx: warning: {src}: MJPEG frames re-encoded, they cannot be sent as they are: {e}");
+                                }
+                                warned = true;
+                                false
+                            }
+                        },
                         &mut |jpeg| match send_one(jpeg, src) {
                             Ok(c) => {
                                 stopped = c.is_break();
@@ -308,13 +318,55 @@ fn send(a: SendArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
     Ok(())
 }
 
+/// Sends one JPEG (named in errors); Break when the stream should stop.
+type SendOne<'a> = dyn FnMut(&[u8], &str) -> Result<ControlFlow<()>> + 'a;
+
+/// Stream a V4L2 camera in MJPEG mode: the camera's JPEGs are sent as they are (webcams send
+/// baseline 4:2:2 or 4:2:0 JPEGs, usually without DHT, which RFC 2435 implies). Not exercised
+/// by the test suite: there is no camera on the build machines.
+fn capture_v4l2(
+    dev_path: &str,
+    size: (u32, u32),
+    fps: f64,
+    send_one: &mut SendOne<'_>,
+) -> Result<()> {
+    use v4l::io::traits::CaptureStream;
+    use v4l::video::Capture;
+    let dev =
+        v4l::Device::with_path(dev_path).with_context(|| format!("{dev_path}: cannot open"))?;
+    let want = v4l::Format::new(size.0, size.1, v4l::FourCC::new(b"MJPG"));
+    let got = dev
+        .set_format(&want)
+        .with_context(|| format!("{dev_path}: cannot set MJPEG {}x{}", size.0, size.1))?;
+    if got.fourcc != v4l::FourCC::new(b"MJPG") {
+        bail!(
+            "{dev_path}: the camera does not offer MJPEG (it chose {})",
+            got.fourcc
+        );
+    }
+    let _ = dev.set_params(&v4l::video::capture::Parameters::with_fps(
+        fps.round().max(1.0) as u32,
+    ));
+    let mut stream = v4l::io::mmap::Stream::with_buffers(&dev, v4l::buffer::Type::VideoCapture, 4)
+        .with_context(|| format!("{dev_path}: cannot start capture"))?;
+    stream.set_timeout(Duration::from_secs(5));
+    loop {
+        let (buf, meta) =
+            CaptureStream::next(&mut stream).with_context(|| format!("{dev_path}: capture"))?;
+        let used = (meta.bytesused as usize).min(buf.len());
+        if send_one(&buf[..used], dev_path)?.is_break() {
+            return Ok(());
+        }
+    }
+}
+
 /// Picture size of what a source will send (for the SDP).
 fn source_size(
     src: &str,
     testsrc: (u32, u32),
     backend: Option<&dyn MediaBackend>,
 ) -> Result<(u32, u32)> {
-    if src == "testsrc" {
+    if src == "testsrc" || src.starts_with("/dev/video") {
         return Ok(testsrc);
     }
     let path = Path::new(src);

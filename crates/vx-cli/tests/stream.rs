@@ -438,6 +438,135 @@ fn large_frames_sixteen_bit_tables_and_mkv_vx_to_vx() {
 }
 
 #[test]
+fn video_sources_mjpeg_passthrough_and_h264_reencode() {
+    let d = TempDir::new("rtp-video-src");
+    // MJPEG with standard Huffman tables: the container's JPEGs are sent as they are.
+    let avi = d.path("cam.avi");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-frames:v",
+        "12",
+        "-c:v",
+        "mjpeg",
+        "-huffman",
+        "default",
+        "-pix_fmt",
+        "yuvj420p",
+        avi.to_str().unwrap(),
+    ]);
+    let packets = d.path("packets");
+    std::fs::create_dir_all(&packets).unwrap();
+    ffmpeg(&[
+        "-i",
+        avi.to_str().unwrap(),
+        "-c",
+        "copy",
+        packets.join("%03d.jpg").to_str().unwrap(),
+    ]);
+    let port = free_port();
+    let out = d.path("out-mjpeg");
+    let rx = vx_receiver(port, &out, 12, &[]);
+    wait_bound(port);
+    vx_send(&avi, port, &[]);
+    finish(rx);
+    assert_same_pictures(&sorted_files(&packets, "jpg"), &sorted_files(&out, "jpg"));
+
+    // FFmpeg's 4:2:2 MJPEG is coded as Y 2x2 with chroma 1x2, which RFC 2435 cannot carry:
+    // vx says so once and re-encodes those frames.
+    let avi422 = d.path("cam422.avi");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-frames:v",
+        "6",
+        "-c:v",
+        "mjpeg",
+        "-huffman",
+        "default",
+        "-pix_fmt",
+        "yuvj422p",
+        avi422.to_str().unwrap(),
+    ]);
+    let port = free_port();
+    let out = d.path("out-422");
+    let rx = vx_receiver(port, &out, 6, &[]);
+    wait_bound(port);
+    let o = run_vx(&[
+        "stream",
+        "send",
+        "--source",
+        avi422.to_str().unwrap(),
+        "--to",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.matches("re-encoded").count(), 1, "{err}");
+    assert!(err.contains("Cb 1x2"), "{err}");
+    finish(rx);
+    assert_eq!(sorted_files(&out, "jpg").len(), 6);
+
+    // H.264: decoded and encoded by vx; every frame arrives, at the right size.
+    let mp4 = d.path("clip.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-frames:v",
+        "20",
+        "-c:v",
+        "libx264",
+        mp4.to_str().unwrap(),
+    ]);
+    let port = free_port();
+    let out = d.path("out-h264");
+    let rx = vx_receiver(port, &out, 20, &[]);
+    wait_bound(port);
+    vx_send(&mp4, port, &[]);
+    finish(rx);
+    let got = sorted_files(&out, "jpg");
+    assert_eq!(got.len(), 20);
+    assert_eq!(decode_rgb(&got[0]).len(), 320 * 240 * 3);
+    let reference = ffmpeg_stdout(&[
+        "-i",
+        mp4.to_str().unwrap(),
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]);
+    assert!(psnr(&decode_rgb(&got[0]), &reference) >= 30.0);
+}
+
+#[test]
+fn missing_camera_is_a_clear_error() {
+    let o = run_vx(&[
+        "stream",
+        "send",
+        "--source",
+        "/dev/video99",
+        "--to",
+        "127.0.0.1:9",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("vx: error: /dev/video99: cannot open"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
 fn sender_refuses_what_rfc2435_cannot_carry() {
     let d = TempDir::new("rtp-refuse");
     for (name, opts, needle) in [

@@ -271,9 +271,13 @@ fn finish<'a>(
         }
     };
     if comps[1].sampling != 0x11 || comps[2].sampling != 0x11 {
-        return Err(JpegError::Sampling(
-            "with subsampled chroma planes of their own".into(),
-        ));
+        let f = |s: u8| format!("{}x{}", s >> 4, s & 15);
+        return Err(JpegError::Sampling(format!(
+            "Y {}, Cb {}, Cr {} (chroma must be 1x1)",
+            f(comps[0].sampling),
+            f(comps[1].sampling),
+            f(comps[2].sampling)
+        )));
     }
     // Scan: 3 interleaved components, Y on tables 0/0, chroma on 1/1, full spectral range.
     let ns = *sos.first().ok_or(JpegError::Truncated("SOS"))?;
