@@ -74,6 +74,29 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+    /// Detect objects in images with an ONNX model (TF Object Detection API SSD exports).
+    ///
+    /// Videos, YOLO and CenterFace models are not supported yet (issue #4 in progress).
+    Detect {
+        /// Images (JPEG, PNG, WebP, ... decoded in-process).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Model file, or a name looked up in $VX_MODEL_DIR (with or without .onnx).
+        #[arg(long)]
+        model: String,
+        /// Class names ("<id> <name>" per line); default: coco_labels_90.txt beside the model.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Keep detections with at least this score.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Write the JSON here instead of stdout (atomically).
+        #[arg(short, long, value_name = "OUT.json")]
+        out: Option<PathBuf>,
+        /// Inference threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
     /// MJPEG over RTP/UDP (RFC 2435): send or receive a stream.
     Stream {
         #[command(subcommand)]
@@ -106,6 +129,21 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Probe { files } => probe(&files),
+        Command::Detect {
+            inputs,
+            model,
+            labels,
+            threshold,
+            out,
+            threads,
+        } => detect(
+            &inputs,
+            &model,
+            labels.as_deref(),
+            threshold,
+            out.as_deref(),
+            threads,
+        ),
         Command::Stream { cmd } => {
             stream::run(cmd, cli.quiet, Some(&Ffmpeg)).map(|_| ExitCode::SUCCESS)
         }
@@ -269,4 +307,109 @@ impl stream::MediaBackend for Ffmpeg {
             path, width, height,
         )?)))
     }
+}
+
+/// A model given by path, or by name in $VX_MODEL_DIR.
+fn resolve_model(model: &str) -> Result<PathBuf> {
+    let p = PathBuf::from(model);
+    if p.exists() {
+        return Ok(p);
+    }
+    if let Some(dir) = std::env::var_os("VX_MODEL_DIR").map(PathBuf::from) {
+        for name in [model.to_string(), format!("{model}.onnx")] {
+            let c = dir.join(&name);
+            if c.exists() {
+                return Ok(c);
+            }
+        }
+    }
+    anyhow::bail!("{model}: no such model file (nor in $VX_MODEL_DIR)")
+}
+
+#[derive(serde::Serialize)]
+struct DetectResult {
+    source: PathBuf,
+    width: usize,
+    height: usize,
+    detections: Vec<vx_infer::detect::Detection>,
+}
+
+#[derive(serde::Serialize)]
+struct DetectReport {
+    model: PathBuf,
+    threshold: f32,
+    results: Vec<DetectResult>,
+}
+
+fn detect(
+    inputs: &[PathBuf],
+    model: &str,
+    labels: Option<&Path>,
+    threshold: f32,
+    out: Option<&Path>,
+    threads: usize,
+) -> Result<ExitCode> {
+    use vx_infer::detect::{Labels, SsdDetector};
+    let model = resolve_model(model)?;
+    let labels = match labels {
+        Some(p) => Labels::load(p)?,
+        None => match model
+            .parent()
+            .map(|d| d.join("coco_labels_90.txt"))
+            .filter(|p| p.exists())
+        {
+            Some(p) => Labels::load(&p)?,
+            None => Labels::default(),
+        },
+    };
+    let mut det = SsdDetector::open(
+        &model,
+        labels,
+        vx_infer::runtime::SessionOptions { threads },
+    )?;
+    let mut results = Vec::with_capacity(inputs.len());
+    let mut failed = false;
+    for input in inputs {
+        let r = (|| -> Result<DetectResult> {
+            if !vx_media::still::is_image(input)? {
+                anyhow::bail!(
+                    "{}: video input is not supported by vx detect yet",
+                    input.display()
+                );
+            }
+            let img = vx_media::still::decode_rgb(input)?;
+            let detections = det.detect(&img.data, img.width, img.height, threshold)?;
+            Ok(DetectResult {
+                source: input.clone(),
+                width: img.width,
+                height: img.height,
+                detections,
+            })
+        })();
+        match r {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                eprintln!("vx: error: {}", one_line(&e));
+                failed = true;
+            }
+        }
+    }
+    let report = DetectReport {
+        model,
+        threshold,
+        results,
+    };
+    let mut json = serde_json::to_vec_pretty(&report)?;
+    json.push(b'\n');
+    match out {
+        Some(p) => {
+            vx_image::fsutil::write_atomic(p, &json).with_context(|| p.display().to_string())?
+        }
+        None => std::io::stdout().write_all(&json)?,
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod frames;
 pub mod keyframes;
 pub mod probe;
+pub mod still;
 
 pub use error::MediaError;
 /// Picture types and encoders shared with FFmpeg-free code (see the vx-image crate).

@@ -1,0 +1,215 @@
+//! Object detection adapters. Each adapter owns its pre- and post-processing and returns
+//! boxes in pixels of the picture it was given.
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::TensorRef;
+use serde::Serialize;
+
+use crate::runtime::{session, SessionOptions};
+use crate::{InferError, Result};
+
+/// A box in pixels: top-left corner, width, height.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BBox {
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+}
+
+/// One detection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    pub label: String,
+    pub class_id: u32,
+    pub score: f32,
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+}
+
+/// Class names by id, from a file of `"<id> <name>"` lines (or one name per line, ids from 0).
+#[derive(Debug, Clone, Default)]
+pub struct Labels(Vec<(u32, String)>);
+
+impl Labels {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| InferError::Labels {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self::parse(&text))
+    }
+
+    pub fn parse(text: &str) -> Self {
+        let mut v = Vec::new();
+        for (i, line) in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            match line.split_once(char::is_whitespace) {
+                Some((id, name)) if id.parse::<u32>().is_ok() => {
+                    v.push((id.parse().unwrap_or(0), name.trim().to_string()))
+                }
+                _ => v.push((i as u32, line.to_string())),
+            }
+        }
+        Labels(v)
+    }
+
+    pub fn name(&self, id: u32) -> String {
+        self.0
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| format!("class {id}"))
+    }
+}
+
+/// TensorFlow Object Detection API SSD exported to ONNX: uint8 NHWC RGB input of any size,
+/// outputs `detection_boxes` (ymin, xmin, ymax, xmax normalised), `detection_scores`,
+/// `detection_classes` (ids as floats) and `num_detections`. Resizing, normalisation and NMS
+/// happen inside the graph.
+pub struct SsdDetector {
+    path: PathBuf,
+    session: Session,
+    input: String,
+    labels: Labels,
+}
+
+impl SsdDetector {
+    pub fn open(path: &Path, labels: Labels, opts: SessionOptions) -> Result<Self> {
+        let session = session(path, opts)?;
+        let sig = |reason: &str| InferError::Signature {
+            path: path.into(),
+            reason: reason.into(),
+        };
+        let input = session
+            .inputs()
+            .first()
+            .ok_or_else(|| sig("no input"))?
+            .name()
+            .to_string();
+        let outs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+        for want in [
+            "detection_boxes",
+            "detection_scores",
+            "detection_classes",
+            "num_detections",
+        ] {
+            if !outs.iter().any(|o| o.starts_with(want)) {
+                return Err(sig(&format!(
+                    "no output named {want}* (outputs: {})",
+                    outs.join(", ")
+                )));
+            }
+        }
+        Ok(SsdDetector {
+            path: path.into(),
+            session,
+            input,
+            labels,
+        })
+    }
+
+    /// Whether a model's signature looks like this family.
+    pub fn matches(outputs: &[&str]) -> bool {
+        outputs.iter().any(|o| o.starts_with("detection_boxes"))
+    }
+
+    /// Detect in a packed RGB24 picture; keeps detections with score >= `threshold`.
+    pub fn detect(
+        &mut self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        threshold: f32,
+    ) -> Result<Vec<Detection>> {
+        let run_err = |e: ort::Error| InferError::Run {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        };
+        if rgb.len() != width * height * 3 || width == 0 || height == 0 {
+            return Err(InferError::Run {
+                path: self.path.clone(),
+                reason: "picture size mismatch".into(),
+            });
+        }
+        let tensor =
+            TensorRef::from_array_view(([1usize, height, width, 3], rgb)).map_err(run_err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input.as_str() => tensor])
+            .map_err(|e| InferError::Run {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+        let get = |prefix: &str| -> Result<Vec<f32>> {
+            let (_, v) = outputs
+                .iter()
+                .find(|(n, _)| n.starts_with(prefix))
+                .ok_or_else(|| InferError::Run {
+                    path: self.path.clone(),
+                    reason: format!("no {prefix} output"),
+                })?;
+            let (_, data) = v.try_extract_tensor::<f32>().map_err(|e| InferError::Run {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok(data.to_vec())
+        };
+        let boxes = get("detection_boxes")?;
+        let scores = get("detection_scores")?;
+        let classes = get("detection_classes")?;
+        let n = get("num_detections")?
+            .first()
+            .copied()
+            .unwrap_or(0.0)
+            .max(0.0) as usize;
+        let n = n.min(scores.len()).min(classes.len()).min(boxes.len() / 4);
+        let (w, h) = (width as f32, height as f32);
+        let mut out = Vec::new();
+        for i in 0..n {
+            if scores[i] < threshold {
+                continue;
+            }
+            let b = &boxes[4 * i..4 * i + 4];
+            let (y0, x0, y1, x1) = (
+                b[0].clamp(0.0, 1.0),
+                b[1].clamp(0.0, 1.0),
+                b[2].clamp(0.0, 1.0),
+                b[3].clamp(0.0, 1.0),
+            );
+            let class_id = classes[i].round().max(0.0) as u32;
+            out.push(Detection {
+                label: self.labels.name(class_id),
+                class_id,
+                score: scores[i],
+                bbox: BBox {
+                    x: x0 * w,
+                    y: y0 * h,
+                    w: (x1 - x0) * w,
+                    h: (y1 - y0) * h,
+                },
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_with_and_without_ids() {
+        let l = Labels::parse("1 person\n2 bicycle\n12 N/A\n");
+        assert_eq!(l.name(1), "person");
+        assert_eq!(l.name(12), "N/A");
+        assert_eq!(l.name(99), "class 99");
+        let l = Labels::parse("cat\ndog\n");
+        assert_eq!(l.name(1), "dog");
+    }
+}

@@ -1,0 +1,29 @@
+//! ONNX Runtime for vx: the one place sessions are created ([`runtime`]) and model adapters
+//! that own their pre- and post-processing ([`detect`]).
+//!
+//! ONNX Runtime is loaded at run time (`ort` with `load-dynamic`) from the library that
+//! `scripts/setup` takes from the PyPI `onnxruntime` wheel; see [`runtime::library_path`].
+
+pub mod detect;
+pub mod runtime;
+
+use std::path::PathBuf;
+
+/// Errors of vx-infer; each names the model or input it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("ONNX Runtime library not found (looked in: {looked}); run scripts/setup or set ORT_DYLIB_PATH")]
+    NoRuntime { looked: String },
+    #[error("cannot load ONNX Runtime from {}: {reason}", path.display())]
+    Runtime { path: PathBuf, reason: String },
+    #[error("{}: not a model ONNX Runtime can load: {reason}", path.display())]
+    Model { path: PathBuf, reason: String },
+    #[error("{}: unsupported model signature: {reason}", path.display())]
+    Signature { path: PathBuf, reason: String },
+    #[error("{}: inference failed: {reason}", path.display())]
+    Run { path: PathBuf, reason: String },
+    #[error("{}: {reason}", path.display())]
+    Labels { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = InferError> = std::result::Result<T, E>;

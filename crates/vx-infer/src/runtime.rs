@@ -1,0 +1,107 @@
+//! Loading ONNX Runtime and creating sessions: every session of vx is made here, with the
+//! same thread and optimisation settings.
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+
+use crate::{InferError, Result};
+
+/// The shared library's file name inside the setup directory.
+pub const LIBRARY: &str = "libonnxruntime.so";
+
+/// Where vx looks for `libonnxruntime.so`, in order: `$ORT_DYLIB_PATH`;
+/// `$VX_HOME/onnxruntime/` (default `${XDG_DATA_HOME:-~/.local/share}/vx`, where scripts/setup
+/// puts it); `../lib/` and the directory of the running binary.
+pub fn candidates() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        v.push(PathBuf::from(p));
+        return v;
+    }
+    let home = std::env::var_os("VX_HOME").map(PathBuf::from).or_else(|| {
+        std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .map(|d| d.join("vx"))
+    });
+    if let Some(h) = home {
+        v.push(h.join("onnxruntime").join(LIBRARY));
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        v.push(dir.join("../lib").join(LIBRARY));
+        v.push(dir.join(LIBRARY));
+    }
+    v
+}
+
+/// The first candidate that exists.
+pub fn library_path() -> Result<PathBuf> {
+    let c = candidates();
+    c.iter()
+        .find(|p| p.exists())
+        .cloned()
+        .ok_or_else(|| InferError::NoRuntime {
+            looked: c
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Load ONNX Runtime once per process; the environment lives as long as the process.
+pub fn init() -> Result<&'static ort::environment::Environment> {
+    let path = library_path()?;
+    let r = ENV.get_or_init(|| {
+        let env = ort::init_from(&path).map_err(|e| e.to_string())?;
+        env.with_name("vx").build().map_err(|e| e.to_string())
+    });
+    r.as_ref().map_err(|reason| InferError::Runtime {
+        path,
+        reason: reason.clone(),
+    })
+}
+
+/// Settings shared by every session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOptions {
+    /// Intra-op threads; 0 = ONNX Runtime's default (one per core).
+    pub threads: usize,
+}
+
+
+/// Create a session for the model at `path`.
+pub fn session(path: &Path, opts: SessionOptions) -> Result<Session> {
+    let env = init()?;
+    let meta = std::fs::metadata(path).map_err(|e| InferError::Model {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    if !meta.is_file() {
+        return Err(InferError::Model {
+            path: path.into(),
+            reason: "not a file".into(),
+        });
+    }
+    let err = |e: ort::Error| InferError::Model {
+        path: path.into(),
+        reason: e.to_string().replace('\n', " "),
+    };
+    let mut b = Session::builder(env)
+        .map_err(err)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| err(e.into()))?;
+    if opts.threads > 0 {
+        b = b
+            .with_intra_threads(opts.threads)
+            .map_err(|e| err(e.into()))?;
+    }
+    b.commit_from_file(path).map_err(err)
+}
