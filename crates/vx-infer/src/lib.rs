@@ -4,6 +4,7 @@
 //! ONNX Runtime is loaded at run time (`ort` with `load-dynamic`) from the library that
 //! `scripts/setup` takes from the PyPI `onnxruntime` wheel; see [`runtime::library_path`].
 
+pub mod centerface;
 pub mod detect;
 pub mod runtime;
 

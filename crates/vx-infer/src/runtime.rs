@@ -76,7 +76,6 @@ pub struct SessionOptions {
     pub threads: usize,
 }
 
-
 /// Create a session for the model at `path`.
 pub fn session(path: &Path, opts: SessionOptions) -> Result<Session> {
     let env = init()?;
