@@ -19,11 +19,7 @@ fn detect(images: &[&str], extra: &[&str]) -> (std::process::Output, serde_json:
     );
     args.extend(["--model".into(), model.display().to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
-    let o = vx()
-        .args(&args)
-        .env("XDG_CACHE_HOME", std::env::temp_dir())
-        .output()
-        .unwrap();
+    let o = vx().args(&args).output().unwrap();
     let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
     (o, v)
 }
@@ -208,11 +204,7 @@ fn centerface_finds_the_reference_faces() {
     let mut args = vec!["faces".to_string()];
     args.extend(imgs.iter().cloned());
     args.extend(["--model".to_string(), model.display().to_string()]);
-    let o = vx()
-        .args(&args)
-        .env("XDG_CACHE_HOME", std::env::temp_dir())
-        .output()
-        .unwrap();
+    let o = vx().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let r = v["results"].as_array().unwrap();
@@ -269,7 +261,6 @@ fn centerface_finds_the_reference_faces() {
     // `vx detect` recognises the CenterFace signature by itself.
     let o = vx()
         .args(["detect", &imgs[0], "--model", model.to_str().unwrap()])
-        .env("XDG_CACHE_HOME", std::env::temp_dir())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));

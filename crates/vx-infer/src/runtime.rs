@@ -61,7 +61,11 @@ pub fn init() -> Result<&'static ort::environment::Environment> {
     let path = library_path()?;
     let r = ENV.get_or_init(|| {
         let env = ort::init_from(&path).map_err(|e| e.to_string())?;
-        env.with_name("vx").build().map_err(|e| e.to_string())
+        // No telemetry from a command-line tool.
+        env.with_name("vx")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| e.to_string())
     });
     r.as_ref().map_err(|reason| InferError::Runtime {
         path,

@@ -29,8 +29,11 @@ impl Drop for TempDir {
     }
 }
 
+/// The vx binary, with caches (ONNX Runtime writes under $XDG_CACHE_HOME) kept out of $HOME.
 pub fn vx() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vx"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vx"));
+    c.env("XDG_CACHE_HOME", std::env::temp_dir().join("vx-test-cache"));
+    c
 }
 
 pub fn run_vx(args: &[&str]) -> Output {
