@@ -75,9 +75,9 @@ enum Command {
         threads: usize,
     },
     /// Detect objects in images with an ONNX model (adapter chosen from the model's signature:
-    /// TF Object Detection API SSD, CenterFace).
+    /// TF Object Detection API SSD, CenterFace, YOLO v5/v8/11).
     ///
-    /// Videos and YOLO models are not supported yet (issue #4 in progress).
+    /// Video input is not supported yet.
     Detect {
         /// Images (JPEG, PNG, WebP, ... decoded in-process).
         #[arg(required = true)]

@@ -267,3 +267,135 @@ fn centerface_finds_the_reference_faces() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(dets(&v["results"][0]).len(), 2);
 }
+
+/// Minimal protobuf writer for an ONNX model whose output is a constant: enough to check
+/// the YOLO decoding, letterbox inversion and NMS end to end through ONNX Runtime.
+mod onnx {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    fn key(out: &mut Vec<u8>, field: u64, wire: u64) {
+        varint(out, (field << 3) | wire);
+    }
+    fn int(out: &mut Vec<u8>, field: u64, v: u64) {
+        key(out, field, 0);
+        varint(out, v);
+    }
+    fn bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+        key(out, field, 2);
+        varint(out, b.len() as u64);
+        out.extend_from_slice(b);
+    }
+    fn value_info(name: &str, dims: &[u64]) -> Vec<u8> {
+        let mut shape = Vec::new();
+        for &d in dims {
+            let mut dim = Vec::new();
+            int(&mut dim, 1, d);
+            bytes(&mut shape, 1, &dim);
+        }
+        let mut tensor = Vec::new();
+        int(&mut tensor, 1, 1); // FLOAT
+        bytes(&mut tensor, 2, &shape);
+        let mut ty = Vec::new();
+        bytes(&mut ty, 1, &tensor);
+        let mut vi = Vec::new();
+        bytes(&mut vi, 1, name.as_bytes());
+        bytes(&mut vi, 2, &ty);
+        vi
+    }
+    /// Model: input "images" [1,3,h,w] (unused), output "output0" = constant `values` of `dims`.
+    pub fn constant_model(h: u64, w: u64, dims: &[u64], values: &[f32]) -> Vec<u8> {
+        let mut t = Vec::new();
+        for &d in dims {
+            int(&mut t, 1, d);
+        }
+        int(&mut t, 2, 1);
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        bytes(&mut t, 9, &raw);
+        let mut attr = Vec::new();
+        bytes(&mut attr, 1, b"value");
+        bytes(&mut attr, 5, &t);
+        int(&mut attr, 20, 4); // TENSOR
+        let mut node = Vec::new();
+        bytes(&mut node, 2, b"output0");
+        bytes(&mut node, 3, b"const");
+        bytes(&mut node, 4, b"Constant");
+        bytes(&mut node, 5, &attr);
+        let mut graph = Vec::new();
+        bytes(&mut graph, 1, &node);
+        bytes(&mut graph, 2, b"yolo-test");
+        bytes(&mut graph, 11, &value_info("images", &[1, 3, h, w]));
+        bytes(&mut graph, 12, &value_info("output0", dims));
+        let mut opset = Vec::new();
+        bytes(&mut opset, 1, b"");
+        int(&mut opset, 2, 13);
+        let mut model = Vec::new();
+        int(&mut model, 1, 8);
+        bytes(&mut model, 2, b"vx-test");
+        bytes(&mut model, 7, &graph);
+        bytes(&mut model, 8, &opset);
+        model
+    }
+}
+
+#[test]
+fn yolo_v8_layout_decoded_through_onnx_runtime() {
+    let d = TempDir::new("detect-yolo");
+    // 64x64 model, output [1, 6, 8]: 2 classes, 8 anchors (v8/11 layout).
+    let anchors: [[f32; 6]; 4] = [
+        [32.0, 32.0, 20.0, 10.0, 0.9, 0.1], // class 0 -> kept
+        [33.0, 32.0, 20.0, 10.0, 0.6, 0.0], // overlaps anchor 0, same class -> suppressed
+        [32.0, 33.0, 20.0, 10.0, 0.0, 0.7], // same place, class 1 -> kept
+        [10.0, 40.0, 4.0, 4.0, 0.1, 0.2],   // below threshold
+    ];
+    let mut values = vec![0f32; 6 * 8];
+    for (a, row) in anchors.iter().enumerate() {
+        for (k, v) in row.iter().enumerate() {
+            values[k * 8 + a] = *v;
+        }
+    }
+    let model = d.path("yolo.onnx");
+    std::fs::write(&model, onnx::constant_model(64, 64, &[1, 6, 8], &values)).unwrap();
+    let labels = d.path("names.txt");
+    std::fs::write(&labels, "person\ncar\n").unwrap();
+    // A 128x64 picture: letterboxed into 64x64 at scale 0.5 with 16 px of padding top and bottom.
+    let img = d.path("wide.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=128x64",
+        "-frames:v",
+        "1",
+        img.to_str().unwrap(),
+    ]);
+    let o = vx()
+        .args([
+            "detect",
+            img.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--threshold",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let got = dets(&v["results"][0]);
+    assert_eq!(got.len(), 2, "{got:?}");
+    // Anchor 0: model box x 22..42, y 27..37 -> picture x 44..84, y (27-16)*2 = 22..42.
+    assert_eq!(got[0].0, "person");
+    assert!((got[0].1 - 0.9).abs() < 1e-5);
+    for (a, b) in got[0].2.iter().zip([44.0, 22.0, 84.0, 42.0]) {
+        assert!((a - b).abs() < 1e-3, "{got:?}");
+    }
+    assert_eq!(got[1].0, "car");
+    assert_eq!(v["results"][0]["detections"][1]["class_id"], 1);
+}

@@ -95,6 +95,20 @@ impl Labels {
         Labels(v)
     }
 
+    /// Name of the `index`-th real class, skipping "N/A" placeholders: YOLO models number the
+    /// 80 COCO classes 0..79, while coco_labels_90.txt uses the 1..90 ids with gaps.
+    pub fn name_contiguous(&self, index: u32) -> String {
+        if self.0.is_empty() {
+            return format!("class {index}");
+        }
+        self.0
+            .iter()
+            .filter(|(_, n)| n != "N/A")
+            .nth(index as usize)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| format!("class {index}"))
+    }
+
     pub fn name(&self, id: u32) -> String {
         self.0
             .iter()
@@ -278,12 +292,15 @@ pub enum Family {
     Ssd,
     /// CenterFace face detector.
     CenterFace,
+    /// Ultralytics YOLO v5 / v8 / 11 exports.
+    Yolo,
 }
 
 /// A detector of any supported family, chosen from the model's signature or by the caller.
 pub enum Detector {
     Ssd(SsdDetector),
     CenterFace(crate::centerface::CenterFace),
+    Yolo(crate::yolo::Yolo),
 }
 
 impl Detector {
@@ -303,12 +320,14 @@ impl Detector {
                     Family::Ssd
                 } else if crate::centerface::CenterFace::matches(&s) {
                     Family::CenterFace
+                } else if crate::yolo::Yolo::matches(&s) {
+                    Family::Yolo
                 } else {
                     let ins: Vec<&str> = s.inputs().iter().map(|o| o.name()).collect();
                     return Err(InferError::Signature {
                         path: path.into(),
                         reason: format!(
-                            "inputs [{}], outputs [{}] match no adapter (TF OD API SSD, CenterFace)",
+                            "inputs [{}], outputs [{}] match no adapter (TF OD API SSD, CenterFace, YOLO)",
                             ins.join(", "),
                             outs.join(", ")
                         ),
@@ -321,6 +340,7 @@ impl Detector {
             Family::CenterFace => {
                 Detector::CenterFace(crate::centerface::CenterFace::from_session(path, s)?)
             }
+            Family::Yolo => Detector::Yolo(crate::yolo::Yolo::from_session(path, s, labels)?),
         })
     }
 
@@ -328,6 +348,7 @@ impl Detector {
         match self {
             Detector::Ssd(_) => Family::Ssd,
             Detector::CenterFace(_) => Family::CenterFace,
+            Detector::Yolo(_) => Family::Yolo,
         }
     }
 
@@ -341,6 +362,7 @@ impl Detector {
         match self {
             Detector::Ssd(d) => d.detect(rgb, width, height, threshold),
             Detector::CenterFace(d) => d.detect(rgb, width, height, threshold),
+            Detector::Yolo(d) => d.detect(rgb, width, height, threshold),
         }
     }
 }
