@@ -399,3 +399,42 @@ fn yolo_v8_layout_decoded_through_onnx_runtime() {
     assert_eq!(got[1].0, "car");
     assert_eq!(v["results"][0]["detections"][1]["class_id"], 1);
 }
+
+#[test]
+fn ssd_matches_the_python_onnxruntime_reference() {
+    // tests/fixtures/detect_reference.json: Python onnxruntime 1.31.1 on the same pixels
+    // (ffmpeg CLI decode); regenerate with tests/fixtures/detect_reference.py.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/detect_reference.json");
+    let reference = read_json(&fixture);
+    let names: Vec<String> = reference["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["source"].as_str().unwrap().to_string())
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (o, v) = detect(&refs, &["--threshold", "0.3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (got, want) in v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(reference["results"].as_array().unwrap())
+    {
+        let g = dets(got);
+        let w = want["detections"].as_array().unwrap();
+        let src = want["source"].as_str().unwrap();
+        assert_eq!(g.len(), w.len(), "{src}: {g:?} vs {w:?}");
+        for (a, b) in g.iter().zip(w) {
+            assert_eq!(a.0, b["label"].as_str().unwrap(), "{src}");
+            assert!(
+                (a.1 - b["score"].as_f64().unwrap()).abs() < 0.005,
+                "{src}: {a:?} vs {b}"
+            );
+            for (x, y) in a.2.iter().zip(b["box"].as_array().unwrap()) {
+                assert!((x - y.as_f64().unwrap()).abs() < 1.5, "{src}: {a:?} vs {b}");
+            }
+        }
+    }
+}
