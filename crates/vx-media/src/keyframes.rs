@@ -17,19 +17,17 @@ use std::path::{Path, PathBuf};
 use std::thread;
 
 use crossbeam_channel::{bounded, unbounded};
-use ff::codec::packet::Mut as _;
 use ffmpeg_next as ff;
 use serde::Serialize;
 
 use crate::convert::Converter;
+use crate::decode::{DecodeMode, VideoDecoder};
 use crate::error::{MediaError, Result};
 use crate::fsutil::write_atomic;
 use crate::image::Yuv;
 use crate::jpeg::{Encoder, ImageFormat};
 use crate::phash;
-use crate::probe::{
-    codec_label, codec_name, display_rotation, open_input, rational_f64, rational_str, ts_seconds,
-};
+use crate::probe::ts_seconds;
 
 /// Options of [`extract`].
 #[derive(Debug, Clone)]
@@ -64,22 +62,7 @@ impl Default for KeyframeOptions {
 }
 
 /// The video stream keyframes were taken from.
-#[derive(Debug, Clone, Serialize)]
-pub struct VideoInfo {
-    pub stream_index: usize,
-    pub codec: String,
-    /// Coded picture size, before rotation.
-    pub width: u32,
-    pub height: u32,
-    pub pix_fmt: String,
-    /// Degrees clockwise applied so that images are upright.
-    pub rotation: i32,
-    pub time_base: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frame_rate: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration: Option<f64>,
-}
+pub use crate::decode::VideoInfo;
 
 /// One written keyframe.
 #[derive(Debug, Clone, Serialize)]
@@ -167,78 +150,11 @@ pub fn extract(
             opts.quality
         )));
     }
-    let mut ictx = open_input(input)?;
-    let stream = ictx
-        .streams()
-        .best(ff::media::Type::Video)
-        .ok_or_else(|| MediaError::NoVideoStream { path: input.into() })?;
-    let stream_index = stream.index();
-    let tb = stream.time_base();
-    let rotation = display_rotation(&stream);
-    let params = stream.parameters();
-    let codec_id = params.id();
-    let expected_packets = Some(stream.frames()).filter(|&n| n > 0);
-    let av_tb = ff::Rational::new(1, ff::ffi::AV_TIME_BASE);
-    let duration = ts_seconds(stream.duration(), tb).or_else(|| ts_seconds(ictx.duration(), av_tb));
-    let start = ts_seconds(stream.start_time(), tb).unwrap_or(0.0);
-    let frame_rate = rational_f64(stream.avg_frame_rate()).or_else(|| rational_f64(stream.rate()));
-
-    let codec = ff::decoder::find(codec_id).ok_or_else(|| MediaError::UnsupportedCodec {
-        path: input.into(),
-        codec: codec_label(&params),
-    })?;
-    let mut cctx = ff::codec::Context::from_parameters(params).map_err(|e| MediaError::Decode {
-        path: input.into(),
-        reason: e.to_string(),
-    })?;
+    let mut dec = VideoDecoder::open(input, DecodeMode::KeyFrames, opts.threads)?;
     let workers = threads_or_auto(opts.threads);
-    // SAFETY: plain field writes on a codec context that is not opened yet.
-    unsafe {
-        let p = cctx.as_mut_ptr();
-        (*p).thread_count = if opts.threads == 0 {
-            0
-        } else {
-            opts.threads as i32
-        };
-        // Slice threads only: every key frame is decoded right after a flush (see below), so
-        // frame threads would never overlap and would only cost memory (measured: +10 ms,
-        // +5 MiB on the 1080p benchmark clip).
-        (*p).thread_type = ff::ffi::FF_THREAD_SLICE;
-        (*p).pkt_timebase = tb.into();
-    }
-    let mut dec = cctx.decoder();
-    dec.skip_frame(ff::codec::discard::Discard::NonKey);
-    let mut decoder =
-        dec.open_as(codec)
-            .and_then(|o| o.video())
-            .map_err(|e| MediaError::Decode {
-                path: input.into(),
-                reason: format!("cannot open decoder: {e}"),
-            })?;
-
-    // Let the demuxer drop packets of every other stream.
-    // SAFETY: stream pointers of an open format context; `discard` is a plain field.
-    unsafe {
-        let fmt = ictx.as_mut_ptr();
-        for i in 0..(*fmt).nb_streams as usize {
-            let st = *(*fmt).streams.add(i);
-            if i != stream_index {
-                (*st).discard = ff::ffi::AVDiscard::AVDISCARD_ALL;
-            }
-        }
-    }
-
-    let video = VideoInfo {
-        stream_index,
-        codec: codec_name(codec_id),
-        width: decoder.width(),
-        height: decoder.height(),
-        pix_fmt: format!("{:?}", decoder.format()).to_lowercase(),
-        rotation,
-        time_base: rational_str(tb),
-        frame_rate,
-        duration,
-    };
+    let video = dec.info.clone();
+    let tb = dec.time_base();
+    let (rotation, duration, start) = (video.rotation, video.duration, dec.start);
 
     std::fs::create_dir_all(out_dir).map_err(|e| MediaError::io(out_dir, e))?;
 
@@ -291,121 +207,21 @@ pub fn extract(
         keyframes: Vec::new(),
         stats: KeyframeStats::default(),
         last_kept: None,
-        warnings: Vec::new(),
         job_tx,
         fatal: None,
     };
-
-    let mut frame = ff::util::frame::Video::empty();
-    let mut packet = ff::codec::packet::Packet::empty();
-    let mut read_errors = 0usize;
-    let mut corrupt_packets = 0usize;
-    let mut last_end: Option<f64> = None;
     let mut stopped_early = false;
-    let mut saw_key_packet = false;
-    let mut decoder_ignores_skip = false;
-    let mut sent_since_flush = false;
-    'demux: loop {
-        // av_read_frame() overwrites the packet without releasing what it held: unref first,
-        // or every packet of the file stays allocated until the end.
-        // SAFETY: `packet` is a valid AVPacket owned by this function.
-        unsafe { ff::ffi::av_packet_unref(packet.as_mut_ptr()) };
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => continue,
-            Err(ff::Error::InvalidData) => {
-                read_errors += 1;
-                if read_errors > 1000 {
-                    break;
-                }
-                continue;
-            }
-            Err(e) => {
-                st.warnings.push(format!(
-                    "read error after {} packets: {e}",
-                    st.stats.packets_read
-                ));
-                read_errors += 1;
-                break;
-            }
-        }
-        if packet.stream() != stream_index {
-            continue;
-        }
-        st.stats.packets_read += 1;
-        if packet.is_corrupt() {
-            corrupt_packets += 1;
-        }
-        if let Some(t) = packet
-            .pts()
-            .or(packet.dts())
-            .and_then(|p| ts_seconds(p, tb))
-        {
-            let end = t + ts_seconds(packet.duration(), tb).unwrap_or(0.0);
-            last_end = Some(last_end.map_or(end, |l: f64| l.max(end)));
-        }
-        if packet.is_key() {
-            saw_key_packet = true;
-        } else if decoder_ignores_skip && saw_key_packet {
-            // A decoder that ignores skip_frame (VP8/VP9/AV1 in FFmpeg 5.1) would decode every
-            // frame: only key packets reach it, as the demuxer marks them.
-            continue;
-        }
-        // When the decoder reorders frames, each key packet starts from a drained, flushed
-        // decoder: frames come out in order, at once, and none is lost. Without this, H.264 open-GOP streams (I pictures with a
-        // recovery point, not IDR) come out of `skip_frame=nokey` decoding reordered and the
-        // last one never comes out, because the picture order counts of the skipped frames
-        // are missing (this is what `ffmpeg -skip_frame nokey` does; see docs/KEYFRAMES.md).
-        // SAFETY: reading a plain field of the open decoder context.
-        let reorders = unsafe { (*decoder.as_ptr()).has_b_frames } > 0;
-        if packet.is_key() && sent_since_flush && reorders {
-            if !drain(
-                &mut decoder,
-                &mut frame,
-                &mut st,
-                &mut progress,
-                &mut decoder_ignores_skip,
-            ) {
-                stopped_early = true;
-                break;
-            }
-            decoder.flush();
-        }
-        sent_since_flush = true;
-        match decoder.send_packet(&packet) {
-            Ok(()) => {}
-            Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
-            Err(_) => st.stats.decode_errors += 1,
-        }
-        if !receive_all(
-            &mut decoder,
-            &mut frame,
-            &mut st,
-            &mut progress,
-            &mut decoder_ignores_skip,
-        ) {
+    while let Some(frame) = dec.next_frame() {
+        if !st.take(frame, &mut progress) {
             stopped_early = true;
-            break 'demux;
+            break;
         }
-    }
-    if !stopped_early
-        && !drain(
-            &mut decoder,
-            &mut frame,
-            &mut st,
-            &mut progress,
-            &mut decoder_ignores_skip,
-        )
-    {
-        stopped_early = true;
     }
 
     // Finish the pool and collect results.
     let State {
         keyframes,
         mut stats,
-        mut warnings,
         job_tx,
         fatal,
         ..
@@ -436,62 +252,15 @@ pub fn extract(
         .filter(|k| done.contains(&k.index))
         .collect();
     stats.written = keyframes.len();
-
+    stats.packets_read = dec.counters.packets_read;
+    stats.decode_errors = dec.counters.decode_errors;
     if stats.decoded == 0 {
-        let detail = if stats.packets_read == 0 {
-            Some("no video packets could be read".to_string())
-        } else if let Some(n) = expected_packets.filter(|&n| n > stats.packets_read as i64) {
-            Some(format!(
-                "file is truncated: {} of {n} video packets could be read",
-                stats.packets_read
-            ))
-        } else if stats.decode_errors > 0 {
-            Some(format!(
-                "{} of {} packets failed to decode",
-                stats.decode_errors, stats.packets_read
-            ))
-        } else {
-            None
-        };
         return Err(MediaError::NoFrames {
             path: input.into(),
-            detail,
+            detail: dec.no_frame_detail(),
         });
     }
-
-    // Was the whole file read?
-    if read_errors > 0 && warnings.is_empty() {
-        warnings.push(format!("{read_errors} unreadable packet(s) skipped"));
-    }
-    if corrupt_packets > 0 {
-        warnings.push(format!(
-            "{corrupt_packets} packet(s) flagged corrupt by the demuxer"
-        ));
-    }
-    if stats.decode_errors > 0 {
-        warnings.push(format!(
-            "{} packet(s) failed to decode",
-            stats.decode_errors
-        ));
-    }
-    if !stopped_early {
-        if let Some(n) = expected_packets {
-            if (stats.packets_read as i64) < n {
-                warnings.push(format!(
-                    "file is truncated: {} of {n} video packets in the index could be read",
-                    stats.packets_read
-                ));
-            }
-        }
-        if let (Some(d), Some(end)) = (duration, last_end) {
-            let expected_end = start + d;
-            if end + (0.5f64).max(d * 0.05) < expected_end && expected_packets.is_none() {
-                warnings.push(format!(
-                    "video ends at {end:.3} s but the container says {expected_end:.3} s: file looks truncated"
-                ));
-            }
-        }
-    }
+    let warnings = dec.warnings(stopped_early);
     Ok(KeyframesReport {
         source: input.to_path_buf(),
         complete: warnings.is_empty(),
@@ -500,40 +269,6 @@ pub fn extract(
         stats,
         keyframes,
     })
-}
-
-/// Hand every frame the decoder has ready to `st` (non-key frames only set `saw_nonkey`).
-/// Returns false when extraction should stop.
-fn receive_all(
-    decoder: &mut ff::decoder::Video,
-    frame: &mut ff::util::frame::Video,
-    st: &mut State<'_>,
-    progress: &mut impl FnMut(Progress),
-    saw_nonkey: &mut bool,
-) -> bool {
-    while decoder.receive_frame(frame).is_ok() {
-        if !frame.is_key() {
-            *saw_nonkey = true;
-            continue;
-        }
-        if !st.take(frame, progress) {
-            return false;
-        }
-    }
-    true
-}
-
-/// Send end-of-stream and hand every remaining key frame to `st`. Returns false when
-/// extraction should stop.
-fn drain(
-    decoder: &mut ff::decoder::Video,
-    frame: &mut ff::util::frame::Video,
-    st: &mut State<'_>,
-    progress: &mut impl FnMut(Progress),
-    saw_nonkey: &mut bool,
-) -> bool {
-    let _ = decoder.send_eof();
-    receive_all(decoder, frame, st, progress, saw_nonkey)
 }
 
 struct State<'a> {
@@ -548,7 +283,6 @@ struct State<'a> {
     keyframes: Vec<Keyframe>,
     stats: KeyframeStats,
     last_kept: Option<(Option<f64>, u64)>,
-    warnings: Vec<String>,
     job_tx: crossbeam_channel::Sender<Job>,
     fatal: Option<MediaError>,
 }

@@ -9,6 +9,7 @@
 //! Errors are typed ([`MediaError`]) and always name the file they concern.
 
 pub mod convert;
+pub mod decode;
 pub mod error;
 pub mod frames;
 pub mod keyframes;
