@@ -76,6 +76,7 @@ pub struct VideoDecoder {
     saw_key_packet: bool,
     decoder_ignores_skip: bool,
     sent_since_flush: bool,
+    held_key_packet: bool,
     pub counters: DecodeCounters,
 }
 
@@ -169,6 +170,7 @@ impl VideoDecoder {
             saw_key_packet: false,
             decoder_ignores_skip: false,
             sent_since_flush: false,
+            held_key_packet: false,
             counters: DecodeCounters::default(),
         })
     }
@@ -209,6 +211,8 @@ impl VideoDecoder {
 
     /// The next frame, or None at the end of the stream.
     pub fn next_frame(&mut self) -> Option<&ff::util::frame::Video> {
+        // Give the previous frame's buffer back to the decoder's pool before decoding more.
+        self.current = ff::util::frame::Video::empty();
         while self.ready.is_empty() && !self.eof {
             self.step();
         }
@@ -218,6 +222,15 @@ impl VideoDecoder {
 
     /// Read and decode one packet (or finish the stream).
     fn step(&mut self) {
+        if self.held_key_packet {
+            // The frames drained before this key packet have been handed out and released:
+            // now flush and decode it (flushing earlier would keep their buffers alive while
+            // the decoder allocates new ones: +3 MiB at 1080p).
+            self.held_key_packet = false;
+            self.decoder.flush();
+            self.send();
+            return;
+        }
         // av_read_frame() overwrites the packet without releasing what it held: unref first,
         // or every packet of the file stays allocated until the end.
         // SAFETY: `packet` is a valid AVPacket owned by this decoder.
@@ -269,12 +282,22 @@ impl VideoDecoder {
             }
             // SAFETY: reading a plain field of the open decoder context.
             let reorders = unsafe { (*self.decoder.as_ptr()).has_b_frames } > 0;
-            if key && self.sent_since_flush && reorders {
+            let flush = key && self.sent_since_flush && reorders;
+            self.sent_since_flush = true;
+            if flush {
                 self.drain();
+                if !self.ready.is_empty() {
+                    self.held_key_packet = true;
+                    return;
+                }
                 self.decoder.flush();
             }
-            self.sent_since_flush = true;
         }
+        self.send();
+    }
+
+    /// Decode the packet in `self.packet` and collect what comes out.
+    fn send(&mut self) {
         match self.decoder.send_packet(&self.packet) {
             Ok(()) => {}
             Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
