@@ -74,53 +74,45 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
-    /// Detect objects in images with an ONNX model (adapter chosen from the model's signature:
-    /// TF Object Detection API SSD, CenterFace, YOLO v5/v8/11).
+    /// Detect objects in images or videos with an ONNX model (adapter chosen from the model's
+    /// signature: TF Object Detection API SSD, CenterFace, YOLO v5/v8/11).
     ///
-    /// Video input is not supported yet.
-    Detect {
-        /// Images (JPEG, PNG, WebP, ... decoded in-process).
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Model file, or a name looked up in $VX_MODEL_DIR (with or without .onnx).
-        #[arg(long)]
-        model: String,
-        /// Class names ("<id> <name>" per line); default: coco_labels_90.txt beside the model.
-        #[arg(long)]
-        labels: Option<PathBuf>,
-        /// Keep detections with at least this score.
-        #[arg(long, default_value_t = 0.5)]
-        threshold: f32,
-        /// Write the JSON here instead of stdout (atomically).
-        #[arg(short, long, value_name = "OUT.json")]
-        out: Option<PathBuf>,
-        /// Inference threads (0 = one per core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-    },
-    /// Detect faces in images with a CenterFace ONNX model (boxes and 5 landmarks).
-    Faces {
-        /// Images (JPEG, PNG, WebP, ... decoded in-process).
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Model file, or a name looked up in $VX_MODEL_DIR (with or without .onnx).
-        #[arg(long)]
-        model: String,
-        /// Keep faces with at least this score.
-        #[arg(long, default_value_t = 0.5)]
-        threshold: f32,
-        /// Write the JSON here instead of stdout (atomically).
-        #[arg(short, long, value_name = "OUT.json")]
-        out: Option<PathBuf>,
-        /// Inference threads (0 = one per core).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-    },
+    /// Videos: every keyframe by default, or one frame every --every seconds; decoded frames go
+    /// straight to the model (no JPEG, no files) while the next ones decode.
+    Detect(DetectArgs),
+    /// Detect faces (boxes and 5 landmarks) in images or videos with a CenterFace ONNX model.
+    Faces(DetectArgs),
     /// MJPEG over RTP/UDP (RFC 2435): send or receive a stream.
     Stream {
         #[command(subcommand)]
         cmd: stream::StreamCmd,
     },
+}
+
+#[derive(clap::Args)]
+struct DetectArgs {
+    /// Images (JPEG, PNG, WebP, ...) and/or videos, decoded in-process.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Model file, or a name looked up in $VX_MODEL_DIR (with or without .onnx).
+    #[arg(long)]
+    model: String,
+    /// Class names ("<id> <name>" or one name per line); default: coco_labels_90.txt beside
+    /// the model when there is one.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Keep detections with at least this score.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f32,
+    /// Videos: one frame every SECONDS instead of every keyframe.
+    #[arg(long, value_name = "SECONDS")]
+    every: Option<f64>,
+    /// Write the JSON here instead of stdout (atomically).
+    #[arg(short, long, value_name = "OUT.json")]
+    out: Option<PathBuf>,
+    /// Inference threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -148,37 +140,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Probe { files } => probe(&files),
-        Command::Detect {
-            inputs,
-            model,
-            labels,
-            threshold,
-            out,
-            threads,
-        } => detect(
-            &inputs,
-            &model,
-            None,
-            labels.as_deref(),
-            threshold,
-            out.as_deref(),
-            threads,
-        ),
-        Command::Faces {
-            inputs,
-            model,
-            threshold,
-            out,
-            threads,
-        } => detect(
-            &inputs,
-            &model,
-            Some(vx_infer::detect::Family::CenterFace),
-            None,
-            threshold,
-            out.as_deref(),
-            threads,
-        ),
+        Command::Detect(a) => detect(&a, None),
+        Command::Faces(a) => detect(&a, Some(vx_infer::detect::Family::CenterFace)),
         Command::Stream { cmd } => {
             stream::run(cmd, cli.quiet, Some(&Ffmpeg)).map(|_| ExitCode::SUCCESS)
         }
@@ -364,6 +327,9 @@ fn resolve_model(model: &str) -> Result<PathBuf> {
 #[derive(serde::Serialize)]
 struct DetectResult {
     source: PathBuf,
+    /// Seconds (pts x time base) of the frame, for videos.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<f64>,
     width: usize,
     height: usize,
     detections: Vec<vx_infer::detect::Detection>,
@@ -376,18 +342,16 @@ struct DetectReport {
     results: Vec<DetectResult>,
 }
 
-fn detect(
-    inputs: &[PathBuf],
-    model: &str,
-    family: Option<vx_infer::detect::Family>,
-    labels: Option<&Path>,
-    threshold: f32,
-    out: Option<&Path>,
-    threads: usize,
-) -> Result<ExitCode> {
+fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<ExitCode> {
     use vx_infer::detect::{Detector, Labels};
-    let model = resolve_model(model)?;
-    let labels = match labels {
+    if let Some(e) = a.every {
+        if !(e.is_finite() && e > 0.0) {
+            eprintln!("vx: error: --every must be a number of seconds > 0");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let model = resolve_model(&a.model)?;
+    let labels = match &a.labels {
         Some(p) => Labels::load(p)?,
         None => match model
             .parent()
@@ -402,29 +366,27 @@ fn detect(
         &model,
         family,
         labels,
-        vx_infer::runtime::SessionOptions { threads },
+        vx_infer::runtime::SessionOptions { threads: a.threads },
     )?;
-    let mut results = Vec::with_capacity(inputs.len());
+    let mut results = Vec::with_capacity(a.inputs.len());
     let mut failed = false;
-    for input in inputs {
-        let r = (|| -> Result<DetectResult> {
-            if !vx_media::still::is_image(input)? {
-                anyhow::bail!(
-                    "{}: video input is not supported by vx detect yet",
-                    input.display()
-                );
+    for input in &a.inputs {
+        let r = (|| -> Result<Vec<DetectResult>> {
+            if vx_media::still::is_image(input)? {
+                let img = vx_media::still::decode_rgb(input)?;
+                let detections = det.detect(&img.data, img.width, img.height, a.threshold)?;
+                return Ok(vec![DetectResult {
+                    source: input.clone(),
+                    time: None,
+                    width: img.width,
+                    height: img.height,
+                    detections,
+                }]);
             }
-            let img = vx_media::still::decode_rgb(input)?;
-            let detections = det.detect(&img.data, img.width, img.height, threshold)?;
-            Ok(DetectResult {
-                source: input.clone(),
-                width: img.width,
-                height: img.height,
-                detections,
-            })
+            detect_video(&mut det, input, a.every, a.threshold)
         })();
         match r {
-            Ok(r) => results.push(r),
+            Ok(r) => results.extend(r),
             Err(e) => {
                 eprintln!("vx: error: {}", one_line(&e));
                 failed = true;
@@ -433,12 +395,12 @@ fn detect(
     }
     let report = DetectReport {
         model,
-        threshold,
+        threshold: a.threshold,
         results,
     };
     let mut json = serde_json::to_vec_pretty(&report)?;
     json.push(b'\n');
-    match out {
+    match &a.out {
         Some(p) => {
             vx_image::fsutil::write_atomic(p, &json).with_context(|| p.display().to_string())?
         }
@@ -448,5 +410,77 @@ fn detect(
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// Detections on a video's keyframes (or one frame every `every` seconds). This thread
+/// decodes and converts (one swscale pass from the decoder's YUV to the model's RGB); a
+/// scoped worker runs the model; a channel of two frames bounds memory and lets both overlap.
+fn detect_video(
+    det: &mut vx_infer::detect::Detector,
+    input: &Path,
+    every: Option<f64>,
+    threshold: f32,
+) -> Result<Vec<DetectResult>> {
+    use vx_media::decode::{DecodeMode, VideoDecoder};
+    let mode = if every.is_some() {
+        DecodeMode::All
+    } else {
+        DecodeMode::KeyFrames
+    };
+    let mut dec = VideoDecoder::open(input, mode, 0)?;
+    let rotation = dec.info.rotation;
+    let mut conv = vx_media::convert::Converter::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Option<f64>, vx_media::still::Rgb)>(2);
+    std::thread::scope(|s| -> Result<Vec<DetectResult>> {
+        let worker = s.spawn(move || -> Result<Vec<DetectResult>> {
+            let mut out = Vec::new();
+            for (time, rgb) in rx {
+                let detections = det.detect(&rgb.data, rgb.width, rgb.height, threshold)?;
+                out.push(DetectResult {
+                    source: input.to_path_buf(),
+                    time,
+                    width: rgb.width,
+                    height: rgb.height,
+                    detections,
+                });
+            }
+            Ok(out)
+        });
+        let mut next: Option<f64> = None;
+        let mut sent = 0usize;
+        let tb = dec.time_base();
+        while let Some(frame) = dec.next_frame() {
+            let (_, time) = vx_media::decode::frame_time(frame, tb);
+            if let (Some(step), Some(t)) = (every, time) {
+                if next.is_some_and(|n| t + 1e-6 < n) {
+                    continue;
+                }
+                // The next sample is the first multiple of `step` (from the first one) after t.
+                let base = next.unwrap_or(t);
+                next = Some(base + (((t - base) / step).floor() + 1.0) * step);
+            }
+            let rgb = conv
+                .to_rgb(frame, rotation, None)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+            if tx.send((time, rgb)).is_err() {
+                break; // the worker stopped on an error: it is reported below
+            }
+            sent += 1;
+        }
+        drop(tx);
+        let results = worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("detection thread panicked"))??;
+        if sent == 0 {
+            anyhow::bail!(vx_media::MediaError::NoFrames {
+                path: input.into(),
+                detail: dec.no_frame_detail()
+            });
+        }
+        for w in dec.warnings(false) {
+            eprintln!("vx: warning: {}: {w}", input.display());
+        }
+        Ok(results)
     })
 }

@@ -438,3 +438,65 @@ fn ssd_matches_the_python_onnxruntime_reference() {
         }
     }
 }
+
+#[test]
+fn video_keyframes_and_every_n_seconds() {
+    // One shared image every 2 s, a keyframe on each (the issue's video test).
+    let d = TempDir::new("detect-video");
+    let mut parts = Vec::new();
+    for name in ["bus", "dog", "horses", "zidane"] {
+        let out = d.path(&format!("{name}.mp4"));
+        let img = need(&format!("media/{name}.jpg"));
+        ffmpeg(&["-loop", "1", "-t", "2", "-i", img.to_str().unwrap(), "-vf",
+                 "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1",
+                 "-r", "25", "-c:v", "libx264", "-g", "50", "-pix_fmt", "yuv420p", out.to_str().unwrap()]);
+        parts.push(format!("file '{}'\n", out.display()));
+    }
+    let list = d.path("list.txt");
+    std::fs::write(&list, parts.concat()).unwrap();
+    let clip = d.path("clip.mp4");
+    ffmpeg(&[
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        list.to_str().unwrap(),
+        "-c",
+        "copy",
+        clip.to_str().unwrap(),
+    ]);
+    let model = need("models/ssd_mobilenet_v2_coco.onnx");
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "detect",
+            clip.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = vx().args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let v = run(&[]);
+    let r = v["results"].as_array().unwrap();
+    let times: Vec<f64> = r.iter().map(|x| x["time"].as_f64().unwrap()).collect();
+    assert_eq!(times, vec![0.0, 2.0, 4.0, 6.0]);
+    let has = |i: usize, l: &str| labels(&r[i]).iter().any(|x| x == l);
+    assert!(
+        has(0, "bus") && has(1, "dog") && has(2, "horse") && has(3, "person"),
+        "{v}"
+    );
+    assert!(!has(0, "dog") && !has(1, "bus"));
+    assert_eq!(
+        (r[0]["width"].as_u64(), r[0]["height"].as_u64()),
+        (Some(640), Some(480))
+    );
+    // One frame a second: twice as many results, same answers per image.
+    let v = run(&["--every", "1"]);
+    let r = v["results"].as_array().unwrap();
+    let times: Vec<f64> = r.iter().map(|x| x["time"].as_f64().unwrap()).collect();
+    assert_eq!(times, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+    assert!(labels(&r[5]).iter().any(|x| x == "horse"));
+}

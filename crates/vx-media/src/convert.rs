@@ -15,11 +15,13 @@ use crate::image::{Chroma, RangeLut, Yuv};
 pub struct Converter {
     lut: RangeLut,
     scaler: Option<Scaler>,
+    rgb_scaler: Option<Scaler>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ScalerKey {
     fmt: Pixel,
+    dst: Pixel,
     w: u32,
     h: u32,
     dw: u32,
@@ -96,6 +98,7 @@ impl Converter {
         Converter {
             lut: RangeLut::new(),
             scaler: None,
+            rgb_scaler: None,
         }
     }
 
@@ -124,6 +127,69 @@ impl Converter {
             .ok_or_else(|| format!("cannot rotate by {rotation} degrees"))
     }
 
+    /// Convert a decoded frame to packed RGB24 (one libswscale pass: colour conversion and
+    /// resize together), upright, longest side at most `max_side`. This is how video frames go
+    /// to the detectors: no JPEG, no file, no separate resize.
+    pub fn to_rgb(
+        &mut self,
+        frame: &Frame,
+        rotation: i32,
+        max_side: Option<u32>,
+    ) -> Result<crate::still::Rgb, String> {
+        let (w, h) = (frame.width(), frame.height());
+        if w == 0 || h == 0 {
+            return Err("decoder returned an empty frame".into());
+        }
+        let (dw, dh) = fit_size(w, h, max_side);
+        let key = ScalerKey {
+            fmt: frame.format(),
+            dst: Pixel::RGB24,
+            w,
+            h,
+            dw,
+            dh,
+            full_range_src: is_full_range(frame),
+        };
+        if self.rgb_scaler.as_ref().map(|s| s.key) != Some(key) {
+            self.rgb_scaler = Some(Scaler::new(key)?);
+        }
+        let scaler = self.rgb_scaler.as_mut().ok_or("no scaler")?;
+        let (w, h) = (dw as usize, dh as usize);
+        let mut data = vec![0u8; w * h * 3];
+        // SAFETY: source pointers/strides from a decoded frame of the size and format the
+        // context was made for; the destination is one packed buffer of w * h * 3 bytes.
+        let ret = unsafe {
+            let f = frame.as_ptr();
+            let dst = [
+                data.as_mut_ptr(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            ];
+            let dst_stride = [(w * 3) as i32, 0, 0, 0];
+            ff::ffi::sws_scale(
+                scaler.ctx,
+                (*f).data.as_ptr() as *const *const u8,
+                (*f).linesize.as_ptr(),
+                0,
+                key.h as i32,
+                dst.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        if ret <= 0 {
+            return Err(format!("swscale failed ({ret})"));
+        }
+        Ok(rotate_rgb(
+            crate::still::Rgb {
+                width: w,
+                height: h,
+                data,
+            },
+            rotation,
+        ))
+    }
+
     fn copy_native(&self, frame: &Frame, chroma: Chroma) -> Result<Yuv, String> {
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let (cw, ch) = chroma.plane_size(w, h);
@@ -149,6 +215,7 @@ impl Converter {
     fn scale(&mut self, frame: &Frame, dw: u32, dh: u32) -> Result<Yuv, String> {
         let key = ScalerKey {
             fmt: frame.format(),
+            dst: Pixel::YUV420P,
             w: frame.width(),
             h: frame.height(),
             dw,
@@ -228,10 +295,7 @@ impl Scaler {
                 ("src_format", src_fmt as i64),
                 ("dstw", key.dw as i64),
                 ("dsth", key.dh as i64),
-                (
-                    "dst_format",
-                    ff::ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i64,
-                ),
+                ("dst_format", ff::ffi::AVPixelFormat::from(key.dst) as i64),
                 ("sws_flags", flags),
                 ("src_range", key.full_range_src as i64),
                 ("dst_range", 1),
@@ -261,9 +325,53 @@ impl Drop for Scaler {
     }
 }
 
+/// Turn packed RGB24 by 90/180/270 degrees clockwise (other values: unchanged).
+pub fn rotate_rgb(img: crate::still::Rgb, degrees: i32) -> crate::still::Rgb {
+    let q = degrees.rem_euclid(360) / 90;
+    if q == 0 || degrees.rem_euclid(90) != 0 {
+        return img;
+    }
+    let (w, h) = (img.width, img.height);
+    let (ow, oh) = if q % 2 == 1 { (h, w) } else { (w, h) };
+    let mut out = vec![0u8; w * h * 3];
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let (sx, sy) = match q {
+                1 => (oy, h - 1 - ox),
+                2 => (w - 1 - ox, h - 1 - oy),
+                _ => (w - 1 - oy, ox),
+            };
+            let (o, i) = ((oy * ow + ox) * 3, (sy * w + sx) * 3);
+            out[o..o + 3].copy_from_slice(&img.data[i..i + 3]);
+        }
+    }
+    crate::still::Rgb {
+        width: ow,
+        height: oh,
+        data: out,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::fit_size;
+
+    #[test]
+    fn rgb_rotation_matches_plane_rotation() {
+        use crate::still::Rgb;
+        // 3x2 picture, pixel value = index.
+        let img = Rgb {
+            width: 3,
+            height: 2,
+            data: (0..18).collect(),
+        };
+        let r = super::rotate_rgb(img.clone(), 90);
+        assert_eq!((r.width, r.height), (2, 3));
+        // Top-left of a clockwise turn is the bottom-left of the source (pixel 3).
+        assert_eq!(&r.data[0..3], &[9, 10, 11]);
+        let back = super::rotate_rgb(super::rotate_rgb(super::rotate_rgb(r, 90), 90), 90);
+        assert_eq!(back.data, img.data);
+    }
 
     #[test]
     fn fit_keeps_aspect() {

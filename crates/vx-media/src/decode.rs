@@ -18,6 +18,12 @@ use crate::probe::{
     codec_label, codec_name, display_rotation, open_input, rational_f64, rational_str, ts_seconds,
 };
 
+/// A frame's best-effort timestamp and its time in seconds (`pts x time_base`).
+pub fn frame_time(frame: &ff::util::frame::Video, tb: ff::Rational) -> (Option<i64>, Option<f64>) {
+    let pts = frame.timestamp().or(frame.pts());
+    (pts, pts.and_then(|p| ts_seconds(p, tb)))
+}
+
 /// Which frames a [`VideoDecoder`] yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeMode {
@@ -181,12 +187,6 @@ impl VideoDecoder {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Seconds of a frame's best-effort timestamp.
-    pub fn frame_time(&self, frame: &ff::util::frame::Video) -> (Option<i64>, Option<f64>) {
-        let pts = frame.timestamp().or(frame.pts());
-        (pts, pts.and_then(|p| ts_seconds(p, self.tb)))
     }
 
     /// Move every frame the decoder has ready into the queue.

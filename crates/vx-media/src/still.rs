@@ -8,7 +8,7 @@ use crate::error::{MediaError, Result};
 use crate::probe::{codec_label, open_input};
 
 /// A decoded picture, packed RGB24, rows of `width * 3` bytes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rgb {
     pub width: usize,
     pub height: usize,
