@@ -431,17 +431,26 @@ fn detect_video(
     let mut dec = VideoDecoder::open(input, mode, 0)?;
     let rotation = dec.info.rotation;
     let mut conv = vx_media::convert::Converter::new();
+    // Upright source size (boxes are reported in it) and the size the model wants.
+    let (cw, ch) = (dec.info.width as usize, dec.info.height as usize);
+    let source = if rotation.rem_euclid(180) == 90 {
+        (ch, cw)
+    } else {
+        (cw, ch)
+    };
+    let target = det.native_size();
     let (tx, rx) = std::sync::mpsc::sync_channel::<(Option<f64>, vx_media::still::Rgb)>(2);
     std::thread::scope(|s| -> Result<Vec<DetectResult>> {
         let worker = s.spawn(move || -> Result<Vec<DetectResult>> {
             let mut out = Vec::new();
             for (time, rgb) in rx {
-                let detections = det.detect(&rgb.data, rgb.width, rgb.height, threshold)?;
+                let detections =
+                    det.detect_scaled(&rgb.data, rgb.width, rgb.height, source, threshold)?;
                 out.push(DetectResult {
                     source: input.to_path_buf(),
                     time,
-                    width: rgb.width,
-                    height: rgb.height,
+                    width: source.0,
+                    height: source.1,
                     detections,
                 });
             }
@@ -461,7 +470,7 @@ fn detect_video(
                 next = Some(base + (((t - base) / step).floor() + 1.0) * step);
             }
             let rgb = conv
-                .to_rgb(frame, rotation, None)
+                .to_rgb(frame, rotation, target)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
             if tx.send((time, rgb)).is_err() {
                 break; // the worker stopped on an error: it is reported below

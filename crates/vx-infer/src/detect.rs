@@ -172,12 +172,32 @@ impl SsdDetector {
         outputs.iter().any(|o| o.starts_with("detection_boxes"))
     }
 
+    /// The size video frames are stretched to in the decoder's scaler. The graph resizes
+    /// every input to 300x300 (bilinear, stretching); handing it 600x600 instead of a full
+    /// frame saves most of that work, while keeping its bilinear step: scaling straight to
+    /// 300x300 with libswscale shifted scores (a "cat" appeared in dog.jpg). Boxes are
+    /// normalised, so they map back to any picture size.
+    pub const NATIVE_SIZE: (u32, u32) = (600, 600);
+
     /// Detect in a packed RGB24 picture; keeps detections with score >= `threshold`.
     pub fn detect(
         &mut self,
         rgb: &[u8],
         width: usize,
         height: usize,
+        threshold: f32,
+    ) -> Result<Vec<Detection>> {
+        self.detect_scaled(rgb, width, height, (width, height), threshold)
+    }
+
+    /// Like [`detect`](Self::detect), for a picture scaled from one of `source` size: boxes
+    /// are given in `source` pixels.
+    pub fn detect_scaled(
+        &mut self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        source: (usize, usize),
         threshold: f32,
     ) -> Result<Vec<Detection>> {
         let run_err = |e: ort::Error| InferError::Run {
@@ -222,7 +242,7 @@ impl SsdDetector {
             .unwrap_or(0.0)
             .max(0.0) as usize;
         let n = n.min(scores.len()).min(classes.len()).min(boxes.len() / 4);
-        let (w, h) = (width as f32, height as f32);
+        let (w, h) = (source.0 as f32, source.1 as f32);
         let mut out = Vec::new();
         for i in 0..n {
             if scores[i] < threshold {
@@ -342,6 +362,30 @@ impl Detector {
             }
             Family::Yolo => Detector::Yolo(crate::yolo::Yolo::from_session(path, s, labels)?),
         })
+    }
+
+    /// The picture size this detector wants from a video scaler (stretched), if any.
+    pub fn native_size(&self) -> Option<(u32, u32)> {
+        match self {
+            Detector::Ssd(_) => Some(SsdDetector::NATIVE_SIZE),
+            _ => None,
+        }
+    }
+
+    /// Detect in a picture scaled from a `source`-sized one; boxes in `source` pixels.
+    pub fn detect_scaled(
+        &mut self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        source: (usize, usize),
+        threshold: f32,
+    ) -> Result<Vec<Detection>> {
+        match self {
+            Detector::Ssd(d) => d.detect_scaled(rgb, width, height, source, threshold),
+            // Only the SSD has a native size; the others get source-sized pictures.
+            _ => self.detect(rgb, width, height, threshold),
+        }
     }
 
     pub fn family(&self) -> Family {

@@ -128,19 +128,25 @@ impl Converter {
     }
 
     /// Convert a decoded frame to packed RGB24 (one libswscale pass: colour conversion and
-    /// resize together), upright, longest side at most `max_side`. This is how video frames go
-    /// to the detectors: no JPEG, no file, no separate resize.
+    /// resize together), upright, stretched to `target` (width, height after rotation) or at
+    /// its own size. This is how video frames go to the detectors: no JPEG, no file, no
+    /// separate resize.
     pub fn to_rgb(
         &mut self,
         frame: &Frame,
         rotation: i32,
-        max_side: Option<u32>,
+        target: Option<(u32, u32)>,
     ) -> Result<crate::still::Rgb, String> {
         let (w, h) = (frame.width(), frame.height());
         if w == 0 || h == 0 {
             return Err("decoder returned an empty frame".into());
         }
-        let (dw, dh) = fit_size(w, h, max_side);
+        let quarter = rotation.rem_euclid(180) == 90;
+        let (dw, dh) = match target {
+            Some((tw, th)) if quarter => (th.max(1), tw.max(1)),
+            Some((tw, th)) => (tw.max(1), th.max(1)),
+            None => (w, h),
+        };
         let key = ScalerKey {
             fmt: frame.format(),
             dst: Pixel::RGB24,
