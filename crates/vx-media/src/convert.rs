@@ -278,11 +278,16 @@ unsafe impl Send for Scaler {}
 impl Scaler {
     fn new(key: ScalerKey) -> Result<Scaler, String> {
         let downscale = key.dw < key.w || key.dh < key.h;
-        let flags = if downscale {
+        let mut flags = if downscale {
             ff::ffi::SWS_AREA
         } else {
             ff::ffi::SWS_BICUBIC
         } as i64;
+        if key.dst == Pixel::RGB24 {
+            // Pictures for models: exact rounding and full chroma interpolation, as
+            // `ffmpeg -sws_flags bicubic+accurate_rnd+full_chroma_int` (the detection fixture).
+            flags |= (ff::ffi::SWS_ACCURATE_RND | ff::ffi::SWS_FULL_CHR_H_INT) as i64;
+        }
         let src_fmt: ff::ffi::AVPixelFormat = key.fmt.into();
         // SAFETY: allocate, configure through the AVOptions API and initialise an SwsContext;
         // freed on every error path and in Drop.

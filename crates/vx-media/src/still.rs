@@ -2,10 +2,10 @@
 //! for the detectors.
 use std::path::Path;
 
-use ffmpeg_next as ff;
-
+use crate::convert::Converter;
+use crate::decode::{DecodeMode, VideoDecoder};
 use crate::error::{MediaError, Result};
-use crate::probe::{codec_label, open_input};
+use crate::probe::open_input;
 
 /// A decoded picture, packed RGB24, rows of `width * 3` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,80 +22,24 @@ pub fn is_image(path: &Path) -> Result<bool> {
     Ok(name == "image2" || name.ends_with("_pipe"))
 }
 
-/// Decode the first picture of `path` to RGB24.
+/// Decode the first picture of `path` to RGB24 (upright, at its own size).
 pub fn decode_rgb(path: &Path) -> Result<Rgb> {
-    let mut ictx = open_input(path)?;
-    let stream = ictx
-        .streams()
-        .best(ff::media::Type::Video)
-        .ok_or_else(|| MediaError::NoVideoStream { path: path.into() })?;
-    let index = stream.index();
-    let params = stream.parameters();
-    let codec = ff::decoder::find(params.id()).ok_or_else(|| MediaError::UnsupportedCodec {
-        path: path.into(),
-        codec: codec_label(&params),
-    })?;
-    let mut dec = ff::codec::Context::from_parameters(params)
-        .and_then(|c| c.decoder().open_as(codec))
-        .and_then(|o| o.video())
-        .map_err(|e| MediaError::Decode {
+    let mut dec = VideoDecoder::open(path, DecodeMode::All, 0)?;
+    let rotation = dec.info.rotation;
+    let mut conv = Converter::new();
+    match dec.next_frame() {
+        Some(frame) => conv
+            .to_rgb(frame, rotation, None)
+            .map_err(|reason| MediaError::Convert {
+                path: path.into(),
+                from: format!("{:?}", frame.format()).to_lowercase(),
+                reason,
+            }),
+        None => Err(MediaError::NoFrames {
             path: path.into(),
-            reason: e.to_string(),
-        })?;
-    let mut frame = ff::util::frame::Video::empty();
-    let mut got = false;
-    for (s, p) in ictx.packets() {
-        if s.index() != index {
-            continue;
-        }
-        if dec.send_packet(&p).is_ok() && dec.receive_frame(&mut frame).is_ok() {
-            got = true;
-            break;
-        }
+            detail: dec
+                .no_frame_detail()
+                .or(Some("no picture could be decoded".into())),
+        }),
     }
-    if !got {
-        let _ = dec.send_eof();
-        got = dec.receive_frame(&mut frame).is_ok();
-    }
-    if !got || frame.width() == 0 || frame.height() == 0 {
-        return Err(MediaError::NoFrames {
-            path: path.into(),
-            detail: Some("no picture could be decoded".into()),
-        });
-    }
-    let (w, h) = (frame.width(), frame.height());
-    let mut sws = ff::software::scaling::Context::get(
-        frame.format(),
-        w,
-        h,
-        ff::format::Pixel::RGB24,
-        w,
-        h,
-        ff::software::scaling::Flags::BICUBIC
-            | ff::software::scaling::Flags::ACCURATE_RND
-            | ff::software::scaling::Flags::FULL_CHR_H_INT,
-    )
-    .map_err(|e| MediaError::Convert {
-        path: path.into(),
-        from: format!("{:?}", frame.format()),
-        reason: e.to_string(),
-    })?;
-    let mut rgb = ff::util::frame::Video::empty();
-    sws.run(&frame, &mut rgb).map_err(|e| MediaError::Convert {
-        path: path.into(),
-        from: format!("{:?}", frame.format()),
-        reason: e.to_string(),
-    })?;
-    let (w, h) = (w as usize, h as usize);
-    let stride = rgb.stride(0);
-    let src = rgb.data(0);
-    let mut data = Vec::with_capacity(w * h * 3);
-    for r in 0..h {
-        data.extend_from_slice(&src[r * stride..r * stride + w * 3]);
-    }
-    Ok(Rgb {
-        width: w,
-        height: h,
-        data,
-    })
 }
