@@ -107,6 +107,9 @@ struct DetectArgs {
     /// Videos: one frame every SECONDS instead of every keyframe.
     #[arg(long, value_name = "SECONDS")]
     every: Option<f64>,
+    /// Also write each picture with its boxes and labels drawn, as JPEG, into DIR.
+    #[arg(long, value_name = "DIR")]
+    annotate: Option<PathBuf>,
     /// Write the JSON here instead of stdout (atomically).
     #[arg(short, long, value_name = "OUT.json")]
     out: Option<PathBuf>,
@@ -330,6 +333,9 @@ struct DetectResult {
     /// Seconds (pts x time base) of the frame, for videos.
     #[serde(skip_serializing_if = "Option::is_none")]
     time: Option<f64>,
+    /// The annotated picture, with --annotate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotated: Option<PathBuf>,
     width: usize,
     height: usize,
     detections: Vec<vx_infer::detect::Detection>,
@@ -375,15 +381,21 @@ fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<Ex
             if vx_media::still::is_image(input)? {
                 let img = vx_media::still::decode_rgb(input)?;
                 let detections = det.detect(&img.data, img.width, img.height, a.threshold)?;
+                let (width, height) = (img.width, img.height);
+                let annotated = match &a.annotate {
+                    Some(dir) => Some(annotate(dir, input, None, img, &detections)?),
+                    None => None,
+                };
                 return Ok(vec![DetectResult {
                     source: input.clone(),
                     time: None,
-                    width: img.width,
-                    height: img.height,
+                    annotated,
+                    width,
+                    height,
                     detections,
                 }]);
             }
-            detect_video(&mut det, input, a.every, a.threshold)
+            detect_video(&mut det, input, a.every, a.threshold, a.annotate.as_deref())
         })();
         match r {
             Ok(r) => results.extend(r),
@@ -421,8 +433,14 @@ fn detect_video(
     input: &Path,
     every: Option<f64>,
     threshold: f32,
+    annotate_dir: Option<&Path>,
 ) -> Result<Vec<DetectResult>> {
     use vx_media::decode::{DecodeMode, VideoDecoder};
+    type Work = (
+        Option<f64>,
+        vx_media::still::Rgb,
+        Option<vx_media::still::Rgb>,
+    );
     let mode = if every.is_some() {
         DecodeMode::All
     } else {
@@ -431,6 +449,7 @@ fn detect_video(
     let mut dec = VideoDecoder::open(input, mode, 0)?;
     let rotation = dec.info.rotation;
     let mut conv = vx_media::convert::Converter::new();
+    let mut full_conv = vx_media::convert::Converter::new();
     // Upright source size (boxes are reported in it) and the size the model wants.
     let (cw, ch) = (dec.info.width as usize, dec.info.height as usize);
     let source = if rotation.rem_euclid(180) == 90 {
@@ -439,16 +458,21 @@ fn detect_video(
         (cw, ch)
     };
     let target = det.native_size();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(Option<f64>, vx_media::still::Rgb)>(2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Work>(2);
     std::thread::scope(|s| -> Result<Vec<DetectResult>> {
         let worker = s.spawn(move || -> Result<Vec<DetectResult>> {
             let mut out = Vec::new();
-            for (time, rgb) in rx {
+            for (time, rgb, full) in rx {
                 let detections =
                     det.detect_scaled(&rgb.data, rgb.width, rgb.height, source, threshold)?;
+                let annotated = match (annotate_dir, full) {
+                    (Some(dir), Some(full)) => Some(annotate(dir, input, time, full, &detections)?),
+                    _ => None,
+                };
                 out.push(DetectResult {
                     source: input.to_path_buf(),
                     time,
+                    annotated,
                     width: source.0,
                     height: source.1,
                     detections,
@@ -472,7 +496,16 @@ fn detect_video(
             let rgb = conv
                 .to_rgb(frame, rotation, target)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
-            if tx.send((time, rgb)).is_err() {
+            // Annotated pictures are drawn at the source size, converted only when asked for.
+            let full = match annotate_dir {
+                Some(_) => Some(
+                    full_conv
+                        .to_rgb(frame, rotation, None)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?,
+                ),
+                None => None,
+            };
+            if tx.send((time, rgb, full)).is_err() {
                 break; // the worker stopped on an error: it is reported below
             }
             sent += 1;
@@ -492,4 +525,42 @@ fn detect_video(
         }
         Ok(results)
     })
+}
+
+/// Draw `detections` on `img` and write it as DIR/<input stem>[-<ms>].jpg (atomically).
+fn annotate(
+    dir: &Path,
+    input: &Path,
+    time: Option<f64>,
+    mut img: vx_media::still::Rgb,
+    detections: &[vx_infer::detect::Detection],
+) -> Result<PathBuf> {
+    use vx_image::draw::{annotate, color_for, Mark};
+    let marks: Vec<Mark> = detections
+        .iter()
+        .map(|d| Mark {
+            x: d.bbox.x,
+            y: d.bbox.y,
+            w: d.bbox.w,
+            h: d.bbox.h,
+            caption: format!("{} {:.2}", d.label, d.score),
+            color: color_for(d.class_id),
+        })
+        .collect();
+    annotate(&mut img.data, img.width, img.height, &marks);
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
+    let name = match time {
+        Some(t) => format!("{stem}-{:08}ms.jpg", (t * 1000.0).round() as i64),
+        None => format!("{stem}.jpg"),
+    };
+    let path = dir.join(name);
+    let jpeg = vx_image::jpeg::Encoder::new(90)
+        .and_then(|mut e| e.jpeg_rgb(&img.data, img.width, img.height))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    vx_image::fsutil::write_atomic(&path, &jpeg).with_context(|| path.display().to_string())?;
+    Ok(path)
 }

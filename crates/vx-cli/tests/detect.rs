@@ -500,3 +500,52 @@ fn video_keyframes_and_every_n_seconds() {
     assert_eq!(times, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
     assert!(labels(&r[5]).iter().any(|x| x == "horse"));
 }
+
+#[test]
+fn annotate_draws_the_boxes() {
+    let d = TempDir::new("detect-annotate");
+    let dir = d.path("ann");
+    let (o, v) = detect(&["dog.jpg"], &["--annotate", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = &v["results"][0];
+    let path = std::path::PathBuf::from(r["annotated"].as_str().unwrap());
+    assert_eq!(path, dir.join("dog.jpg"));
+    let rgb = decode_rgb(&path);
+    let (w, h) = (
+        r["width"].as_u64().unwrap() as usize,
+        r["height"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(rgb.len(), w * h * 3);
+    let original = decode_rgb(&need("media/dog.jpg"));
+    // The dog box's left edge is drawn in the colour of class 18 (palette[18 % 10] = [52, 69, 147]):
+    // after JPEG (4:2:0) the pixel is nearer that colour than the photo was.
+    let dog = r["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["label"] == "dog")
+        .unwrap();
+    let (x, y, bh) = (
+        dog["box"]["x"].as_f64().unwrap().round() as usize,
+        dog["box"]["y"].as_f64().unwrap().round() as usize,
+        dog["box"]["h"].as_f64().unwrap() as usize,
+    );
+    let at = |img: &[u8], x: usize, y: usize| {
+        [
+            img[(y * w + x) * 3],
+            img[(y * w + x) * 3 + 1],
+            img[(y * w + x) * 3 + 2],
+        ]
+    };
+    let dist = |a: [u8; 3]| {
+        a.iter()
+            .zip([52u8, 69, 147])
+            .map(|(x, y)| (*x as i32 - y as i32).abs())
+            .sum::<i32>()
+    };
+    let (drawn, photo) = (at(&rgb, x, y + bh / 2), at(&original, x, y + bh / 2));
+    assert!(
+        dist(drawn) < 90 && dist(drawn) < dist(photo),
+        "{drawn:?} vs photo {photo:?}"
+    );
+}

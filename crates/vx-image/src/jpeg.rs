@@ -77,6 +77,28 @@ impl Encoder {
         Ok(buf.to_vec())
     }
 
+    /// Encode packed RGB24 as JPEG (4:2:0).
+    pub fn jpeg_rgb(&mut self, rgb: &[u8], width: usize, height: usize) -> Result<Vec<u8>, String> {
+        if width == 0 || height == 0 || rgb.len() < width * height * 3 {
+            return Err("empty or short picture".into());
+        }
+        self.jpeg
+            .set_subsamp(turbojpeg::Subsamp::Sub2x2)
+            .map_err(|e| e.to_string())?;
+        let img = turbojpeg::Image {
+            pixels: rgb,
+            width,
+            pitch: width * 3,
+            height,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let buf = self
+            .jpeg
+            .compress_to_owned(img)
+            .map_err(|e| e.to_string())?;
+        Ok(buf.to_vec())
+    }
+
     /// Encode as 8-bit RGB PNG (fast zlib settings).
     pub fn png(&mut self, img: &Yuv) -> Result<Vec<u8>, String> {
         let rgb = img.to_rgb();

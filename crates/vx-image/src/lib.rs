@@ -5,6 +5,7 @@
 //! * [`phash`]: 64-bit DCT perceptual hash of a luma plane.
 //! * [`fsutil`]: atomic file writes (temporary name, then rename).
 
+pub mod draw;
 pub mod fsutil;
 pub mod image;
 pub mod jpeg;
