@@ -73,6 +73,13 @@ enum Command {
         /// Decoder threads and encoder workers (0 = one per CPU).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Also run this detection model (path or name in $VX_MODEL_DIR) on every written
+        /// keyframe, from the same decoded frames, into DIR/detections.json.
+        #[arg(long, value_name = "MODEL")]
+        detect: Option<String>,
+        /// Score threshold for --detect.
+        #[arg(long, default_value_t = 0.5, requires = "detect")]
+        threshold: f32,
     },
     /// Detect objects in images or videos with an ONNX model (adapter chosen from the model's
     /// signature: TF Object Detection API SSD, CenterFace, YOLO v5/v8/11).
@@ -158,6 +165,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             max_side,
             format,
             threads,
+            detect,
+            threshold,
         } => {
             if let Some(s) = min_interval {
                 if !(s.is_finite() && s >= 0.0) {
@@ -177,7 +186,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 threads,
             };
-            keyframes_cmd(&file, &out, &opts, cli.quiet)
+            keyframes_cmd(
+                &file,
+                &out,
+                &opts,
+                detect.as_deref().map(|m| (m, threshold)),
+                cli.quiet,
+            )
         }
     }
 }
@@ -210,31 +225,88 @@ fn probe(files: &[PathBuf]) -> Result<ExitCode> {
     })
 }
 
-fn keyframes_cmd(file: &Path, out: &Path, opts: &KeyframeOptions, quiet: bool) -> Result<ExitCode> {
+fn keyframes_cmd(
+    file: &Path,
+    out: &Path,
+    opts: &KeyframeOptions,
+    detect: Option<(&str, f32)>,
+    quiet: bool,
+) -> Result<ExitCode> {
     let show = !quiet && std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut last_draw = std::time::Instant::now();
-    let report = keyframes::extract(file, out, opts, |p: Progress| {
-        if show && last_draw.elapsed().as_millis() >= 100 {
-            last_draw = std::time::Instant::now();
-            let pct = p
-                .duration
-                .filter(|d| *d > 0.0)
-                .map(|d| (p.seconds / d * 100.0).clamp(0.0, 100.0));
-            let bar = match pct {
-                Some(pc) => format!("{pc:5.1}% "),
-                None => String::new(),
-            };
-            eprint!(
-                "\r\x1b[Kvx: keyframes {bar}{:.1} s  {} written",
-                p.seconds, p.written
-            );
+    let mut detector = match detect {
+        Some((model, threshold)) => {
+            let model = resolve_model(model)?;
+            let labels = default_labels(&model, None)?;
+            let det = vx_infer::detect::Detector::open(&model, None, labels, Default::default())?;
+            Some((det, model, threshold))
         }
-    });
+        None => None,
+    };
+    let mut found: Vec<DetectResult> = Vec::new();
+    let mut detect_err: Option<anyhow::Error> = None;
+    let inspect = |k: &keyframes::Keyframe, img: &vx_media::image::Yuv| {
+        let Some((det, _, threshold)) = detector.as_mut() else {
+            return;
+        };
+        if detect_err.is_some() {
+            return;
+        }
+        let rgb = img.to_rgb();
+        match det.detect(&rgb, img.width, img.height, *threshold) {
+            Ok(detections) => found.push(DetectResult {
+                source: file.to_path_buf(),
+                time: k.time,
+                keyframe: Some(k.path.clone()),
+                annotated: None,
+                width: img.width,
+                height: img.height,
+                detections,
+            }),
+            Err(e) => detect_err = Some(e.into()),
+        }
+    };
+    let report = keyframes::extract_with(
+        file,
+        out,
+        opts,
+        |p: Progress| {
+            if show && last_draw.elapsed().as_millis() >= 100 {
+                last_draw = std::time::Instant::now();
+                let pct = p
+                    .duration
+                    .filter(|d| *d > 0.0)
+                    .map(|d| (p.seconds / d * 100.0).clamp(0.0, 100.0));
+                let bar = match pct {
+                    Some(pc) => format!("{pc:5.1}% "),
+                    None => String::new(),
+                };
+                eprint!(
+                    "\r\x1b[Kvx: keyframes {bar}{:.1} s  {} written",
+                    p.seconds, p.written
+                );
+            }
+        },
+        inspect,
+    );
     if show {
         eprint!("\r\x1b[K");
     }
     let report = report?;
+    if let Some(e) = detect_err {
+        return Err(e);
+    }
+    if let Some((_, model, threshold)) = detector {
+        let p = out.join("detections.json");
+        let mut json = serde_json::to_vec_pretty(&DetectReport {
+            model,
+            threshold,
+            results: found,
+        })?;
+        json.push(b'\n');
+        vx_image::fsutil::write_atomic(&p, &json).with_context(|| p.display().to_string())?;
+    }
     let json = keyframes::write_report(&report, out).context("writing keyframes.json")?;
     for w in &report.warnings {
         eprintln!("vx: warning: {}: {w}", file.display());
@@ -310,6 +382,22 @@ impl stream::MediaBackend for Ffmpeg {
     }
 }
 
+/// Class names: the given file, else coco_labels_90.txt beside the model, else none.
+fn default_labels(model: &Path, labels: Option<&Path>) -> Result<vx_infer::detect::Labels> {
+    use vx_infer::detect::Labels;
+    Ok(match labels {
+        Some(p) => Labels::load(p)?,
+        None => match model
+            .parent()
+            .map(|d| d.join("coco_labels_90.txt"))
+            .filter(|p| p.exists())
+        {
+            Some(p) => Labels::load(&p)?,
+            None => Labels::default(),
+        },
+    })
+}
+
 /// A model given by path, or by name in $VX_MODEL_DIR.
 fn resolve_model(model: &str) -> Result<PathBuf> {
     let p = PathBuf::from(model);
@@ -333,6 +421,9 @@ struct DetectResult {
     /// Seconds (pts x time base) of the frame, for videos.
     #[serde(skip_serializing_if = "Option::is_none")]
     time: Option<f64>,
+    /// The keyframe image this result is about (vx keyframes --detect), relative to DIR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keyframe: Option<String>,
     /// The annotated picture, with --annotate.
     #[serde(skip_serializing_if = "Option::is_none")]
     annotated: Option<PathBuf>,
@@ -349,7 +440,7 @@ struct DetectReport {
 }
 
 fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<ExitCode> {
-    use vx_infer::detect::{Detector, Labels};
+    use vx_infer::detect::Detector;
     if let Some(e) = a.every {
         if !(e.is_finite() && e > 0.0) {
             eprintln!("vx: error: --every must be a number of seconds > 0");
@@ -357,17 +448,7 @@ fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<Ex
         }
     }
     let model = resolve_model(&a.model)?;
-    let labels = match &a.labels {
-        Some(p) => Labels::load(p)?,
-        None => match model
-            .parent()
-            .map(|d| d.join("coco_labels_90.txt"))
-            .filter(|p| p.exists())
-        {
-            Some(p) => Labels::load(&p)?,
-            None => Labels::default(),
-        },
-    };
+    let labels = default_labels(&model, a.labels.as_deref())?;
     let mut det = Detector::open(
         &model,
         family,
@@ -389,6 +470,7 @@ fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<Ex
                 return Ok(vec![DetectResult {
                     source: input.clone(),
                     time: None,
+                    keyframe: None,
                     annotated,
                     width,
                     height,
@@ -472,6 +554,7 @@ fn detect_video(
                 out.push(DetectResult {
                     source: input.to_path_buf(),
                     time,
+                    keyframe: None,
                     annotated,
                     width: source.0,
                     height: source.1,

@@ -441,31 +441,8 @@ fn ssd_matches_the_python_onnxruntime_reference() {
 
 #[test]
 fn video_keyframes_and_every_n_seconds() {
-    // One shared image every 2 s, a keyframe on each (the issue's video test).
     let d = TempDir::new("detect-video");
-    let mut parts = Vec::new();
-    for name in ["bus", "dog", "horses", "zidane"] {
-        let out = d.path(&format!("{name}.mp4"));
-        let img = need(&format!("media/{name}.jpg"));
-        ffmpeg(&["-loop", "1", "-t", "2", "-i", img.to_str().unwrap(), "-vf",
-                 "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1",
-                 "-r", "25", "-c:v", "libx264", "-g", "50", "-pix_fmt", "yuv420p", out.to_str().unwrap()]);
-        parts.push(format!("file '{}'\n", out.display()));
-    }
-    let list = d.path("list.txt");
-    std::fs::write(&list, parts.concat()).unwrap();
-    let clip = d.path("clip.mp4");
-    ffmpeg(&[
-        "-f",
-        "concat",
-        "-safe",
-        "0",
-        "-i",
-        list.to_str().unwrap(),
-        "-c",
-        "copy",
-        clip.to_str().unwrap(),
-    ]);
+    let clip = image_clip(&d);
     let model = need("models/ssd_mobilenet_v2_coco.onnx");
     let run = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec![
@@ -547,5 +524,69 @@ fn annotate_draws_the_boxes() {
     assert!(
         dist(drawn) < 90 && dist(drawn) < dist(photo),
         "{drawn:?} vs photo {photo:?}"
+    );
+}
+
+/// One shared image every 2 s at 640x480, a keyframe on each (the issue's video test).
+fn image_clip(d: &TempDir) -> std::path::PathBuf {
+    let mut parts = Vec::new();
+    for name in ["bus", "dog", "horses", "zidane"] {
+        let out = d.path(&format!("{name}.mp4"));
+        let img = need(&format!("media/{name}.jpg"));
+        ffmpeg(&["-loop", "1", "-t", "2", "-i", img.to_str().unwrap(), "-vf",
+                 "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,setsar=1",
+                 "-r", "25", "-c:v", "libx264", "-g", "50", "-pix_fmt", "yuv420p", out.to_str().unwrap()]);
+        parts.push(format!("file '{}'\n", out.display()));
+    }
+    let list = d.path("list.txt");
+    std::fs::write(&list, parts.concat()).unwrap();
+    let clip = d.path("clip.mp4");
+    ffmpeg(&[
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        list.to_str().unwrap(),
+        "-c",
+        "copy",
+        clip.to_str().unwrap(),
+    ]);
+    clip
+}
+
+#[test]
+fn keyframes_with_detect_uses_the_same_decode() {
+    let d = TempDir::new("kf-detect");
+    let clip = image_clip(&d);
+    let out = d.path("kf");
+    let model = need("models/ssd_mobilenet_v2_coco.onnx");
+    let o = vx()
+        .args([
+            "keyframes",
+            "-q",
+            clip.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--detect",
+            model.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kf = read_json(&out.join("keyframes.json"));
+    let det = read_json(&out.join("detections.json"));
+    let k = kf["keyframes"].as_array().unwrap();
+    let r = det["results"].as_array().unwrap();
+    assert_eq!(k.len(), 4);
+    assert_eq!(r.len(), 4);
+    for (k, r) in k.iter().zip(r) {
+        assert_eq!(k["path"], r["keyframe"]);
+        assert_eq!(k["time"], r["time"]);
+    }
+    let has = |i: usize, l: &str| labels(&r[i]).iter().any(|x| x == l);
+    assert!(
+        has(0, "bus") && has(1, "dog") && has(2, "horse") && has(3, "person"),
+        "{det}"
     );
 }

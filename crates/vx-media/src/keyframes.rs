@@ -142,7 +142,20 @@ pub fn extract(
     input: &Path,
     out_dir: &Path,
     opts: &KeyframeOptions,
+    progress: impl FnMut(Progress),
+) -> Result<KeyframesReport> {
+    extract_with(input, out_dir, opts, progress, |_, _| {})
+}
+
+/// [`extract`], handing each kept keyframe's upright full-range picture to `inspect` on the
+/// decoding thread, before it is encoded: other analyses (detection) run on the same decoded
+/// frames, without decoding the file twice.
+pub fn extract_with(
+    input: &Path,
+    out_dir: &Path,
+    opts: &KeyframeOptions,
     mut progress: impl FnMut(Progress),
+    mut inspect: impl FnMut(&Keyframe, &Yuv),
 ) -> Result<KeyframesReport> {
     if opts.quality == 0 || opts.quality > 100 {
         return Err(MediaError::InvalidOption(format!(
@@ -212,7 +225,7 @@ pub fn extract(
     };
     let mut stopped_early = false;
     while let Some(frame) = dec.next_frame() {
-        if !st.take(frame, &mut progress) {
+        if !st.take(frame, &mut progress, &mut inspect) {
             stopped_early = true;
             break;
         }
@@ -293,6 +306,7 @@ impl State<'_> {
         &mut self,
         frame: &ff::util::frame::Video,
         progress: &mut impl FnMut(Progress),
+        inspect: &mut impl FnMut(&Keyframe, &Yuv),
     ) -> bool {
         let index = self.stats.decoded;
         self.stats.decoded += 1;
@@ -338,6 +352,9 @@ impl State<'_> {
             path: name.clone(),
             phash: phash::to_hex(hash),
         });
+        if let Some(k) = self.keyframes.last() {
+            inspect(k, &img);
+        }
         let job = Job {
             index,
             img,
