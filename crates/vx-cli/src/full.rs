@@ -81,6 +81,24 @@ enum Command {
         #[arg(long, default_value_t = 0.5, requires = "detect")]
         threshold: f32,
     },
+    /// Extract the audio of any file FFmpeg opens as WAV, resampled in-process
+    /// (libswresample): 16 kHz mono 16-bit by default, what speech models take.
+    Audio {
+        /// Input file (audio or video).
+        file: PathBuf,
+        /// Output WAV file (written under a temporary name, renamed when complete).
+        #[arg(short, long, value_name = "OUT.wav")]
+        out: PathBuf,
+        /// Sample rate in Hz.
+        #[arg(long, default_value_t = 16000, value_parser = clap::value_parser!(u32).range(1000..=768000))]
+        rate: u32,
+        /// Number of channels.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        channels: u16,
+        /// Sample format.
+        #[arg(long, value_enum, default_value_t = AudioFmt::S16)]
+        format: AudioFmt,
+    },
     /// Detect objects in images or videos with an ONNX model (adapter chosen from the model's
     /// signature: TF Object Detection API SSD, CenterFace, YOLO v5/v8/11).
     ///
@@ -126,6 +144,12 @@ struct DetectArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum AudioFmt {
+    S16,
+    F32,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Jpg,
     Png,
@@ -150,6 +174,39 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Probe { files } => probe(&files),
+        Command::Audio {
+            file,
+            out,
+            rate,
+            channels,
+            format,
+        } => {
+            use vx_media::audio::{extract_wav, AudioFormat, SampleFormat};
+            let format = match format {
+                AudioFmt::S16 => SampleFormat::S16,
+                AudioFmt::F32 => SampleFormat::F32,
+            };
+            let started = std::time::Instant::now();
+            let stats = extract_wav(
+                &file,
+                &out,
+                AudioFormat {
+                    rate,
+                    channels,
+                    format,
+                },
+            )?;
+            if !cli.quiet {
+                eprintln!(
+                    "vx: {:.3} s of audio ({} samples at {rate} Hz, {channels} channel(s)) written to {} in {:.2} s",
+                    stats.samples as f64 / rate as f64,
+                    stats.samples,
+                    out.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Detect(a) => detect(&a, None),
         Command::Faces(a) => detect(&a, Some(vx_infer::detect::Family::CenterFace)),
         Command::Stream { cmd } => {

@@ -13,6 +13,9 @@ pub enum MediaError {
     #[error("{}: no video stream", path.display())]
     NoVideoStream { path: PathBuf },
 
+    #[error("{}: no audio stream", path.display())]
+    NoAudioStream { path: PathBuf },
+
     #[error("{}: unsupported codec '{codec}' (no decoder in this FFmpeg build)", path.display())]
     UnsupportedCodec { path: PathBuf, codec: String },
 

@@ -8,6 +8,7 @@
 //!
 //! Errors are typed ([`MediaError`]) and always name the file they concern.
 
+pub mod audio;
 pub mod convert;
 pub mod decode;
 pub mod error;
