@@ -99,6 +99,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = AudioFmt::S16)]
         format: AudioFmt,
     },
+    /// Find where people speak (Silero VAD on 16 kHz mono audio decoded in-process): JSON
+    /// with the speech spans in seconds.
+    Vad {
+        /// Input file (audio or video).
+        file: PathBuf,
+        /// Silero VAD ONNX model, or a name in $VX_MODEL_DIR.
+        #[arg(long)]
+        model: String,
+        /// Speech probability threshold (speech ends 0.15 below it).
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Write the JSON here instead of stdout (atomically).
+        #[arg(short, long, value_name = "OUT.json")]
+        out: Option<PathBuf>,
+    },
     /// Detect objects in images or videos with an ONNX model (adapter chosen from the model's
     /// signature: TF Object Detection API SSD, CenterFace, YOLO v5/v8/11).
     ///
@@ -207,6 +222,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Vad {
+            file,
+            model,
+            threshold,
+            out,
+        } => vad(&file, &model, threshold, out.as_deref()),
         Command::Detect(a) => detect(&a, None),
         Command::Faces(a) => detect(&a, Some(vx_infer::detect::Family::CenterFace)),
         Command::Stream { cmd } => {
@@ -703,4 +724,84 @@ fn annotate(
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     vx_image::fsutil::write_atomic(&path, &jpeg).with_context(|| path.display().to_string())?;
     Ok(path)
+}
+
+#[derive(serde::Serialize)]
+struct VadReport {
+    source: PathBuf,
+    model: PathBuf,
+    threshold: f32,
+    /// Seconds of audio analysed.
+    duration: f64,
+    speech_seconds: f64,
+    speech: Vec<vx_infer::vad::Span>,
+}
+
+fn vad(file: &Path, model: &str, threshold: f32, out: Option<&Path>) -> Result<ExitCode> {
+    use vx_infer::vad::{spans, SileroVad, SpanOptions, CHUNK, SAMPLE_RATE};
+    use vx_media::audio::{decode, AudioFormat, SampleFormat};
+    if !(threshold > 0.0 && threshold < 1.0) {
+        eprintln!("vx: error: --threshold must be between 0 and 1");
+        return Ok(ExitCode::from(2));
+    }
+    let model = resolve_model(model)?;
+    let mut vad = SileroVad::open(&model, Default::default())?;
+    let mut pending: Vec<f32> = Vec::with_capacity(CHUNK * 2);
+    let mut probs: Vec<f32> = Vec::new();
+    let mut err: Option<anyhow::Error> = None;
+    let fmt = AudioFormat {
+        rate: SAMPLE_RATE,
+        channels: 1,
+        format: SampleFormat::F32,
+    };
+    let stats = decode(file, fmt, |bytes| {
+        pending.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+        );
+        let full = pending.len() / CHUNK * CHUNK;
+        for c in pending[..full].chunks(CHUNK) {
+            match vad.probability(c) {
+                Ok(p) => probs.push(p),
+                Err(e) => {
+                    err.get_or_insert(e.into());
+                }
+            }
+        }
+        pending.drain(..full);
+        Ok(())
+    })?;
+    if !pending.is_empty() {
+        probs.push(vad.probability(&pending)?);
+    }
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let duration = stats.samples as f64 / SAMPLE_RATE as f64;
+    let speech = spans(
+        &probs,
+        duration,
+        SpanOptions {
+            threshold,
+            ..Default::default()
+        },
+    );
+    let report = VadReport {
+        source: file.to_path_buf(),
+        model,
+        threshold,
+        duration,
+        speech_seconds: speech.iter().map(|s| s.end - s.start).sum(),
+        speech,
+    };
+    let mut json = serde_json::to_vec_pretty(&report)?;
+    json.push(b'\n');
+    match out {
+        Some(p) => {
+            vx_image::fsutil::write_atomic(p, &json).with_context(|| p.display().to_string())?
+        }
+        None => std::io::stdout().write_all(&json)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
