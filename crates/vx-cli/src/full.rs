@@ -114,6 +114,20 @@ enum Command {
         #[arg(short, long, value_name = "OUT.json")]
         out: Option<PathBuf>,
     },
+    /// Sound embeddings (aisfx, 512-d) for every 2.32 s window (hop 1.16 s) of a file's audio.
+    EmbedAudio {
+        /// Input file (audio or video).
+        file: PathBuf,
+        /// The aisfx ONNX model (sfx_embedding.onnx), or a name in $VX_MODEL_DIR.
+        #[arg(long)]
+        model: String,
+        /// Write the JSON here instead of stdout (atomically).
+        #[arg(short, long, value_name = "OUT.json")]
+        out: Option<PathBuf>,
+        /// Also write the vectors as a [windows, 512] float32 .npy file.
+        #[arg(long, value_name = "OUT.npy")]
+        npy: Option<PathBuf>,
+    },
     /// Detect objects in images or videos with an ONNX model (adapter chosen from the model's
     /// signature: TF Object Detection API SSD, CenterFace, YOLO v5/v8/11).
     ///
@@ -228,6 +242,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             threshold,
             out,
         } => vad(&file, &model, threshold, out.as_deref()),
+        Command::EmbedAudio {
+            file,
+            model,
+            out,
+            npy,
+        } => embed_audio(&file, &model, out.as_deref(), npy.as_deref()),
         Command::Detect(a) => detect(&a, None),
         Command::Faces(a) => detect(&a, Some(vx_infer::detect::Family::CenterFace)),
         Command::Stream { cmd } => {
@@ -796,6 +816,81 @@ fn vad(file: &Path, model: &str, threshold: f32, out: Option<&Path>) -> Result<E
         speech,
     };
     let mut json = serde_json::to_vec_pretty(&report)?;
+    json.push(b'\n');
+    match out {
+        Some(p) => {
+            vx_image::fsutil::write_atomic(p, &json).with_context(|| p.display().to_string())?
+        }
+        None => std::io::stdout().write_all(&json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct EmbedReport {
+    source: PathBuf,
+    model: PathBuf,
+    dim: usize,
+    windows: Vec<vx_infer::sfx::Embedding>,
+}
+
+/// A float32 .npy file of `rows` x `cols`.
+fn npy_f32(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn embed_audio(
+    file: &Path,
+    model: &str,
+    out: Option<&Path>,
+    npy: Option<&Path>,
+) -> Result<ExitCode> {
+    use vx_infer::sfx::{SfxEmbedder, SAMPLE_RATE};
+    use vx_media::audio::{decode, AudioFormat, SampleFormat};
+    let model = resolve_model(model)?;
+    let mut emb = SfxEmbedder::open(&model, Default::default())?;
+    let mut samples: Vec<f32> = Vec::new();
+    let fmt = AudioFormat {
+        rate: SAMPLE_RATE,
+        channels: 1,
+        format: SampleFormat::F32,
+    };
+    decode(file, fmt, |b| {
+        samples.extend(
+            b.chunks_exact(4)
+                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        Ok(())
+    })?;
+    let windows = emb.embed(&samples)?;
+    let dim = windows.first().map(|w| w.vector.len()).unwrap_or(0);
+    if let Some(p) = npy {
+        let bytes = npy_f32(
+            windows.len(),
+            dim,
+            windows.iter().flat_map(|w| w.vector.iter().copied()),
+        );
+        vx_image::fsutil::write_atomic(p, &bytes).with_context(|| p.display().to_string())?;
+    }
+    let report = EmbedReport {
+        source: file.to_path_buf(),
+        model,
+        dim,
+        windows,
+    };
+    let mut json = serde_json::to_vec(&report)?;
     json.push(b'\n');
     match out {
         Some(p) => {

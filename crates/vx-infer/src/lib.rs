@@ -7,6 +7,7 @@
 pub mod centerface;
 pub mod detect;
 pub mod runtime;
+pub mod sfx;
 pub mod vad;
 pub mod yolo;
 
