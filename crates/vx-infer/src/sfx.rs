@@ -135,7 +135,7 @@ pub fn block_starts(t: usize) -> Vec<usize> {
     // num_blocks = ceil(rest / hop + 1), minus 1 when rest is not a multiple of hop.
     let rest = t - BLOCK;
     let mut n = (rest as f64 / BLOCK_HOP as f64 + 1.0).ceil() as usize;
-    if rest % BLOCK_HOP != 0 {
+    if !rest.is_multiple_of(BLOCK_HOP) {
         n -= 1;
     }
     (0..n.max(1)).map(|b| b * BLOCK_HOP).collect()
