@@ -99,6 +99,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = AudioFmt::S16)]
         format: AudioFmt,
     },
+    /// Speech to text with whisper.cpp, run only on the speech VAD finds (windows of up to
+    /// 30 s); timestamps in seconds of the file.
+    Transcribe {
+        /// Input file (audio or video).
+        file: PathBuf,
+        /// whisper.cpp ggml model, or a name in $VX_MODEL_DIR.
+        #[arg(long)]
+        model: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TextFormat::Json)]
+        format: TextFormat,
+        /// Write here instead of stdout (atomically).
+        #[arg(short, long, value_name = "OUT")]
+        out: Option<PathBuf>,
+        /// Spoken language (e.g. "en"); default: the model's (English-only models) or auto.
+        #[arg(long)]
+        language: Option<String>,
+        /// whisper.cpp threads (0 = one per CPU).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Transcribe everything, silence included (no VAD).
+        #[arg(long)]
+        no_vad: bool,
+        /// Silero VAD model; default: silero_vad.onnx in $VX_MODEL_DIR or beside --model.
+        #[arg(long, value_name = "PATH")]
+        vad_model: Option<String>,
+    },
     /// Find where people speak (Silero VAD on 16 kHz mono audio decoded in-process): JSON
     /// with the speech spans in seconds.
     Vad {
@@ -170,6 +197,14 @@ struct DetectArgs {
     /// Inference threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TextFormat {
+    Json,
+    Srt,
+    Vtt,
+    Txt,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -248,6 +283,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
             npy,
         } => embed_audio(&file, &model, out.as_deref(), npy.as_deref()),
+        Command::Transcribe {
+            file,
+            model,
+            format,
+            out,
+            language,
+            threads,
+            no_vad,
+            vad_model,
+        } => transcribe(
+            &file,
+            &model,
+            format,
+            out.as_deref(),
+            language.as_deref(),
+            threads,
+            no_vad,
+            vad_model.as_deref(),
+        ),
         Command::Detect(a) => detect(&a, None),
         Command::Faces(a) => detect(&a, Some(vx_infer::detect::Family::CenterFace)),
         Command::Stream { cmd } => {
@@ -897,6 +951,117 @@ fn embed_audio(
             vx_image::fsutil::write_atomic(p, &json).with_context(|| p.display().to_string())?
         }
         None => std::io::stdout().write_all(&json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct Transcript {
+    source: PathBuf,
+    language: Option<String>,
+    duration: f64,
+    text: String,
+    segments: Vec<vx_infer::transcribe::Segment>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transcribe(
+    file: &Path,
+    model: &str,
+    format: TextFormat,
+    out: Option<&Path>,
+    language: Option<&str>,
+    threads: usize,
+    no_vad: bool,
+    vad_model: Option<&str>,
+) -> Result<ExitCode> {
+    use vx_infer::transcribe::{to_srt, to_vtt, windows, Whisper};
+    use vx_infer::vad::{speech_spans, SileroVad, Span, SAMPLE_RATE};
+    use vx_media::audio::{decode, AudioFormat, SampleFormat};
+    let model = resolve_model(model)?;
+    let vad_path = if no_vad {
+        None
+    } else {
+        Some(match vad_model {
+            Some(m) => resolve_model(m)?,
+            None => {
+                let beside = model.parent().map(|d| d.join("silero_vad.onnx"));
+                resolve_model("silero_vad.onnx")
+                    .ok()
+                    .or(beside.filter(|p| p.exists()))
+                    .ok_or_else(|| anyhow::anyhow!("no Silero VAD model found (give --vad-model PATH, or --no-vad to transcribe silence too)"))?
+            }
+        })
+    };
+    let whisper = Whisper::open(&model)?;
+    let mut samples: Vec<f32> = Vec::new();
+    let fmt = AudioFormat {
+        rate: SAMPLE_RATE,
+        channels: 1,
+        format: SampleFormat::F32,
+    };
+    decode(file, fmt, |b| {
+        samples.extend(
+            b.chunks_exact(4)
+                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        Ok(())
+    })?;
+    let duration = samples.len() as f64 / SAMPLE_RATE as f64;
+    let spans = match &vad_path {
+        Some(p) => {
+            let mut vad = SileroVad::open(p, Default::default())?;
+            speech_spans(&mut vad, &samples, Default::default())?
+        }
+        None => vec![Span {
+            start: 0.0,
+            end: duration,
+        }],
+    };
+    let threads = if threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        threads
+    };
+    let mut segments = Vec::new();
+    for w in windows(&spans, duration, 30.0, 0.2) {
+        let (a, b) = (
+            (w.start * SAMPLE_RATE as f64) as usize,
+            ((w.end * SAMPLE_RATE as f64) as usize).min(samples.len()),
+        );
+        if b <= a {
+            continue;
+        }
+        segments.extend(whisper.transcribe(&samples[a..b], w.start, language, threads)?);
+    }
+    let text = segments
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let body = match format {
+        TextFormat::Json => {
+            let t = Transcript {
+                source: file.to_path_buf(),
+                language: language.map(str::to_string),
+                duration,
+                text,
+                segments,
+            };
+            let mut j = serde_json::to_string_pretty(&t)?;
+            j.push('\n');
+            j
+        }
+        TextFormat::Srt => to_srt(&segments),
+        TextFormat::Vtt => to_vtt(&segments),
+        TextFormat::Txt => format!("{text}\n"),
+    };
+    match out {
+        Some(p) => vx_image::fsutil::write_atomic(p, body.as_bytes())
+            .with_context(|| p.display().to_string())?,
+        None => std::io::stdout().write_all(body.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ pub mod centerface;
 pub mod detect;
 pub mod runtime;
 pub mod sfx;
+pub mod transcribe;
 pub mod vad;
 pub mod yolo;
 
@@ -20,7 +21,7 @@ pub enum InferError {
     NoRuntime { looked: String },
     #[error("cannot load ONNX Runtime from {}: {reason}", path.display())]
     Runtime { path: PathBuf, reason: String },
-    #[error("{}: not a model ONNX Runtime can load: {reason}", path.display())]
+    #[error("{}: not a model vx can load: {reason}", path.display())]
     Model { path: PathBuf, reason: String },
     #[error("{}: unsupported model signature: {reason}", path.display())]
     Signature { path: PathBuf, reason: String },

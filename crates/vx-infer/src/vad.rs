@@ -90,6 +90,16 @@ impl SileroVad {
     }
 }
 
+/// Speech spans of 16 kHz mono samples held in memory.
+pub fn speech_spans(vad: &mut SileroVad, samples: &[f32], o: SpanOptions) -> Result<Vec<Span>> {
+    vad.reset();
+    let probs = samples
+        .chunks(CHUNK)
+        .map(|c| vad.probability(c))
+        .collect::<Result<Vec<f32>>>()?;
+    Ok(spans(&probs, samples.len() as f64 / SAMPLE_RATE as f64, o))
+}
+
 /// A stretch of speech, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Span {
