@@ -90,6 +90,8 @@ impl Whisper {
         p.set_print_timestamps(false);
         p.set_no_context(true);
         p.set_suppress_blank(true);
+        // No "[Music]" / "(applause)" annotations: vx transcribes speech.
+        p.set_suppress_nst(true);
         state.full(p, samples).map_err(|e| run(format!("{e:?}")))?;
         let mut out = Vec::new();
         for seg in state.as_iter() {
@@ -98,7 +100,10 @@ impl Whisper {
                 .map_err(|e| run(format!("{e:?}")))?
                 .trim()
                 .to_string();
-            if text.is_empty() {
+            // Whatever annotation still slips through ("[Music]", "(silence)") is not speech.
+            let tag = (text.starts_with('[') && text.ends_with(']'))
+                || (text.starts_with('(') && text.ends_with(')'));
+            if text.is_empty() || tag {
                 continue;
             }
             let ms = |t: f64| (t * 1000.0).round() / 1000.0;
