@@ -646,12 +646,7 @@ fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<Ex
     };
     let mut json = serde_json::to_vec_pretty(&report)?;
     json.push(b'\n');
-    match &a.out {
-        Some(p) => {
-            vx_image::fsutil::write_atomic(p, &json).with_context(|| p.display().to_string())?
-        }
-        None => std::io::stdout().write_all(&json)?,
-    }
+    emit(a.out.as_deref(), &json)?;
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -871,12 +866,7 @@ fn vad(file: &Path, model: &str, threshold: f32, out: Option<&Path>) -> Result<E
     };
     let mut json = serde_json::to_vec_pretty(&report)?;
     json.push(b'\n');
-    match out {
-        Some(p) => {
-            vx_image::fsutil::write_atomic(p, &json).with_context(|| p.display().to_string())?
-        }
-        None => std::io::stdout().write_all(&json)?,
-    }
+    emit(out, &json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -946,12 +936,7 @@ fn embed_audio(
     };
     let mut json = serde_json::to_vec(&report)?;
     json.push(b'\n');
-    match out {
-        Some(p) => {
-            vx_image::fsutil::write_atomic(p, &json).with_context(|| p.display().to_string())?
-        }
-        None => std::io::stdout().write_all(&json)?,
-    }
+    emit(out, &json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1058,10 +1043,16 @@ fn transcribe(
         TextFormat::Vtt => to_vtt(&segments),
         TextFormat::Txt => format!("{text}\n"),
     };
-    match out {
-        Some(p) => vx_image::fsutil::write_atomic(p, body.as_bytes())
-            .with_context(|| p.display().to_string())?,
-        None => std::io::stdout().write_all(body.as_bytes())?,
-    }
+    emit(out, body.as_bytes())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Write `bytes` to `out` atomically, or to stdout when no path is given.
+fn emit(out: Option<&Path>, bytes: &[u8]) -> Result<()> {
+    match out {
+        Some(p) => {
+            vx_image::fsutil::write_atomic(p, bytes).with_context(|| p.display().to_string())
+        }
+        None => Ok(std::io::stdout().write_all(bytes)?),
+    }
 }
