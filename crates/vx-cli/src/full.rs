@@ -824,11 +824,7 @@ fn vad(file: &Path, model: &str, threshold: f32, out: Option<&Path>) -> Result<E
         format: SampleFormat::F32,
     };
     let stats = decode(file, fmt, |bytes| {
-        pending.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
-        );
+        pending.extend(vx_media::audio::f32_samples(bytes));
         let full = pending.len() / CHUNK * CHUNK;
         for c in pending[..full].chunks(CHUNK) {
             match vad.probability(c) {
@@ -902,22 +898,9 @@ fn embed_audio(
     npy: Option<&Path>,
 ) -> Result<ExitCode> {
     use vx_infer::sfx::{SfxEmbedder, SAMPLE_RATE};
-    use vx_media::audio::{decode, AudioFormat, SampleFormat};
     let model = resolve_model(model)?;
     let mut emb = SfxEmbedder::open(&model, Default::default())?;
-    let mut samples: Vec<f32> = Vec::new();
-    let fmt = AudioFormat {
-        rate: SAMPLE_RATE,
-        channels: 1,
-        format: SampleFormat::F32,
-    };
-    decode(file, fmt, |b| {
-        samples.extend(
-            b.chunks_exact(4)
-                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])),
-        );
-        Ok(())
-    })?;
+    let samples = vx_media::audio::decode_f32(file, SAMPLE_RATE, 1)?;
     let windows = emb.embed(&samples)?;
     let dim = windows.first().map(|w| w.vector.len()).unwrap_or(0);
     if let Some(p) = npy {
@@ -962,7 +945,6 @@ fn transcribe(
 ) -> Result<ExitCode> {
     use vx_infer::transcribe::{to_srt, to_vtt, windows, Whisper};
     use vx_infer::vad::{speech_spans, SileroVad, Span, SAMPLE_RATE};
-    use vx_media::audio::{decode, AudioFormat, SampleFormat};
     let model = resolve_model(model)?;
     let vad_path = if no_vad {
         None
@@ -979,19 +961,7 @@ fn transcribe(
         })
     };
     let whisper = Whisper::open(&model)?;
-    let mut samples: Vec<f32> = Vec::new();
-    let fmt = AudioFormat {
-        rate: SAMPLE_RATE,
-        channels: 1,
-        format: SampleFormat::F32,
-    };
-    decode(file, fmt, |b| {
-        samples.extend(
-            b.chunks_exact(4)
-                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])),
-        );
-        Ok(())
-    })?;
+    let samples = vx_media::audio::decode_f32(file, SAMPLE_RATE, 1)?;
     let duration = samples.len() as f64 / SAMPLE_RATE as f64;
     let spans = match &vad_path {
         Some(p) => {

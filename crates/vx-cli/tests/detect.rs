@@ -2,12 +2,6 @@
 //! (../shared/assets, see PROVENANCE.md), through the real ONNX Runtime.
 mod common;
 use common::*;
-use std::path::PathBuf;
-
-fn need(rel: &str) -> PathBuf {
-    asset(rel)
-        .unwrap_or_else(|| panic!("missing test asset {rel}: ../shared/assets or VX_ASSETS_DIR"))
-}
 
 fn detect(images: &[&str], extra: &[&str]) -> (std::process::Output, serde_json::Value) {
     let model = need("models/ssd_mobilenet_v2_coco.onnx");

@@ -2,12 +2,6 @@
 //! (../shared/assets/models/sfx_reference, PROVENANCE.md section 7).
 mod common;
 use common::*;
-use std::path::PathBuf;
-
-fn need(rel: &str) -> PathBuf {
-    asset(rel)
-        .unwrap_or_else(|| panic!("missing test asset {rel}: ../shared/assets or VX_ASSETS_DIR"))
-}
 
 /// A little-endian float32 .npy file: (shape, values).
 fn load_npy(p: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
@@ -39,21 +33,7 @@ fn load_npy(p: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
 
 #[test]
 fn logmel_front_end_matches_the_reference() {
-    use vx_media::audio::{decode, AudioFormat, SampleFormat};
-    let mut samples = Vec::new();
-    let fmt = AudioFormat {
-        rate: 44_100,
-        channels: 1,
-        format: SampleFormat::F32,
-    };
-    decode(&need("media/jfk.wav"), fmt, |b| {
-        samples.extend(
-            b.chunks_exact(4)
-                .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])),
-        );
-        Ok(())
-    })
-    .unwrap();
+    let samples = vx_media::audio::decode_f32(&need("media/jfk.wav"), 44_100, 1).unwrap();
     let mel = vx_infer::sfx::LogMel::new().compute(&samples);
     let (shape, want) = load_npy(&need("models/sfx_reference/jfk_logmel.npy"));
     assert_eq!(shape, vec![475, 96]);

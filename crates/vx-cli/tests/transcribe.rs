@@ -2,12 +2,6 @@
 //! LibriVox clips against media/transcripts.txt, containers, silence, subtitle formats.
 mod common;
 use common::*;
-use std::path::PathBuf;
-
-fn need(rel: &str) -> PathBuf {
-    asset(rel)
-        .unwrap_or_else(|| panic!("missing test asset {rel}: ../shared/assets or VX_ASSETS_DIR"))
-}
 
 fn transcribe(input: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![

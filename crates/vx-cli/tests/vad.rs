@@ -1,12 +1,6 @@
 //! `vx vad` with the shared Silero VAD model on the shared speech clips (PROVENANCE.md §6).
 mod common;
 use common::*;
-use std::path::PathBuf;
-
-fn need(rel: &str) -> PathBuf {
-    asset(rel)
-        .unwrap_or_else(|| panic!("missing test asset {rel}: ../shared/assets or VX_ASSETS_DIR"))
-}
 
 fn vad(input: &std::path::Path) -> Vec<(f64, f64)> {
     let model = need("models/silero_vad.onnx");

@@ -323,6 +323,33 @@ pub fn decode(
     Ok(stats)
 }
 
+/// Samples in a buffer of native-endian f32 bytes (what [`decode`] gives for
+/// [`SampleFormat::F32`]).
+pub fn f32_samples(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+/// The whole audio of `path` as interleaved f32 samples at `rate` Hz with `channels`
+/// channels, in memory (for models that need all of it at once).
+pub fn decode_f32(path: &Path, rate: u32, channels: u16) -> Result<Vec<f32>> {
+    let mut samples = Vec::new();
+    decode(
+        path,
+        AudioFormat {
+            rate,
+            channels,
+            format: SampleFormat::F32,
+        },
+        |b| {
+            samples.extend(f32_samples(b));
+            Ok(())
+        },
+    )?;
+    Ok(samples)
+}
+
 /// Write `path`'s audio as a WAV file at `output` (temporary name, renamed when complete).
 pub fn extract_wav(path: &Path, output: &Path, out: AudioFormat) -> Result<AudioStats> {
     let tmp: PathBuf = crate::fsutil::temp_path(output);

@@ -195,3 +195,9 @@ pub fn asset(rel: &str) -> Option<PathBuf> {
     let p = base.join(rel);
     p.exists().then_some(p)
 }
+
+/// A shared test asset that must exist (panics with a clear message otherwise).
+pub fn need(rel: &str) -> PathBuf {
+    asset(rel)
+        .unwrap_or_else(|| panic!("missing test asset {rel}: ../shared/assets or VX_ASSETS_DIR"))
+}
