@@ -122,6 +122,10 @@ enum Command {
         /// Transcribe everything, silence included (no VAD).
         #[arg(long)]
         no_vad: bool,
+        /// Encode whisper's full 30 s context for every window (slower; by default the encoder
+        /// sees the window plus a margin, at least 10 s).
+        #[arg(long)]
+        full_context: bool,
         /// Silero VAD model; default: silero_vad.onnx in $VX_MODEL_DIR or beside --model.
         #[arg(long, value_name = "PATH")]
         vad_model: Option<String>,
@@ -291,6 +295,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             language,
             threads,
             no_vad,
+            full_context,
             vad_model,
         } => transcribe(
             &file,
@@ -300,6 +305,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             language.as_deref(),
             threads,
             no_vad,
+            full_context,
             vad_model.as_deref(),
         ),
         Command::Detect(a) => detect(&a, None),
@@ -941,10 +947,13 @@ fn transcribe(
     language: Option<&str>,
     threads: usize,
     no_vad: bool,
+    full_context: bool,
     vad_model: Option<&str>,
 ) -> Result<ExitCode> {
-    use vx_infer::transcribe::{to_srt, to_vtt, windows, Whisper};
-    use vx_infer::vad::{speech_spans, SileroVad, Span, SAMPLE_RATE};
+    use vx_infer::transcribe::{
+        settled_windows, to_srt, to_vtt, windows, Options, Whisper, WindowOptions,
+    };
+    use vx_infer::vad::{SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
     let model = resolve_model(model)?;
     let vad_path = if no_vad {
         None
@@ -960,19 +969,11 @@ fn transcribe(
             }
         })
     };
-    let whisper = Whisper::open(&model)?;
     let samples = vx_media::audio::decode_f32(file, SAMPLE_RATE, 1)?;
     let duration = samples.len() as f64 / SAMPLE_RATE as f64;
-    let spans = match &vad_path {
-        Some(p) => {
-            let mut vad = SileroVad::open(p, Default::default())?;
-            speech_spans(&mut vad, &samples, Default::default())?
-        }
-        None => vec![Span {
-            start: 0.0,
-            end: duration,
-        }],
-    };
+    let vad = vad_path
+        .map(|p| SileroVad::open(&p, Default::default()))
+        .transpose()?;
     let threads = if threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -980,17 +981,85 @@ fn transcribe(
     } else {
         threads
     };
+    let opts = Options {
+        threads,
+        full_context,
+    };
     let mut segments = Vec::new();
-    for w in windows(&spans, duration, 30.0, 0.2) {
+    // A multilingual model without --language detects it on the first window and keeps it.
+    let mut language = language.map(str::to_string);
+    let mut run = |whisper: &Whisper, w: &Span| -> Result<()> {
         let (a, b) = (
             (w.start * SAMPLE_RATE as f64) as usize,
             ((w.end * SAMPLE_RATE as f64) as usize).min(samples.len()),
         );
-        if b <= a {
-            continue;
+        if b > a {
+            let t = whisper.transcribe(&samples[a..b], w.start, language.as_deref(), &opts)?;
+            language = Some(t.language);
+            segments.extend(t.segments);
         }
-        segments.extend(whisper.transcribe(&samples[a..b], w.start, language, threads)?);
-    }
+        Ok(())
+    };
+    let wo = WindowOptions::default();
+    let whisper = match vad {
+        None => {
+            let whisper = Whisper::open(&model)?;
+            let all = [Span {
+                start: 0.0,
+                end: duration,
+            }];
+            for w in windows(&all, duration, wo.max, wo.gap, wo.pad) {
+                run(&whisper, &w)?;
+            }
+            whisper
+        }
+        // The VAD runs on its own thread while whisper loads and then transcribes each window
+        // as soon as no later audio can change it (`settled_windows`).
+        Some(mut vad) => std::thread::scope(|sc| -> Result<Whisper> {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let audio = &samples;
+            sc.spawn(move || {
+                vad.reset();
+                for block in audio.chunks(CHUNK * 64) {
+                    let probs = block
+                        .chunks(CHUNK)
+                        .map(|c| vad.probability(c))
+                        .collect::<Result<Vec<f32>, _>>();
+                    let failed = probs.is_err();
+                    if tx.send(probs).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let whisper = Whisper::open(&model)?;
+            let (mut probs, mut done) = (Vec::new(), 0);
+            loop {
+                // Wait for more probabilities, then take all that are there.
+                use std::sync::mpsc::TryRecvError;
+                let mut end = None;
+                match rx.recv() {
+                    Ok(p) => probs.extend(p?),
+                    Err(_) => end = Some(duration),
+                }
+                while end.is_none() {
+                    match rx.try_recv() {
+                        Ok(p) => probs.extend(p?),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => end = Some(duration),
+                    }
+                }
+                let ws = settled_windows(&probs, end, SpanOptions::default(), wo);
+                for w in ws.iter().skip(done) {
+                    run(&whisper, w)?;
+                }
+                done = done.max(ws.len());
+                if end.is_some() {
+                    return Ok(whisper);
+                }
+            }
+        })?,
+    };
+    let language = language.or_else(|| (!whisper.is_multilingual()).then(|| "en".to_string()));
     let text = segments
         .iter()
         .map(|s| s.text.as_str())
@@ -1000,7 +1069,7 @@ fn transcribe(
         TextFormat::Json => {
             let t = Transcript {
                 source: file.to_path_buf(),
-                language: language.map(str::to_string),
+                language,
                 duration,
                 text,
                 segments,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-use crate::vad::Span;
+use crate::vad::{pad_and_merge, raw_spans, spans, Span, SpanOptions, CHUNK};
 use crate::{InferError, Result};
 
 /// One transcribed segment.
@@ -68,22 +68,33 @@ impl Whisper {
         })
     }
 
+    /// Whether the model knows more than English (English-only `.en` models do not).
+    pub fn is_multilingual(&self) -> bool {
+        self.ctx.is_multilingual()
+    }
+
     /// Transcribe `samples` (16 kHz mono) that start at `offset` seconds in the file.
+    /// `language`: `None` means English for English-only models, else auto-detection (one
+    /// extra encoder pass; the detected code comes back in [`Transcription::language`]).
     pub fn transcribe(
         &self,
         samples: &[f32],
         offset: f64,
         language: Option<&str>,
-        threads: usize,
-    ) -> Result<Vec<Segment>> {
+        opts: &Options,
+    ) -> Result<Transcription> {
         let run = |reason: String| InferError::Run {
             path: self.path.clone(),
             reason,
         };
+        let language = match language {
+            None if !self.is_multilingual() => Some("en"),
+            l => l,
+        };
         let mut state = self.ctx.create_state().map_err(|e| run(format!("{e:?}")))?;
         let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        p.set_language(language);
-        p.set_n_threads(threads.max(1) as i32);
+        p.set_language(Some(language.unwrap_or("auto")));
+        p.set_n_threads(opts.threads.max(1) as i32);
         p.set_print_special(false);
         p.set_print_progress(false);
         p.set_print_realtime(false);
@@ -92,8 +103,17 @@ impl Whisper {
         p.set_suppress_blank(true);
         // No "[Music]" / "(applause)" annotations: vx transcribes speech.
         p.set_suppress_nst(true);
+        if !opts.full_context {
+            p.set_audio_ctx(audio_ctx(samples.len() as f64 / SAMPLE_RATE));
+        }
         state.full(p, samples).map_err(|e| run(format!("{e:?}")))?;
-        let mut out = Vec::new();
+        let language = match language {
+            Some(l) => l.to_string(),
+            None => whisper_rs::get_lang_str(state.full_lang_id_from_state())
+                .unwrap_or("auto")
+                .to_string(),
+        };
+        let mut segments = Vec::new();
         for seg in state.as_iter() {
             let text = seg
                 .to_str_lossy()
@@ -106,27 +126,71 @@ impl Whisper {
             if text.is_empty() || tag {
                 continue;
             }
+            // whisper's time stamps (10 ms units) can run past the audio it was given (it
+            // thinks in 30 s contexts): keep them inside the window.
+            let len = samples.len() as f64 / SAMPLE_RATE;
+            let t = |cs: i64| offset + (cs as f64 / 100.0).clamp(0.0, len);
             let ms = |t: f64| (t * 1000.0).round() / 1000.0;
-            out.push(Segment {
-                start: ms(offset + seg.start_timestamp() as f64 / 100.0),
-                end: ms(offset + seg.end_timestamp() as f64 / 100.0),
+            segments.push(Segment {
+                start: ms(t(seg.start_timestamp())),
+                end: ms(t(seg.end_timestamp())),
                 text,
             });
         }
-        Ok(out)
+        Ok(Transcription { segments, language })
     }
 }
 
-/// Group speech spans into windows of at most `max` seconds (whisper's context is 30 s),
-/// padded by `pad` seconds (clamped to [0, duration]); a span longer than `max` is cut.
-pub fn windows(spans: &[Span], duration: f64, max: f64, pad: f64) -> Vec<Span> {
+/// How whisper runs on each window.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// whisper.cpp threads (at least 1).
+    pub threads: usize,
+    /// Encode a full 30 s context for every window, as whisper was trained (slower: the
+    /// encoder's cost is the same for 1 s of speech as for 30 s). Off by default: the encoder
+    /// then sees the window plus a margin, at least [`MIN_CONTEXT`] seconds.
+    pub full_context: bool,
+}
+
+/// What one window gave.
+#[derive(Debug, Clone)]
+pub struct Transcription {
+    pub segments: Vec<Segment>,
+    /// The language used: the one asked for, "en" for English-only models, or the detected one.
+    pub language: String,
+}
+
+const SAMPLE_RATE: f64 = 16_000.0;
+
+/// Shortest encoder context in seconds when not using the full 30 s. Measured on the bench
+/// file (bench/transcribe): with only the window plus a margin, 3-second windows fell into
+/// repetition loops and 1-second windows of tones came back as invented sentences; 10 s kept
+/// the transcript identical in content to the full-context one.
+pub const MIN_CONTEXT: f64 = 10.0;
+
+/// whisper.cpp's `audio_ctx` (encoder positions, 50 per second, at most 1500 = 30 s) for a
+/// window of `seconds`: the window plus 1 s of margin, at least [`MIN_CONTEXT`].
+pub fn audio_ctx(seconds: f64) -> i32 {
+    let s = (seconds + 1.0).max(MIN_CONTEXT);
+    ((s * 50.0).ceil() as i32).min(1500)
+}
+
+/// Group speech spans into windows of at most `max` seconds (whisper's context is 30 s): a
+/// span joins the window before it when the gap between them is at most `gap` seconds and the
+/// window stays within `max`. Windows are padded by `pad` seconds (clamped to [0, duration]);
+/// a span longer than `max` is cut.
+///
+/// A small `gap` keeps silence out of the windows: whisper's cost then follows the amount of
+/// speech, not the distance between the first and last word of a window, and it is not asked
+/// to transcribe long silences (where it invents text).
+pub fn windows(spans: &[Span], duration: f64, max: f64, gap: f64, pad: f64) -> Vec<Span> {
     let mut out: Vec<Span> = Vec::new();
     for s in spans {
         let mut start = s.start;
         while start < s.end {
             let end = s.end.min(start + max);
             match out.last_mut() {
-                Some(w) if end - w.start <= max => w.end = end,
+                Some(w) if end - w.start <= max && start - w.end <= gap => w.end = end,
                 _ => out.push(Span { start, end }),
             }
             start = end;
@@ -136,6 +200,58 @@ pub fn windows(spans: &[Span], duration: f64, max: f64, pad: f64) -> Vec<Span> {
         .map(|w| Span {
             start: (w.start - pad).max(0.0),
             end: (w.end + pad).min(duration),
+        })
+        .collect()
+}
+
+/// How speech spans become whisper windows (see [`windows`]).
+#[derive(Debug, Clone, Copy)]
+pub struct WindowOptions {
+    pub max: f64,
+    pub gap: f64,
+    pub pad: f64,
+}
+
+impl Default for WindowOptions {
+    /// At most 30 s (whisper's context), spans closer than 1 s joined, 0.2 s of padding.
+    fn default() -> Self {
+        WindowOptions {
+            max: 30.0,
+            gap: 1.0,
+            pad: 0.2,
+        }
+    }
+}
+
+/// The windows that no later audio can change, from the VAD probabilities of the first
+/// `probs.len()` chunks of a stream that goes on; with `end = Some(duration)` the stream is
+/// over and every window is returned. Each call's result starts with the previous call's (for
+/// a growing `probs`), and the last call's equals `windows(spans(all probs))`: so whisper can
+/// start on the first windows while the VAD is still running.
+pub fn settled_windows(
+    probs: &[f32],
+    end: Option<f64>,
+    o: SpanOptions,
+    w: WindowOptions,
+) -> Vec<Span> {
+    if let Some(duration) = end {
+        return windows(&spans(probs, duration, o), duration, w.max, w.gap, w.pad);
+    }
+    let t = probs.len() as f64 * (CHUNK as f64 / crate::vad::SAMPLE_RATE as f64);
+    // Closed spans never change; the open one (or any later one) starts at `next_start` or
+    // later, and padding only merges spans closer than 2 x pad, which closed ones never are
+    // (they are followed by at least min_silence of silence) -- still, only count closed
+    // spans whose padded end lies before the next padded start.
+    let (closed, open) = raw_spans(probs, o);
+    let next_start = open.map_or(t, |s| s.start) - o.pad;
+    let all = pad_and_merge(closed, t, o.pad);
+    let n_final = all.iter().take_while(|s| s.end < next_start).count();
+    windows(&all[..n_final], t, w.max, w.gap, 0.0)
+        .into_iter()
+        .take_while(|x| x.end + w.gap < next_start)
+        .map(|x| Span {
+            start: (x.start - w.pad).max(0.0),
+            end: x.end + w.pad,
         })
         .collect()
 }
@@ -195,6 +311,7 @@ mod tests {
             ],
             130.0,
             30.0,
+            100.0,
             0.0,
         );
         // Spans are kept whole when they fit in a window of their own: 25..40 does not join.
@@ -203,9 +320,58 @@ mod tests {
         assert_eq!(w[2], sp(50.0, 80.0));
         assert_eq!(w[3], sp(80.0, 110.0));
         assert_eq!(w[4], sp(110.0, 120.0));
-        assert!(windows(&[], 10.0, 30.0, 0.2).is_empty());
-        let w = windows(&[sp(0.1, 2.0)], 2.05, 30.0, 0.2);
+        assert!(windows(&[], 10.0, 30.0, 1.0, 0.2).is_empty());
+        let w = windows(&[sp(0.1, 2.0)], 2.05, 30.0, 1.0, 0.2);
         assert_eq!(w[0], sp(0.0, 2.05));
+        // A gap longer than `gap` starts a new window even when both would fit in one.
+        let w = windows(
+            &[sp(0.0, 2.0), sp(2.5, 4.0), sp(9.0, 10.0)],
+            20.0,
+            30.0,
+            1.0,
+            0.0,
+        );
+        assert_eq!(w, vec![sp(0.0, 4.0), sp(9.0, 10.0)]);
+    }
+
+    #[test]
+    fn settled_windows_are_a_prefix_of_the_final_ones() {
+        // Pseudo-random speech/silence patterns: every partial answer must be a prefix of the
+        // answer for the whole stream.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let step = CHUNK as f64 / 16000.0;
+        for _ in 0..200 {
+            let mut probs = Vec::new();
+            while probs.len() < 2000 {
+                let run = 1 + (rnd() % 80) as usize;
+                let p = [0.0f32, 0.2, 0.4, 0.9][(rnd() % 4) as usize];
+                probs.extend(std::iter::repeat_n(p, run));
+            }
+            let dur = probs.len() as f64 * step;
+            let o = SpanOptions::default();
+            let w = WindowOptions::default();
+            let full = settled_windows(&probs, Some(dur), o, w);
+            let mut prev = 0;
+            for k in (0..probs.len()).step_by(7) {
+                let part = settled_windows(&probs[..k], None, o, w);
+                assert!(part.len() >= prev, "windows went away at chunk {k}");
+                assert_eq!(&full[..part.len()], &part[..], "chunk {k}");
+                prev = part.len();
+            }
+        }
+    }
+
+    #[test]
+    fn encoder_context() {
+        assert_eq!(audio_ctx(0.5), 500); // at least 10 s
+        assert_eq!(audio_ctx(12.0), 650); // window + 1 s
+        assert_eq!(audio_ctx(29.5), 1500); // never more than whisper's 30 s
     }
 
     #[test]
