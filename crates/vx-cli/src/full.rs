@@ -172,6 +172,32 @@ enum Command {
         #[command(subcommand)]
         cmd: stream::StreamCmd,
     },
+    /// The model directory ($VX_MODEL_DIR, else ~/.cache/vx/models): what is there, and
+    /// downloads of the official whisper.cpp models.
+    Models {
+        #[command(subcommand)]
+        cmd: ModelsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCmd {
+    /// Files in the model directory with sizes and SHA-256, then what `fetch` could add.
+    List {
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download an official whisper.cpp ggml model (tiny, tiny.en, base, base.en, small,
+    /// small.en) from Hugging Face ($VX_MODEL_MIRROR replaces the base URL), checked against
+    /// its SHA-256, into the model directory.
+    Fetch {
+        /// Catalogue name, e.g. tiny.en.
+        name: String,
+        /// Download again even if a good copy is there.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -242,6 +268,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Probe { files } => probe(&files),
+        Command::Models { cmd } => models(cmd, cli.quiet),
         Command::Audio {
             file,
             out,
@@ -558,19 +585,80 @@ fn default_labels(model: &Path, labels: Option<&Path>) -> Result<vx_infer::detec
 
 /// A model given by path, or by name in $VX_MODEL_DIR.
 fn resolve_model(model: &str) -> Result<PathBuf> {
-    let p = PathBuf::from(model);
-    if p.exists() {
-        return Ok(p);
-    }
-    if let Some(dir) = std::env::var_os("VX_MODEL_DIR").map(PathBuf::from) {
-        for name in [model.to_string(), format!("{model}.onnx")] {
-            let c = dir.join(&name);
-            if c.exists() {
-                return Ok(c);
+    vx_cli::models::resolve(model)
+}
+
+fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
+    use vx_cli::models::{fetch, list, model_dir, CATALOGUE};
+    let dir = model_dir();
+    match cmd {
+        ModelsCmd::List { json } => {
+            let files = list(&dir)?;
+            let missing: Vec<_> = CATALOGUE
+                .iter()
+                .filter(|k| !files.iter().any(|f| f.file == k.file))
+                .collect();
+            if json {
+                let v = serde_json::json!({
+                    "dir": dir,
+                    "files": files,
+                    "fetchable": missing,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{}", dir.display());
+            if files.is_empty() {
+                println!("  (no model files)");
+            }
+            for f in &files {
+                let note = match (f.known_as, f.verified) {
+                    (Some(n), Some(true)) => format!("  = {n}, checksum ok"),
+                    (Some(n), _) => format!("  ! {n}, CHECKSUM MISMATCH"),
+                    _ => String::new(),
+                };
+                println!(
+                    "  {:<32} {:>9.1} MiB  sha256 {}{note}",
+                    f.file,
+                    f.bytes as f64 / (1024.0 * 1024.0),
+                    f.sha256
+                );
+            }
+            if !missing.is_empty() {
+                println!("fetchable (vx models fetch NAME):");
+                for k in missing {
+                    println!(
+                        "  {:<10} {:>6.0} MiB  {}",
+                        k.name,
+                        k.approx_bytes as f64 / (1024.0 * 1024.0),
+                        k.about
+                    );
+                }
             }
         }
+        ModelsCmd::Fetch { name, force } => {
+            let tty = std::io::stderr().is_terminal() && !quiet;
+            let mut last = std::time::Instant::now();
+            let path = fetch(&name, &dir, force, |done, total| {
+                if tty && last.elapsed().as_millis() >= 200 {
+                    last = std::time::Instant::now();
+                    eprint!(
+                        "\r{name}: {:.1} / {:.1} MiB",
+                        done as f64 / 1048576.0,
+                        total as f64 / 1048576.0
+                    );
+                }
+            })?;
+            if tty {
+                eprintln!();
+            }
+            if !quiet {
+                eprintln!("vx: {name}: {}", path.display());
+            }
+            println!("{}", path.display());
+        }
     }
-    anyhow::bail!("{model}: no such model file (nor in $VX_MODEL_DIR)")
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(serde::Serialize)]

@@ -1,5 +1,6 @@
 //! The parts of the vx command line shared by the two binaries: `vx` (small, no FFmpeg) and
 //! `vx-full` (every command, linked with FFmpeg's libraries).
+pub mod models;
 pub mod stream;
 
 /// An error and its causes on one line, without repeating a cause the message already says.

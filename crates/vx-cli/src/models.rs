@@ -1,0 +1,284 @@
+//! The model directory: where `--model NAME` is looked up, what `vx models list` shows and
+//! where `vx models fetch` puts downloads.
+//!
+//! The directory is `$VX_MODEL_DIR`, else `$XDG_CACHE_HOME/vx/models`, else
+//! `~/.cache/vx/models`. `vx models fetch` knows the official whisper.cpp ggml files (Hugging
+//! Face, `ggerganov/whisper.cpp`) with their SHA-256; `$VX_MODEL_MIRROR` replaces the base URL
+//! (an internal mirror for a fleet: same file names).
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// A model vx can download.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Known {
+    /// What users type: `vx models fetch tiny.en`, `--model tiny.en`.
+    pub name: &'static str,
+    /// File name in the model directory (the upstream name).
+    pub file: &'static str,
+    pub sha256: &'static str,
+    /// Size in bytes, about (for the progress line before the server says).
+    pub approx_bytes: u64,
+    pub about: &'static str,
+}
+
+/// Where the official whisper.cpp ggml files live.
+pub const WHISPER_BASE_URL: &str = "https://huggingface.co/ggerganov/whisper.cpp/resolve/main";
+
+/// The official whisper.cpp conversions of OpenAI's Whisper (MIT licence). SHA-256 of the
+/// files as served by the URL above.
+pub const CATALOGUE: &[Known] = &[
+    Known {
+        name: "tiny",
+        file: "ggml-tiny.bin",
+        sha256: "be07e048e1e599ad46341c8d2a135645097a538221678b7acdd1b1919c6e1b21",
+        approx_bytes: 77_700_000,
+        about: "whisper tiny, multilingual (39 M parameters)",
+    },
+    Known {
+        name: "tiny.en",
+        file: "ggml-tiny.en.bin",
+        sha256: "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f",
+        approx_bytes: 77_700_000,
+        about: "whisper tiny, English only",
+    },
+    Known {
+        name: "base",
+        file: "ggml-base.bin",
+        sha256: "60ed5bc3dd14eea856493d334349b405782ddcaf0028d4b5df4088345fba2efe",
+        approx_bytes: 148_000_000,
+        about: "whisper base, multilingual (74 M parameters)",
+    },
+    Known {
+        name: "base.en",
+        file: "ggml-base.en.bin",
+        sha256: "a03779c86df3323075f5e796cb2ce5029f00ec8869eee3fdfb897afe36c6d002",
+        approx_bytes: 148_000_000,
+        about: "whisper base, English only",
+    },
+    Known {
+        name: "small",
+        file: "ggml-small.bin",
+        sha256: "1be3a9b2063867b937e64e2ec7483364a79917e157fa98c5d94b5c1fffea987b",
+        approx_bytes: 488_000_000,
+        about: "whisper small, multilingual (244 M parameters)",
+    },
+    Known {
+        name: "small.en",
+        file: "ggml-small.en.bin",
+        sha256: "c6138d6d58ecc8322097e0f987c32f1be8bb0a18532a3f88f734d1bbf9c41e5d",
+        approx_bytes: 488_000_000,
+        about: "whisper small, English only",
+    },
+];
+
+/// The model directory (it may not exist yet).
+pub fn model_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("VX_MODEL_DIR").filter(|d| !d.is_empty()) {
+        return d.into();
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("vx").join("models")
+}
+
+pub fn known(name: &str) -> Option<&'static Known> {
+    CATALOGUE.iter().find(|k| k.name == name || k.file == name)
+}
+
+/// `--model` as given: an existing path, else a file in the model directory (`NAME`,
+/// `NAME.onnx`, `NAME.bin`, or a catalogue name such as `tiny.en`).
+pub fn resolve(model: &str) -> Result<PathBuf> {
+    let p = PathBuf::from(model);
+    if p.exists() {
+        return Ok(p);
+    }
+    let dir = model_dir();
+    let mut names = vec![
+        model.to_string(),
+        format!("{model}.onnx"),
+        format!("{model}.bin"),
+    ];
+    if let Some(k) = known(model) {
+        names.push(k.file.to_string());
+    }
+    if let Some(c) = names.iter().map(|n| dir.join(n)).find(|c| c.is_file()) {
+        return Ok(c);
+    }
+    let hint = match known(model) {
+        Some(k) => format!(" (`vx models fetch {}` downloads it)", k.name),
+        None => String::new(),
+    };
+    bail!(
+        "{model}: no such model file, nor in the model directory {}{hint}",
+        dir.display()
+    )
+}
+
+/// One file in the model directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub file: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+    /// The catalogue name, when the file has a catalogue file name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_as: Option<&'static str>,
+    /// For catalogue files: whether the SHA-256 is the official one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The model files in `dir` (sorted; hidden and partial downloads left out). A missing
+/// directory is an empty list.
+pub fn list(dir: &Path) -> Result<Vec<Entry>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| dir.display().to_string()),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.with_context(|| dir.display().to_string())?;
+        let file = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        if file.starts_with('.') || !path.is_file() {
+            continue;
+        }
+        let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
+        let sha256 = sha256_file(&path).with_context(|| path.display().to_string())?;
+        let k = CATALOGUE.iter().find(|k| k.file == file);
+        out.push(Entry {
+            file,
+            path,
+            bytes,
+            verified: k.map(|k| k.sha256 == sha256),
+            known_as: k.map(|k| k.name),
+            sha256,
+        });
+    }
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(out)
+}
+
+/// Download a catalogue model into `dir` (atomically: a hidden partial file, checked against
+/// the SHA-256, then renamed). Returns the path. An existing file with the right checksum is
+/// kept (unless `force`). `progress(done, total)` is called as bytes arrive.
+pub fn fetch(
+    name: &str,
+    dir: &Path,
+    force: bool,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<PathBuf> {
+    let Some(k) = known(name) else {
+        let names: Vec<&str> = CATALOGUE.iter().map(|k| k.name).collect();
+        bail!(
+            "{name}: not a model vx can fetch (known: {})",
+            names.join(", ")
+        );
+    };
+    let dest = dir.join(k.file);
+    if !force && dest.is_file() && sha256_file(&dest).ok().as_deref() == Some(k.sha256) {
+        return Ok(dest);
+    }
+    let base = std::env::var("VX_MODEL_MIRROR")
+        .ok()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| WHISPER_BASE_URL.to_string());
+    let url = format!("{}/{}", base.trim_end_matches('/'), k.file);
+    let resp = ureq::get(&url)
+        .call()
+        .map_err(|e| anyhow::anyhow!("download failed: {e}"))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let total = resp
+        .header("Content-Length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(k.approx_bytes);
+    let part = dir.join(format!(".{}.part", k.file));
+    let result = (|| -> Result<String> {
+        let mut out = std::fs::File::create(&part)
+            .with_context(|| format!("cannot write {}", part.display()))?;
+        let mut body = resp.into_reader();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut done = 0u64;
+        loop {
+            let n = body
+                .read(&mut buf)
+                .with_context(|| format!("{url}: download interrupted"))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .with_context(|| format!("cannot write {}", part.display()))?;
+            done += n as u64;
+            progress(done, total);
+        }
+        out.sync_all()?;
+        Ok(hex(&h.finalize()))
+    })();
+    match result {
+        Ok(sum) if sum == k.sha256 => {
+            std::fs::rename(&part, &dest)
+                .with_context(|| format!("cannot rename to {}", dest.display()))?;
+            Ok(dest)
+        }
+        Ok(sum) => {
+            let _ = std::fs::remove_file(&part);
+            bail!(
+                "{url}: checksum mismatch (sha256 {sum}, expected {}); nothing kept",
+                k.sha256
+            )
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_is_well_formed() {
+        for k in CATALOGUE {
+            assert_eq!(k.sha256.len(), 64, "{}", k.name);
+            assert!(
+                k.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{}",
+                k.name
+            );
+            assert_eq!(k.file, format!("ggml-{}.bin", k.name));
+            assert_eq!(known(k.name).map(|x| x.file), Some(k.file));
+        }
+    }
+}
