@@ -434,6 +434,61 @@ fn ssd_matches_the_python_onnxruntime_reference() {
 }
 
 #[test]
+fn rust_nms_equals_tensorflows_graph() {
+    // vx cuts the SSD graph before TensorFlow's post-processing and does the NMS in Rust;
+    // VX_SSD_GRAPH=full runs the exported graph whole. With no threshold of our own (the
+    // graph's is score > 0.3, read from the model) both must give the same detections, in
+    // the same order, overlapping boxes and all.
+    let images = [
+        "bus.jpg",
+        "zidane.jpg",
+        "dog.jpg",
+        "horses.jpg",
+        "person.jpg",
+        "chelsea.png",
+        "coffee.png",
+    ];
+    let (o, ours) = detect(&images, &["--threshold", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = need("models/ssd_mobilenet_v2_coco.onnx");
+    let mut args: Vec<String> = vec!["detect".into()];
+    args.extend(
+        images
+            .iter()
+            .map(|i| need(&format!("media/{i}")).display().to_string()),
+    );
+    args.extend(["--model".into(), model.display().to_string()]);
+    args.extend(["--threshold".into(), "0".into()]);
+    let o = vx()
+        .args(&args)
+        .env("VX_SSD_GRAPH", "full")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut total = 0;
+    for (a, b) in ours["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(full["results"].as_array().unwrap())
+    {
+        let (a, b) = (dets(a), dets(b));
+        assert_eq!(a.len(), b.len(), "{a:?}\n{b:?}");
+        total += a.len();
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.0, y.0);
+            assert!((x.1 - y.1).abs() < 1e-4, "{x:?} vs {y:?}");
+            assert!(
+                x.2.iter().zip(y.2).all(|(p, q)| (p - q).abs() < 0.05),
+                "{x:?} vs {y:?}"
+            );
+        }
+    }
+    assert!(total >= 20, "only {total} detections compared");
+}
+
+#[test]
 fn video_keyframes_and_every_n_seconds() {
     let d = TempDir::new("detect-video");
     let clip = image_clip(&d);

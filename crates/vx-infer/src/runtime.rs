@@ -82,7 +82,6 @@ pub struct SessionOptions {
 
 /// Create a session for the model at `path`.
 pub fn session(path: &Path, opts: SessionOptions) -> Result<Session> {
-    let env = init()?;
     let meta = std::fs::metadata(path).map_err(|e| InferError::Model {
         path: path.into(),
         reason: e.to_string(),
@@ -93,6 +92,22 @@ pub fn session(path: &Path, opts: SessionOptions) -> Result<Session> {
             reason: "not a file".into(),
         });
     }
+    session_with(path, opts, |b| b.commit_from_file(path))
+}
+
+/// Create a session from model bytes (for example a model vx has cut down); `path` is where
+/// they came from, for error messages.
+pub fn session_from_memory(path: &Path, model: &[u8], opts: SessionOptions) -> Result<Session> {
+    session_with(path, opts, |b| b.commit_from_memory(model))
+}
+
+/// The one place sessions are configured: optimisation level and threads.
+fn session_with(
+    path: &Path,
+    opts: SessionOptions,
+    commit: impl FnOnce(&mut ort::session::builder::SessionBuilder) -> ort::Result<Session>,
+) -> Result<Session> {
+    let env = init()?;
     let err = |e: ort::Error| InferError::Model {
         path: path.into(),
         reason: e.to_string().replace('\n', " "),
@@ -106,5 +121,5 @@ pub fn session(path: &Path, opts: SessionOptions) -> Result<Session> {
             .with_intra_threads(opts.threads)
             .map_err(|e| err(e.into()))?;
     }
-    b.commit_from_file(path).map_err(err)
+    commit(&mut b).map_err(err)
 }
