@@ -166,6 +166,32 @@ fn bad_models_and_images() {
         "{}",
         stderr(&o)
     );
+    // --family overrides the choice from the signature: the face model forced into the SSD
+    // adapter is refused by it (one line naming the model), and forced into CenterFace works.
+    let faces = need("models/centerface.onnx");
+    let o = vx()
+        .args(["detect", img.to_str().unwrap(), "--model"])
+        .arg(&faces)
+        .args(["--family", "ssd"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.lines().count() == 1 && e.contains("centerface.onnx") && e.contains("detection_boxes"),
+        "{e}"
+    );
+    let o = vx()
+        .args(["detect"])
+        .arg(need("media/zidane.jpg"))
+        .arg("--model")
+        .arg(&faces)
+        .args(["--family", "centerface"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["results"][0]["detections"].as_array().unwrap().len(), 2);
     // A corrupt image among good ones: the good one is reported, exit 1, one line for the bad one.
     let bad = d.path("broken.jpg");
     let mut bytes = std::fs::read(&img).unwrap();
@@ -525,6 +551,15 @@ fn video_keyframes_and_every_n_seconds() {
     let times: Vec<f64> = r.iter().map(|x| x["time"].as_f64().unwrap()).collect();
     assert_eq!(times, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
     assert!(labels(&r[5]).iter().any(|x| x == "horse"));
+    // Frames one per model call or several per call: the same answers.
+    assert_eq!(
+        run(&["--every", "1", "--batch", "1"])["results"],
+        v["results"]
+    );
+    assert_eq!(
+        run(&["--every", "1", "--batch", "3"])["results"],
+        v["results"]
+    );
 }
 
 #[test]

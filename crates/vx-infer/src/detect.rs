@@ -162,7 +162,7 @@ pub const SSD_MAX_PER_CLASS: usize = 100;
 pub const SSD_MAX_TOTAL: usize = 100;
 
 /// (score threshold, IoU threshold) of the graph's `MultiClassNonMaxSuppression`.
-fn ssd_nms_settings(model: &[u8]) -> (f32, f32) {
+pub fn ssd_nms_settings(model: &[u8]) -> (f32, f32) {
     let nms = |n: &str| n.contains("BatchMultiClassNonMaxSuppression");
     let consts = crate::onnx_graph::scalar_floats(model, |n| {
         nms(n)
@@ -274,36 +274,41 @@ impl SsdDetector {
     /// structure (see the type's documentation).
     pub fn open(path: &Path, labels: Labels, opts: SessionOptions) -> Result<Self> {
         let bytes = read_model(path)?;
-        let s = match Self::network_session(path, &bytes, opts)? {
-            Some(s) => s,
-            None => session_from_memory(path, &bytes, opts)?,
+        let nms = ssd_nms_settings(&bytes);
+        let s = match Self::network_session(path, bytes, opts)? {
+            Ok(s) => s,
+            Err(bytes) => session_from_memory(path, &bytes, opts)?,
         };
-        Self::from_session(path, s, labels, &bytes)
+        Self::from_session(path, s, labels, nms)
     }
 
     /// A session for the network part of `model`, if it is a TF OD API SSD graph with the
-    /// post-processor's usual tensor names (and `VX_SSD_GRAPH` is not `full`).
+    /// post-processor's usual tensor names (and `VX_SSD_GRAPH` is not `full`); otherwise the
+    /// bytes come back. The full model is dropped before the session is created (peak memory).
     pub fn network_session(
         path: &Path,
-        model: &[u8],
+        model: Vec<u8>,
         opts: SessionOptions,
-    ) -> Result<Option<Session>> {
+    ) -> Result<std::result::Result<Session, Vec<u8>>> {
         if std::env::var("VX_SSD_GRAPH").is_ok_and(|v| v == "full") {
-            return Ok(None);
+            return Ok(Err(model));
         }
-        match crate::onnx_graph::extract(model, &[SSD_RAW_BOXES, SSD_RAW_SCORES]) {
-            Ok(Some(cut)) => Ok(Some(session_from_memory(path, &cut, opts)?)),
+        match crate::onnx_graph::extract(&model, &[SSD_RAW_BOXES, SSD_RAW_SCORES]) {
+            Ok(Some(cut)) => {
+                drop(model);
+                Ok(Ok(session_from_memory(path, &cut, opts)?))
+            }
             // Not this structure, or not protobuf we can read: ONNX Runtime will say more.
-            Ok(None) | Err(_) => Ok(None),
+            Ok(None) | Err(_) => Ok(Err(model)),
         }
     }
 
-    /// `model`: the model file's bytes (its NMS settings are read from them).
+    /// `nms`: the graph's (score, IoU) thresholds, from [`ssd_nms_settings`].
     pub fn from_session(
         path: &Path,
         session: Session,
         labels: Labels,
-        model: &[u8],
+        nms: (f32, f32),
     ) -> Result<Self> {
         let sig = |reason: &str| InferError::Signature {
             path: path.into(),
@@ -340,7 +345,7 @@ impl SsdDetector {
             input,
             labels,
             graph,
-            nms: ssd_nms_settings(model),
+            nms,
         })
     }
 
@@ -656,14 +661,21 @@ impl Detector {
         opts: SessionOptions,
     ) -> Result<Self> {
         let bytes = read_model(path)?;
-        if matches!(family, None | Some(Family::Ssd)) {
-            if let Some(s) = SsdDetector::network_session(path, &bytes, opts)? {
-                return Ok(Detector::Ssd(SsdDetector::from_session(
-                    path, s, labels, &bytes,
-                )?));
+        let nms = ssd_nms_settings(&bytes);
+        let bytes = if matches!(family, None | Some(Family::Ssd)) {
+            match SsdDetector::network_session(path, bytes, opts)? {
+                Ok(s) => {
+                    return Ok(Detector::Ssd(SsdDetector::from_session(
+                        path, s, labels, nms,
+                    )?))
+                }
+                Err(bytes) => bytes,
             }
-        }
+        } else {
+            bytes
+        };
         let s = session_from_memory(path, &bytes, opts)?;
+        drop(bytes);
         let family = match family {
             Some(f) => f,
             None => {
@@ -688,7 +700,7 @@ impl Detector {
             }
         };
         Ok(match family {
-            Family::Ssd => Detector::Ssd(SsdDetector::from_session(path, s, labels, &bytes)?),
+            Family::Ssd => Detector::Ssd(SsdDetector::from_session(path, s, labels, nms)?),
             Family::CenterFace => {
                 Detector::CenterFace(crate::centerface::CenterFace::from_session(path, s)?)
             }
@@ -717,6 +729,28 @@ impl Detector {
             Detector::Ssd(d) => d.detect_scaled(rgb, width, height, source, threshold),
             // Only the SSD has a native size; the others get source-sized pictures.
             _ => self.detect(rgb, width, height, threshold),
+        }
+    }
+
+    /// Frames of one video, all `width` x `height` and scaled from `source`-sized pictures:
+    /// in one session call where the model allows it (SSD), else one by one.
+    pub fn detect_frames(
+        &mut self,
+        pictures: &[&[u8]],
+        width: usize,
+        height: usize,
+        source: (usize, usize),
+        threshold: f32,
+    ) -> Result<Vec<Vec<Detection>>> {
+        match self {
+            Detector::Ssd(d) => {
+                let sources = vec![source; pictures.len()];
+                d.detect_batch(pictures, width, height, &sources, threshold)
+            }
+            _ => pictures
+                .iter()
+                .map(|p| self.detect_scaled(p, width, height, source, threshold))
+                .collect(),
         }
     }
 
