@@ -4,6 +4,15 @@ mod common;
 use common::*;
 
 fn detect(images: &[&str], extra: &[&str]) -> (std::process::Output, serde_json::Value) {
+    detect_env(images, extra, &[])
+}
+
+/// `vx detect` with the SSD model on shared images, with extra environment variables.
+fn detect_env(
+    images: &[&str],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Output, serde_json::Value) {
     let model = need("models/ssd_mobilenet_v2_coco.onnx");
     let mut args: Vec<String> = vec!["detect".into()];
     args.extend(
@@ -13,7 +22,7 @@ fn detect(images: &[&str], extra: &[&str]) -> (std::process::Output, serde_json:
     );
     args.extend(["--model".into(), model.display().to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
-    let o = vx().args(&args).output().unwrap();
+    let o = vx().args(&args).envs(env.iter().copied()).output().unwrap();
     let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
     (o, v)
 }
@@ -476,22 +485,8 @@ fn rust_nms_equals_tensorflows_graph() {
     ];
     let (o, ours) = detect(&images, &["--threshold", "0"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let model = need("models/ssd_mobilenet_v2_coco.onnx");
-    let mut args: Vec<String> = vec!["detect".into()];
-    args.extend(
-        images
-            .iter()
-            .map(|i| need(&format!("media/{i}")).display().to_string()),
-    );
-    args.extend(["--model".into(), model.display().to_string()]);
-    args.extend(["--threshold".into(), "0".into()]);
-    let o = vx()
-        .args(&args)
-        .env("VX_SSD_GRAPH", "full")
-        .output()
-        .unwrap();
+    let (o, full) = detect_env(&images, &["--threshold", "0"], &[("VX_SSD_GRAPH", "full")]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let full: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let mut total = 0;
     for (a, b) in ours["results"]
         .as_array()
