@@ -113,7 +113,8 @@ enum Command {
         /// Write here instead of stdout (atomically).
         #[arg(short, long, value_name = "OUT")]
         out: Option<PathBuf>,
-        /// Spoken language (e.g. "en"); default: the model's (English-only models) or auto.
+        /// Spoken language (e.g. "en", or "auto"); default: English for English-only models,
+        /// else detected on the first speech window and kept for the file.
         #[arg(long)]
         language: Option<String>,
         /// whisper.cpp threads (0 = one per CPU).
@@ -738,8 +739,16 @@ fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<Ex
     let mut failed = false;
     for input in &a.inputs {
         let r = (|| -> Result<Vec<DetectResult>> {
-            if vx_media::still::is_image(input)? {
-                let img = vx_media::still::decode_rgb(input)?;
+            use vx_media::decode::{DecodeMode, VideoDecoder};
+            // One open: a still image is decoded here, a video handed on.
+            let mode = if a.every.is_some() {
+                DecodeMode::All
+            } else {
+                DecodeMode::KeyFrames
+            };
+            let mut dec = VideoDecoder::open(input, mode, 0)?;
+            if dec.is_still() {
+                let img = vx_media::still::first_rgb(&mut dec)?;
                 let detections = det.detect(&img.data, img.width, img.height, a.threshold)?;
                 let (width, height) = (img.width, img.height);
                 let annotated = match &a.annotate {
@@ -758,7 +767,7 @@ fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<Ex
             }
             detect_video(
                 &mut det,
-                input,
+                dec,
                 a.every,
                 a.threshold,
                 a.annotate.as_deref(),
@@ -794,24 +803,19 @@ fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<Ex
 /// `batch` frames bounds memory and lets both overlap.
 fn detect_video(
     det: &mut vx_infer::detect::Detector,
-    input: &Path,
+    mut dec: vx_media::decode::VideoDecoder,
     every: Option<f64>,
     threshold: f32,
     annotate_dir: Option<&Path>,
     batch: usize,
 ) -> Result<Vec<DetectResult>> {
-    use vx_media::decode::{DecodeMode, VideoDecoder};
     type Work = (
         Option<f64>,
         vx_media::still::Rgb,
         Option<vx_media::still::Rgb>,
     );
-    let mode = if every.is_some() {
-        DecodeMode::All
-    } else {
-        DecodeMode::KeyFrames
-    };
-    let mut dec = VideoDecoder::open(input, mode, 0)?;
+    let path = dec.path().to_path_buf();
+    let input = path.as_path();
     let rotation = dec.info.rotation;
     let mut conv = vx_media::convert::Converter::new();
     let mut full_conv = vx_media::convert::Converter::new();
@@ -1132,7 +1136,7 @@ fn transcribe(
     };
     let mut segments = Vec::new();
     // A multilingual model without --language detects it on the first window and keeps it.
-    let mut language = language.map(str::to_string);
+    let mut language = language.filter(|l| *l != "auto").map(str::to_string);
     let mut run = |whisper: &Whisper, w: &Span| -> Result<()> {
         let (a, b) = (
             (w.start * SAMPLE_RATE as f64) as usize,

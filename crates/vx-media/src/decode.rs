@@ -181,6 +181,14 @@ impl VideoDecoder {
         })
     }
 
+    /// Whether the container is a still image (FFmpeg's `image2` or `*_pipe` demuxers: JPEG,
+    /// PNG, WebP, BMP...) rather than a video.
+    pub fn is_still(&self) -> bool {
+        let format = self.ictx.format();
+        let name = format.name();
+        name == "image2" || name.ends_with("_pipe")
+    }
+
     pub fn time_base(&self) -> ff::Rational {
         self.tb
     }
