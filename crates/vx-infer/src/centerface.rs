@@ -5,10 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use ort::session::Session;
-use ort::value::TensorRef;
 
 use crate::detect::{nms, BBox, Detection};
-use crate::runtime::{session, SessionOptions};
+use crate::runtime::{run_f32, session, SessionOptions};
 use crate::{InferError, Result};
 
 pub struct CenterFace {
@@ -92,20 +91,17 @@ impl CenterFace {
         }
         let (iw, ih) = (width.div_ceil(32) * 32, height.div_ceil(32) * 32);
         let blob = resize_to_planar(rgb, width, height, iw, ih);
-        let tensor = TensorRef::from_array_view(([1usize, 3, ih, iw], &blob[..]))
-            .map_err(|e| run(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.input.as_str() => tensor])
-            .map_err(|e| run(e.to_string()))?;
-        let mut planes: Vec<(usize, Vec<f32>)> = Vec::with_capacity(4);
-        for (_, v) in outputs.iter() {
-            let (shape, data) = v
-                .try_extract_tensor::<f32>()
-                .map_err(|e| run(e.to_string()))?;
-            let channels = shape.get(1).copied().unwrap_or(0) as usize;
-            planes.push((channels, data.to_vec()));
-        }
+        let outputs = run_f32(
+            &mut self.session,
+            &self.path,
+            &self.input,
+            [1, 3, ih, iw],
+            &blob,
+        )?;
+        let planes: Vec<(usize, Vec<f32>)> = outputs
+            .into_iter()
+            .map(|(shape, data)| (shape.get(1).copied().unwrap_or(0).max(0) as usize, data))
+            .collect();
         let find = |c: usize, nth: usize| {
             planes
                 .iter()

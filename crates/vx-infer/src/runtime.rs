@@ -123,3 +123,32 @@ fn session_with(
     }
     commit(&mut b).map_err(err)
 }
+
+/// Run a one-input model on one float picture (`shape`, e.g. NCHW `[1, 3, h, w]`); every output
+/// as (shape, data), in the model's output order. Errors name the model file.
+pub fn run_f32(
+    session: &mut Session,
+    path: &Path,
+    input: &str,
+    shape: [usize; 4],
+    data: &[f32],
+) -> Result<Vec<(Vec<i64>, Vec<f32>)>> {
+    let run = |reason: String| InferError::Run {
+        path: path.into(),
+        reason,
+    };
+    let tensor =
+        ort::value::TensorRef::from_array_view((shape, data)).map_err(|e| run(e.to_string()))?;
+    let outputs = session
+        .run(ort::inputs![input => tensor])
+        .map_err(|e| run(e.to_string()))?;
+    outputs
+        .iter()
+        .map(|(_, v)| {
+            let (shape, data) = v
+                .try_extract_tensor::<f32>()
+                .map_err(|e| run(e.to_string()))?;
+            Ok((shape.iter().copied().collect(), data.to_vec()))
+        })
+        .collect()
+}

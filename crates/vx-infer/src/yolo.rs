@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use ort::session::Session;
-use ort::value::{TensorRef, ValueType};
+use ort::value::ValueType;
 
 use crate::detect::{nms, BBox, Detection, Labels};
+use crate::runtime::run_f32;
 use crate::{InferError, Result};
 
 /// Output layout of a YOLO export.
@@ -209,21 +210,19 @@ impl Yolo {
             return Err(run("picture size mismatch".into()));
         }
         let (blob, g) = letterbox(rgb, width, height, self.width, self.height);
-        let tensor = TensorRef::from_array_view(([1usize, 3, self.height, self.width], &blob[..]))
-            .map_err(|e| run(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.input.as_str() => tensor])
-            .map_err(|e| run(e.to_string()))?;
-        let (_, v) = outputs
-            .iter()
+        let outputs = run_f32(
+            &mut self.session,
+            &self.path,
+            &self.input,
+            [1, 3, self.height, self.width],
+            &blob,
+        )?;
+        let (shape, data) = outputs
+            .into_iter()
             .next()
             .ok_or_else(|| run("no output".into()))?;
-        let (shape, data) = v
-            .try_extract_tensor::<f32>()
-            .map_err(|e| run(e.to_string()))?;
         let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-        let found = decode(data, &dims, threshold, self.iou)
+        let found = decode(&data, &dims, threshold, self.iou)
             .ok_or_else(|| run(format!("unexpected output shape {dims:?}")))?;
         let (wf, hf) = (width as f32, height as f32);
         Ok(found
