@@ -1,5 +1,6 @@
 //! Golden-file tests of the output schemas: the shape (field names and value types) of
-//! `keyframes.json` and `vx probe` output must match tests/golden/*.shape.json. On a mismatch
+//! `keyframes.json`, `vx probe`, `vx detect` / `vx faces`, `vx vad`, `vx transcribe`,
+//! `vx embed-audio` and `vx models list --json` output must match tests/golden/*.shape.json. On a mismatch
 //! the actual shape is written next to the golden file as *.actual.json; if the change is
 //! intended, copy it over the golden file and document it in docs/OUTPUTS.md.
 mod common;
@@ -95,4 +96,78 @@ fn probe_json_schema() {
     let o = run_vx(&["probe", f.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     check_golden("probe", &serde_json::from_slice(&o.stdout).unwrap());
+}
+
+/// `vx ARGS...` that must succeed; its stdout as JSON.
+fn json_of(args: &[&str]) -> Value {
+    let o = run_vx(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn p(rel: &str) -> String {
+    need(rel).display().to_string()
+}
+
+#[test]
+fn detect_and_faces_json_schema() {
+    let ssd = p("models/ssd_mobilenet_v2_coco.onnx");
+    check_golden(
+        "detect",
+        &json_of(&["detect", &p("media/dog.jpg"), "--model", &ssd]),
+    );
+    let faces = p("models/centerface.onnx");
+    check_golden(
+        "faces",
+        &json_of(&["faces", &p("media/zidane.jpg"), "--model", &faces]),
+    );
+}
+
+#[test]
+fn audio_model_outputs_json_schema() {
+    let jfk = p("media/jfk.wav");
+    let vad = p("models/silero_vad.onnx");
+    check_golden("vad", &json_of(&["vad", &jfk, "--model", &vad]));
+    check_golden(
+        "embed-audio",
+        &json_of(&[
+            "embed-audio",
+            &jfk,
+            "--model",
+            &p("models/sfx_embedding.onnx"),
+        ]),
+    );
+    check_golden(
+        "transcribe",
+        &json_of(&[
+            "transcribe",
+            &jfk,
+            "--model",
+            &p("models/whisper-tiny.en.ggml.bin"),
+            "--vad-model",
+            &vad,
+        ]),
+    );
+}
+
+#[test]
+fn models_list_json_schema() {
+    let dir = need("models/silero_vad.onnx")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let d = TempDir::new("golden-models");
+    // One catalogue file (a link to the shared tiny.en) so that known_as/verified appear.
+    std::os::unix::fs::symlink(
+        need("models/whisper-tiny.en.ggml.bin"),
+        d.path("ggml-tiny.en.bin"),
+    )
+    .unwrap();
+    let o = vx()
+        .args(["models", "list", "--json"])
+        .env("VX_MODEL_DIR", d.path(""))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    check_golden("models-list", &serde_json::from_slice(&o.stdout).unwrap());
 }
