@@ -362,6 +362,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_vad,
             full_context,
             vad_model.as_deref(),
+            cli.quiet,
         ),
         Command::Detect(a) => detect(&a, a.family.map(Into::into)),
         Command::Faces(a) => detect(
@@ -1098,6 +1099,7 @@ fn transcribe(
     no_vad: bool,
     full_context: bool,
     vad_model: Option<&str>,
+    quiet: bool,
 ) -> Result<ExitCode> {
     use vx_infer::transcribe::{
         settled_windows, to_srt, to_vtt, windows, Options, Whisper, WindowOptions,
@@ -1135,6 +1137,9 @@ fn transcribe(
         full_context,
     };
     let mut segments = Vec::new();
+    // Progress on a terminal: how far into the file whisper has got.
+    let show = !quiet && std::io::stderr().is_terminal();
+    let clock = |t: f64| format!("{}:{:02}", (t / 60.0) as u64, (t % 60.0) as u64);
     // A multilingual model without --language detects it on the first window and keeps it.
     let mut language = language.filter(|l| *l != "auto").map(str::to_string);
     let mut run = |whisper: &Whisper, w: &Span| -> Result<()> {
@@ -1146,6 +1151,13 @@ fn transcribe(
             let t = whisper.transcribe(&samples[a..b], w.start, language.as_deref(), &opts)?;
             language = Some(t.language);
             segments.extend(t.segments);
+        }
+        if show {
+            eprint!(
+                "\rvx: transcribed up to {} of {}  ",
+                clock(w.end),
+                clock(duration)
+            );
         }
         Ok(())
     };
@@ -1197,6 +1209,9 @@ fn transcribe(
                         Err(TryRecvError::Disconnected) => end = Some(duration),
                     }
                 }
+                if end.is_some() && probs.len() < audio.len().div_ceil(CHUNK) {
+                    anyhow::bail!("{}: voice activity detection stopped early", file.display());
+                }
                 let ws = settled_windows(&probs, end, SpanOptions::default(), wo);
                 for w in ws.iter().skip(done) {
                     run(&whisper, w)?;
@@ -1208,6 +1223,9 @@ fn transcribe(
             }
         })?,
     };
+    if show {
+        eprintln!();
+    }
     let language = language.or_else(|| (!whisper.is_multilingual()).then(|| "en".to_string()));
     let text = segments
         .iter()

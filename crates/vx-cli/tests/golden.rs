@@ -152,10 +152,6 @@ fn audio_model_outputs_json_schema() {
 
 #[test]
 fn models_list_json_schema() {
-    let dir = need("models/silero_vad.onnx")
-        .parent()
-        .unwrap()
-        .to_path_buf();
     let d = TempDir::new("golden-models");
     // One catalogue file (a link to the shared tiny.en) so that known_as/verified appear.
     std::os::unix::fs::symlink(
