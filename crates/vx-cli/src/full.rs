@@ -1142,7 +1142,7 @@ fn transcribe(
     let clock = |t: f64| format!("{}:{:02}", (t / 60.0) as u64, (t % 60.0) as u64);
     // A multilingual model without --language detects it on the first window and keeps it.
     let mut language = language.filter(|l| *l != "auto").map(str::to_string);
-    let mut run = |whisper: &Whisper, w: &Span| -> Result<()> {
+    let mut run = |whisper: &mut Whisper, w: &Span| -> Result<()> {
         let (a, b) = (
             (w.start * SAMPLE_RATE as f64) as usize,
             ((w.end * SAMPLE_RATE as f64) as usize).min(samples.len()),
@@ -1164,13 +1164,13 @@ fn transcribe(
     let wo = WindowOptions::default();
     let whisper = match vad {
         None => {
-            let whisper = Whisper::open(&model)?;
+            let mut whisper = Whisper::open(&model)?;
             let all = [Span {
                 start: 0.0,
                 end: duration,
             }];
             for w in windows(&all, duration, wo.max, wo.gap, wo.pad) {
-                run(&whisper, &w)?;
+                run(&mut whisper, &w)?;
             }
             whisper
         }
@@ -1192,7 +1192,7 @@ fn transcribe(
                     }
                 }
             });
-            let whisper = Whisper::open(&model)?;
+            let mut whisper = Whisper::open(&model)?;
             let (mut probs, mut done) = (Vec::new(), 0);
             loop {
                 // Wait for more probabilities, then take all that are there.
@@ -1214,7 +1214,7 @@ fn transcribe(
                 }
                 let ws = settled_windows(&probs, end, SpanOptions::default(), wo);
                 for w in ws.iter().skip(done) {
-                    run(&whisper, w)?;
+                    run(&mut whisper, w)?;
                 }
                 done = done.max(ws.len());
                 if end.is_some() {

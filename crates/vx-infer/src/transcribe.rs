@@ -21,6 +21,7 @@ pub struct Segment {
 pub struct Whisper {
     path: PathBuf,
     ctx: WhisperContext,
+    state: Option<whisper_rs::WhisperState>,
 }
 
 impl Whisper {
@@ -65,6 +66,7 @@ impl Whisper {
         Ok(Whisper {
             path: path.into(),
             ctx,
+            state: None,
         })
     }
 
@@ -77,7 +79,7 @@ impl Whisper {
     /// `language`: `None` means English for English-only models, else auto-detection (one
     /// extra encoder pass; the detected code comes back in [`Transcription::language`]).
     pub fn transcribe(
-        &self,
+        &mut self,
         samples: &[f32],
         offset: f64,
         language: Option<&str>,
@@ -91,7 +93,11 @@ impl Whisper {
             None if !self.is_multilingual() => Some("en"),
             l => l,
         };
-        let mut state = self.ctx.create_state().map_err(|e| run(format!("{e:?}")))?;
+        // One state (KV caches, compute buffers) for every window: creating it costs 4-15 ms.
+        let state = match &mut self.state {
+            Some(s) => s,
+            s @ None => s.insert(self.ctx.create_state().map_err(|e| run(format!("{e:?}")))?),
+        };
         let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         p.set_language(Some(language.unwrap_or("auto")));
         p.set_n_threads(opts.threads.max(1) as i32);
