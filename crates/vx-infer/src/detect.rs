@@ -6,7 +6,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use serde::Serialize;
 
-use crate::runtime::{session_from_memory, SessionOptions};
+use crate::runtime::{session, session_from_memory, SessionOptions};
 use crate::{InferError, Result};
 
 /// A box in pixels: top-left corner, width, height.
@@ -277,7 +277,11 @@ impl SsdDetector {
         let nms = ssd_nms_settings(&bytes);
         let s = match Self::network_session(path, bytes, opts)? {
             Ok(s) => s,
-            Err(bytes) => session_from_memory(path, &bytes, opts)?,
+            // Let ONNX Runtime read the file itself: no second copy of the model in memory.
+            Err(bytes) => {
+                drop(bytes);
+                session(path, opts)?
+            }
         };
         Self::from_session(path, s, labels, nms)
     }
@@ -662,20 +666,17 @@ impl Detector {
     ) -> Result<Self> {
         let bytes = read_model(path)?;
         let nms = ssd_nms_settings(&bytes);
-        let bytes = if matches!(family, None | Some(Family::Ssd)) {
-            match SsdDetector::network_session(path, bytes, opts)? {
-                Ok(s) => {
-                    return Ok(Detector::Ssd(SsdDetector::from_session(
-                        path, s, labels, nms,
-                    )?))
-                }
-                Err(bytes) => bytes,
+        if matches!(family, None | Some(Family::Ssd)) {
+            if let Ok(s) = SsdDetector::network_session(path, bytes, opts)? {
+                return Ok(Detector::Ssd(SsdDetector::from_session(
+                    path, s, labels, nms,
+                )?));
             }
         } else {
-            bytes
-        };
-        let s = session_from_memory(path, &bytes, opts)?;
-        drop(bytes);
+            drop(bytes);
+        }
+        // Not cut: ONNX Runtime reads the file itself (no second copy of the model in memory).
+        let s = session(path, opts)?;
         let family = match family {
             Some(f) => f,
             None => {
