@@ -137,6 +137,43 @@ fn png_images_and_threshold() {
 }
 
 #[test]
+fn webp_images_decode_in_process() {
+    // dog.jpg re-encoded as lossless WebP (same pixels): the same detections.
+    let d = TempDir::new("detect-webp");
+    let webp = d.path("dog.webp");
+    ffmpeg(&[
+        "-i",
+        need("media/dog.jpg").to_str().unwrap(),
+        "-c:v",
+        "libwebp",
+        "-lossless",
+        "1",
+        webp.to_str().unwrap(),
+    ]);
+    let model = need("models/ssd_mobilenet_v2_coco.onnx");
+    let o = vx()
+        .arg("detect")
+        .arg(&webp)
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (_, jpg) = detect(&["dog.jpg"], &[]);
+    let (a, b) = (dets(&v["results"][0]), dets(&jpg["results"][0]));
+    assert_eq!(labels(&v["results"][0]), ["bicycle", "car", "dog", "truck"]);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x.1 - y.1).abs() < 0.02, "{x:?} vs {y:?}");
+        assert!(
+            x.2.iter().zip(y.2).all(|(p, q)| (p - q).abs() < 3.0),
+            "{x:?} vs {y:?}"
+        );
+    }
+}
+
+#[test]
 fn bad_models_and_images() {
     let d = TempDir::new("detect-bad");
     // A file that is not a model.
