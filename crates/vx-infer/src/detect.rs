@@ -276,34 +276,34 @@ impl SsdDetector {
         let bytes = read_model(path)?;
         let nms = ssd_nms_settings(&bytes);
         let s = match Self::network_session(path, bytes, opts)? {
-            Ok(s) => s,
-            // Let ONNX Runtime read the file itself: no second copy of the model in memory.
-            Err(bytes) => {
-                drop(bytes);
-                session(path, opts)?
-            }
+            Some(s) => s,
+            // ONNX Runtime reads the file itself: no second copy of the model in memory.
+            None => session(path, opts)?,
         };
         Self::from_session(path, s, labels, nms)
     }
 
     /// A session for the network part of `model`, if it is a TF OD API SSD graph with the
-    /// post-processor's usual tensor names (and `VX_SSD_GRAPH` is not `full`); otherwise the
-    /// bytes come back. The full model is dropped before the session is created (peak memory).
+    /// post-processor's usual tensor names (and `VX_SSD_GRAPH` is not `full`). `None`: use the
+    /// whole model (the caller opens it from its file). The bytes are dropped before the
+    /// session is created (peak memory).
     pub fn network_session(
         path: &Path,
         model: Vec<u8>,
         opts: SessionOptions,
-    ) -> Result<std::result::Result<Session, Vec<u8>>> {
+    ) -> Result<Option<Session>> {
         if std::env::var("VX_SSD_GRAPH").is_ok_and(|v| v == "full") {
-            return Ok(Err(model));
+            return Ok(None);
         }
         match crate::onnx_graph::extract(&model, &[SSD_RAW_BOXES, SSD_RAW_SCORES]) {
             Ok(Some(cut)) => {
                 drop(model);
-                Ok(Ok(session_from_memory(path, &cut, opts)?))
+                // If ONNX Runtime refuses the cut graph (say, weights in external files that
+                // only the original path can find), the whole model is the way.
+                Ok(session_from_memory(path, &cut, opts).ok())
             }
             // Not this structure, or not protobuf we can read: ONNX Runtime will say more.
-            Ok(None) | Err(_) => Ok(Err(model)),
+            Ok(None) | Err(_) => Ok(None),
         }
     }
 
@@ -667,7 +667,7 @@ impl Detector {
         let bytes = read_model(path)?;
         let nms = ssd_nms_settings(&bytes);
         if matches!(family, None | Some(Family::Ssd)) {
-            if let Ok(s) = SsdDetector::network_session(path, bytes, opts)? {
+            if let Some(s) = SsdDetector::network_session(path, bytes, opts)? {
                 return Ok(Detector::Ssd(SsdDetector::from_session(
                     path, s, labels, nms,
                 )?));
