@@ -104,7 +104,8 @@ enum Command {
     Transcribe {
         /// Input file (audio or video).
         file: PathBuf,
-        /// whisper.cpp ggml model, or a name in $VX_MODEL_DIR.
+        /// whisper.cpp ggml model: a path, or a name in the model directory (`vx models list`;
+        /// catalogue names such as tiny.en find ggml-tiny.en.bin).
         #[arg(long)]
         model: String,
         /// Output format.
@@ -226,7 +227,8 @@ struct DetectArgs {
     /// Images (JPEG, PNG, WebP, ...) and/or videos, decoded in-process.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Model file, or a name looked up in $VX_MODEL_DIR (with or without .onnx).
+    /// Model file, or a name looked up in the model directory (with or without .onnx; see
+    /// `vx models list`).
     #[arg(long)]
     model: String,
     /// Class names ("<id> <name>" or one name per line); default: coco_labels_90.txt beside
@@ -246,7 +248,8 @@ struct DetectArgs {
     #[arg(long, value_enum)]
     family: Option<FamilyArg>,
     /// Videos: frames per model call, where the model allows several (SSD); 1 = one at a
-    /// time. 4 measured best on 2 cores (bench/detect).
+    /// time. (On the 2-core build machine the batch size made no measurable difference:
+    /// bench/detect.)
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     batch: u32,
     /// Write the JSON here instead of stdout (atomically).
