@@ -1104,9 +1104,7 @@ fn transcribe(
     vad_model: Option<&str>,
     quiet: bool,
 ) -> Result<ExitCode> {
-    use vx_infer::transcribe::{
-        settled_windows, to_srt, to_vtt, windows, Options, Whisper, WindowOptions,
-    };
+    use vx_infer::transcribe::{settled_windows, to_srt, to_vtt, Options, Whisper, WindowOptions};
     use vx_infer::vad::{SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
     let model = resolve_model(model)?;
     let vad_path = if no_vad {
@@ -1123,8 +1121,6 @@ fn transcribe(
             }
         })
     };
-    let samples = vx_media::audio::decode_f32(file, SAMPLE_RATE, 1)?;
-    let duration = samples.len() as f64 / SAMPLE_RATE as f64;
     let vad = vad_path
         .map(|p| SileroVad::open(&p, Default::default()))
         .transpose()?;
@@ -1145,87 +1141,154 @@ fn transcribe(
     let clock = |t: f64| format!("{}:{:02}", (t / 60.0) as u64, (t % 60.0) as u64);
     // A multilingual model without --language detects it on the first window and keeps it.
     let mut language = language.filter(|l| *l != "auto").map(str::to_string);
-    let mut run = |whisper: &mut Whisper, w: &Span| -> Result<()> {
-        let (a, b) = (
-            (w.start * SAMPLE_RATE as f64) as usize,
-            ((w.end * SAMPLE_RATE as f64) as usize).min(samples.len()),
-        );
-        if b > a {
-            let t = whisper.transcribe(&samples[a..b], w.start, language.as_deref(), &opts)?;
-            language = Some(t.language);
-            segments.extend(t.segments);
-        }
-        if show {
-            eprint!(
-                "\rvx: transcribed up to {} of {}  ",
-                clock(w.end),
-                clock(duration)
-            );
-        }
-        Ok(())
-    };
     let wo = WindowOptions::default();
-    let whisper = match vad {
-        None => {
-            let mut whisper = Whisper::open(&model)?;
-            let all = [Span {
-                start: 0.0,
-                end: duration,
-            }];
-            for w in windows(&all, duration, wo.max, wo.gap, wo.pad) {
-                run(&mut whisper, &w)?;
+    let rate = SAMPLE_RATE as f64;
+
+    // The audio is decoded (and run through the VAD) on its own thread and arrives here in
+    // blocks; whisper loads meanwhile and then transcribes each window as soon as no later
+    // audio can change it (`settled_windows`). Only the audio that windows still to come can
+    // need is kept, so memory does not grow with the file's length.
+    enum Msg {
+        /// Samples and the VAD probability of each CHUNK of them (empty without VAD).
+        Audio(Vec<f32>, Vec<f32>),
+        /// Decoding finished: total samples.
+        End(usize),
+    }
+    // At most 16 blocks (~32 s of audio) wait: decoding stays a little ahead of whisper.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Msg>>(16);
+    let (whisper, duration) = std::thread::scope(|sc| -> Result<(Whisper, f64)> {
+        let use_vad = vad.is_some();
+        sc.spawn(move || {
+            let mut vad = vad;
+            if let Some(v) = vad.as_mut() {
+                v.reset();
             }
-            whisper
-        }
-        // The VAD runs on its own thread while whisper loads and then transcribes each window
-        // as soon as no later audio can change it (`settled_windows`).
-        Some(mut vad) => std::thread::scope(|sc| -> Result<Whisper> {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let audio = &samples;
-            sc.spawn(move || {
-                vad.reset();
-                for block in audio.chunks(CHUNK * 64) {
-                    let probs = block
+            let mut pending: Vec<f32> = Vec::new();
+            let mut total = 0usize;
+            let mut failure: Option<anyhow::Error> = None;
+            // Send whole chunks (all of `pending` at the end) with their probabilities.
+            let mut flush = |pending: &mut Vec<f32>, last: bool| -> Result<()> {
+                let n = if last {
+                    pending.len()
+                } else {
+                    pending.len() / CHUNK * CHUNK
+                };
+                if n == 0 {
+                    return Ok(());
+                }
+                let block: Vec<f32> = pending.drain(..n).collect();
+                let probs = match vad.as_mut() {
+                    Some(v) => block
                         .chunks(CHUNK)
-                        .map(|c| vad.probability(c))
-                        .collect::<Result<Vec<f32>, _>>();
-                    let failed = probs.is_err();
-                    if tx.send(probs).is_err() || failed {
-                        break;
+                        .map(|c| v.probability(c))
+                        .collect::<Result<Vec<f32>, _>>()?,
+                    None => Vec::new(),
+                };
+                tx.send(Ok(Msg::Audio(block, probs)))
+                    .map_err(|_| anyhow::anyhow!("stopped"))
+            };
+            let decoded = vx_media::audio::decode(
+                file,
+                vx_media::audio::AudioFormat {
+                    rate: SAMPLE_RATE,
+                    channels: 1,
+                    format: vx_media::audio::SampleFormat::F32,
+                },
+                |bytes| {
+                    let before = pending.len();
+                    pending.extend(vx_media::audio::f32_samples(bytes));
+                    total += pending.len() - before;
+                    // About 2 s of audio per message.
+                    if pending.len() >= CHUNK * 64 {
+                        if let Err(e) = flush(&mut pending, false) {
+                            failure = Some(e);
+                            return Err(vx_media::MediaError::Decode {
+                                path: file.into(),
+                                reason: "stopped".into(),
+                            });
+                        }
                     }
-                }
-            });
-            let mut whisper = Whisper::open(&model)?;
-            let (mut probs, mut done) = (Vec::new(), 0);
-            loop {
-                // Wait for more probabilities, then take all that are there.
-                use std::sync::mpsc::TryRecvError;
-                let mut end = None;
-                match rx.recv() {
-                    Ok(p) => probs.extend(p?),
-                    Err(_) => end = Some(duration),
-                }
-                while end.is_none() {
-                    match rx.try_recv() {
-                        Ok(p) => probs.extend(p?),
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => end = Some(duration),
+                    Ok(())
+                },
+            );
+            let result = match (decoded, failure) {
+                (_, Some(e)) => Err(e),
+                (Err(e), None) => Err(e.into()),
+                (Ok(_), None) => flush(&mut pending, true).map(|_| Msg::End(total)),
+            };
+            let _ = tx.send(result);
+        });
+        let mut whisper = Whisper::open(&model)?;
+        // `audio` holds samples from `base` on; `probs` every probability so far (4 bytes per
+        // 32 ms); `done` windows transcribed; `next` where the next fixed window starts (no VAD).
+        let (mut audio, mut base, mut probs) = (Vec::<f32>::new(), 0usize, Vec::<f32>::new());
+        let (mut done, mut next) = (0usize, 0.0f64);
+        loop {
+            let mut end = None;
+            // Wait for a block, then take whatever else has arrived.
+            let mut msg = Some(rx.recv().map_err(|_| {
+                anyhow::anyhow!("{}: audio decoding stopped early", file.display())
+            })??);
+            while let Some(m) = msg.take() {
+                match m {
+                    Msg::Audio(samples, p) => {
+                        audio.extend(samples);
+                        probs.extend(p);
                     }
+                    Msg::End(n) => end = Some(n as f64 / rate),
                 }
-                if end.is_some() && probs.len() < audio.len().div_ceil(CHUNK) {
-                    anyhow::bail!("{}: voice activity detection stopped early", file.display());
-                }
-                let ws = settled_windows(&probs, end, SpanOptions::default(), wo);
-                for w in ws.iter().skip(done) {
-                    run(&mut whisper, w)?;
-                }
-                done = done.max(ws.len());
-                if end.is_some() {
-                    return Ok(whisper);
+                if end.is_none() {
+                    if let Ok(m) = rx.try_recv() {
+                        msg = Some(m?);
+                    }
                 }
             }
-        })?,
-    };
+            let now = (base + audio.len()) as f64 / rate;
+            let (ws, horizon) = if use_vad {
+                let s = settled_windows(&probs, end, SpanOptions::default(), wo);
+                let fresh: Vec<Span> = s.windows.into_iter().skip(done).collect();
+                done += fresh.len();
+                (fresh, s.horizon)
+            } else {
+                // Fixed windows of `max` seconds (padded like the VAD ones).
+                let mut fresh = Vec::new();
+                let limit = end.unwrap_or(now - wo.pad);
+                while next < limit && (end.is_some() || next + wo.max <= limit) {
+                    let stop = (next + wo.max).min(end.unwrap_or(f64::MAX));
+                    fresh.push(Span {
+                        start: (next - wo.pad).max(0.0),
+                        end: (stop + wo.pad).min(end.unwrap_or(f64::MAX)),
+                    });
+                    next = stop;
+                }
+                (fresh, next - wo.pad)
+            };
+            for w in &ws {
+                let a = ((w.start * rate) as usize).max(base) - base;
+                let b = ((w.end * rate) as usize).min(base + audio.len()) - base;
+                if b > a {
+                    let t =
+                        whisper.transcribe(&audio[a..b], w.start, language.as_deref(), &opts)?;
+                    language = Some(t.language);
+                    segments.extend(t.segments);
+                }
+                if show {
+                    eprint!(
+                        "\rvx: transcribed up to {} of {}  ",
+                        clock(w.end),
+                        clock(end.unwrap_or(now))
+                    );
+                }
+            }
+            if let Some(duration) = end {
+                return Ok((whisper, duration));
+            }
+            // Forget the audio no window still to come can need.
+            let keep_from = ((horizon * rate) as usize).clamp(base, base + audio.len());
+            audio.drain(..keep_from - base);
+            base = keep_from;
+        }
+    })?;
     if show {
         eprintln!();
     }

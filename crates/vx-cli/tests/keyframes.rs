@@ -429,19 +429,6 @@ fn uhd_4k() {
     assert_eq!(j["keyframes"].as_array().unwrap().len(), 2);
 }
 
-/// Peak RSS in KiB of a vx run, measured by GNU time.
-fn peak_rss_kib(args: &[&str]) -> u64 {
-    let o = std::process::Command::new("/usr/bin/time")
-        .args(["-f", "%M"])
-        .arg(env!("CARGO_BIN_EXE_vx"))
-        .args(args)
-        .output()
-        .expect("/usr/bin/time (Debian package 'time', installed by scripts/setup)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let err = String::from_utf8_lossy(&o.stderr);
-    err.lines().last().unwrap().trim().parse().unwrap()
-}
-
 #[test]
 fn memory_does_not_grow_with_input_size() {
     // Regression: packets were never released (av_read_frame into a reused AVPacket), so

@@ -249,3 +249,55 @@ fn bad_models() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["language"], "en", "{v}");
 }
+
+#[test]
+fn memory_does_not_grow_with_the_file() {
+    // The audio streams through decode -> VAD -> whisper; only what windows still to come can
+    // need is kept. 12 minutes of silence before jfk.wav are 46 MB of 16 kHz f32 samples:
+    // holding the whole file (as vx did) shows up in the peak RSS, streaming does not.
+    let d = TempDir::new("transcribe-mem");
+    let long = d.path("long.m4a");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono:d=720",
+        "-i",
+        need("media/jfk.wav").to_str().unwrap(),
+        "-filter_complex",
+        "[0][1]concat=n=2:v=0:a=1",
+        "-c:a",
+        "aac",
+        long.to_str().unwrap(),
+    ]);
+    let _one_at_a_time = serial();
+    let model = need("models/whisper-tiny.en.ggml.bin");
+    let vad = need("models/silero_vad.onnx");
+    let run = |input: &std::path::Path, out: &std::path::Path| {
+        peak_rss_kib(&[
+            "transcribe",
+            input.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--vad-model",
+            vad.to_str().unwrap(),
+            "--format",
+            "txt",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+    let short = run(&need("media/jfk.wav"), &d.path("short.txt"));
+    let long_rss = run(&long, &d.path("long.txt"));
+    let text = std::fs::read_to_string(d.path("long.txt")).unwrap();
+    assert!(
+        words(&text)
+            .join(" ")
+            .contains("what your country can do for you"),
+        "{text}"
+    );
+    assert!(
+        long_rss < short + 20 * 1024,
+        "peak RSS {long_rss} KiB for 12 min of audio vs {short} KiB for 11 s"
+    );
+}

@@ -231,19 +231,36 @@ impl Default for WindowOptions {
     }
 }
 
+/// What [`settled_windows`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// The windows no later audio can change, in order.
+    pub windows: Vec<Span>,
+    /// No window still to come starts before this time (seconds): audio before it that the
+    /// windows above do not cover is not needed any more.
+    pub horizon: f64,
+}
+
 /// The windows that no later audio can change, from the VAD probabilities of the first
 /// `probs.len()` chunks of a stream that goes on; with `end = Some(duration)` the stream is
-/// over and every window is returned. Each call's result starts with the previous call's (for
-/// a growing `probs`), and the last call's equals `windows(spans(all probs))`: so whisper can
-/// start on the first windows while the VAD is still running.
+/// over and every window is returned. Each call's windows start with the previous call's (for
+/// a growing `probs`), and the last call's equal `windows(spans(all probs))`: so whisper can
+/// start on the first windows while the audio is still being decoded and analysed.
+///
+/// A window settles when the next speech is more than `gap` away, or when it could not join
+/// the window anyway (the window would exceed `max`). Speech that has not paused yet (a span
+/// still open) settles nothing after its start: its audio is kept until it ends.
 pub fn settled_windows(
     probs: &[f32],
     end: Option<f64>,
     o: SpanOptions,
     w: WindowOptions,
-) -> Vec<Span> {
+) -> Settled {
     if let Some(duration) = end {
-        return windows(&spans(probs, duration, o), duration, w.max, w.gap, w.pad);
+        return Settled {
+            windows: windows(&spans(probs, duration, o), duration, w.max, w.gap, w.pad),
+            horizon: duration,
+        };
     }
     let t = probs.len() as f64 * (CHUNK as f64 / crate::vad::SAMPLE_RATE as f64);
     // Closed spans never change; the open one (or any later one) starts at `next_start` or
@@ -254,14 +271,25 @@ pub fn settled_windows(
     let next_start = open.map_or(t, |s| s.start) - o.pad;
     let all = pad_and_merge(closed, t, o.pad);
     let n_final = all.iter().take_while(|s| s.end < next_start).count();
-    windows(&all[..n_final], t, w.max, w.gap, 0.0)
-        .into_iter()
-        .take_while(|x| x.end + w.gap < next_start)
-        .map(|x| Span {
-            start: (x.start - w.pad).max(0.0),
-            end: x.end + w.pad,
-        })
-        .collect()
+    let candidates = windows(&all[..n_final], t, w.max, w.gap, 0.0);
+    let settled = candidates
+        .iter()
+        .take_while(|x| x.end + w.gap < next_start || next_start - x.start >= w.max)
+        .count();
+    let horizon = candidates
+        .get(settled)
+        .map_or(next_start, |x| x.start.min(next_start))
+        - w.pad;
+    Settled {
+        windows: candidates[..settled]
+            .iter()
+            .map(|x| Span {
+                start: (x.start - w.pad).max(0.0),
+                end: x.end + w.pad,
+            })
+            .collect(),
+        horizon: horizon.max(0.0),
+    }
 }
 
 /// SRT / WebVTT time stamp.
@@ -354,25 +382,50 @@ mod tests {
             seed
         };
         let step = CHUNK as f64 / 16000.0;
-        for _ in 0..200 {
+        let mut long_windows = 0;
+        for round in 0..300 {
             let mut probs = Vec::new();
-            while probs.len() < 2000 {
-                let run = 1 + (rnd() % 80) as usize;
-                let p = [0.0f32, 0.2, 0.4, 0.9][(rnd() % 4) as usize];
+            // Two thirds mixed speech and silence; one third mostly speech with short pauses
+            // (windows that reach the 30 s limit).
+            let levels: &[f32] = if round % 3 == 2 {
+                &[0.9, 0.9, 0.9, 0.0]
+            } else {
+                &[0.0, 0.2, 0.4, 0.9]
+            };
+            while probs.len() < 3000 {
+                let p = levels[(rnd() % 4) as usize];
+                let run = if p < 0.35 && round % 3 == 2 {
+                    1 + (rnd() % 20) as usize
+                } else {
+                    1 + (rnd() % 80) as usize
+                };
                 probs.extend(std::iter::repeat_n(p, run));
             }
             let dur = probs.len() as f64 * step;
             let o = SpanOptions::default();
             let w = WindowOptions::default();
-            let full = settled_windows(&probs, Some(dur), o, w);
+            let full = settled_windows(&probs, Some(dur), o, w).windows;
+            long_windows += full.iter().filter(|x| x.end - x.start > 29.0).count();
             let mut prev = 0;
             for k in (0..probs.len()).step_by(7) {
                 let part = settled_windows(&probs[..k], None, o, w);
-                assert!(part.len() >= prev, "windows went away at chunk {k}");
-                assert_eq!(&full[..part.len()], &part[..], "chunk {k}");
-                prev = part.len();
+                let n = part.windows.len();
+                assert!(n >= prev, "windows went away at chunk {k}");
+                assert_eq!(&full[..n], &part.windows[..], "chunk {k}");
+                // Every window still to come starts at or after the horizon.
+                for later in &full[n..] {
+                    assert!(
+                        later.start >= part.horizon - 1e-9,
+                        "chunk {k}: {later:?} {part:?}"
+                    );
+                }
+                prev = n;
             }
         }
+        assert!(
+            long_windows > 20,
+            "only {long_windows} windows reached the 30 s limit"
+        );
     }
 
     #[test]

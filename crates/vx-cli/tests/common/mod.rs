@@ -36,6 +36,23 @@ pub fn vx() -> Command {
     c
 }
 
+/// Peak RSS in KiB of a vx run (same environment as [`vx`]), measured by GNU time.
+pub fn peak_rss_kib(args: &[&str]) -> u64 {
+    let o = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(env!("CARGO_BIN_EXE_vx"))
+        .args(args)
+        .env("XDG_CACHE_HOME", std::env::temp_dir().join("vx-test-cache"))
+        .output()
+        .expect("/usr/bin/time (Debian package 'time', installed by scripts/setup)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    err.lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("GNU time's %M on the last line")
+}
+
 pub fn run_vx(args: &[&str]) -> Output {
     vx().args(args).output().expect("run vx")
 }
