@@ -1059,8 +1059,33 @@ fn embed_audio(
     use vx_infer::sfx::{SfxEmbedder, SAMPLE_RATE};
     let model = resolve_model(model)?;
     let mut emb = SfxEmbedder::open(&model, Default::default())?;
-    let samples = vx_media::audio::decode_f32(file, SAMPLE_RATE, 1)?;
-    let windows = emb.embed(&samples)?;
+    // The audio streams from the decoder into the log-mel front end and the model (blocks in
+    // batches): memory does not grow with the file's length.
+    let mut windows = Vec::new();
+    let mut stream = emb.stream();
+    let mut failure: Option<vx_infer::InferError> = None;
+    let fmt = vx_media::audio::AudioFormat {
+        rate: SAMPLE_RATE,
+        channels: 1,
+        format: vx_media::audio::SampleFormat::F32,
+    };
+    let mut piece: Vec<f32> = Vec::new();
+    let decoded = vx_media::audio::decode(file, fmt, |bytes| {
+        piece.clear();
+        piece.extend(vx_media::audio::f32_samples(bytes));
+        stream.push(&piece, &mut |e| windows.push(e)).map_err(|e| {
+            failure = Some(e);
+            vx_media::MediaError::Decode {
+                path: file.into(),
+                reason: "stopped".into(),
+            }
+        })
+    });
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    decoded?;
+    stream.finish(&mut |e| windows.push(e))?;
     let dim = windows.first().map(|w| w.vector.len()).unwrap_or(0);
     if let Some(p) = npy {
         let bytes = npy_f32(

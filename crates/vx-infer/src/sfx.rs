@@ -96,35 +96,47 @@ impl LogMel {
 
     /// log10(1e4 * mel + 1) for every frame of 44.1 kHz mono `samples`: [frames][96].
     pub fn compute(&self, samples: &[f32]) -> Vec<[f32; BANDS]> {
-        let frames = Self::frames(samples.len());
-        let mut out = Vec::with_capacity(frames);
-        let mut buf = vec![Complex32::new(0.0, 0.0); FRAME];
-        let mut power = vec![0f32; FRAME / 2 + 1];
-        for f in 0..frames {
-            // Frame f is centred on sample f * HOP.
-            let start = (f * HOP) as i64 - (FRAME / 2) as i64;
-            for (i, c) in buf.iter_mut().enumerate() {
-                let s = start + i as i64;
-                let x = if s >= 0 && (s as usize) < samples.len() {
-                    samples[s as usize]
-                } else {
-                    0.0
-                };
-                *c = Complex32::new(x * self.window[i], 0.0);
-            }
-            self.fft.process(&mut buf);
-            for (p, c) in power.iter_mut().zip(&buf) {
-                *p = c.norm_sqr();
-            }
-            let mut row = [0f32; BANDS];
-            for (r, (first, w)) in row.iter_mut().zip(&self.bands) {
-                let e: f32 = w.iter().zip(&power[*first..]).map(|(a, b)| a * b).sum();
-                *r = (1e4 * e + 1.0).log10();
-            }
-            out.push(row);
-        }
-        out
+        let mut scratch = Scratch::default();
+        (0..Self::frames(samples.len()))
+            .map(|f| self.frame(samples, 0, f, &mut scratch))
+            .collect()
     }
+
+    /// Frame `f` (centred on sample f * HOP; samples outside `samples` are zero), where
+    /// `samples[0]` is sample `base` of the stream.
+    fn frame(&self, samples: &[f32], base: usize, f: usize, sc: &mut Scratch) -> [f32; BANDS] {
+        if sc.buf.len() != FRAME {
+            sc.buf = vec![Complex32::new(0.0, 0.0); FRAME];
+            sc.power = vec![0f32; FRAME / 2 + 1];
+        }
+        let start = (f * HOP) as i64 - (FRAME / 2) as i64 - base as i64;
+        for (i, c) in sc.buf.iter_mut().enumerate() {
+            let s = start + i as i64;
+            let x = if s >= 0 && (s as usize) < samples.len() {
+                samples[s as usize]
+            } else {
+                0.0
+            };
+            *c = Complex32::new(x * self.window[i], 0.0);
+        }
+        self.fft.process(&mut sc.buf);
+        for (p, c) in sc.power.iter_mut().zip(&sc.buf) {
+            *p = c.norm_sqr();
+        }
+        let mut row = [0f32; BANDS];
+        for (r, (first, w)) in row.iter_mut().zip(&self.bands) {
+            let e: f32 = w.iter().zip(&sc.power[*first..]).map(|(a, b)| a * b).sum();
+            *r = (1e4 * e + 1.0).log10();
+        }
+        row
+    }
+}
+
+/// FFT buffers reused from frame to frame.
+#[derive(Default)]
+struct Scratch {
+    buf: Vec<Complex32>,
+    power: Vec<f32>,
 }
 
 /// Block starts (in frames) for `t` frames, as aisfx counts them.
@@ -176,7 +188,32 @@ impl SfxEmbedder {
 
     /// Embeddings of 44.1 kHz mono audio, one per block of 100 frames (2.32 s), every 50.
     pub fn embed(&mut self, samples: &[f32]) -> Result<Vec<Embedding>> {
-        let mel = self.logmel.compute(samples);
+        let mut out = Vec::new();
+        let mut stream = self.stream();
+        stream.push(samples, &mut |e| out.push(e))?;
+        stream.finish(&mut |e| out.push(e))?;
+        Ok(out)
+    }
+
+    /// Embed audio that arrives in pieces: memory stays bounded whatever the length (blocks
+    /// go to the model [`SfxStream::BATCH`] at a time as soon as their frames are known).
+    pub fn stream(&mut self) -> SfxStream<'_> {
+        SfxStream {
+            emb: self,
+            samples: Vec::new(),
+            sample_base: 0,
+            total: 0,
+            mel: Vec::new(),
+            mel_base: 0,
+            next_block: 0,
+            queued: Vec::new(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Embeddings from a whole file's log-mel ([`LogMel::compute`]) in one model call: the
+    /// direct reading of aisfx, kept as the reference the streaming path is tested against.
+    pub fn embed_logmel(&mut self, mel: &[[f32; BANDS]]) -> Result<Vec<Embedding>> {
         let starts = block_starts(mel.len());
         let mut input = vec![0f32; starts.len() * BLOCK * BANDS];
         for (b, &s) in starts.iter().enumerate() {
@@ -188,12 +225,16 @@ impl SfxEmbedder {
                 }
             }
         }
+        self.run_blocks(&input, &starts)
+    }
+
+    /// Run the model on blocks of normalised log-mel rows (each BLOCK x BANDS).
+    fn run_blocks(&mut self, input: &[f32], starts: &[usize]) -> Result<Vec<Embedding>> {
         let run = |e: ort::Error| InferError::Run {
             path: self.path.clone(),
             reason: e.to_string(),
         };
-        let t =
-            TensorRef::from_array_view(([starts.len(), BLOCK, BANDS], &input[..])).map_err(run)?;
+        let t = TensorRef::from_array_view(([starts.len(), BLOCK, BANDS], input)).map_err(run)?;
         let out = self.session.run(ort::inputs!["logmel" => t]).map_err(run)?;
         let (_, data) = out["embedding"].try_extract_tensor::<f32>().map_err(run)?;
         let dim = data.len() / starts.len().max(1);
@@ -211,6 +252,116 @@ impl SfxEmbedder {
 
     pub fn logmel(&self) -> &LogMel {
         &self.logmel
+    }
+}
+
+/// Streaming embedder (see [`SfxEmbedder::stream`]): frames are computed once the samples
+/// they cover have arrived, and a block once its 100 frames are known (a block that fits in
+/// the frames so far is in aisfx's final block list whatever the total length).
+pub struct SfxStream<'a> {
+    emb: &'a mut SfxEmbedder,
+    /// Samples from `sample_base` on (what frames still to compute may need).
+    samples: Vec<f32>,
+    sample_base: usize,
+    total: usize,
+    /// Log-mel rows from frame `mel_base` on (what blocks still to run may need).
+    mel: Vec<[f32; BANDS]>,
+    mel_base: usize,
+    /// Start frame of the next block to queue, in units of BLOCK_HOP.
+    next_block: usize,
+    queued: Vec<usize>,
+    scratch: Scratch,
+}
+
+impl SfxStream<'_> {
+    /// Blocks per model call.
+    pub const BATCH: usize = 32;
+
+    /// More samples; `sink` gets each embedding as soon as it is computed.
+    pub fn push(&mut self, samples: &[f32], sink: &mut impl FnMut(Embedding)) -> Result<()> {
+        self.samples.extend_from_slice(samples);
+        self.total += samples.len();
+        // Frame f needs samples up to f * HOP + FRAME / 2.
+        loop {
+            let f = self.mel_base + self.mel.len();
+            if f * HOP + FRAME / 2 > self.total {
+                break;
+            }
+            self.add_frame(f);
+        }
+        let frames = self.mel_base + self.mel.len();
+        self.queue_blocks(|s| s + BLOCK <= frames);
+        self.run(false, sink)
+    }
+
+    /// End of the audio: the last frames (zero-padded), the last blocks.
+    pub fn finish(mut self, sink: &mut impl FnMut(Embedding)) -> Result<()> {
+        let frames = LogMel::frames(self.total);
+        while self.mel_base + self.mel.len() < frames {
+            let f = self.mel_base + self.mel.len();
+            self.add_frame(f);
+        }
+        let starts = block_starts(frames);
+        self.queue_blocks(|s| starts.contains(&s));
+        self.run(true, sink)
+    }
+
+    fn add_frame(&mut self, f: usize) {
+        let row = self
+            .emb
+            .logmel
+            .frame(&self.samples, self.sample_base, f, &mut self.scratch);
+        self.mel.push(row);
+        // The next frame starts FRAME / 2 before its centre: earlier samples are done with.
+        let keep = ((f + 1) * HOP).saturating_sub(FRAME / 2);
+        if keep > self.sample_base {
+            let n = (keep - self.sample_base).min(self.samples.len());
+            self.samples.drain(..n);
+            self.sample_base += n;
+        }
+    }
+
+    fn queue_blocks(&mut self, ready: impl Fn(usize) -> bool) {
+        while ready(self.next_block * BLOCK_HOP) {
+            self.queued.push(self.next_block * BLOCK_HOP);
+            self.next_block += 1;
+        }
+    }
+
+    fn run(&mut self, all: bool, sink: &mut impl FnMut(Embedding)) -> Result<()> {
+        while self.queued.len() >= Self::BATCH || (all && !self.queued.is_empty()) {
+            let n = self.queued.len().min(Self::BATCH);
+            let starts: Vec<usize> = self.queued.drain(..n).collect();
+            let mut input = vec![0f32; n * BLOCK * BANDS];
+            for (b, &s) in starts.iter().enumerate() {
+                for f in 0..BLOCK {
+                    let Some(row) = (s + f)
+                        .checked_sub(self.mel_base)
+                        .and_then(|i| self.mel.get(i))
+                    else {
+                        continue; // past the end: zero rows, as aisfx pads
+                    };
+                    for (k, v) in row.iter().enumerate() {
+                        input[(b * BLOCK + f) * BANDS + k] = (v / NORM).max(0.0);
+                    }
+                }
+            }
+            for e in self.emb.run_blocks(&input, &starts)? {
+                sink(e);
+            }
+            // Rows before the next block's start are done with.
+            let first = self
+                .queued
+                .first()
+                .copied()
+                .unwrap_or(self.next_block * BLOCK_HOP);
+            if first > self.mel_base {
+                let n = (first - self.mel_base).min(self.mel.len());
+                self.mel.drain(..n);
+                self.mel_base += n;
+            }
+        }
+        Ok(())
     }
 }
 
