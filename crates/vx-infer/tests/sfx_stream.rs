@@ -1,5 +1,5 @@
 //! The streaming sound embedder (frames and blocks computed as audio arrives, blocks sent to
-//! the model 32 at a time) gives what the whole-file reading gives: same windows, same
+//! the model a few at a time) gives what the whole-file reading gives: same windows, same
 //! vectors. Real ONNX Runtime and the shared aisfx model; 50 s of synthetic 44.1 kHz audio,
 //! pushed in pieces of uneven sizes (more blocks than one model call takes).
 use vx_infer::sfx::{LogMel, SfxEmbedder, SfxStream};
