@@ -98,3 +98,43 @@ fn embeddings_match_the_reference() {
         assert_eq!(w[b]["vector"][0].as_f64().unwrap() as f32, x[0]);
     }
 }
+
+#[test]
+fn memory_does_not_grow_with_the_file() {
+    // 90 s of audio are 76 windows: read whole and sent to the model in one call (as vx did),
+    // they peaked near 800 MiB; streamed, 8 windows per call, the peak stays near a short
+    // file's.
+    let d = TempDir::new("embed-mem");
+    let long = d.path("long.m4a");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=44100:duration=90",
+        "-c:a",
+        "aac",
+        long.to_str().unwrap(),
+    ]);
+    let model = need("models/sfx_embedding.onnx");
+    let run = |input: &std::path::Path| {
+        peak_rss_kib(&[
+            "embed-audio",
+            input.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            d.path("out.json").to_str().unwrap(),
+        ])
+    };
+    let short = run(&need("media/jfk.wav"));
+    let long_rss = run(&long);
+    let v = read_json(&d.path("out.json"));
+    // 90 s: 3876 frames of 1024 samples, windows of 100 every 50 -> 76 (77 when AAC's
+    // padding makes the file a little longer).
+    let n = v["windows"].as_array().unwrap().len();
+    assert!((76..=77).contains(&n), "{n} windows");
+    assert!(
+        long_rss < short + 60 * 1024,
+        "peak RSS {long_rss} KiB for 90 s vs {short} KiB for 11 s"
+    );
+}
