@@ -2,6 +2,8 @@
 //! `onnx_graph` cargo-fuzz target): a real model from ../shared/assets, truncated, with bytes
 //! flipped or junk inserted, deterministic seeds. A panic fails the test; the unmutated model
 //! must still parse.
+mod common;
+use common::need;
 use vx_infer::onnx_graph::{extract, scalar_floats};
 
 struct Rng(u64);
@@ -19,18 +21,8 @@ impl Rng {
 
 #[test]
 fn mutated_models_never_panic() {
-    let dir = std::env::var_os("VX_ASSETS_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets")
-        });
-    let path = dir.join("models/silero_vad.onnx");
-    let model = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (../shared/assets or VX_ASSETS_DIR)",
-            path.display()
-        )
-    });
+    let path = need("models/silero_vad.onnx");
+    let model = std::fs::read(&path).unwrap();
     // The real model parses; asking for a tensor it lacks is "not this model", not an error.
     assert_eq!(extract(&model, &["no such tensor"]), Ok(None));
     scalar_floats(&model, |_| true).unwrap();

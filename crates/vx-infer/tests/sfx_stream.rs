@@ -2,17 +2,13 @@
 //! the model a few at a time) gives what the whole-file reading gives: same windows, same
 //! vectors. Real ONNX Runtime and the shared aisfx model; 50 s of synthetic 44.1 kHz audio,
 //! pushed in pieces of uneven sizes (more blocks than one model call takes).
+mod common;
+use common::need;
 use vx_infer::sfx::{LogMel, SfxEmbedder, SfxStream};
 
 #[test]
 fn streaming_equals_whole_file() {
-    let dir = std::env::var_os("VX_ASSETS_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets")
-        });
-    let model = dir.join("models/sfx_embedding.onnx");
-    assert!(model.exists(), "{} is needed", model.display());
+    let model = need("models/sfx_embedding.onnx");
     let mut emb = SfxEmbedder::open(&model, Default::default()).unwrap();
     // Gliding tones, a pulse train and pseudo-random noise.
     let mut seed = 0x1234_5678u32;
