@@ -101,9 +101,9 @@ fn embeddings_match_the_reference() {
 
 #[test]
 fn memory_does_not_grow_with_the_file() {
-    // 90 s of audio are 76 windows: read whole and sent to the model in one call (as vx did),
-    // they peaked near 800 MiB; streamed, 8 windows per call, the peak stays near a short
-    // file's.
+    // 90 s of audio are 76 windows: sent to the model in one call (as vx did) they add
+    // ~370 MiB to the peak; streamed, 8 windows per call, ~40 MiB (constant: the same on 25
+    // minutes).
     let d = TempDir::new("embed-mem");
     let long = d.path("long.m4a");
     ffmpeg(&[
@@ -134,7 +134,7 @@ fn memory_does_not_grow_with_the_file() {
     let n = v["windows"].as_array().unwrap().len();
     assert!((76..=77).contains(&n), "{n} windows");
     assert!(
-        long_rss < short + 60 * 1024,
+        long_rss < short + 100 * 1024,
         "peak RSS {long_rss} KiB for 90 s vs {short} KiB for 11 s"
     );
 }
