@@ -86,9 +86,7 @@ impl CenterFace {
             path: self.path.clone(),
             reason,
         };
-        if width == 0 || height == 0 || rgb.len() != width * height * 3 {
-            return Err(run("picture size mismatch".into()));
-        }
+        crate::runtime::check_rgb(&self.path, rgb, width, height)?;
         let (iw, ih) = (width.div_ceil(32) * 32, height.div_ceil(32) * 32);
         let blob = resize_to_planar(rgb, width, height, iw, ih);
         let outputs = run_f32(

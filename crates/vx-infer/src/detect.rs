@@ -161,6 +161,9 @@ pub const SSD_IOU: f32 = 0.6;
 pub const SSD_MAX_PER_CLASS: usize = 100;
 pub const SSD_MAX_TOTAL: usize = 100;
 
+/// NMS settings for a session running the whole graph (its own NMS applies; unused).
+pub const WHOLE_GRAPH_NMS: (f32, f32) = (SSD_MIN_SCORE, SSD_IOU);
+
 /// (score threshold, IoU threshold) of the graph's `MultiClassNonMaxSuppression`.
 pub fn ssd_nms_settings(model: &[u8]) -> (f32, f32) {
     let nms = |n: &str| n.contains("BatchMultiClassNonMaxSuppression");
@@ -273,41 +276,37 @@ impl SsdDetector {
     /// Open a TF OD API SSD model, cut down to its network when it has the expected
     /// structure (see the type's documentation).
     pub fn open(path: &Path, labels: Labels, opts: SessionOptions) -> Result<Self> {
-        let bytes = read_model(path)?;
-        let nms = ssd_nms_settings(&bytes);
-        let s = match Self::network_session(path, bytes, opts)? {
-            Some(s) => s,
+        match Self::network_session(path, read_model(path)?, opts) {
+            Some((s, nms)) => Self::from_session(path, s, labels, nms),
             // ONNX Runtime reads the file itself: no second copy of the model in memory.
-            None => session(path, opts)?,
-        };
-        Self::from_session(path, s, labels, nms)
+            None => Self::from_session(path, session(path, opts)?, labels, WHOLE_GRAPH_NMS),
+        }
     }
 
-    /// A session for the network part of `model`, if it is a TF OD API SSD graph with the
-    /// post-processor's usual tensor names (and `VX_SSD_GRAPH` is not `full`). `None`: use the
-    /// whole model (the caller opens it from its file). The bytes are dropped before the
-    /// session is created (peak memory).
+    /// The network part of `model`, if it is a TF OD API SSD graph with the post-processor's
+    /// usual tensor names (and `VX_SSD_GRAPH` is not `full`): a session and the graph's NMS
+    /// settings. `None`: use the whole model (the caller opens it from its file). The bytes
+    /// are dropped before the session is created (peak memory).
     pub fn network_session(
         path: &Path,
         model: Vec<u8>,
         opts: SessionOptions,
-    ) -> Result<Option<Session>> {
+    ) -> Option<(Session, (f32, f32))> {
         if std::env::var("VX_SSD_GRAPH").is_ok_and(|v| v == "full") {
-            return Ok(None);
+            return None;
         }
-        match crate::onnx_graph::extract(&model, &[SSD_RAW_BOXES, SSD_RAW_SCORES]) {
-            Ok(Some(cut)) => {
-                drop(model);
-                // If ONNX Runtime refuses the cut graph (say, weights in external files that
-                // only the original path can find), the whole model is the way.
-                Ok(session_from_memory(path, &cut, opts).ok())
-            }
-            // Not this structure, or not protobuf we can read: ONNX Runtime will say more.
-            Ok(None) | Err(_) => Ok(None),
-        }
+        // Not this structure, or not protobuf we can read: the whole model (ONNX Runtime will
+        // say more if it is not a model at all).
+        let cut = crate::onnx_graph::extract(&model, &[SSD_RAW_BOXES, SSD_RAW_SCORES]).ok()??;
+        let nms = ssd_nms_settings(&model);
+        drop(model);
+        // If ONNX Runtime refuses the cut graph (say, weights in external files that only the
+        // original path can find), the whole model is the way.
+        session_from_memory(path, &cut, opts).ok().map(|s| (s, nms))
     }
 
-    /// `nms`: the graph's (score, IoU) thresholds, from [`ssd_nms_settings`].
+    /// `nms`: the graph's (score, IoU) thresholds, from [`ssd_nms_settings`] (used only when
+    /// the session is the network part; [`WHOLE_GRAPH_NMS`] otherwise).
     pub fn from_session(
         path: &Path,
         session: Session,
@@ -410,16 +409,14 @@ impl SsdDetector {
             reason,
         };
         let n = pictures.len();
-        let frame = width * height * 3;
         if n == 0 {
             return Ok(Vec::new());
         }
-        if width == 0
-            || height == 0
-            || sources.len() != n
-            || pictures.iter().any(|p| p.len() != frame)
-        {
-            return Err(run_err("picture size mismatch".into()));
+        for p in pictures {
+            crate::runtime::check_rgb(&self.path, p, width, height)?;
+        }
+        if sources.len() != n {
+            return Err(run_err("one source size per picture".into()));
         }
         // One contiguous NHWC tensor (a copy only when there are several pictures).
         let joined;
@@ -532,15 +529,11 @@ impl SsdDetector {
 
 /// A model file's bytes (one clear error if it cannot be read).
 fn read_model(path: &Path) -> Result<Vec<u8>> {
-    let err = |reason: String| InferError::Model {
+    crate::runtime::check_model_file(path)?;
+    std::fs::read(path).map_err(|e| InferError::Model {
         path: path.into(),
-        reason,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(err("not a file".into()));
-    }
-    std::fs::read(path).map_err(|e| err(e.to_string()))
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -664,16 +657,12 @@ impl Detector {
         labels: Labels,
         opts: SessionOptions,
     ) -> Result<Self> {
-        let bytes = read_model(path)?;
-        let nms = ssd_nms_settings(&bytes);
         if matches!(family, None | Some(Family::Ssd)) {
-            if let Some(s) = SsdDetector::network_session(path, bytes, opts)? {
+            if let Some((s, nms)) = SsdDetector::network_session(path, read_model(path)?, opts) {
                 return Ok(Detector::Ssd(SsdDetector::from_session(
                     path, s, labels, nms,
                 )?));
             }
-        } else {
-            drop(bytes);
         }
         // Not cut: ONNX Runtime reads the file itself (no second copy of the model in memory).
         let s = session(path, opts)?;
@@ -701,7 +690,9 @@ impl Detector {
             }
         };
         Ok(match family {
-            Family::Ssd => Detector::Ssd(SsdDetector::from_session(path, s, labels, nms)?),
+            Family::Ssd => {
+                Detector::Ssd(SsdDetector::from_session(path, s, labels, WHOLE_GRAPH_NMS)?)
+            }
             Family::CenterFace => {
                 Detector::CenterFace(crate::centerface::CenterFace::from_session(path, s)?)
             }

@@ -80,19 +80,34 @@ pub struct SessionOptions {
     pub threads: usize,
 }
 
+/// A model path that exists and is a regular file (one clear error otherwise).
+pub fn check_model_file(path: &Path) -> Result<()> {
+    let err = |reason: String| InferError::Model {
+        path: path.into(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(err("not a file".into()));
+    }
+    Ok(())
+}
+
 /// Create a session for the model at `path`.
 pub fn session(path: &Path, opts: SessionOptions) -> Result<Session> {
-    let meta = std::fs::metadata(path).map_err(|e| InferError::Model {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    if !meta.is_file() {
-        return Err(InferError::Model {
+    check_model_file(path)?;
+    session_with(path, opts, |b| b.commit_from_file(path))
+}
+
+/// Check a packed RGB24 picture against its stated size (errors name the model `path`).
+pub fn check_rgb(path: &Path, rgb: &[u8], width: usize, height: usize) -> Result<()> {
+    if width == 0 || height == 0 || rgb.len() != width * height * 3 {
+        return Err(InferError::Run {
             path: path.into(),
-            reason: "not a file".into(),
+            reason: "picture size mismatch".into(),
         });
     }
-    session_with(path, opts, |b| b.commit_from_file(path))
+    Ok(())
 }
 
 /// Create a session from model bytes (for example a model vx has cut down); `path` is where

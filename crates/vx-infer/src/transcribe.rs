@@ -29,16 +29,7 @@ pub struct Whisper {
 impl Whisper {
     /// Load a whisper.cpp (ggml) model.
     pub fn open(path: &Path) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| InferError::Model {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        if !meta.is_file() {
-            return Err(InferError::Model {
-                path: path.into(),
-                reason: "not a file".into(),
-            });
-        }
+        crate::runtime::check_model_file(path)?;
         // ggml files start with the magic 0x67676d6c ("lmgg" little-endian).
         let mut magic = [0u8; 4];
         use std::io::Read;

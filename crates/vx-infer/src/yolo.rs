@@ -206,9 +206,7 @@ impl Yolo {
             path: self.path.clone(),
             reason,
         };
-        if width == 0 || height == 0 || rgb.len() != width * height * 3 {
-            return Err(run("picture size mismatch".into()));
-        }
+        crate::runtime::check_rgb(&self.path, rgb, width, height)?;
         let (blob, g) = letterbox(rgb, width, height, self.width, self.height);
         let outputs = run_f32(
             &mut self.session,
