@@ -1129,7 +1129,7 @@ fn transcribe(
     vad_model: Option<&str>,
     quiet: bool,
 ) -> Result<ExitCode> {
-    use vx_infer::transcribe::{settled_windows, to_srt, to_vtt, Options, Whisper, WindowOptions};
+    use vx_infer::transcribe::{to_srt, to_vtt, Options, Whisper, WindowOptions, WindowStream};
     use vx_infer::vad::{SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
     let model = resolve_model(model)?;
     let vad_path = if no_vad {
@@ -1171,7 +1171,7 @@ fn transcribe(
 
     // The audio is decoded (and run through the VAD) on its own thread and arrives here in
     // blocks; whisper loads meanwhile and then transcribes each window as soon as no later
-    // audio can change it (`settled_windows`). Only the audio that windows still to come can
+    // audio can change it (`WindowStream`). Only the audio that windows still to come can
     // need is kept, so memory does not grow with the file's length.
     enum Msg {
         /// Samples and the VAD probability of each CHUNK of them (empty without VAD).
@@ -1246,10 +1246,12 @@ fn transcribe(
         let mut whisper = Whisper::open(&model)?;
         // `audio` holds samples from `base` on; `probs` every probability so far (4 bytes per
         // 32 ms); `done` windows transcribed; `next` where the next fixed window starts (no VAD).
-        let (mut audio, mut base, mut probs) = (Vec::<f32>::new(), 0usize, Vec::<f32>::new());
-        let (mut done, mut next) = (0usize, 0.0f64);
+        let (mut audio, mut base) = (Vec::<f32>::new(), 0usize);
+        let mut vad_windows = use_vad.then(|| WindowStream::new(SpanOptions::default(), wo));
+        let mut next = 0.0f64;
         loop {
             let mut end = None;
+            let mut probs = Vec::new();
             // Wait for a block, then take whatever else has arrived.
             let mut msg = Some(rx.recv().map_err(|_| {
                 anyhow::anyhow!("{}: audio decoding stopped early", file.display())
@@ -1269,11 +1271,14 @@ fn transcribe(
                 }
             }
             let now = (base + audio.len()) as f64 / rate;
-            let (ws, horizon) = if use_vad {
-                let s = settled_windows(&probs, end, SpanOptions::default(), wo);
-                let fresh: Vec<Span> = s.windows.into_iter().skip(done).collect();
-                done += fresh.len();
-                (fresh, s.horizon)
+            let (ws, horizon) = if let Some(stream) = vad_windows.as_mut() {
+                let mut s = stream.push(&probs);
+                if let Some(duration) = end {
+                    if let Some(stream) = vad_windows.take() {
+                        s.windows.extend(stream.finish(duration));
+                    }
+                }
+                (s.windows, s.horizon)
             } else {
                 // Fixed windows of `max` seconds (padded like the VAD ones).
                 let mut fresh = Vec::new();

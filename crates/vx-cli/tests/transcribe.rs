@@ -301,3 +301,38 @@ fn memory_does_not_grow_with_the_file() {
         "peak RSS {long_rss} KiB for 12 min of audio vs {short} KiB for 11 s"
     );
 }
+
+#[test]
+fn windows_follow_the_speech() {
+    // jfk.wav, 12 s of silence, jfk.wav again: two VAD windows, each holding one whole
+    // sentence. Fixed 30 s windows would cut the second one at 30 s.
+    let d = TempDir::new("transcribe-windows");
+    let wav = d.path("twice.wav");
+    let jfk = need("media/jfk.wav");
+    ffmpeg(&[
+        "-i",
+        jfk.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono:d=12",
+        "-i",
+        jfk.to_str().unwrap(),
+        "-filter_complex",
+        "[0][1][2]concat=n=3:v=0:a=1",
+        wav.to_str().unwrap(),
+    ]);
+    let v = json(&wav);
+    let sentence = words(
+        "And so my fellow Americans ask not what your country can do for you ask what you \
+         can do for your country",
+    );
+    let twice: Vec<String> = sentence.iter().chain(&sentence).cloned().collect();
+    let got = words(v["text"].as_str().unwrap());
+    assert!(edits(&got, &twice) <= 2, "{v}");
+    // No segment spans the silence between the two (11 s .. 23 s).
+    for s in v["segments"].as_array().unwrap() {
+        let (a, b) = (s["start"].as_f64().unwrap(), s["end"].as_f64().unwrap());
+        assert!(b <= 11.6 || a >= 22.5, "{s}");
+    }
+}

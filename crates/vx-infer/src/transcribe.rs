@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-use crate::vad::{pad_and_merge, raw_spans, spans, Span, SpanOptions, CHUNK};
+use crate::vad::{close_spans, pad_and_merge, raw_spans, Span, SpanOptions, CHUNK};
 use crate::{InferError, Result};
 
 /// One transcribed segment.
@@ -230,37 +230,56 @@ pub struct Settled {
     /// No window still to come starts before this time (seconds): audio before it that the
     /// windows above do not cover is not needed any more.
     pub horizon: f64,
+    /// A chunk from which the span state machine can start afresh and give the same spans
+    /// (no span under way there), with every window settled so far before it: probabilities
+    /// before it are not needed any more. `None` while a span cut at `max` is half settled.
+    pub restart: Option<usize>,
 }
 
-/// The windows that no later audio can change, from the VAD probabilities of the first
-/// `probs.len()` chunks of a stream that goes on; with `end = Some(duration)` the stream is
-/// over and every window is returned. Each call's windows start with the previous call's (for
-/// a growing `probs`), and the last call's equal `windows(spans(all probs))`: so whisper can
-/// start on the first windows while the audio is still being decoded and analysed.
+/// The windows that no later audio can change, from the VAD probabilities of chunks
+/// `first`.. of a stream that goes on (`probs[0]` is chunk `first`); with
+/// `end = Some(duration)` the stream is over and every window is returned. For a growing
+/// `probs`, each call's windows start with the previous call's, and the last call's equal
+/// `windows(spans(all probs))`: so whisper can start on the first windows while the audio is
+/// still being decoded and analysed. [`WindowStream`] drives it and drops what is settled.
 ///
 /// A window settles when the next speech is more than `gap` away, or when it could not join
 /// the window anyway (the window would exceed `max`). Speech that has not paused yet (a span
 /// still open) settles nothing after its start: its audio is kept until it ends.
+///
+/// `first` is 0 or the `restart` of an earlier call that saw those chunks: no span is under
+/// way there, so starting the span state machine afresh gives the same spans.
 pub fn settled_windows(
     probs: &[f32],
+    first: usize,
     end: Option<f64>,
     o: SpanOptions,
     w: WindowOptions,
 ) -> Settled {
+    let step = CHUNK as f64 / crate::vad::SAMPLE_RATE as f64;
+    let off = first as f64 * step;
+    let shift = |s: Span| Span {
+        start: s.start + off,
+        end: s.end + off,
+    };
+    let (closed, open) = raw_spans(probs, o);
     if let Some(duration) = end {
+        // Close and shift first, then pad: padding clamps at 0 s of the file, not of `probs`.
+        let raw = close_spans(closed, open, duration - off, o);
+        let sp = pad_and_merge(raw.into_iter().map(shift).collect(), duration, o.pad);
         return Settled {
-            windows: windows(&spans(probs, duration, o), duration, w.max, w.gap, w.pad),
+            windows: windows(&sp, duration, w.max, w.gap, w.pad),
             horizon: duration,
+            restart: None,
         };
     }
-    let t = probs.len() as f64 * (CHUNK as f64 / crate::vad::SAMPLE_RATE as f64);
+    let t = off + probs.len() as f64 * step;
     // Closed spans never change; the open one (or any later one) starts at `next_start` or
     // later, and padding only merges spans closer than 2 x pad, which closed ones never are
     // (they are followed by at least min_silence of silence) -- still, only count closed
     // spans whose padded end lies before the next padded start.
-    let (closed, open) = raw_spans(probs, o);
-    let next_start = open.map_or(t, |s| s.start) - o.pad;
-    let all = pad_and_merge(closed, t, o.pad);
+    let next_start = open.map_or(t, |s| s.start + off) - o.pad;
+    let all = pad_and_merge(closed.into_iter().map(shift).collect(), t, o.pad);
     let n_final = all.iter().take_while(|s| s.end < next_start).count();
     let candidates = windows(&all[..n_final], t, w.max, w.gap, 0.0);
     let settled = candidates
@@ -271,6 +290,21 @@ pub fn settled_windows(
         .get(settled)
         .map_or(next_start, |x| x.start.min(next_start))
         - w.pad;
+    // Where the next unsettled speech begins: the span of the first unsettled window (if
+    // that window is the span's first piece), else the first span not final yet, else the
+    // open span or the end (padded starts: next_start is one too).
+    let span_start = match candidates.get(settled) {
+        Some(x) => all[..n_final]
+            .iter()
+            .find(|s| (s.start - x.start).abs() < 1e-9)
+            .map(|s| s.start),
+        None => Some(all.get(n_final).map_or(next_start, |s| s.start)),
+    };
+    let restart = span_start.map(|p| {
+        let raw = if p <= 0.0 { 0.0 } else { p + o.pad };
+        let chunk = (raw / step).round() as usize;
+        chunk.clamp(first, first + probs.len())
+    });
     Settled {
         windows: candidates[..settled]
             .iter()
@@ -280,6 +314,58 @@ pub fn settled_windows(
             })
             .collect(),
         horizon: horizon.max(0.0),
+        restart,
+    }
+}
+
+/// Whisper windows from a stream of VAD probabilities, as they settle. Keeps only the
+/// probabilities from the last restart point on, so each step costs what is unsettled, not
+/// the whole file so far.
+pub struct WindowStream {
+    probs: Vec<f32>,
+    /// Chunk index of `probs[0]`.
+    first: usize,
+    /// Windows already returned that start at or after `first`.
+    returned: usize,
+    o: SpanOptions,
+    w: WindowOptions,
+}
+
+impl WindowStream {
+    pub fn new(o: SpanOptions, w: WindowOptions) -> Self {
+        WindowStream {
+            probs: Vec::new(),
+            first: 0,
+            returned: 0,
+            o,
+            w,
+        }
+    }
+
+    /// Probabilities of the next chunks: the windows that settled (each returned once) and
+    /// the horizon before which no window still to come starts.
+    pub fn push(&mut self, probs: &[f32]) -> Settled {
+        self.probs.extend_from_slice(probs);
+        let mut s = settled_windows(&self.probs, self.first, None, self.o, self.w);
+        let all = std::mem::take(&mut s.windows);
+        s.windows = all.into_iter().skip(self.returned).collect();
+        self.returned += s.windows.len();
+        if let Some(k) = s.restart.filter(|&k| k > self.first) {
+            // Every window so far lies before the restart chunk.
+            self.probs.drain(..k - self.first);
+            self.first = k;
+            self.returned = 0;
+        }
+        s
+    }
+
+    /// End of the stream (`duration` seconds in all): the remaining windows.
+    pub fn finish(self, duration: f64) -> Vec<Span> {
+        settled_windows(&self.probs, self.first, Some(duration), self.o, self.w)
+            .windows
+            .into_iter()
+            .skip(self.returned)
+            .collect()
     }
 }
 
@@ -395,11 +481,11 @@ mod tests {
             let dur = probs.len() as f64 * step;
             let o = SpanOptions::default();
             let w = WindowOptions::default();
-            let full = settled_windows(&probs, Some(dur), o, w).windows;
+            let full = settled_windows(&probs, 0, Some(dur), o, w).windows;
             long_windows += full.iter().filter(|x| x.end - x.start > 29.0).count();
             let mut prev = 0;
             for k in (0..probs.len()).step_by(7) {
-                let part = settled_windows(&probs[..k], None, o, w);
+                let part = settled_windows(&probs[..k], 0, None, o, w);
                 let n = part.windows.len();
                 assert!(n >= prev, "windows went away at chunk {k}");
                 assert_eq!(&full[..n], &part.windows[..], "chunk {k}");
@@ -411,6 +497,34 @@ mod tests {
                     );
                 }
                 prev = n;
+            }
+            // The same through WindowStream, which drops settled probabilities as it goes,
+            // fed in uneven steps: the same windows, each once.
+            let mut ws = WindowStream::new(o, w);
+            let mut got = Vec::new();
+            let mut kept_most = 0;
+            let mut at = 0;
+            while at < probs.len() {
+                let n = (1 + (rnd() % 90) as usize).min(probs.len() - at);
+                got.extend(ws.push(&probs[at..at + n]).windows);
+                at += n;
+                kept_most = kept_most.max(ws.probs.len());
+            }
+            if round % 3 != 2 {
+                // With pauses, what is kept stays far below the stream's length.
+                assert!(
+                    kept_most < probs.len() / 2,
+                    "round {round}: kept {kept_most}"
+                );
+            }
+            got.extend(ws.finish(dur));
+            // Times agree up to float rounding (spans are shifted by the dropped chunks).
+            assert_eq!(got.len(), full.len(), "round {round}: {got:?} vs {full:?}");
+            for (a, b) in got.iter().zip(&full) {
+                assert!(
+                    (a.start - b.start).abs() < 1e-9 && (a.end - b.end).abs() < 1e-9,
+                    "round {round}: {a:?} vs {b:?}"
+                );
             }
         }
         assert!(

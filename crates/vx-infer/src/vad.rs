@@ -138,17 +138,28 @@ impl Default for SpanOptions {
 /// hysteresis (speech ends below threshold - 0.15), minimum durations and padding;
 /// `duration` clamps the last span.
 pub fn spans(probs: &[f32], duration: f64, o: SpanOptions) -> Vec<Span> {
-    let (mut out, open) = raw_spans(probs, o);
+    let (closed, open) = raw_spans(probs, o);
+    pad_and_merge(close_spans(closed, open, duration, o), duration, o.pad)
+}
+
+/// The end of the stream at `duration` seconds: the open span (if any) is closed there, or
+/// where its silence began, and kept if it is long enough. Spans are unpadded.
+pub fn close_spans(
+    mut closed: Vec<Span>,
+    open: Option<OpenSpan>,
+    duration: f64,
+    o: SpanOptions,
+) -> Vec<Span> {
     if let Some(open) = open {
         let end = open.silence_from.unwrap_or(duration).min(duration);
         if end - open.start >= o.min_speech {
-            out.push(Span {
+            closed.push(Span {
                 start: open.start,
                 end,
             });
         }
     }
-    pad_and_merge(out, duration, o.pad)
+    closed
 }
 
 /// A span still going on when the probabilities ran out.
