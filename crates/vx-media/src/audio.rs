@@ -4,11 +4,10 @@
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use ff::codec::packet::Mut as _;
 use ffmpeg_next as ff;
 
 use crate::error::{MediaError, Result};
-use crate::probe::{codec_label, open_input};
+use crate::probe::{codec_label, open_input, PacketRead};
 
 /// Output sample format (interleaved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -190,15 +189,7 @@ pub fn decode(
             path: path.into(),
             reason: format!("cannot open decoder: {e}"),
         })?;
-    // SAFETY: stream pointers of an open format context; `discard` is a plain field.
-    unsafe {
-        let fmt = ictx.as_mut_ptr();
-        for i in 0..(*fmt).nb_streams as usize {
-            if i != index {
-                (**(*fmt).streams.add(i)).discard = ff::ffi::AVDiscard::AVDISCARD_ALL;
-            }
-        }
-    }
+    crate::probe::keep_only_stream(&mut ictx, index);
     let mut stats = AudioStats::default();
     let frame_size = out.channels as usize * out.format.bytes();
     // Hand samples on, up to `limit` sample frames.
@@ -269,13 +260,10 @@ pub fn decode(
         Ok(())
     };
     loop {
-        // SAFETY: release what the previous read left in the packet.
-        unsafe { ff::ffi::av_packet_unref(packet.as_mut_ptr()) };
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(ff::Error::InvalidData) => continue,
-            Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => continue,
+        match crate::probe::read_packet(&mut ictx, &mut packet) {
+            Ok(PacketRead::Packet) => {}
+            Ok(PacketRead::Eof) => break,
+            Ok(PacketRead::Again | PacketRead::Invalid) => continue,
             Err(e) => {
                 return Err(MediaError::Decode {
                     path: path.into(),

@@ -10,12 +10,12 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use ff::codec::packet::Mut as _;
 use ffmpeg_next as ff;
 
 use crate::error::{MediaError, Result};
 use crate::probe::{
     codec_label, codec_name, display_rotation, open_input, rational_f64, rational_str, ts_seconds,
+    PacketRead,
 };
 
 /// A frame's best-effort timestamp and its time in seconds (`pts x time_base`).
@@ -138,16 +138,7 @@ impl VideoDecoder {
                     path: path.into(),
                     reason: format!("cannot open decoder: {e}"),
                 })?;
-        // Let the demuxer drop packets of every other stream.
-        // SAFETY: stream pointers of an open format context; `discard` is a plain field.
-        unsafe {
-            let fmt = ictx.as_mut_ptr();
-            for i in 0..(*fmt).nb_streams as usize {
-                if i != stream_index {
-                    (**(*fmt).streams.add(i)).discard = ff::ffi::AVDiscard::AVDISCARD_ALL;
-                }
-            }
-        }
+        crate::probe::keep_only_stream(&mut ictx, stream_index);
         let info = VideoInfo {
             stream_index,
             codec: codec_name(codec_id),
@@ -239,21 +230,17 @@ impl VideoDecoder {
             self.send();
             return;
         }
-        // av_read_frame() overwrites the packet without releasing what it held: unref first,
-        // or every packet of the file stays allocated until the end.
-        // SAFETY: `packet` is a valid AVPacket owned by this decoder.
-        unsafe { ff::ffi::av_packet_unref(self.packet.as_mut_ptr()) };
-        match self.packet.read(&mut self.ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => return,
-            Err(ff::Error::InvalidData) => {
+        match crate::probe::read_packet(&mut self.ictx, &mut self.packet) {
+            Ok(PacketRead::Packet) => {}
+            Ok(PacketRead::Again) => return,
+            Ok(PacketRead::Invalid) => {
                 self.counters.read_errors += 1;
                 if self.counters.read_errors > 1000 {
                     self.finish();
                 }
                 return;
             }
-            Err(ff::Error::Eof) => return self.finish(),
+            Ok(PacketRead::Eof) => return self.finish(),
             Err(e) => {
                 self.counters.read_error = Some(format!(
                     "read error after {} packets: {e}",

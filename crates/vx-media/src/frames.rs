@@ -3,13 +3,12 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use ff::codec::packet::Mut as _;
 use ffmpeg_next as ff;
 
 use crate::convert::Converter;
 use crate::error::{MediaError, Result};
 use crate::jpeg::Encoder;
-use crate::probe::{codec_label, display_rotation, open_input};
+use crate::probe::{codec_label, display_rotation, open_input, PacketRead};
 
 /// How a frame handed to the callback was produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +71,10 @@ pub fn for_each_jpeg(
         })
     };
     loop {
-        // SAFETY: release what the previous read left in the packet (see keyframes.rs).
-        unsafe { ff::ffi::av_packet_unref(packet.as_mut_ptr()) };
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(ff::Error::InvalidData) => continue,
+        match crate::probe::read_packet(&mut ictx, &mut packet) {
+            Ok(PacketRead::Packet) => {}
+            Ok(PacketRead::Eof) => break,
+            Ok(PacketRead::Again | PacketRead::Invalid) => continue,
             Err(e) => {
                 return Err(MediaError::Decode {
                     path: path.into(),

@@ -312,3 +312,50 @@ pub fn probe(path: &Path) -> Result<ProbeInfo> {
         streams: ctx.streams().map(|s| stream_info(&s)).collect(),
     })
 }
+
+/// Let the demuxer drop the packets of every stream but `index`: they are never handed out,
+/// let alone decoded.
+pub fn keep_only_stream(ictx: &mut ff::format::context::Input, index: usize) {
+    // SAFETY: stream pointers of an open format context; `discard` is a plain field.
+    unsafe {
+        let fmt = ictx.as_mut_ptr();
+        for i in 0..(*fmt).nb_streams as usize {
+            if i != index {
+                (**(*fmt).streams.add(i)).discard = ff::ffi::AVDiscard::AVDISCARD_ALL;
+            }
+        }
+    }
+}
+
+/// What reading the next packet gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketRead {
+    /// A packet (of any stream) is in the buffer.
+    Packet,
+    /// Nothing this time (EAGAIN): read again.
+    Again,
+    /// The demuxer skipped damaged data: read again.
+    Invalid,
+    Eof,
+}
+
+/// Read the next packet into `packet`. av_read_frame() overwrites a packet without releasing
+/// what it held, so the old contents are released first (or every packet of the file stays
+/// allocated until the end).
+pub fn read_packet(
+    ictx: &mut ff::format::context::Input,
+    packet: &mut ff::Packet,
+) -> std::result::Result<PacketRead, ff::Error> {
+    use ff::codec::packet::Mut as _;
+    // SAFETY: `packet` is a valid AVPacket we own.
+    unsafe { ff::ffi::av_packet_unref(packet.as_mut_ptr()) };
+    match packet.read(ictx) {
+        Ok(()) => Ok(PacketRead::Packet),
+        Err(ff::Error::Eof) => Ok(PacketRead::Eof),
+        Err(ff::Error::InvalidData) => Ok(PacketRead::Invalid),
+        Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {
+            Ok(PacketRead::Again)
+        }
+        Err(e) => Err(e),
+    }
+}
