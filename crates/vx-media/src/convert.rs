@@ -147,45 +147,23 @@ impl Converter {
             Some((tw, th)) => (tw.max(1), th.max(1)),
             None => (w, h),
         };
-        let key = ScalerKey {
-            fmt: frame.format(),
-            dst: Pixel::RGB24,
-            w,
-            h,
-            dw,
-            dh,
-            full_range_src: is_full_range(frame),
-        };
-        if self.rgb_scaler.as_ref().map(|s| s.key) != Some(key) {
-            self.rgb_scaler = Some(Scaler::new(key)?);
-        }
-        let scaler = self.rgb_scaler.as_mut().ok_or("no scaler")?;
+        let scaler = Scaler::cached(&mut self.rgb_scaler, frame, Pixel::RGB24, dw, dh)?;
         let (w, h) = (dw as usize, dh as usize);
         let mut data = vec![0u8; w * h * 3];
-        // SAFETY: source pointers/strides from a decoded frame of the size and format the
-        // context was made for; the destination is one packed buffer of w * h * 3 bytes.
-        let ret = unsafe {
-            let f = frame.as_ptr();
-            let dst = [
-                data.as_mut_ptr(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            ];
-            let dst_stride = [(w * 3) as i32, 0, 0, 0];
-            ff::ffi::sws_scale(
-                scaler.ctx,
-                (*f).data.as_ptr() as *const *const u8,
-                (*f).linesize.as_ptr(),
-                0,
-                key.h as i32,
-                dst.as_ptr(),
-                dst_stride.as_ptr(),
-            )
+        // SAFETY: one packed buffer of w * h * 3 bytes, stride w * 3: an RGB24 picture of the
+        // scaler's output size.
+        unsafe {
+            scaler.scale(
+                frame,
+                [
+                    data.as_mut_ptr(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                ],
+                [(w * 3) as i32, 0, 0, 0],
+            )?
         };
-        if ret <= 0 {
-            return Err(format!("swscale failed ({ret})"));
-        }
         Ok(rotate_rgb(
             crate::still::Rgb {
                 width: w,
@@ -219,47 +197,24 @@ impl Converter {
     }
 
     fn scale(&mut self, frame: &Frame, dw: u32, dh: u32) -> Result<Yuv, String> {
-        let key = ScalerKey {
-            fmt: frame.format(),
-            dst: Pixel::YUV420P,
-            w: frame.width(),
-            h: frame.height(),
-            dw,
-            dh,
-            full_range_src: is_full_range(frame),
-        };
-        if self.scaler.as_ref().map(|s| s.key) != Some(key) {
-            self.scaler = Some(Scaler::new(key)?);
-        }
-        let scaler = self.scaler.as_mut().ok_or("no scaler")?;
+        let scaler = Scaler::cached(&mut self.scaler, frame, Pixel::YUV420P, dw, dh)?;
         let (w, h) = (dw as usize, dh as usize);
         let mut out = Yuv::filled(w, h, Chroma::C420, [0, 128, 128]);
         let (cw, _) = out.chroma_size();
-        // SAFETY: the source pointers/strides come from a decoded frame of the size and format
-        // the context was made for; the destination planes are tightly packed buffers of the
-        // exact sizes of a w x h yuv420p picture with strides w, cw, cw.
-        let ret = unsafe {
-            let f = frame.as_ptr();
-            let dst = [
-                out.y.as_mut_ptr(),
-                out.u.as_mut_ptr(),
-                out.v.as_mut_ptr(),
-                std::ptr::null_mut(),
-            ];
-            let dst_stride = [w as i32, cw as i32, cw as i32, 0];
-            ff::ffi::sws_scale(
-                scaler.ctx,
-                (*f).data.as_ptr() as *const *const u8,
-                (*f).linesize.as_ptr(),
-                0,
-                key.h as i32,
-                dst.as_ptr(),
-                dst_stride.as_ptr(),
-            )
+        // SAFETY: tightly packed planes of the exact sizes of a w x h yuv420p picture (the
+        // scaler's output) with strides w, cw, cw.
+        unsafe {
+            scaler.scale(
+                frame,
+                [
+                    out.y.as_mut_ptr(),
+                    out.u.as_mut_ptr(),
+                    out.v.as_mut_ptr(),
+                    std::ptr::null_mut(),
+                ],
+                [w as i32, cw as i32, cw as i32, 0],
+            )?
         };
-        if ret <= 0 {
-            return Err(format!("swscale failed ({ret})"));
-        }
         Ok(out)
     }
 }
@@ -276,6 +231,61 @@ struct Scaler {
 unsafe impl Send for Scaler {}
 
 impl Scaler {
+    /// The scaler kept in `slot`, made anew when the frame's format or size, the output
+    /// format or size changed.
+    fn cached<'a>(
+        slot: &'a mut Option<Scaler>,
+        frame: &Frame,
+        dst: Pixel,
+        dw: u32,
+        dh: u32,
+    ) -> Result<&'a mut Scaler, String> {
+        let key = ScalerKey {
+            fmt: frame.format(),
+            dst,
+            w: frame.width(),
+            h: frame.height(),
+            dw,
+            dh,
+            full_range_src: is_full_range(frame),
+        };
+        if slot.as_ref().map(|s| s.key) != Some(key) {
+            *slot = Some(Scaler::new(key)?);
+        }
+        slot.as_mut().ok_or_else(|| "no scaler".to_string())
+    }
+
+    /// Scale `frame` (of the size and format the context was made for) into `dst` planes.
+    ///
+    /// # Safety
+    /// `dst` / `stride` must describe writable planes of a picture of the output size and
+    /// format of this scaler.
+    unsafe fn scale(
+        &mut self,
+        frame: &Frame,
+        dst: [*mut u8; 4],
+        stride: [i32; 4],
+    ) -> Result<(), String> {
+        let f = frame.as_ptr();
+        // SAFETY: source pointers/strides from the decoded frame the key was made from; the
+        // destination is the caller's promise.
+        let ret = unsafe {
+            ff::ffi::sws_scale(
+                self.ctx,
+                (*f).data.as_ptr() as *const *const u8,
+                (*f).linesize.as_ptr(),
+                0,
+                self.key.h as i32,
+                dst.as_ptr(),
+                stride.as_ptr(),
+            )
+        };
+        if ret <= 0 {
+            return Err(format!("swscale failed ({ret})"));
+        }
+        Ok(())
+    }
+
     fn new(key: ScalerKey) -> Result<Scaler, String> {
         let downscale = key.dw < key.w || key.dh < key.h;
         let mut flags = if downscale {
