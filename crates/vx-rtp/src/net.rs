@@ -180,6 +180,21 @@ impl Batch {
     }
 }
 
+/// sendmmsg/recvmmsg headers, one datagram per iovec (no address, no control data). The
+/// headers point into `iov`, which must outlive the call they are used in.
+#[cfg(target_os = "linux")]
+fn one_message_per_iovec(iov: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
+    iov.iter_mut()
+        .map(|v| {
+            // SAFETY: a zeroed mmsghdr is a valid "no address, no control data" header.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = v as *mut libc::iovec;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect()
+}
+
 /// Send `lens.len()` datagrams stored in `data` at slots `first..` of size `slot`.
 #[cfg(target_os = "linux")]
 fn send_many(
@@ -198,16 +213,7 @@ fn send_many(
             iov_len: n,
         })
         .collect();
-    // SAFETY: zeroed mmsghdr is a valid "no address, no control data" header.
-    let mut msgs: Vec<libc::mmsghdr> = iov
-        .iter_mut()
-        .map(|v| {
-            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            m.msg_hdr.msg_iov = v as *mut libc::iovec;
-            m.msg_hdr.msg_iovlen = 1;
-            m
-        })
-        .collect();
+    let mut msgs = one_message_per_iovec(&mut iov);
     // SAFETY: msgs/iov point into `data`, alive for the call; the socket is connected.
     let r = unsafe { libc::sendmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), msgs.len() as u32, 0) };
     if r < 0 {
@@ -261,16 +267,7 @@ impl Inbox {
                 iov_len: c.len(),
             })
             .collect();
-        let mut msgs: Vec<libc::mmsghdr> = iov
-            .iter_mut()
-            .map(|v| {
-                // SAFETY: zeroed mmsghdr is valid; we only set the iovec.
-                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                m.msg_hdr.msg_iov = v as *mut libc::iovec;
-                m.msg_hdr.msg_iovlen = 1;
-                m
-            })
-            .collect();
+        let mut msgs = one_message_per_iovec(&mut iov);
         // SAFETY: every iovec points into self.bufs, alive and exclusively borrowed.
         let r = unsafe {
             libc::recvmmsg(
