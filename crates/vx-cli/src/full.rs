@@ -522,12 +522,14 @@ fn keyframes_cmd(
     }
     if let Some((_, model, threshold)) = detector {
         let p = out.join("detections.json");
-        let mut json = serde_json::to_vec_pretty(&DetectReport {
-            model,
-            threshold,
-            results: found,
-        })?;
-        json.push(b'\n');
+        let json = json_text(
+            &DetectReport {
+                model,
+                threshold,
+                results: found,
+            },
+            true,
+        )?;
         vx_image::fsutil::write_atomic(&p, &json).with_context(|| p.display().to_string())?;
     }
     let json = keyframes::write_report(&report, out).context("writing keyframes.json")?;
@@ -791,8 +793,7 @@ fn detect(a: &DetectArgs, family: Option<vx_infer::detect::Family>) -> Result<Ex
         threshold: a.threshold,
         results,
     };
-    let mut json = serde_json::to_vec_pretty(&report)?;
-    json.push(b'\n');
+    let json = json_text(&report, true)?;
     emit(a.out.as_deref(), &json)?;
     Ok(if failed {
         ExitCode::from(1)
@@ -1019,8 +1020,7 @@ fn vad(file: &Path, model: &str, threshold: f32, out: Option<&Path>) -> Result<E
         speech_seconds: speech.iter().map(|s| s.end - s.start).sum(),
         speech,
     };
-    let mut json = serde_json::to_vec_pretty(&report)?;
-    json.push(b'\n');
+    let json = json_text(&report, true)?;
     emit(out, &json)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -1101,8 +1101,7 @@ fn embed_audio(
         dim,
         windows,
     };
-    let mut json = serde_json::to_vec(&report)?;
-    json.push(b'\n');
+    let json = json_text(&report, false)?;
     emit(out, &json)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -1337,19 +1336,28 @@ fn transcribe(
                 text,
                 segments,
             };
-            let mut j = serde_json::to_string_pretty(&t)?;
-            j.push('\n');
-            j
+            json_text(&t, true)?
         }
-        TextFormat::Srt => to_srt(&segments),
-        TextFormat::Vtt => to_vtt(&segments),
-        TextFormat::Txt => format!("{text}\n"),
+        TextFormat::Srt => to_srt(&segments).into_bytes(),
+        TextFormat::Vtt => to_vtt(&segments).into_bytes(),
+        TextFormat::Txt => format!("{text}\n").into_bytes(),
     };
-    emit(out, body.as_bytes())?;
+    emit(out, &body)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Write `bytes` to `out` atomically, or to stdout when no path is given.
+/// A report as JSON text (indented or compact) with a final newline.
+fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<Vec<u8>> {
+    let mut json = if pretty {
+        serde_json::to_vec_pretty(value)?
+    } else {
+        serde_json::to_vec(value)?
+    };
+    json.push(b'\n');
+    Ok(json)
+}
+
 fn emit(out: Option<&Path>, bytes: &[u8]) -> Result<()> {
     match out {
         Some(p) => {

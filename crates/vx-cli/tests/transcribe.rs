@@ -103,21 +103,7 @@ fn word_error_rate_on_the_reference_clips() {
 #[test]
 fn containers_silence_and_subtitles() {
     let d = TempDir::new("transcribe");
-    let mp4 = d.path("jfk.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=25:d=11",
-        "-i",
-        need("media/jfk.wav").to_str().unwrap(),
-        "-c:v",
-        "libx264",
-        "-c:a",
-        "aac",
-        "-shortest",
-        mp4.to_str().unwrap(),
-    ]);
+    let mp4 = speech_in_mp4(&d, "media/jfk.wav", "jfk");
     let v = json(&mp4);
     let w = words(v["text"].as_str().unwrap());
     assert!(

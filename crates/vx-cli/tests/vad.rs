@@ -50,21 +50,7 @@ fn speech_spans_match_the_reference_runs() {
 fn same_spans_from_a_video_container_and_none_for_silence_or_tones() {
     let d = TempDir::new("vad");
     // jfk.wav muxed into an MP4 with a video track, as AAC.
-    let mp4 = d.path("jfk.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=25:d=11",
-        "-i",
-        need("media/jfk.wav").to_str().unwrap(),
-        "-c:v",
-        "libx264",
-        "-c:a",
-        "aac",
-        "-shortest",
-        mp4.to_str().unwrap(),
-    ]);
+    let mp4 = speech_in_mp4(&d, "media/jfk.wav", "jfk");
     let a = vad(&need("media/jfk.wav"));
     let b = vad(&mp4);
     assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");

@@ -36,6 +36,27 @@ pub fn vx() -> Command {
     c
 }
 
+/// A shared speech clip (e.g. "media/jfk.wav") muxed as AAC into DIR/NAME.mp4 with an 11 s
+/// test-pattern video track (the audio is cut to the shorter of the two).
+pub fn speech_in_mp4(d: &TempDir, clip: &str, name: &str) -> PathBuf {
+    let mp4 = d.path(&format!("{name}.mp4"));
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:d=11",
+        "-i",
+        need(clip).to_str().unwrap(),
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        "-shortest",
+        mp4.to_str().unwrap(),
+    ]);
+    mp4
+}
+
 /// Peak RSS in KiB of a vx run (same environment as [`vx`]), measured by GNU time.
 pub fn peak_rss_kib(args: &[&str]) -> u64 {
     let o = Command::new("/usr/bin/time")
