@@ -27,10 +27,11 @@ fn check(dir: &TempDir, clip: &Path, min_psnr: f64) -> serde_json::Value {
     let want = ffprobe_key_pts(clip);
     assert!(!want.is_empty());
     assert_eq!(got, want, "keyframe pts differ from ffprobe's key frames");
-    // Times are pts x time base.
+    // Times are on the file's timeline: pts x time base minus the container's start time.
     let (n, d) = ffprobe_time_base(clip);
+    let start = ffprobe_start_time(clip);
     for k in kfs {
-        let t = k["pts"].as_i64().unwrap() as f64 * n as f64 / d as f64;
+        let t = k["pts"].as_i64().unwrap() as f64 * n as f64 / d as f64 - start;
         assert!((k["time"].as_f64().unwrap() - t).abs() < 1e-9);
         assert_eq!(k["phash"].as_str().unwrap().len(), 16);
     }
@@ -218,8 +219,10 @@ fn mpeg2_transport_stream() {
         ],
     );
     let j = check(&d, &clip, 30.0);
-    // TS timestamps start at 1.4 s: times are pts x time base, not shifted.
-    assert!(j["keyframes"][0]["time"].as_f64().unwrap() > 1.0);
+    // TS timestamps start at 1.4 s; times are on the file's timeline, which starts at 0
+    // (they used to be raw pts x time base: docs/OUTPUTS.md, "One timeline").
+    assert!(j["keyframes"][0]["pts"].as_i64().unwrap() > 90_000);
+    assert!(j["keyframes"][0]["time"].as_f64().unwrap() < 0.2);
 }
 
 #[test]

@@ -4,29 +4,20 @@
 use std::time::Instant;
 
 use ffmpeg_next as ff;
-use vx_media::convert::Converter;
 use vx_media::image::{Chroma, Yuv};
 use vx_media::jpeg::Encoder;
 
 fn key_frames(path: &str, max: usize) -> Vec<Yuv> {
-    let mut ictx = ff::format::input(&path).expect("open");
-    let st = ictx.streams().best(ff::media::Type::Video).expect("video");
-    let idx = st.index();
-    let mut dec = ff::codec::Context::from_parameters(st.parameters())
-        .unwrap()
-        .decoder();
-    dec.skip_frame(ff::codec::discard::Discard::NonKey);
-    let mut dec = dec.video().unwrap();
-    let mut conv = Converter::new();
+    use vx_media::source::{DecodeMode, Decoded, Source, SourceOptions};
+    let opts = SourceOptions {
+        video: Some(DecodeMode::KeyFrames),
+        ..Default::default()
+    };
+    let mut src = Source::open(std::path::Path::new(path), &opts).expect("open");
     let mut out = Vec::new();
-    let mut frame = ff::util::frame::Video::empty();
-    for (s, p) in ictx.packets() {
-        if s.index() != idx {
-            continue;
-        }
-        let _ = dec.send_packet(&p);
-        while dec.receive_frame(&mut frame).is_ok() {
-            out.push(conv.convert(&frame, 0, None).unwrap());
+    while let Some(d) = src.next() {
+        if let Decoded::Video(f) = d {
+            out.push(f.to_yuv(None).unwrap());
         }
         if out.len() >= max {
             break;

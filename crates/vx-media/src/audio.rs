@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next as ff;
 
 use crate::error::{MediaError, Result};
-use crate::probe::{codec_label, open_input, PacketRead};
+use crate::source::{AudioSpec, Decoded, Source, SourceOptions};
 
 /// Output sample format (interleaved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -60,9 +60,9 @@ pub struct AudioStats {
 }
 
 /// A libswresample context for one input layout/format/rate.
-struct Resampler {
+pub(crate) struct Resampler {
     ctx: *mut ff::ffi::SwrContext,
-    key: (i32, i32, u64, i32),
+    pub(crate) key: (i32, i32, u64, i32),
 }
 
 impl Drop for Resampler {
@@ -73,8 +73,27 @@ impl Drop for Resampler {
 }
 
 impl Resampler {
-    /// SAFETY: `frame` must be a valid decoded audio frame.
-    unsafe fn new(
+    /// What identifies a frame's input format (sample format, rate, layout mask, channels).
+    ///
+    /// # Safety
+    /// `f` must be a valid decoded audio frame.
+    pub(crate) unsafe fn key_of(f: *const ff::ffi::AVFrame) -> (i32, i32, u64, i32) {
+        let nb = (*f).ch_layout.nb_channels.max(1);
+        let mask = if (*f).ch_layout.order == ff::ffi::AVChannelOrder::AV_CHANNEL_ORDER_NATIVE {
+            (*f).ch_layout.u.mask
+        } else {
+            let mut probe_layout: ff::ffi::AVChannelLayout = std::mem::zeroed();
+            ff::ffi::av_channel_layout_default(&mut probe_layout, nb);
+            let m = probe_layout.u.mask;
+            ff::ffi::av_channel_layout_uninit(&mut probe_layout);
+            m
+        };
+        ((*f).format, (*f).sample_rate, mask, nb)
+    }
+
+    /// # Safety
+    /// `frame` must be a valid decoded audio frame.
+    pub(crate) unsafe fn new(
         frame: *const ff::ffi::AVFrame,
         out: AudioFormat,
     ) -> std::result::Result<Self, String> {
@@ -121,7 +140,10 @@ impl Resampler {
     }
 
     /// Convert `in_count` samples at `input` (NULL to flush); returns interleaved output.
-    unsafe fn run(
+    ///
+    /// # Safety
+    /// `input` must point at `in_count` samples per channel in the context's input format.
+    pub(crate) unsafe fn run(
         &mut self,
         input: *const *const u8,
         in_count: i32,
@@ -148,167 +170,56 @@ impl Resampler {
 }
 
 /// Decode the best audio stream of `path`, resampled to `out`; `sink` gets interleaved
-/// samples (raw bytes in `out.format`, native endianness) as they come.
+/// samples (raw bytes in `out.format`, native endianness) as they come. One [`Source`] with
+/// audio only: the same decoding as every operation of the engine gets.
 pub fn decode(
     path: &Path,
     out: AudioFormat,
     mut sink: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<AudioStats> {
-    if out.rate == 0 || out.channels == 0 {
-        return Err(MediaError::InvalidOption(
-            "rate and channels must be > 0".into(),
-        ));
+    let mut src = Source::open(
+        path,
+        &SourceOptions {
+            video: None,
+            audio: vec![AudioSpec {
+                rate: out.rate,
+                channels: out.channels,
+            }],
+            threads: 0,
+        },
+    )?;
+    if src.audio_info().is_none() {
+        return Err(MediaError::NoAudioStream { path: path.into() });
     }
-    let mut ictx = open_input(path)?;
-    let stream = ictx
-        .streams()
-        .best(ff::media::Type::Audio)
-        .ok_or_else(|| MediaError::NoAudioStream { path: path.into() })?;
-    let index = stream.index();
-    // The container's duration of the stream, when it has one: decoders leave the encoder's
-    // padding at the end (AAC: up to a frame), which the container's edit list cuts off.
-    let limit = crate::probe::ts_seconds(stream.duration(), stream.time_base())
-        .filter(|d| *d > 0.0)
-        .map(|d| (d * out.rate as f64).round() as u64);
-    let params = stream.parameters();
-    let codec = ff::decoder::find(params.id()).ok_or_else(|| MediaError::UnsupportedCodec {
-        path: path.into(),
-        codec: codec_label(&params),
-    })?;
-    let mut cctx = ff::codec::Context::from_parameters(params).map_err(|e| MediaError::Decode {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    // SAFETY: plain field write before opening.
-    unsafe { (*cctx.as_mut_ptr()).pkt_timebase = stream.time_base().into() };
-    let mut decoder = cctx
-        .decoder()
-        .open_as(codec)
-        .and_then(|o| o.audio())
-        .map_err(|e| MediaError::Decode {
-            path: path.into(),
-            reason: format!("cannot open decoder: {e}"),
-        })?;
-    crate::probe::keep_only_stream(&mut ictx, index);
-    let mut stats = AudioStats::default();
-    let frame_size = out.channels as usize * out.format.bytes();
-    // Hand samples on, up to `limit` sample frames.
-    let mut written = 0u64;
-    let mut sink = |b: &[u8]| -> Result<()> {
-        let n = (b.len() / frame_size) as u64;
-        let keep = match limit {
-            Some(l) => n.min(l.saturating_sub(written)),
-            None => n,
-        };
-        written += keep;
-        if keep > 0 {
-            sink(&b[..keep as usize * frame_size])?;
-        }
-        Ok(())
-    };
-    let mut rs: Option<Resampler> = None;
-    let mut buf = Vec::new();
-    let mut frame = ff::util::frame::Audio::empty();
-    let mut packet = ff::Packet::empty();
-    let mut emit = |frame: &ff::util::frame::Audio,
-                    rs: &mut Option<Resampler>,
-                    buf: &mut Vec<u8>,
-                    stats: &mut AudioStats|
-     -> Result<()> {
-        // SAFETY: the frame is a valid decoded audio frame; data pointers cover nb_samples.
-        unsafe {
-            let f = frame.as_ptr();
-            let mut probe_layout: ff::ffi::AVChannelLayout = std::mem::zeroed();
-            let nb = (*f).ch_layout.nb_channels.max(1);
-            let mask = if (*f).ch_layout.order == ff::ffi::AVChannelOrder::AV_CHANNEL_ORDER_NATIVE {
-                (*f).ch_layout.u.mask
-            } else {
-                ff::ffi::av_channel_layout_default(&mut probe_layout, nb);
-                let m = probe_layout.u.mask;
-                ff::ffi::av_channel_layout_uninit(&mut probe_layout);
-                m
-            };
-            let key = ((*f).format, (*f).sample_rate, mask, nb);
-            if rs.as_ref().map(|r| r.key) != Some(key) {
-                // A format change mid-stream: flush what the old context holds, start anew.
-                if let Some(old) = rs.as_mut() {
-                    if old.run(std::ptr::null(), 0, out, buf) > 0 {
-                        stats.samples += (buf.len() / frame_size) as u64;
-                        sink(buf)?;
-                    }
+    let mut bytes = Vec::new();
+    while let Some(d) = src.next() {
+        if let Decoded::Audio(b) = d {
+            bytes.clear();
+            match out.format {
+                SampleFormat::F32 => {
+                    bytes.extend(b.samples.iter().flat_map(|v| v.to_ne_bytes()));
                 }
-                *rs = Some(Resampler::new(f, out).map_err(|reason| MediaError::Decode {
-                    path: path.into(),
-                    reason,
-                })?);
+                SampleFormat::S16 => {
+                    bytes.extend(b.samples.iter().flat_map(|&v| f32_to_s16(v).to_ne_bytes()));
+                }
             }
-            let r = rs.as_mut().ok_or_else(|| MediaError::Decode {
-                path: path.into(),
-                reason: "no resampler".into(),
-            })?;
-            let n = r.run(
-                (*f).extended_data as *const *const u8,
-                (*f).nb_samples,
-                out,
-                buf,
-            );
-            if n > 0 {
-                stats.samples += n as u64;
-                sink(buf)?;
-            }
-        }
-        Ok(())
-    };
-    loop {
-        match crate::probe::read_packet(&mut ictx, &mut packet) {
-            Ok(PacketRead::Packet) => {}
-            Ok(PacketRead::Eof) => break,
-            Ok(PacketRead::Again | PacketRead::Invalid) => continue,
-            Err(e) => {
-                return Err(MediaError::Decode {
-                    path: path.into(),
-                    reason: format!("read error: {e}"),
-                })
-            }
-        }
-        if packet.stream() != index {
-            continue;
-        }
-        stats.packets_read += 1;
-        if decoder.send_packet(&packet).is_err() {
-            stats.decode_errors += 1;
-            continue;
-        }
-        while decoder.receive_frame(&mut frame).is_ok() {
-            emit(&frame, &mut rs, &mut buf, &mut stats)?;
+            sink(&bytes)?;
         }
     }
-    let _ = decoder.send_eof();
-    while decoder.receive_frame(&mut frame).is_ok() {
-        emit(&frame, &mut rs, &mut buf, &mut stats)?;
+    if let Some(e) = src.no_audio_error(0) {
+        return Err(e);
     }
-    if let Some(r) = rs.as_mut() {
-        // SAFETY: flushing a valid context.
-        if unsafe { r.run(std::ptr::null(), 0, out, &mut buf) } > 0 {
-            stats.samples += (buf.len() / frame_size) as u64;
-            sink(&buf)?;
-        }
-    }
-    stats.samples = written;
-    if stats.samples == 0 {
-        return Err(MediaError::NoFrames {
-            path: path.into(),
-            detail: Some(if stats.packets_read == 0 {
-                "no audio packets could be read".into()
-            } else {
-                format!(
-                    "{} of {} audio packets failed to decode",
-                    stats.decode_errors, stats.packets_read
-                )
-            }),
-        });
-    }
-    Ok(stats)
+    let (packets_read, decode_errors) = src.audio_counters().unwrap_or((0, 0));
+    Ok(AudioStats {
+        samples: src.audio_samples(0),
+        packets_read,
+        decode_errors,
+    })
+}
+
+/// f32 -> s16 as libswresample converts (`lrintf(x * 32768)`, clipped).
+pub fn f32_to_s16(v: f32) -> i16 {
+    (v * 32768.0).round_ties_even().clamp(-32768.0, 32767.0) as i16
 }
 
 /// Samples in a buffer of native-endian f32 bytes (what [`decode`] gives for

@@ -104,7 +104,7 @@ impl Converter {
 
     /// Convert a decoded frame to an upright, full-range 8-bit YUV picture whose longest side
     /// is at most `max_side`. `rotation` is in degrees clockwise (0/90/180/270).
-    pub fn convert(
+    pub(crate) fn convert(
         &mut self,
         frame: &Frame,
         rotation: i32,
@@ -131,7 +131,7 @@ impl Converter {
     /// resize together), upright, stretched to `target` (width, height after rotation) or at
     /// its own size. This is how video frames go to the detectors: no JPEG, no file, no
     /// separate resize.
-    pub fn to_rgb(
+    pub(crate) fn to_rgb(
         &mut self,
         frame: &Frame,
         rotation: i32,

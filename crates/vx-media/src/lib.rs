@@ -1,20 +1,21 @@
 //! In-process media handling for vx, on FFmpeg's libraries (libavformat/libavcodec/libswscale).
 //!
 //! * [`probe`]: container and stream metadata, like `ffprobe -show_format -show_streams`.
-//! * [`keyframes`]: decode only the frames the decoder flags as key and write them as JPEG/PNG,
-//!   straight from the decoded YUV planes (no RGB round trip for JPEG, no temp files).
-//! * [`phash`]: 64-bit perceptual hash of a luma plane, used for near-duplicate removal.
-//! * [`image`]: owned 8-bit planar YUV images, range expansion and rotation.
+//! * [`source`]: one demuxer per file feeding a video decoder (key frames or all frames) and
+//!   an audio decoder with one resampler per requested format; vx-owned frames out
+//!   ([`source::VideoFrame`], [`source::AudioBlock`]) on one timeline.
+//! * [`convert`]: decoded pictures to full-range YUV or RGB (LUT copy or libswscale).
+//! * [`audio`]: audio to WAV / f32 in memory (on [`source`]).
+//! * [`frames`]: every frame as JPEG for streaming, MJPEG into Matroska.
 //!
 //! Errors are typed ([`MediaError`]) and always name the file they concern.
 
 pub mod audio;
 pub mod convert;
-pub mod decode;
 pub mod error;
 pub mod frames;
-pub mod keyframes;
 pub mod probe;
+pub mod source;
 pub mod still;
 
 pub use error::MediaError;

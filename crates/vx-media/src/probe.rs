@@ -295,13 +295,18 @@ fn stream_info(stream: &ff::format::stream::Stream) -> StreamInfo {
 /// Read container and stream metadata of `path`.
 pub fn probe(path: &Path) -> Result<ProbeInfo> {
     let ctx = open_input(path)?;
+    Ok(probe_ctx(path, &ctx))
+}
+
+/// Container and stream metadata of an open file.
+pub(crate) fn probe_ctx(path: &Path, ctx: &ff::format::context::Input) -> ProbeInfo {
     let fmt = ctx.format();
     let dur = ctx.duration();
     let size = std::fs::metadata(path).ok().map(|m| m.len());
     // SAFETY: reading plain fields of a valid, open AVFormatContext.
     let (start, bit_rate) = unsafe { ((*ctx.as_ptr()).start_time, (*ctx.as_ptr()).bit_rate) };
     let av_tb = ff::Rational::new(1, ff::ffi::AV_TIME_BASE);
-    Ok(ProbeInfo {
+    ProbeInfo {
         path: path.to_path_buf(),
         container: fmt.name().to_string(),
         container_long: fmt.description().to_string(),
@@ -310,7 +315,7 @@ pub fn probe(path: &Path) -> Result<ProbeInfo> {
         bit_rate: Some(bit_rate).filter(|&b| b > 0),
         size,
         streams: ctx.streams().map(|s| stream_info(&s)).collect(),
-    })
+    }
 }
 
 /// Let the demuxer drop the packets of every stream but `index`: they are never handed out,

@@ -175,6 +175,15 @@ pub fn ffprobe_time_base(file: &Path) -> (i64, i64) {
     (n.parse().unwrap(), d.parse().unwrap())
 }
 
+/// The container's start time (ffprobe's format start_time; 0 when it has none).
+pub fn ffprobe_start_time(file: &Path) -> f64 {
+    let v = ffprobe_json(&["-show_entries", "format=start_time", file.to_str().unwrap()]);
+    v["format"]["start_time"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Decode an image file to packed RGB24 with the ffmpeg CLI.
 pub fn decode_rgb(image: &Path) -> Vec<u8> {
     ffmpeg_stdout(&[

@@ -1,0 +1,768 @@
+//! One short function per command: build the plan, run it on the engine, print the report.
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use vx_pipeline::budget::Budget;
+use vx_pipeline::engine::{run_file, EngineOptions, FileRun, Status, Task};
+use vx_pipeline::op::{Operation, Output};
+use vx_pipeline::ops;
+
+use crate::{AudioFmt, DetectArgs, ModelsCmd, RunArgs, TextFormat};
+use vx_cli::stream;
+
+/// A usage error found after parsing (exit status 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+/// The pipeline's usage errors are usage errors of the command line.
+fn lift(e: vx_pipeline::Error) -> anyhow::Error {
+    match e {
+        vx_pipeline::Error::Usage(m) => usage(m),
+        e => e.into(),
+    }
+}
+
+/// Engine options with a progress line on a terminal ("vx: LABEL 45.3% 12.0 s").
+fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
+    let show = !quiet && std::io::stderr().is_terminal();
+    let label = label.to_string();
+    EngineOptions {
+        decoder_threads,
+        progress: show.then(|| {
+            Box::new(move |t: f64, d: Option<f64>| {
+                let pct = d
+                    .filter(|d| *d > 0.0)
+                    .map(|d| format!("{:5.1}% ", (t / d * 100.0).clamp(0.0, 100.0)))
+                    .unwrap_or_default();
+                eprint!("\r\x1b[Kvx: {label} {pct}{t:.1} s");
+            }) as Box<dyn FnMut(f64, Option<f64>) + Send>
+        }),
+        ..Default::default()
+    }
+}
+
+fn clear_progress(quiet: bool) {
+    if !quiet && std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[K");
+    }
+}
+
+/// Run one operation over `path`; its output, or its error (a skip is an error here: the
+/// single command was asked for something the file does not have).
+fn single(path: &Path, op: Box<dyn Operation>, mut opts: EngineOptions, quiet: bool) -> Result<Output> {
+    let run = run_file(path, vec![Task { op, input: None }], &mut opts);
+    clear_progress(quiet);
+    let mut run = run?;
+    take_op(path, &mut run, 0)
+}
+
+fn take_op(path: &Path, run: &mut FileRun, i: usize) -> Result<Output> {
+    let op = &mut run.ops[i];
+    match (&op.status, op.error.take(), op.output.take()) {
+        (Status::Ok, _, Some(o)) => Ok(o),
+        (Status::Skipped(r), _, _) => bail!("{}: {r}", path.display()),
+        (_, Some(e), _) => Err(lift(e)),
+        (s, _, _) => bail!("{}: {s:?}", path.display()),
+    }
+}
+
+fn typed<T: 'static>(o: Output) -> Result<T> {
+    o.take::<T>()
+        .ok_or_else(|| anyhow::anyhow!("internal: unexpected report type"))
+}
+
+/// A report as JSON text (indented or compact) with a final newline.
+fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<Vec<u8>> {
+    let mut json = if pretty {
+        serde_json::to_vec_pretty(value)?
+    } else {
+        serde_json::to_vec(value)?
+    };
+    json.push(b'\n');
+    Ok(json)
+}
+
+/// Write `bytes` to `out` atomically, or to stdout when no path is given.
+fn emit(out: Option<&Path>, bytes: &[u8]) -> Result<()> {
+    match out {
+        Some(p) => {
+            vx_image::fsutil::write_atomic(p, bytes).with_context(|| p.display().to_string())
+        }
+        None => Ok(std::io::stdout().write_all(bytes)?),
+    }
+}
+
+fn warn_all(path: &Path, warnings: &[String]) {
+    for w in warnings {
+        eprintln!("vx: warning: {}: {w}", path.display());
+    }
+}
+
+pub fn probe(files: &[PathBuf]) -> Result<ExitCode> {
+    let mut failed = false;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for f in files {
+        let r = single(
+            f,
+            Box::new(ops::probe::Probe::default()),
+            EngineOptions::default(),
+            true,
+        )
+        .and_then(typed::<serde_json::Value>);
+        match r {
+            Ok(info) => {
+                if files.len() == 1 {
+                    serde_json::to_writer_pretty(&mut out, &info)?;
+                } else {
+                    serde_json::to_writer(&mut out, &info)?;
+                }
+                writeln!(out)?;
+            }
+            Err(e) => {
+                eprintln!("vx: error: {}", vx_cli::one_line(&e));
+                failed = true;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Class names: the given file, else coco_labels_90.txt beside the model, else none.
+fn default_labels(model: &Path, labels: Option<&Path>) -> Result<vx_infer::detect::Labels> {
+    use vx_infer::detect::Labels;
+    Ok(match labels {
+        Some(p) => Labels::load(p)?,
+        None => match model
+            .parent()
+            .map(|d| d.join("coco_labels_90.txt"))
+            .filter(|p| p.exists())
+        {
+            Some(p) => Labels::load(&p)?,
+            None => Labels::default(),
+        },
+    })
+}
+
+/// A model given by path, or by name in the model directory.
+fn resolve_model(model: &str) -> Result<PathBuf> {
+    vx_cli::models::resolve(model)
+}
+
+fn open_detector(
+    model: &Path,
+    family: Option<vx_infer::detect::Family>,
+    labels: Option<&Path>,
+    threads: usize,
+) -> Result<ops::detect::SharedDetector> {
+    let labels = default_labels(model, labels)?;
+    let det = vx_infer::detect::Detector::open(
+        model,
+        family,
+        labels,
+        vx_infer::runtime::SessionOptions { threads },
+    )?;
+    Ok(ops::detect::SharedDetector::new(model, det))
+}
+
+pub fn keyframes(
+    file: &Path,
+    out: &Path,
+    mut opts: ops::keyframes::KeyframeOptions,
+    threads: usize,
+    detect: Option<(&str, f32)>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let budget = Budget::new(threads);
+    let stages = 1 + detect.is_some() as usize;
+    let shares = budget.split(stages);
+    opts.workers = shares.stages[0];
+    let mut tasks = vec![Task {
+        op: Box::new(ops::keyframes::Keyframes::new(opts, out).map_err(lift)?),
+        input: None,
+    }];
+    let mut det_model = None;
+    if let Some((model, threshold)) = detect {
+        let model = resolve_model(model)?;
+        let shared = open_detector(&model, None, None, shares.stages[1])?;
+        det_model = Some(model);
+        tasks.push(Task {
+            op: Box::new(ops::detect::Detect::new(
+                "detect",
+                shared,
+                ops::detect::DetectOptions {
+                    threshold,
+                    ..Default::default()
+                },
+            )),
+            input: Some(0),
+        });
+    }
+    // Alone, the decoder keeps libavcodec's own choice of threads (--threads 0), as always.
+    let decoder = if stages == 1 && threads == 0 { 0 } else { shares.decoder };
+    let run = run_file(file, tasks, &mut engine("keyframes", decoder, quiet));
+    clear_progress(quiet);
+    let mut run = run?;
+    let report: ops::keyframes::KeyframesReport = typed(take_op(file, &mut run, 0)?)?;
+    if det_model.is_some() {
+        let o = take_op(file, &mut run, 1)?;
+        let p = out.join("detections.json");
+        let json = json_text(&o.report.to_json(), true)?;
+        vx_image::fsutil::write_atomic(&p, &json).with_context(|| p.display().to_string())?;
+    }
+    let json_path = out.join("keyframes.json");
+    let json = json_text(&report, true)?;
+    vx_image::fsutil::write_atomic(&json_path, &json).context("writing keyframes.json")?;
+    warn_all(file, &report.warnings);
+    if !quiet {
+        let s = &report.stats;
+        eprintln!(
+            "vx: {} keyframe(s) written to {} in {:.2} s ({} decoded{}{}); index: {}",
+            s.written,
+            out.display(),
+            started.elapsed().as_secs_f64(),
+            s.decoded,
+            if s.skipped_interval > 0 {
+                format!(", {} too close", s.skipped_interval)
+            } else {
+                String::new()
+            },
+            if s.skipped_duplicate > 0 {
+                format!(", {} duplicates", s.skipped_duplicate)
+            } else {
+                String::new()
+            },
+            json_path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn audio(
+    file: &Path,
+    out: &Path,
+    rate: u32,
+    channels: u16,
+    format: AudioFmt,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use vx_media::audio::{AudioFormat, SampleFormat};
+    let format = match format {
+        AudioFmt::S16 => SampleFormat::S16,
+        AudioFmt::F32 => SampleFormat::F32,
+    };
+    let started = std::time::Instant::now();
+    let op = ops::audio::Audio::new(
+        AudioFormat {
+            rate,
+            channels,
+            format,
+        },
+        out,
+    );
+    let o = single(file, Box::new(op), engine("audio", 0, quiet), quiet)?;
+    let r: ops::audio::AudioReport = typed(o)?;
+    if !quiet {
+        eprintln!(
+            "vx: {:.3} s of audio ({} samples at {rate} Hz, {channels} channel(s)) written to {} in {:.2} s",
+            r.duration,
+            r.samples,
+            out.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn vad(
+    file: &Path,
+    model: &str,
+    threshold: f32,
+    out: Option<&Path>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return Err(usage("--threshold must be between 0 and 1"));
+    }
+    let model = resolve_model(model)?;
+    let op = ops::vad::Vad::new(&model, threshold, 0).map_err(lift)?;
+    let o = single(file, Box::new(op), engine("vad", 0, quiet), quiet)?;
+    emit(out, &json_text(&o.report.to_json(), true)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn embed_audio(
+    file: &Path,
+    model: &str,
+    out: Option<&Path>,
+    npy: Option<PathBuf>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let model = resolve_model(model)?;
+    let op = ops::embed_audio::EmbedAudio::new(&model, 0, npy).map_err(lift)?;
+    let o = single(file, Box::new(op), engine("embed-audio", 0, quiet), quiet)?;
+    emit(out, &json_text(&o.report.to_json(), false)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The options of `vx transcribe` besides its input, model and output.
+pub struct TranscribeFlags {
+    pub language: Option<String>,
+    pub threads: usize,
+    pub no_vad: bool,
+    pub full_context: bool,
+    pub vad_model: Option<String>,
+}
+
+/// The Silero model transcribe uses: given, in the model directory, or beside the whisper one.
+fn vad_for(model: &Path, vad_model: Option<&str>) -> Result<PathBuf> {
+    match vad_model {
+        Some(m) => resolve_model(m),
+        None => {
+            let beside = model.parent().map(|d| d.join("silero_vad.onnx"));
+            resolve_model("silero_vad.onnx")
+                .ok()
+                .or(beside.filter(|p| p.exists()))
+                .ok_or_else(|| anyhow::anyhow!("no Silero VAD model found (give --vad-model PATH, or --no-vad to transcribe silence too)"))
+        }
+    }
+}
+
+pub fn transcribe(
+    file: &Path,
+    model: &str,
+    format: TextFormat,
+    out: Option<&Path>,
+    f: TranscribeFlags,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use vx_infer::transcribe::{to_srt, to_vtt};
+    let model = resolve_model(model)?;
+    let vad_model = if f.no_vad {
+        None
+    } else {
+        Some(vad_for(&model, f.vad_model.as_deref())?)
+    };
+    let shared = ops::transcribe::SharedWhisper::open(&model).map_err(lift)?;
+    let op = ops::transcribe::Transcribe::new(
+        shared,
+        ops::transcribe::TranscribeOptions {
+            language: f.language,
+            threads: Budget::new(f.threads).total,
+            full_context: f.full_context,
+            vad_model,
+        },
+    )
+    .map_err(lift)?;
+    let o = single(file, Box::new(op), engine("transcribe", 0, quiet), quiet)?;
+    let t: ops::transcribe::Transcript = typed(o)?;
+    let body = match format {
+        TextFormat::Json => json_text(&t, true)?,
+        TextFormat::Srt => to_srt(&t.segments).into_bytes(),
+        TextFormat::Vtt => to_vtt(&t.segments).into_bytes(),
+        TextFormat::Txt => format!("{}\n", t.text).into_bytes(),
+    };
+    emit(out, &body)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn detect(
+    a: &DetectArgs,
+    family: Option<vx_infer::detect::Family>,
+    name: &'static str,
+    quiet: bool,
+) -> Result<ExitCode> {
+    if let Some(e) = a.every {
+        if !(e.is_finite() && e > 0.0) {
+            return Err(usage("--every must be a number of seconds > 0"));
+        }
+    }
+    let model = resolve_model(&a.model)?;
+    let shared = open_detector(&model, family, a.labels.as_deref(), a.threads)?;
+    let opts = ops::detect::DetectOptions {
+        threshold: a.threshold,
+        every: a.every,
+        annotate: a.annotate.clone(),
+        batch: a.batch as usize,
+        debug_dir: None,
+    };
+    let mut results = Vec::with_capacity(a.inputs.len());
+    let mut failed = false;
+    for input in &a.inputs {
+        let op = ops::detect::Detect::new(name, shared.clone(), opts.clone());
+        match single(input, Box::new(op), engine(name, 0, quiet), quiet) {
+            Ok(o) => {
+                warn_all(input, &o.warnings);
+                let r: ops::detect::DetectReport = typed(o)?;
+                results.extend(r.results);
+            }
+            Err(e) => {
+                eprintln!("vx: error: {}", vx_cli::one_line(&e));
+                failed = true;
+            }
+        }
+    }
+    let report = ops::detect::DetectReport {
+        model,
+        threshold: a.threshold,
+        results,
+    };
+    emit(a.out.as_deref(), &json_text(&report, true)?)?;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `vx run`: the plan over each input, OUTDIR/<id>/ with one JSON per operation and
+/// result.json.
+pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
+    use vx_pipeline::plan::plan;
+    let plan = plan(&a.ops, ops::KNOWN).map_err(|e| usage(e.to_string()))?;
+    // --model OP=MODEL
+    let mut given: Vec<(String, String)> = Vec::new();
+    for m in &a.models {
+        let (op, path) = m
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--model {m}: expected OP=MODEL")))?;
+        if !plan.steps.iter().any(|s| s.name == op) {
+            return Err(usage(format!(
+                "--model {m}: '{op}' is not an operation of --ops"
+            )));
+        }
+        given.push((op.to_string(), path.to_string()));
+    }
+    let model_for = |op: &str| -> Result<PathBuf> {
+        if let Some((_, m)) = given.iter().find(|(o, _)| o == op) {
+            return resolve_model(m);
+        }
+        let names = ops::default_models(op);
+        names
+            .iter()
+            .find_map(|n| resolve_model(n).ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{op}: no model given (--model {op}=PATH) and none of {} in the model directory {}",
+                    names.join(", "),
+                    vx_cli::models::model_dir().display()
+                )
+            })
+    };
+    // One budget: a share per compute stage.
+    let budget = Budget::new(a.threads);
+    let compute: Vec<&str> = plan
+        .steps
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| ops::is_compute(n))
+        .collect();
+    let shares = budget.split(compute.len());
+    let share = |op: &str| {
+        compute
+            .iter()
+            .position(|c| *c == op)
+            .map_or(1, |i| shares.stages[i])
+    };
+    // Models loaded once for every input.
+    let mut detectors = std::collections::HashMap::new();
+    for (op, family) in [
+        ("detect", None),
+        ("faces", Some(vx_infer::detect::Family::CenterFace)),
+    ] {
+        if plan.steps.iter().any(|s| s.name == op) {
+            let m = model_for(op)?;
+            detectors.insert(op, open_detector(&m, family, None, share(op))?);
+        }
+    }
+    let whisper = match plan.steps.iter().any(|s| s.name == "transcribe") {
+        true => Some(ops::transcribe::SharedWhisper::open(&model_for("transcribe")?).map_err(lift)?),
+        false => None,
+    };
+    let vad_model = match plan.steps.iter().any(|s| s.name == "vad" || s.name == "transcribe") {
+        true => Some(model_for("vad")?),
+        false => None,
+    };
+    let embed_model = match plan.steps.iter().any(|s| s.name == "embed-audio") {
+        true => Some(model_for("embed-audio")?),
+        false => None,
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
+    let (mut ok, mut partial, mut skipped, mut errors) = (0, 0, 0, 0);
+    let started = std::time::Instant::now();
+    for input in &a.inputs {
+        let id = vx_pipeline::result::input_id(input);
+        let dir = a.out.join(&id);
+        // A directory of an earlier run of this input is replaced, never mixed with this one.
+        if dir.join("result.json").exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| dir.display().to_string())?;
+        }
+        std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+        let mut tasks = Vec::new();
+        for step in &plan.steps {
+            let op: Box<dyn Operation> = match step.name.as_str() {
+                "probe" => Box::new(ops::probe::Probe::default()),
+                "keyframes" => Box::new(
+                    ops::keyframes::Keyframes::new(
+                        ops::keyframes::KeyframeOptions {
+                            workers: share("keyframes"),
+                            ..Default::default()
+                        },
+                        &dir,
+                    )
+                    .map_err(lift)?,
+                ),
+                name @ ("detect" | "faces") => Box::new(ops::detect::Detect::new(
+                    if name == "detect" { "detect" } else { "faces" },
+                    detectors[name].clone(),
+                    ops::detect::DetectOptions {
+                        threshold: a.threshold,
+                        debug_dir: a.debug.then(|| dir.join("debug")),
+                        ..Default::default()
+                    },
+                )),
+                "audio" => Box::new(ops::audio::Audio::new(
+                    vx_media::audio::AudioFormat::default(),
+                    &dir.join("audio.wav"),
+                )),
+                "vad" => Box::new(
+                    ops::vad::Vad::new(vad_model.as_deref().unwrap_or(Path::new("")), 0.5, share("vad"))
+                        .map_err(lift)?,
+                ),
+                "transcribe" => Box::new(
+                    ops::transcribe::Transcribe::new(
+                        whisper.clone().ok_or_else(|| anyhow::anyhow!("no whisper model"))?,
+                        ops::transcribe::TranscribeOptions {
+                            language: None,
+                            threads: share("transcribe"),
+                            full_context: false,
+                            vad_model: vad_model.clone(),
+                        },
+                    )
+                    .map_err(lift)?,
+                ),
+                "embed-audio" => Box::new(
+                    ops::embed_audio::EmbedAudio::new(
+                        embed_model.as_deref().unwrap_or(Path::new("")),
+                        share("embed-audio"),
+                        None,
+                    )
+                    .map_err(lift)?,
+                ),
+                other => return Err(usage(format!("unknown operation {other}"))),
+            };
+            tasks.push(Task {
+                op,
+                input: step.input,
+            });
+        }
+        let mut opts = engine(&id, shares.decoder, quiet);
+        opts.debug = a.debug;
+        opts.queue = a.queue as usize;
+        let run = run_file(input, tasks, &mut opts);
+        clear_progress(quiet);
+        let record = match run {
+            Ok(run) => {
+                let mut written = Vec::new();
+                for op in &run.ops {
+                    let mut path = None;
+                    if let Some(o) = &op.output {
+                        let p = dir.join(format!("{}.json", op.name));
+                        let json = json_text(&o.report.to_json(), true)?;
+                        vx_image::fsutil::write_atomic(&p, &json)
+                            .with_context(|| p.display().to_string())?;
+                        path = Some(p);
+                    }
+                    written.push(path);
+                }
+                if let Some(d) = &run.debug {
+                    let p = dir.join("trace.json");
+                    let json = json_text(&d.chrome_trace(), false)?;
+                    vx_image::fsutil::write_atomic(&p, &json)
+                        .with_context(|| p.display().to_string())?;
+                }
+                for op in &run.ops {
+                    if let Status::Error(e) = &op.status {
+                        eprintln!("vx: error: {} ({}): {e}", input.display(), op.name);
+                    }
+                }
+                serde_json::to_value(vx_pipeline::result::record(&id, &run, &dir, &written))?
+            }
+            Err(e) => {
+                let e = lift(e);
+                eprintln!("vx: error: {}", vx_cli::one_line(&e));
+                serde_json::json!({
+                    "id": id,
+                    "source": input,
+                    "status": "error",
+                    "reason": vx_cli::one_line(&e),
+                    "complete": false,
+                })
+            }
+        };
+        match record["status"].as_str() {
+            Some("ok") => ok += 1,
+            Some("partial") => partial += 1,
+            Some("skipped") => skipped += 1,
+            _ => errors += 1,
+        }
+        let p = dir.join("result.json");
+        vx_image::fsutil::write_atomic(&p, &json_text(&record, true)?)
+            .with_context(|| p.display().to_string())?;
+    }
+    if !quiet {
+        eprintln!(
+            "vx: {} input(s) in {:.2} s: {ok} ok, {partial} partial, {skipped} skipped, {errors} error(s); results in {}",
+            a.inputs.len(),
+            started.elapsed().as_secs_f64(),
+            a.out.display()
+        );
+    }
+    Ok(if partial + errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+/// The FFmpeg side of `vx stream`: video sources, Matroska recording, video size.
+pub struct Ffmpeg;
+
+struct Mkv(vx_media::frames::MjpegRecorder);
+
+impl stream::Recorder for Mkv {
+    fn write(&mut self, jpeg: &[u8], rtp_timestamp: u32) -> Result<()> {
+        Ok(self.0.write(jpeg, rtp_timestamp)?)
+    }
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(self.0.finish()?)
+    }
+}
+
+impl stream::MediaBackend for Ffmpeg {
+    fn for_each_jpeg(
+        &self,
+        path: &Path,
+        quality: u8,
+        accept: &mut dyn FnMut(&[u8]) -> bool,
+        f: &mut dyn FnMut(&[u8]) -> std::ops::ControlFlow<()>,
+    ) -> Result<()> {
+        vx_media::frames::for_each_jpeg(path, quality, None, accept, |j, _| f(j))?;
+        Ok(())
+    }
+
+    fn video_size(&self, path: &Path) -> Result<(u32, u32)> {
+        let info = vx_media::probe::probe(path)?;
+        let v = info
+            .streams
+            .iter()
+            .find(|s| s.kind == "video")
+            .ok_or_else(|| anyhow::anyhow!("{}: no video stream", path.display()))?;
+        let (w, h) = (v.width.unwrap_or(0), v.height.unwrap_or(0));
+        Ok(if v.rotation.unwrap_or(0) % 180 == 90 {
+            (h, w)
+        } else {
+            (w, h)
+        })
+    }
+
+    fn recorder(&self, path: &Path, width: u32, height: u32) -> Result<Box<dyn stream::Recorder>> {
+        Ok(Box::new(Mkv(vx_media::frames::MjpegRecorder::create(
+            path, width, height,
+        )?)))
+    }
+}
+
+
+pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
+    use vx_cli::models::{fetch, list, model_dir, CATALOGUE};
+    let dir = model_dir();
+    match cmd {
+        ModelsCmd::List { json } => {
+            let files = list(&dir)?;
+            let missing: Vec<_> = CATALOGUE
+                .iter()
+                .filter(|k| !files.iter().any(|f| f.file == k.file))
+                .collect();
+            if json {
+                let v = serde_json::json!({
+                    "dir": dir,
+                    "files": files,
+                    "fetchable": missing,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{}", dir.display());
+            if files.is_empty() {
+                println!("  (no model files)");
+            }
+            for f in &files {
+                let note = match (f.known_as, f.verified) {
+                    (Some(n), Some(true)) => format!("  = {n}, checksum ok"),
+                    (Some(n), _) => format!("  ! {n}, CHECKSUM MISMATCH"),
+                    _ => String::new(),
+                };
+                println!(
+                    "  {:<32} {:>9.1} MiB  sha256 {}{note}",
+                    f.file,
+                    f.bytes as f64 / (1024.0 * 1024.0),
+                    f.sha256
+                );
+            }
+            if !missing.is_empty() {
+                println!("fetchable (vx models fetch NAME):");
+                for k in missing {
+                    println!(
+                        "  {:<10} {:>6.0} MiB  {}",
+                        k.name,
+                        k.approx_bytes as f64 / (1024.0 * 1024.0),
+                        k.about
+                    );
+                }
+            }
+        }
+        ModelsCmd::Fetch { name, force } => {
+            let tty = std::io::stderr().is_terminal() && !quiet;
+            let mut last = std::time::Instant::now();
+            let path = fetch(&name, &dir, force, |done, total| {
+                if tty && last.elapsed().as_millis() >= 200 {
+                    last = std::time::Instant::now();
+                    eprint!(
+                        "\r{name}: {:.1} / {:.1} MiB",
+                        done as f64 / 1048576.0,
+                        total as f64 / 1048576.0
+                    );
+                }
+            })?;
+            if tty {
+                eprintln!();
+            }
+            if !quiet {
+                eprintln!("vx: {name}: {}", path.display());
+            }
+            println!("{}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+

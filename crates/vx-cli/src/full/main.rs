@@ -1,0 +1,446 @@
+//! `vx-full`: every vx command, linked with FFmpeg's libraries. Users run `vx` (src/main.rs),
+//! which handles FFmpeg-free streaming itself and runs this binary (as argv[0] "vx") for
+//! everything else.
+//!
+//! A thin shell: the clap definitions (this file) and, in `commands.rs`, one short function
+//! per command that builds a plan for the engine (vx-pipeline), runs it and prints the
+//! operation's report. Exit codes: 0 success, 1 processing error, 2 usage error.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use vx_cli::{one_line, stream};
+
+mod commands;
+
+#[derive(Parser)]
+#[command(
+    name = "vx",
+    version,
+    about = "Keyframes, metadata and more from video, in-process with FFmpeg's libraries"
+)]
+#[command(propagate_version = true)]
+struct Cli {
+    /// Show FFmpeg's own warnings on stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// No progress or summary on stderr (errors and warnings are still printed).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print container and stream metadata as JSON (one object; JSON Lines for several files).
+    Probe {
+        /// Media files to probe.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Write every keyframe of a video as an image, plus DIR/keyframes.json.
+    ///
+    /// A keyframe is a frame the decoder flags as key: the set `ffmpeg -skip_frame nokey`
+    /// yields. Only those frames are decoded. See docs/KEYFRAMES.md.
+    Keyframes {
+        /// Input video.
+        file: PathBuf,
+        /// Output directory (created if missing).
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+        /// JPEG quality, 1-100.
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+        quality: u8,
+        /// Stop after N keyframes.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+        /// Skip keyframes closer than SECONDS to the last kept one.
+        #[arg(long, value_name = "SECONDS")]
+        min_interval: Option<f64>,
+        /// Drop near-duplicates of the last kept keyframe: pHash Hamming distance <= DISTANCE
+        /// (0-64). Off by default; `--dedup` alone means 8.
+        #[arg(long, value_name = "DISTANCE", num_args = 0..=1, default_missing_value = "8",
+              require_equals = true, value_parser = clap::value_parser!(u32).range(0..=64))]
+        dedup: Option<u32>,
+        /// Downscale so that the longest side is at most N pixels.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_side: Option<u32>,
+        /// Image format.
+        #[arg(long, value_enum, default_value_t = Format::Jpg)]
+        format: Format,
+        /// Decoder threads and encoder workers (0 = one per CPU).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Also run this detection model (path or name in $VX_MODEL_DIR) on every written
+        /// keyframe, from the same decoded frames, into DIR/detections.json.
+        #[arg(long, value_name = "MODEL")]
+        detect: Option<String>,
+        /// Score threshold for --detect.
+        #[arg(long, default_value_t = 0.5, requires = "detect")]
+        threshold: f32,
+    },
+    /// Extract the audio of any file FFmpeg opens as WAV, resampled in-process
+    /// (libswresample): 16 kHz mono 16-bit by default, what speech models take.
+    Audio {
+        /// Input file (audio or video).
+        file: PathBuf,
+        /// Output WAV file (written under a temporary name, renamed when complete).
+        #[arg(short, long, value_name = "OUT.wav")]
+        out: PathBuf,
+        /// Sample rate in Hz.
+        #[arg(long, default_value_t = 16000, value_parser = clap::value_parser!(u32).range(1000..=768000))]
+        rate: u32,
+        /// Number of channels.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        channels: u16,
+        /// Sample format.
+        #[arg(long, value_enum, default_value_t = AudioFmt::S16)]
+        format: AudioFmt,
+    },
+    /// Speech to text with whisper.cpp, run only on the speech VAD finds (windows of up to
+    /// 30 s); timestamps in seconds of the file.
+    Transcribe {
+        /// Input file (audio or video).
+        file: PathBuf,
+        /// whisper.cpp ggml model: a path, or a name in the model directory (`vx models list`;
+        /// catalogue names such as tiny.en find ggml-tiny.en.bin).
+        #[arg(long)]
+        model: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TextFormat::Json)]
+        format: TextFormat,
+        /// Write here instead of stdout (atomically).
+        #[arg(short, long, value_name = "OUT")]
+        out: Option<PathBuf>,
+        /// Spoken language (e.g. "en", or "auto"); default: English for English-only models,
+        /// else detected on the first speech window and kept for the file.
+        #[arg(long)]
+        language: Option<String>,
+        /// whisper.cpp threads (0 = one per CPU).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Transcribe everything, silence included (no VAD).
+        #[arg(long)]
+        no_vad: bool,
+        /// Encode whisper's full 30 s context for every window (slower; by default the encoder
+        /// sees the window plus a margin, at least 10 s).
+        #[arg(long)]
+        full_context: bool,
+        /// Silero VAD model; default: silero_vad.onnx in $VX_MODEL_DIR or beside --model.
+        #[arg(long, value_name = "PATH")]
+        vad_model: Option<String>,
+    },
+    /// Find where people speak (Silero VAD on 16 kHz mono audio decoded in-process): JSON
+    /// with the speech spans in seconds.
+    Vad {
+        /// Input file (audio or video).
+        file: PathBuf,
+        /// Silero VAD ONNX model, or a name in $VX_MODEL_DIR.
+        #[arg(long)]
+        model: String,
+        /// Speech probability threshold (speech ends 0.15 below it).
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Write the JSON here instead of stdout (atomically).
+        #[arg(short, long, value_name = "OUT.json")]
+        out: Option<PathBuf>,
+    },
+    /// Sound embeddings (aisfx, 512-d) for every 2.32 s window (hop 1.16 s) of a file's audio.
+    EmbedAudio {
+        /// Input file (audio or video).
+        file: PathBuf,
+        /// The aisfx ONNX model (sfx_embedding.onnx), or a name in $VX_MODEL_DIR.
+        #[arg(long)]
+        model: String,
+        /// Write the JSON here instead of stdout (atomically).
+        #[arg(short, long, value_name = "OUT.json")]
+        out: Option<PathBuf>,
+        /// Also write the vectors as a [windows, 512] float32 .npy file.
+        #[arg(long, value_name = "OUT.npy")]
+        npy: Option<PathBuf>,
+    },
+    /// Detect objects in images or videos with an ONNX model (adapter chosen from the model's
+    /// signature: TF Object Detection API SSD, CenterFace, YOLO v5/v8/11).
+    ///
+    /// Videos: every keyframe by default, or one frame every --every seconds; decoded frames go
+    /// straight to the model (no JPEG, no files) while the next ones decode.
+    Detect(DetectArgs),
+    /// Detect faces (boxes and 5 landmarks) in images or videos with a CenterFace ONNX model.
+    Faces(DetectArgs),
+    /// Run several operations over each input in one pass over the file.
+    ///
+    /// `--ops "keyframes;[detect,faces];transcribe"`: `;` separates stages, `[a,b]` runs
+    /// operations side by side; operations of a stage after keyframes look at the frames it
+    /// kept. Each input gets OUTDIR/<id>/ with one JSON per operation (keyframes.json with its
+    /// images, detect.json, faces.json, transcribe.json...) and result.json (status, outputs
+    /// and time of each operation). Operations: probe, keyframes, detect, faces, audio, vad,
+    /// transcribe, embed-audio.
+    Run(RunArgs),
+    /// MJPEG over RTP/UDP (RFC 2435): send or receive a stream.
+    Stream {
+        #[command(subcommand)]
+        cmd: stream::StreamCmd,
+    },
+    /// The model directory ($VX_MODEL_DIR, else ~/.cache/vx/models): what is there, and
+    /// downloads of the official whisper.cpp models.
+    Models {
+        #[command(subcommand)]
+        cmd: ModelsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ModelsCmd {
+    /// Files in the model directory with sizes and SHA-256, then what `fetch` could add.
+    List {
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download an official whisper.cpp ggml model (tiny, tiny.en, base, base.en, small,
+    /// small.en) from Hugging Face ($VX_MODEL_MIRROR replaces the base URL), checked against
+    /// its SHA-256, into the model directory.
+    Fetch {
+        /// Catalogue name, e.g. tiny.en.
+        name: String,
+        /// Download again even if a good copy is there.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum FamilyArg {
+    /// TensorFlow Object Detection API SSD (uint8 NHWC input; boxes/scores/classes outputs).
+    Ssd,
+    /// CenterFace face detector (heatmap, scale, offset, landmarks).
+    Centerface,
+    /// Ultralytics YOLO v5 / v8 / 11 export.
+    Yolo,
+}
+
+impl From<FamilyArg> for vx_infer::detect::Family {
+    fn from(f: FamilyArg) -> Self {
+        match f {
+            FamilyArg::Ssd => Self::Ssd,
+            FamilyArg::Centerface => Self::CenterFace,
+            FamilyArg::Yolo => Self::Yolo,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DetectArgs {
+    /// Images (JPEG, PNG, WebP, ...) and/or videos, decoded in-process.
+    #[arg(required = true)]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Model file, or a name looked up in the model directory (with or without .onnx; see
+    /// `vx models list`).
+    #[arg(long)]
+    pub(crate) model: String,
+    /// Class names ("<id> <name>" or one name per line); default: coco_labels_90.txt beside
+    /// the model when there is one.
+    #[arg(long)]
+    pub(crate) labels: Option<PathBuf>,
+    /// Keep detections with at least this score.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) threshold: f32,
+    /// Videos: one frame every SECONDS instead of every keyframe.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) every: Option<f64>,
+    /// Also write each picture with its boxes and labels drawn, as JPEG, into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) annotate: Option<PathBuf>,
+    /// Model family, instead of choosing it from the model's inputs and outputs.
+    #[arg(long, value_enum)]
+    pub(crate) family: Option<FamilyArg>,
+    /// Videos: frames per model call, where the model allows several (SSD); 1 = one at a
+    /// time. (On the 2-core build machine the batch size made no measurable difference:
+    /// bench/detect.)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) batch: u32,
+    /// Write the JSON here instead of stdout (atomically).
+    #[arg(short, long, value_name = "OUT.json")]
+    pub(crate) out: Option<PathBuf>,
+    /// Inference threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum TextFormat {
+    Json,
+    Srt,
+    Vtt,
+    Txt,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum AudioFmt {
+    S16,
+    F32,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    Jpg,
+    Png,
+}
+
+
+#[derive(clap::Args)]
+pub(crate) struct RunArgs {
+    /// Media files.
+    #[arg(required = true)]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// The operations, e.g. "keyframes;[detect,faces];transcribe".
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) ops: String,
+    /// Output directory: one folder per input inside it.
+    #[arg(short, long, value_name = "OUTDIR")]
+    pub(crate) out: PathBuf,
+    /// Model of an operation: OP=PATH or OP=NAME in the model directory (repeatable); by
+    /// default each operation looks for its usual model there (`vx models list`).
+    #[arg(short = 'm', long = "model", value_name = "OP=MODEL")]
+    pub(crate) models: Vec<String>,
+    /// Thread budget for everything (decoding, encoding, models); 0 = one per core.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// Per-stage timings, queue depths, the frames handed to models (OUTDIR/<id>/debug/) and
+    /// a Chrome trace-event file (OUTDIR/<id>/trace.json, opens in Perfetto).
+    #[arg(long)]
+    pub(crate) debug: bool,
+    /// Score threshold of detect and faces.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) threshold: f32,
+    /// Items waiting per operation (bounded queues).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) queue: u32,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    vx_media::init(if cli.verbose {
+        vx_media::FfmpegLog::Warnings
+    } else {
+        vx_media::FfmpegLog::Quiet
+    });
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vx: error: {}", one_line(&e));
+            if e.downcast_ref::<commands::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Probe { files } => commands::probe(&files),
+        Command::Models { cmd } => commands::models(cmd, quiet),
+        Command::Audio {
+            file,
+            out,
+            rate,
+            channels,
+            format,
+        } => commands::audio(&file, &out, rate, channels, format, quiet),
+        Command::Vad {
+            file,
+            model,
+            threshold,
+            out,
+        } => commands::vad(&file, &model, threshold, out.as_deref(), quiet),
+        Command::EmbedAudio {
+            file,
+            model,
+            out,
+            npy,
+        } => commands::embed_audio(&file, &model, out.as_deref(), npy, quiet),
+        Command::Transcribe {
+            file,
+            model,
+            format,
+            out,
+            language,
+            threads,
+            no_vad,
+            full_context,
+            vad_model,
+        } => commands::transcribe(
+            &file,
+            &model,
+            format,
+            out.as_deref(),
+            commands::TranscribeFlags {
+                language,
+                threads,
+                no_vad,
+                full_context,
+                vad_model,
+            },
+            quiet,
+        ),
+        Command::Detect(a) => commands::detect(&a, a.family.map(Into::into), "detect", quiet),
+        Command::Faces(a) => commands::detect(
+            &a,
+            Some(
+                a.family
+                    .map_or(vx_infer::detect::Family::CenterFace, Into::into),
+            ),
+            "faces",
+            quiet,
+        ),
+        Command::Stream { cmd } => {
+            stream::run(cmd, quiet, Some(&commands::Ffmpeg)).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Run(a) => commands::run(&a, quiet),
+        Command::Keyframes {
+            file,
+            out,
+            quality,
+            max,
+            min_interval,
+            dedup,
+            max_side,
+            format,
+            threads,
+            detect,
+            threshold,
+        } => {
+            if let Some(s) = min_interval {
+                if !(s.is_finite() && s >= 0.0) {
+                    eprintln!("vx: error: --min-interval must be a number of seconds >= 0");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+            let opts = vx_pipeline::ops::keyframes::KeyframeOptions {
+                quality,
+                max,
+                min_interval,
+                dedup,
+                max_side,
+                format: match format {
+                    Format::Jpg => vx_image::jpeg::ImageFormat::Jpeg,
+                    Format::Png => vx_image::jpeg::ImageFormat::Png,
+                },
+                workers: 1,
+            };
+            commands::keyframes(
+                &file,
+                &out,
+                opts,
+                threads,
+                detect.as_deref().map(|m| (m, threshold)),
+                quiet,
+            )
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! Run a plan over one file: one demux pass, a bounded queue and a thread per operation.
+//!
+//! The calling thread demuxes and decodes ([`vx_media::source::Source`]); each decoded frame
+//! or audio block is offered to the operations that asked for it, each through its own
+//! bounded queue (GStreamer's `tee` with a `queue` per branch): memory is bounded by the queue
+//! sizes, never by the file's length, and a slow operation slows decoding instead of growing a
+//! buffer. A producing operation (keyframes) feeds the operations of later stages the same
+//! way. An operation that fails records its error; the others of the file still finish. When
+//! no operation wants more video (or audio), the demuxer stops reading those packets.
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use vx_media::source::{AudioSpec, DecodeMode, Decoded, Source};
+
+use crate::frame::Frame;
+use crate::op::{Emit, End, Flow, Input, Needs, Operation, Output, Select};
+use crate::trace::{Debug, Event};
+use crate::{Error, Result};
+
+/// How the engine runs.
+pub struct EngineOptions {
+    /// Video decoder threads (0 = libavcodec's choice).
+    pub decoder_threads: usize,
+    /// Items waiting per operation.
+    pub queue: usize,
+    /// Record timings, queue depths and trace events.
+    pub debug: bool,
+    /// Called on the decoding thread with (seconds decoded, duration).
+    pub progress: Option<Box<dyn FnMut(f64, Option<f64>) + Send>>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            decoder_threads: 0,
+            queue: 4,
+            debug: false,
+            progress: None,
+        }
+    }
+}
+
+/// One operation of a plan for one file.
+pub struct Task {
+    pub op: Box<dyn Operation>,
+    /// The task (index) whose emitted frames it consumes instead of the decoder's.
+    pub input: Option<usize>,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// It could not apply to this input (no audio stream...).
+    Skipped(String),
+    Error(String),
+}
+
+/// One operation's outcome.
+pub struct OpRun {
+    pub name: &'static str,
+    pub status: Status,
+    pub output: Option<Output>,
+    /// The error, typed, when status is Error.
+    pub error: Option<Error>,
+    /// Time spent in the operation (its calls), milliseconds.
+    pub busy_ms: f64,
+    /// From the file's opening to the operation's end, milliseconds.
+    pub wall_ms: f64,
+}
+
+/// Counters of the one pass.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PassStats {
+    /// Times the file was opened (always 1).
+    pub opens: usize,
+    /// Packets the demuxer handed out (all streams read).
+    pub packets: usize,
+    pub video_frames: usize,
+    pub audio_blocks: usize,
+    /// Wall time of the whole pass, milliseconds.
+    pub wall_ms: f64,
+    /// Time the decoding thread waited for full queues, milliseconds.
+    pub blocked_ms: f64,
+}
+
+/// Everything a file's run gave.
+pub struct FileRun {
+    pub input: Input,
+    pub ops: Vec<OpRun>,
+    pub stats: PassStats,
+    pub debug: Option<Debug>,
+}
+
+enum Msg {
+    Video(Frame),
+    Audio(Arc<Vec<f32>>, f64),
+    End(Arc<End>),
+}
+
+/// The decoding side's view of one running operation.
+struct Port {
+    tx: Sender<Msg>,
+    wants: Arc<AtomicBool>,
+    select: Option<Select>,
+    next: Option<f64>,
+}
+
+impl Port {
+    fn alive(&self) -> bool {
+        self.wants.load(Ordering::Relaxed)
+    }
+
+    /// Whether `frame` is one this port's operation asked for (updates `Every`'s clock).
+    fn takes(&mut self, frame: &Frame) -> bool {
+        match self.select {
+            None => false,
+            Some(Select::All) => true,
+            Some(Select::Key) => frame.key,
+            Some(Select::Every(step)) => {
+                let Some(t) = frame.time else {
+                    return true;
+                };
+                if self.next.is_some_and(|n| t + 1e-6 < n) {
+                    return false;
+                }
+                // The next sample is the first multiple of `step` (from the first one) after t.
+                let base = self.next.unwrap_or(t);
+                self.next = Some(base + (((t - base) / step).floor() + 1.0) * step);
+                true
+            }
+        }
+    }
+}
+
+/// A producer's outlet to the operations of later stages.
+struct Outlet<'a> {
+    ports: Vec<Port>,
+    debug: Option<&'a std::sync::Mutex<Vec<Event>>>,
+}
+
+impl Emit for Outlet<'_> {
+    fn emit(&mut self, frame: Frame) {
+        for p in self.ports.iter_mut().filter(|p| p.alive()) {
+            if p.takes(&frame) && p.tx.send(Msg::Video(frame.clone())).is_err() {
+                p.wants.store(false, Ordering::Relaxed);
+            }
+        }
+        let _ = self.debug;
+    }
+}
+
+/// Open `path` once and run `tasks` over it.
+pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Result<FileRun> {
+    let t0 = Instant::now();
+    let mut src = Source::open_file(path)?;
+    let probe = serde_json::to_value(src.probe_info()).ok();
+    let input = Input {
+        path: path.to_path_buf(),
+        still: src.is_still(),
+        has_video: src.has_video,
+        has_audio: src.has_audio,
+        duration: src.duration,
+        start: src.start,
+        probe,
+    };
+    let n = tasks.len();
+    let mut tasks = tasks;
+    let needs: Vec<Needs> = tasks.iter_mut().map(|t| t.op.needs(&input)).collect();
+    let mut skipped: Vec<Option<String>> = vec![None; n];
+
+    // What the decoder must produce for the operations fed by it.
+    let mut mode: Option<DecodeMode> = None;
+    let mut specs: Vec<AudioSpec> = Vec::new();
+    for (i, t) in tasks.iter().enumerate() {
+        if let (Some(sel), None) = (needs[i].video, t.input) {
+            mode = Some(match (mode, sel) {
+                (Some(DecodeMode::All), _) | (_, Select::All | Select::Every(_)) => DecodeMode::All,
+                _ => DecodeMode::KeyFrames,
+            });
+        }
+        if let Some(spec) = needs[i].audio {
+            if !specs.contains(&spec) {
+                specs.push(spec);
+            }
+        }
+    }
+    let mut video_error: Option<String> = None;
+    if let Some(m) = mode {
+        if !input.has_video {
+            video_error = Some("no video stream".into());
+        } else if let Err(e) = src.enable_video(m, opts.decoder_threads) {
+            video_error = Some(format!("error: {e}"));
+        }
+    }
+    let mut audio_error: Option<String> = None;
+    if !specs.is_empty() {
+        if !input.has_audio {
+            audio_error = Some("no audio stream".into());
+        } else if let Err(e) = src.enable_audio(&specs) {
+            audio_error = Some(format!("error: {e}"));
+        }
+    }
+    // Operations that cannot run: missing stream, or their producer cannot run.
+    let mut failed: Vec<Option<String>> = vec![None; n];
+    for i in 0..n {
+        let reason = if let Some(j) = tasks[i].input {
+            skipped[j].clone().or_else(|| failed[j].clone())
+        } else if needs[i].video.is_some() {
+            video_error.clone()
+        } else {
+            None
+        }
+        .or_else(|| needs[i].audio.and(audio_error.clone()));
+        if let Some(r) = reason {
+            match r.strip_prefix("error: ") {
+                Some(e) => failed[i] = Some(e.to_string()),
+                None => skipped[i] = Some(r),
+            }
+        }
+    }
+
+    let debug = opts.debug.then(|| std::sync::Mutex::new(Vec::<Event>::new()));
+    let mut channels: Vec<Option<(Sender<Msg>, Receiver<Msg>)>> = (0..n)
+        .map(|i| (skipped[i].is_none() && failed[i].is_none()).then(|| bounded(opts.queue.max(1))))
+        .collect();
+    let wants: Vec<Arc<AtomicBool>> = (0..n).map(|_| Arc::new(AtomicBool::new(true))).collect();
+    let port = |i: usize, ch: &[Option<(Sender<Msg>, Receiver<Msg>)>]| -> Option<Port> {
+        ch[i].as_ref().map(|(tx, _)| Port {
+            tx: tx.clone(),
+            wants: wants[i].clone(),
+            select: needs[i].video,
+            next: None,
+        })
+    };
+    // The decoder's ports (video and audio) and each producer's outlet.
+    let mut video_ports: Vec<(usize, Port)> = Vec::new();
+    let mut audio_ports: Vec<(usize, usize, Port)> = Vec::new();
+    let mut end_ports: Vec<(usize, Port)> = Vec::new();
+    for i in 0..n {
+        if tasks[i].input.is_some() {
+            continue;
+        }
+        if let Some(p) = port(i, &channels) {
+            if needs[i].video.is_some() {
+                video_ports.push((i, port(i, &channels).expect("same channel")));
+            }
+            if let Some(spec) = needs[i].audio {
+                let k = specs.iter().position(|s| *s == spec).unwrap_or(0);
+                audio_ports.push((i, k, port(i, &channels).expect("same channel")));
+            }
+            end_ports.push((i, p));
+        }
+    }
+    let outlets: Vec<Vec<Port>> = (0..n)
+        .map(|j| {
+            (0..n)
+                .filter(|&i| tasks[i].input == Some(j))
+                .filter_map(|i| port(i, &channels))
+                .collect()
+        })
+        .collect();
+
+    let mut stats = PassStats {
+        opens: 1,
+        ..Default::default()
+    };
+    let mut queue_samples: Vec<(f64, Vec<usize>)> = Vec::new();
+    let ops_names: Vec<&'static str> = tasks.iter().map(|t| t.op.name()).collect();
+    let mut results: Vec<Option<OpRun>> = (0..n).map(|_| None).collect();
+
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        let mut outlets = outlets;
+        for (i, task) in tasks.into_iter().enumerate() {
+            let Some((_, rx)) = channels[i].take() else {
+                let (status, error) = match (&skipped[i], &failed[i]) {
+                    (Some(r), _) => (Status::Skipped(r.clone()), None),
+                    (None, Some(e)) => (
+                        Status::Error(e.clone()),
+                        Some(Error::failed(path, e.clone())),
+                    ),
+                    _ => (Status::Error("not run".into()), None),
+                };
+                results[i] = Some(OpRun {
+                    name: ops_names[i],
+                    status,
+                    output: None,
+                    error,
+                    busy_ms: 0.0,
+                    wall_ms: 0.0,
+                });
+                continue;
+            };
+            let outlet = Outlet {
+                ports: std::mem::take(&mut outlets[i]),
+                debug: debug.as_ref(),
+            };
+            let wants = wants[i].clone();
+            let debug = debug.as_ref();
+            let name = ops_names[i];
+            handles.push((
+                i,
+                s.spawn(move || op_thread(task.op, rx, outlet, wants, debug, i, t0, name)),
+            ));
+        }
+        // The channels' senders held by the ports: dropped with them at the end of the pass.
+        drop(channels);
+
+        // The one pass.
+        let mut last_progress = Instant::now();
+        let mut blocked = std::time::Duration::ZERO;
+        let mut last_sample: Option<Instant> = None;
+        let offset = src.audio_info().map_or(0.0, |a| a.offset);
+        let rate = |k: usize| specs.get(k).map_or(1.0, |s| s.rate as f64);
+        let mut now_t = 0.0f64;
+        let mut video_done = mode.is_none() || video_ports.is_empty();
+        let mut audio_done = audio_ports.is_empty();
+        if video_done {
+            src.stop_video();
+        }
+        if audio_done {
+            src.stop_audio();
+        }
+        let mut stopped_early = false;
+        while !(video_done && audio_done) {
+            let Some(item) = src.next() else { break };
+            match item {
+                Decoded::Video(vf) => {
+                    stats.video_frames += 1;
+                    let frame = Frame::new(vf);
+                    if let Some(t) = frame.time {
+                        now_t = now_t.max(t);
+                    }
+                    for (_, p) in video_ports.iter_mut().filter(|(_, p)| p.alive()) {
+                        if p.takes(&frame) {
+                            let w = Instant::now();
+                            if p.tx.send(Msg::Video(frame.clone())).is_err() {
+                                p.wants.store(false, Ordering::Relaxed);
+                            }
+                            blocked += w.elapsed();
+                        }
+                    }
+                    if !video_ports.iter().any(|(_, p)| p.alive()) {
+                        video_done = true;
+                        stopped_early = true;
+                        src.stop_video();
+                    }
+                }
+                Decoded::Audio(block) => {
+                    stats.audio_blocks += 1;
+                    let time = offset + block.first_sample as f64 / rate(block.spec);
+                    now_t = now_t.max(time);
+                    let samples = Arc::new(block.samples);
+                    for (_, k, p) in audio_ports.iter_mut().filter(|(_, _, p)| p.alive()) {
+                        if *k == block.spec {
+                            let w = Instant::now();
+                            if p.tx.send(Msg::Audio(samples.clone(), time)).is_err() {
+                                p.wants.store(false, Ordering::Relaxed);
+                            }
+                            blocked += w.elapsed();
+                        }
+                    }
+                    if !audio_ports.iter().any(|(_, _, p)| p.alive()) {
+                        audio_done = true;
+                        src.stop_audio();
+                    }
+                }
+            }
+            if debug.is_some() && last_sample.is_none_or(|l| l.elapsed().as_millis() >= 20) {
+                last_sample = Some(Instant::now());
+                let depths = (0..n)
+                    .map(|i| {
+                        end_ports
+                            .iter()
+                            .find(|(j, _)| *j == i)
+                            .map_or(0, |(_, p)| p.tx.len())
+                    })
+                    .collect();
+                queue_samples.push((t0.elapsed().as_secs_f64() * 1e6, depths));
+            }
+            if let Some(cb) = opts.progress.as_mut() {
+                if last_progress.elapsed().as_millis() >= 100 {
+                    last_progress = Instant::now();
+                    cb(now_t, input.duration);
+                }
+            }
+        }
+        stats.packets = src.packets_read;
+        stats.blocked_ms = blocked.as_secs_f64() * 1000.0;
+        if let Some(d) = debug.as_ref() {
+            if let Ok(mut ev) = d.lock() {
+                ev.push(Event {
+                    name: "demux+decode".into(),
+                    tid: 0,
+                    start_us: 0.0,
+                    dur_us: t0.elapsed().as_secs_f64() * 1e6,
+                });
+            }
+        }
+        // The end of the file, for each operation fed by the decoder.
+        let video_info = src.video_info().cloned();
+        let video_warnings = src.video_warnings(stopped_early);
+        let no_frame_detail = src.no_frame_detail();
+        let video_packets = src
+            .video_counters()
+            .map_or((0, 0), |c| (c.packets_read, c.decode_errors));
+        let audio_info = src.audio_info().cloned();
+        let audio_packets = src.audio_counters().unwrap_or((0, 0));
+        drop(video_ports);
+        drop(audio_ports);
+        for (i, p) in end_ports {
+            let k = needs[i]
+                .audio
+                .and_then(|spec| specs.iter().position(|s| *s == spec));
+            let end = End {
+                video: video_info.clone(),
+                video_warnings: video_warnings.clone(),
+                no_frame_detail: no_frame_detail.clone(),
+                video_packets,
+                video_stopped_early: stopped_early,
+                audio: audio_info.clone(),
+                audio_samples: k.map_or(0, |k| src.audio_samples(k)),
+                audio_packets,
+                no_audio: k
+                    .and_then(|k| src.no_audio_error(k))
+                    .map(|e| e.to_string()),
+            };
+            let _ = p.tx.send(Msg::End(Arc::new(end)));
+        }
+        for (i, h) in handles {
+            results[i] = Some(h.join().unwrap_or_else(|_| OpRun {
+                name: ops_names[i],
+                status: Status::Error("operation panicked".into()),
+                output: None,
+                error: Some(Error::failed(path, "operation panicked")),
+                busy_ms: 0.0,
+                wall_ms: 0.0,
+            }));
+        }
+    });
+    stats.wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let ops: Vec<OpRun> = results.into_iter().flatten().collect();
+    let debug = debug.map(|d| Debug {
+        events: d.into_inner().unwrap_or_default(),
+        ops: ops_names.iter().map(|s| s.to_string()).collect(),
+        queue_samples,
+    });
+    Ok(FileRun {
+        input,
+        ops,
+        stats,
+        debug,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn op_thread(
+    mut op: Box<dyn Operation>,
+    rx: Receiver<Msg>,
+    mut outlet: Outlet<'_>,
+    wants: Arc<AtomicBool>,
+    debug: Option<&std::sync::Mutex<Vec<Event>>>,
+    index: usize,
+    t0: Instant,
+    name: &'static str,
+) -> OpRun {
+    let mut busy = std::time::Duration::ZERO;
+    let mut error: Option<Error> = None;
+    let mut end: Option<Arc<End>> = None;
+    let mut events = Vec::new();
+    let mut timed = |what: &str, start: Instant, busy: &mut std::time::Duration| {
+        let d = start.elapsed();
+        *busy += d;
+        if debug.is_some() && events.len() < 100_000 {
+            events.push(Event {
+                name: format!("{name} {what}"),
+                tid: index + 1,
+                start_us: (start - t0).as_secs_f64() * 1e6,
+                dur_us: d.as_secs_f64() * 1e6,
+            });
+        }
+    };
+    for msg in rx.iter() {
+        let active = error.is_none() && wants.load(Ordering::Relaxed);
+        let flow = match msg {
+            Msg::End(e) => {
+                end = Some(e);
+                break;
+            }
+            Msg::Video(f) if active => {
+                let st = Instant::now();
+                let r = op.video(&f, &mut outlet);
+                timed("video", st, &mut busy);
+                r
+            }
+            Msg::Audio(s, t) if active => {
+                let st = Instant::now();
+                let r = op.audio(&s, t);
+                timed("audio", st, &mut busy);
+                r
+            }
+            _ => continue, // done with data: drain until the end
+        };
+        match flow {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Stop) => wants.store(false, Ordering::Relaxed),
+            Err(e) => {
+                error = Some(e);
+                wants.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+    wants.store(false, Ordering::Relaxed);
+    let st = Instant::now();
+    let result = match (error, &end) {
+        (Some(e), _) => {
+            op.abort();
+            Err(e)
+        }
+        (None, Some(end)) => op.finish(end),
+        (None, None) => {
+            op.abort();
+            Err(Error::Usage("the decoding side stopped early".into()))
+        }
+    };
+    timed("finish", st, &mut busy);
+    // Later stages end after everything this one emitted.
+    if let Some(end) = end {
+        for p in &outlet.ports {
+            let _ = p.tx.send(Msg::End(end.clone()));
+        }
+    }
+    drop(outlet);
+    if let Some(d) = debug {
+        if let Ok(mut ev) = d.lock() {
+            ev.extend(events);
+        }
+    }
+    let (status, output, error) = match result {
+        Ok(o) => (Status::Ok, Some(o), None),
+        Err(e) => (Status::Error(e.to_string()), None, Some(e)),
+    };
+    OpRun {
+        name,
+        status,
+        output,
+        error,
+        busy_ms: busy.as_secs_f64() * 1000.0,
+        wall_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    }
+}

@@ -1,0 +1,316 @@
+//! `detect` and `faces`: an ONNX detector (TF OD API SSD, CenterFace, YOLO) on still images
+//! and on video frames — key frames, one frame every S seconds, or the frames an earlier
+//! stage kept (keyframes). Pictures come straight from the decoder: one libswscale pass to
+//! the model's input size (no JPEG, no file), the same pixels whichever way the frames came.
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use vx_infer::detect::{Detection, Detector};
+use vx_media::still::Rgb;
+use vx_media::MediaError;
+
+use crate::frame::Frame;
+use crate::op::{Emit, End, Flow, Input, Needs, Operation, Output, Select};
+use crate::{Error, Result};
+
+/// A loaded detector, shared by every file (and operation instance) that uses it.
+#[derive(Clone)]
+pub struct SharedDetector {
+    pub model: PathBuf,
+    pub detector: Arc<Mutex<Detector>>,
+    native: Option<(u32, u32)>,
+}
+
+impl SharedDetector {
+    pub fn new(model: &Path, detector: Detector) -> SharedDetector {
+        SharedDetector {
+            model: model.to_path_buf(),
+            native: detector.native_size(),
+            detector: Arc::new(Mutex::new(detector)),
+        }
+    }
+}
+
+/// Settings of a detect / faces operation.
+#[derive(Debug, Clone)]
+pub struct DetectOptions {
+    /// Keep detections with at least this score.
+    pub threshold: f32,
+    /// Videos: one frame every S seconds instead of every keyframe.
+    pub every: Option<f64>,
+    /// Also write each picture with its boxes drawn, as JPEG, into this directory.
+    pub annotate: Option<PathBuf>,
+    /// Video frames per model call where the model allows several (SSD).
+    pub batch: usize,
+    /// `--debug`: save the exact pictures handed to the model here.
+    pub debug_dir: Option<PathBuf>,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        DetectOptions {
+            threshold: 0.5,
+            every: None,
+            annotate: None,
+            batch: 4,
+            debug_dir: None,
+        }
+    }
+}
+
+/// Detections in one picture.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectResult {
+    pub source: PathBuf,
+    /// Seconds on the file's timeline, for videos.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<f64>,
+    /// The keyframe image this result is about (when keyframes ran before), relative to its
+    /// directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyframe: Option<String>,
+    /// The annotated picture, with --annotate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotated: Option<PathBuf>,
+    pub width: usize,
+    pub height: usize,
+    pub detections: Vec<Detection>,
+}
+
+/// `detections.json` / `faces.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectReport {
+    pub model: PathBuf,
+    pub threshold: f32,
+    pub results: Vec<DetectResult>,
+}
+
+struct Pending {
+    frame: Frame,
+    picture: Arc<Rgb>,
+}
+
+pub struct Detect {
+    name: &'static str,
+    shared: SharedDetector,
+    opts: DetectOptions,
+    source: PathBuf,
+    still: bool,
+    pending: Vec<Pending>,
+    results: Vec<DetectResult>,
+    files: Vec<PathBuf>,
+    seen: usize,
+}
+
+impl Detect {
+    /// `name`: "detect" or "faces".
+    pub fn new(name: &'static str, shared: SharedDetector, opts: DetectOptions) -> Detect {
+        Detect {
+            name,
+            shared,
+            opts,
+            source: PathBuf::new(),
+            still: false,
+            pending: Vec::new(),
+            results: Vec::new(),
+            files: Vec::new(),
+            seen: 0,
+        }
+    }
+
+    fn convert_err(&self, frame: &Frame, reason: String) -> Error {
+        Error::Media(MediaError::Convert {
+            path: self.source.clone(),
+            from: frame.pixel_format(),
+            reason,
+        })
+    }
+
+    /// Run the model on the waiting frames (one call where the model allows it).
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let source = pending[0].frame.size();
+        let (pw, ph) = (pending[0].picture.width, pending[0].picture.height);
+        let pictures: Vec<&[u8]> = pending.iter().map(|p| &p.picture.data[..]).collect();
+        let found = {
+            let mut det = self
+                .shared
+                .detector
+                .lock()
+                .map_err(|_| Error::failed(&self.shared.model, "detector poisoned"))?;
+            det.detect_frames(&pictures, pw, ph, source, self.opts.threshold)?
+        };
+        for (p, detections) in pending.into_iter().zip(found) {
+            let annotated = self.annotate(&p.frame, &detections)?;
+            self.results.push(DetectResult {
+                source: self.source.clone(),
+                time: p.frame.time,
+                keyframe: p.frame.tag.as_deref().map(str::to_string),
+                annotated,
+                width: source.0,
+                height: source.1,
+                detections,
+            });
+        }
+        Ok(())
+    }
+
+    fn annotate(&mut self, frame: &Frame, detections: &[Detection]) -> Result<Option<PathBuf>> {
+        let Some(dir) = self.opts.annotate.clone() else {
+            return Ok(None);
+        };
+        let full = frame.rgb(None).map_err(|r| self.convert_err(frame, r))?;
+        let time = (!self.still).then_some(frame.time).flatten();
+        let p = annotate(&dir, &self.source, time, (*full).clone(), detections)?;
+        self.files.push(p.clone());
+        Ok(Some(p))
+    }
+
+    fn save_debug(&self, frame: &Frame, rgb: &Rgb) -> Result<()> {
+        let Some(dir) = &self.opts.debug_dir else {
+            return Ok(());
+        };
+        crate::op::ensure_dir(dir)?;
+        let name = format!(
+            "{}-{:06}-{}ms.jpg",
+            self.name,
+            self.seen,
+            frame.time.map_or(0, |t| (t * 1000.0).round() as i64)
+        );
+        let path = dir.join(name);
+        let jpeg = vx_image::jpeg::Encoder::new(95)
+            .and_then(|mut e| e.jpeg_rgb(&rgb.data, rgb.width, rgb.height))
+            .map_err(|e| Error::failed(&path, e))?;
+        vx_image::fsutil::write_atomic(&path, &jpeg).map_err(|e| Error::io(&path, e))
+    }
+}
+
+impl Operation for Detect {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn needs(&mut self, input: &Input) -> Needs {
+        self.source = input.path.clone();
+        self.still = input.still;
+        let select = if input.still {
+            Select::All
+        } else {
+            match self.opts.every {
+                Some(s) => Select::Every(s),
+                None => Select::Key,
+            }
+        };
+        Needs {
+            video: Some(select),
+            audio: None,
+        }
+    }
+
+    fn video(&mut self, frame: &Frame, _: &mut dyn Emit) -> Result<Flow> {
+        self.seen += 1;
+        if self.still {
+            // A picture: the whole image to the model, which scales it itself.
+            let rgb = frame.rgb(None).map_err(|r| self.convert_err(frame, r))?;
+            self.save_debug(frame, &rgb)?;
+            let detections = {
+                let mut det = self
+                    .shared
+                    .detector
+                    .lock()
+                    .map_err(|_| Error::failed(&self.shared.model, "detector poisoned"))?;
+                det.detect(&rgb.data, rgb.width, rgb.height, self.opts.threshold)?
+            };
+            let annotated = self.annotate(frame, &detections)?;
+            self.results.push(DetectResult {
+                source: self.source.clone(),
+                time: None,
+                keyframe: None,
+                annotated,
+                width: rgb.width,
+                height: rgb.height,
+                detections,
+            });
+            return Ok(Flow::Stop);
+        }
+        let picture = frame
+            .rgb(self.shared.native)
+            .map_err(|r| self.convert_err(frame, r))?;
+        self.save_debug(frame, &picture)?;
+        self.pending.push(Pending {
+            frame: frame.clone(),
+            picture,
+        });
+        if self.pending.len() >= self.opts.batch.max(1) {
+            self.flush()?;
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
+        self.flush()?;
+        if self.seen == 0 {
+            return Err(MediaError::NoFrames {
+                path: self.source.clone(),
+                detail: end.no_frame_detail.clone(),
+            }
+            .into());
+        }
+        let report = DetectReport {
+            model: self.shared.model.clone(),
+            threshold: self.opts.threshold,
+            results: std::mem::take(&mut self.results),
+        };
+        Ok(Output {
+            report: Box::new(report),
+            files: std::mem::take(&mut self.files),
+            warnings: if self.still {
+                Vec::new()
+            } else {
+                end.video_warnings.clone()
+            },
+        })
+    }
+}
+
+/// Draw `detections` on `img` and write it as DIR/<input stem>[-<ms>].jpg (atomically).
+pub fn annotate(
+    dir: &Path,
+    input: &Path,
+    time: Option<f64>,
+    mut img: Rgb,
+    detections: &[Detection],
+) -> Result<PathBuf> {
+    use vx_image::draw::{annotate, color_for, Mark};
+    let marks: Vec<Mark> = detections
+        .iter()
+        .map(|d| Mark {
+            x: d.bbox.x,
+            y: d.bbox.y,
+            w: d.bbox.w,
+            h: d.bbox.h,
+            caption: format!("{} {:.2}", d.label, d.score),
+            color: color_for(d.class_id),
+        })
+        .collect();
+    annotate(&mut img.data, img.width, img.height, &marks);
+    crate::op::ensure_dir(dir)?;
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
+    let name = match time {
+        Some(t) => format!("{stem}-{:08}ms.jpg", (t * 1000.0).round() as i64),
+        None => format!("{stem}.jpg"),
+    };
+    let path = dir.join(name);
+    let jpeg = vx_image::jpeg::Encoder::new(90)
+        .and_then(|mut e| e.jpeg_rgb(&img.data, img.width, img.height))
+        .map_err(|e| Error::failed(&path, e))?;
+    vx_image::fsutil::write_atomic(&path, &jpeg).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}

@@ -1,0 +1,167 @@
+//! `embed-audio`: sound embeddings (aisfx, 512-d) for every 2.32 s window (hop 1.16 s), the
+//! log-mel front end streamed on a thread of its own, 8 windows per model call.
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+use vx_infer::sfx::{Embedding, SfxEmbedder, SAMPLE_RATE};
+use vx_media::source::AudioSpec;
+
+use crate::op::{End, Flow, Input, Needs, Operation, Output};
+use crate::{Error, Result};
+
+/// `embed-audio.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbedReport {
+    pub source: PathBuf,
+    pub model: PathBuf,
+    pub dim: usize,
+    /// Windows on the file's timeline.
+    pub windows: Vec<Embedding>,
+}
+
+type Worker = JoinHandle<(SfxEmbedder, Result<Vec<Embedding>>)>;
+
+pub struct EmbedAudio {
+    model: PathBuf,
+    embedder: Option<SfxEmbedder>,
+    npy: Option<PathBuf>,
+    source: PathBuf,
+    offset: Option<f64>,
+    tx: Option<SyncSender<Vec<f32>>>,
+    worker: Option<Worker>,
+}
+
+impl EmbedAudio {
+    /// `npy`: also write the vectors as a [windows, dim] float32 .npy file there.
+    pub fn new(model: &Path, threads: usize, npy: Option<PathBuf>) -> Result<EmbedAudio> {
+        let embedder = SfxEmbedder::open(model, vx_infer::runtime::SessionOptions { threads })?;
+        Ok(EmbedAudio {
+            model: model.to_path_buf(),
+            embedder: Some(embedder),
+            npy,
+            source: PathBuf::new(),
+            offset: None,
+            tx: None,
+            worker: None,
+        })
+    }
+
+    fn join(&mut self) -> Result<Vec<Embedding>> {
+        self.tx = None;
+        match self.worker.take().map(|w| w.join()) {
+            Some(Ok((emb, r))) => {
+                self.embedder = Some(emb);
+                r
+            }
+            _ => Err(Error::failed(&self.source, "embedding thread failed")),
+        }
+    }
+}
+
+impl Operation for EmbedAudio {
+    fn name(&self) -> &'static str {
+        "embed-audio"
+    }
+
+    fn needs(&mut self, input: &Input) -> Needs {
+        self.source = input.path.clone();
+        if let Some(mut emb) = self.embedder.take() {
+            let (tx, rx) = sync_channel::<Vec<f32>>(4);
+            self.tx = Some(tx);
+            self.worker = Some(std::thread::spawn(move || {
+                let mut windows = Vec::new();
+                let r = (|| {
+                    let mut stream = emb.stream();
+                    for piece in rx {
+                        stream.push(&piece, &mut |e| windows.push(e))?;
+                    }
+                    stream.finish(&mut |e| windows.push(e))
+                })();
+                (emb, r.map(|_| windows).map_err(Error::from))
+            }));
+        }
+        Needs {
+            video: None,
+            audio: Some(AudioSpec {
+                rate: SAMPLE_RATE,
+                channels: 1,
+            }),
+        }
+    }
+
+    fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
+        self.offset.get_or_insert(time);
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(samples.to_vec()).is_ok());
+        if !sent {
+            // The embedding thread stopped on an error.
+            self.join()?;
+            return Err(Error::failed(&self.source, "embedding stopped early"));
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
+        if let Some(e) = &end.no_audio {
+            self.tx = None;
+            let _ = self.join();
+            return Err(Error::failed(&self.source, super::vad::strip(e, &self.source)));
+        }
+        let offset = self.offset.unwrap_or(0.0);
+        let windows: Vec<Embedding> = self
+            .join()?
+            .into_iter()
+            .map(|w| Embedding {
+                start: w.start + offset,
+                end: w.end + offset,
+                vector: w.vector,
+            })
+            .collect();
+        let dim = windows.first().map(|w| w.vector.len()).unwrap_or(0);
+        let mut files = Vec::new();
+        if let Some(p) = &self.npy {
+            let bytes = npy_f32(
+                windows.len(),
+                dim,
+                windows.iter().flat_map(|w| w.vector.iter().copied()),
+            );
+            vx_image::fsutil::write_atomic(p, &bytes).map_err(|e| Error::io(p, e))?;
+            files.push(p.clone());
+        }
+        Ok(Output {
+            report: Box::new(EmbedReport {
+                source: self.source.clone(),
+                model: self.model.clone(),
+                dim,
+                windows,
+            }),
+            files,
+            warnings: Vec::new(),
+        })
+    }
+
+    fn abort(mut self: Box<Self>) {
+        let _ = self.join();
+    }
+}
+
+/// A float32 .npy file of `rows` x `cols`.
+pub fn npy_f32(rows: usize, cols: usize, data: impl Iterator<Item = f32>) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}

@@ -1,0 +1,350 @@
+//! `keyframes`: the frames the decoder flags as key, written as JPEG/PNG, and handed on to
+//! later stages (detect, faces) as the same frames.
+//!
+//! **What a keyframe is.** A frame the decoder outputs when told
+//! `skip_frame = AVDISCARD_NONKEY` — the set `ffmpeg -skip_frame nokey` and a full decode's key
+//! flags give (docs/KEYFRAMES.md). When another operation of the plan needs every frame, the
+//! decoder decodes all of them and this operation takes the ones flagged key: the same set.
+//!
+//! On its own thread it converts each key frame to an upright full-range YUV picture (one
+//! pass), hashes its luma and applies `--min-interval` / `--dedup` / `--max` in order; a pool
+//! of encoder workers fed through a rendezvous channel writes the images, so at most
+//! `workers + 1` pictures wait, whatever the length of the video.
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use serde::Serialize;
+use vx_image::fsutil::write_atomic;
+use vx_image::image::Yuv;
+use vx_image::jpeg::{Encoder, ImageFormat};
+use vx_image::phash;
+use vx_media::source::VideoInfo;
+use vx_media::MediaError;
+
+use crate::frame::Frame;
+use crate::op::{Emit, End, Flow, Input, Needs, Operation, Output, Select};
+use crate::{Error, Result};
+
+/// Options of the keyframes operation.
+#[derive(Debug, Clone)]
+pub struct KeyframeOptions {
+    /// JPEG quality 1..=100.
+    pub quality: u8,
+    /// Stop after this many keyframes are written.
+    pub max: Option<usize>,
+    /// Skip keyframes closer than this many seconds to the last kept one.
+    pub min_interval: Option<f64>,
+    /// Drop a keyframe whose pHash is within this Hamming distance of the last kept one.
+    pub dedup: Option<u32>,
+    /// Downscale so that the longest side is at most this many pixels.
+    pub max_side: Option<u32>,
+    pub format: ImageFormat,
+    /// Encoder workers (at least 1).
+    pub workers: usize,
+}
+
+impl Default for KeyframeOptions {
+    fn default() -> Self {
+        KeyframeOptions {
+            quality: 90,
+            max: None,
+            min_interval: None,
+            dedup: None,
+            max_side: None,
+            format: ImageFormat::Jpeg,
+            workers: 1,
+        }
+    }
+}
+
+/// One written keyframe.
+#[derive(Debug, Clone, Serialize)]
+pub struct Keyframe {
+    /// Position of this frame among all key frames the decoder produced (0-based), counting
+    /// those dropped by `--min-interval` and `--dedup`; stable whatever the options.
+    pub index: usize,
+    /// Best-effort presentation timestamp in the stream's time base (raw).
+    pub pts: Option<i64>,
+    /// Seconds on the file's timeline (0 = start of the presentation).
+    pub time: Option<f64>,
+    /// Size of the written image (after rotation and `--max-side`).
+    pub width: usize,
+    pub height: usize,
+    /// Image path relative to the output directory.
+    pub path: String,
+    /// 64-bit perceptual hash of the image's luma, 16 hex digits.
+    pub phash: String,
+}
+
+/// Counts of what happened to decoded key frames.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeyframeStats {
+    pub decoded: usize,
+    pub written: usize,
+    pub skipped_interval: usize,
+    pub skipped_duplicate: usize,
+    pub packets_read: usize,
+    pub decode_errors: usize,
+}
+
+/// Everything `keyframes.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyframesReport {
+    pub source: PathBuf,
+    /// False when the input was damaged or truncated and only part of it could be read.
+    pub complete: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub video: VideoInfo,
+    pub stats: KeyframeStats,
+    pub keyframes: Vec<Keyframe>,
+}
+
+/// Name of the image written for the keyframe with this index.
+pub fn image_name(index: usize, format: ImageFormat) -> String {
+    format!("kf-{index:06}.{}", format.extension())
+}
+
+struct Job {
+    index: usize,
+    img: std::sync::Arc<Yuv>,
+    path: PathBuf,
+}
+
+struct Pool {
+    tx: Sender<Job>,
+    results: Receiver<std::result::Result<usize, MediaError>>,
+    handles: Vec<thread::JoinHandle<()>>,
+}
+
+pub struct Keyframes {
+    opts: KeyframeOptions,
+    dir: PathBuf,
+    source: PathBuf,
+    pool: Option<Pool>,
+    keyframes: Vec<Keyframe>,
+    stats: KeyframeStats,
+    last_kept: Option<(Option<f64>, u64)>,
+}
+
+impl Keyframes {
+    /// Write the images into `dir` (created when the first one is written).
+    pub fn new(opts: KeyframeOptions, dir: &Path) -> Result<Keyframes> {
+        if opts.quality == 0 || opts.quality > 100 {
+            return Err(Error::Usage(format!(
+                "quality {} is not in 1..=100",
+                opts.quality
+            )));
+        }
+        Ok(Keyframes {
+            opts,
+            dir: dir.to_path_buf(),
+            source: PathBuf::new(),
+            pool: None,
+            keyframes: Vec::new(),
+            stats: KeyframeStats::default(),
+            last_kept: None,
+        })
+    }
+
+    fn pool(&mut self) -> Result<&Pool> {
+        if self.pool.is_none() {
+            crate::op::ensure_dir(&self.dir)?;
+            // Rendezvous channel: converting the next key frame overlaps the encoding of the
+            // previous ones, and no picture waits in a queue.
+            let (tx, rx) = bounded::<Job>(0);
+            let (res_tx, results) = unbounded();
+            let mut handles = Vec::new();
+            for _ in 0..self.opts.workers.max(1) {
+                let rx = rx.clone();
+                let res_tx = res_tx.clone();
+                let (format, quality, src) = (self.opts.format, self.opts.quality, self.source.clone());
+                handles.push(thread::spawn(move || {
+                    let mut enc = match Encoder::new(quality) {
+                        Ok(e) => e,
+                        Err(reason) => {
+                            let _ = res_tx.send(Err(MediaError::Encode { path: src, reason }));
+                            return;
+                        }
+                    };
+                    for job in rx {
+                        let r = enc
+                            .encode(&job.img, format)
+                            .map_err(|reason| MediaError::Encode {
+                                path: src.clone(),
+                                reason,
+                            })
+                            .and_then(|bytes| {
+                                write_atomic(&job.path, &bytes).map_err(|e| MediaError::Io {
+                                    path: job.path.clone(),
+                                    source: e,
+                                })
+                            })
+                            .map(|_| job.index);
+                        let _ = res_tx.send(r);
+                    }
+                }));
+            }
+            self.pool = Some(Pool {
+                tx,
+                results,
+                handles,
+            });
+        }
+        self.pool
+            .as_ref()
+            .ok_or_else(|| Error::Usage("no encoder pool".into()))
+    }
+
+    /// Finish the pool: the indexes written and the first error.
+    fn close(&mut self) -> (std::collections::HashSet<usize>, Option<MediaError>) {
+        let mut done = std::collections::HashSet::new();
+        let mut err = None;
+        if let Some(Pool {
+            tx,
+            results,
+            handles,
+        }) = self.pool.take()
+        {
+            drop(tx);
+            for r in results {
+                match r {
+                    Ok(i) => {
+                        done.insert(i);
+                    }
+                    Err(e) => {
+                        err.get_or_insert(e);
+                    }
+                }
+            }
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+        (done, err)
+    }
+
+    fn remove_written(&self) {
+        for k in &self.keyframes {
+            let _ = std::fs::remove_file(self.dir.join(&k.path));
+        }
+    }
+}
+
+impl Operation for Keyframes {
+    fn name(&self) -> &'static str {
+        "keyframes"
+    }
+
+    fn needs(&mut self, input: &Input) -> Needs {
+        self.source = input.path.clone();
+        Needs {
+            video: Some(Select::Key),
+            audio: None,
+        }
+    }
+
+    fn video(&mut self, frame: &Frame, out: &mut dyn Emit) -> Result<Flow> {
+        let index = self.stats.decoded;
+        self.stats.decoded += 1;
+        let time = frame.time;
+        if let (Some(min), Some((Some(last), _)), Some(t)) =
+            (self.opts.min_interval, self.last_kept, time)
+        {
+            if t - last < min {
+                self.stats.skipped_interval += 1;
+                return Ok(Flow::Continue);
+            }
+        }
+        let img = frame.yuv(self.opts.max_side).map_err(|reason| {
+            Error::Media(MediaError::Convert {
+                path: self.source.clone(),
+                from: frame.pixel_format(),
+                reason,
+            })
+        })?;
+        let hash = phash::phash(&img.y, img.width, img.height, img.width);
+        if let (Some(dist), Some((_, last_hash))) = (self.opts.dedup, self.last_kept) {
+            if phash::distance(hash, last_hash) <= dist {
+                self.stats.skipped_duplicate += 1;
+                return Ok(Flow::Continue);
+            }
+        }
+        self.last_kept = Some((time, hash));
+        let name = image_name(index, self.opts.format);
+        self.keyframes.push(Keyframe {
+            index,
+            pts: frame.pts,
+            time,
+            width: img.width,
+            height: img.height,
+            path: name.clone(),
+            phash: phash::to_hex(hash),
+        });
+        let job = Job {
+            index,
+            img,
+            path: self.dir.join(&name),
+        };
+        if self.pool()?.tx.send(job).is_err() {
+            // Every worker is gone: the error they reported is collected at the end.
+            return Ok(Flow::Stop);
+        }
+        out.emit(frame.tagged(&name));
+        Ok(
+            if matches!(self.opts.max, Some(m) if self.keyframes.len() >= m) {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            },
+        )
+    }
+
+    fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
+        let (done, err) = self.close();
+        if let Some(e) = err {
+            // Remove what this run wrote: a failed run presents nothing as complete.
+            self.remove_written();
+            return Err(e.into());
+        }
+        if self.stats.decoded == 0 {
+            return Err(MediaError::NoFrames {
+                path: self.source.clone(),
+                detail: end.no_frame_detail.clone(),
+            }
+            .into());
+        }
+        let video = end
+            .video
+            .clone()
+            .ok_or_else(|| Error::failed(&self.source, "no video stream information"))?;
+        let mut stats = std::mem::take(&mut self.stats);
+        let keyframes: Vec<Keyframe> = std::mem::take(&mut self.keyframes)
+            .into_iter()
+            .filter(|k| done.contains(&k.index))
+            .collect();
+        stats.written = keyframes.len();
+        (stats.packets_read, stats.decode_errors) = end.video_packets;
+        let warnings = end.video_warnings.clone();
+        let files = keyframes.iter().map(|k| self.dir.join(&k.path)).collect();
+        let report = KeyframesReport {
+            source: self.source.clone(),
+            complete: warnings.is_empty(),
+            warnings: warnings.clone(),
+            video,
+            stats,
+            keyframes,
+        };
+        Ok(Output {
+            report: Box::new(report),
+            files,
+            warnings,
+        })
+    }
+
+    fn abort(mut self: Box<Self>) {
+        let _ = self.close();
+        self.remove_written();
+    }
+}

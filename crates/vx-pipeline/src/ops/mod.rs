@@ -1,0 +1,50 @@
+//! The operations, and what the planner knows of each. Adding one: a module here with a
+//! type implementing [`crate::op::Operation`], an entry in [`KNOWN`] and, if it runs a model,
+//! in [`DEFAULT_MODELS`]; the command line builds it from its name.
+pub mod audio;
+pub mod detect;
+pub mod embed_audio;
+pub mod keyframes;
+pub mod probe;
+pub mod transcribe;
+pub mod vad;
+
+use crate::plan::{Kind, OpInfo};
+
+/// Every operation `--ops` accepts.
+pub const KNOWN: &[OpInfo] = &[
+    OpInfo { name: "probe", requires: None, accepts: None, produces: None },
+    OpInfo { name: "keyframes", requires: None, accepts: None, produces: Some(Kind::Frames) },
+    OpInfo { name: "detect", requires: None, accepts: Some(Kind::Frames), produces: None },
+    OpInfo { name: "faces", requires: None, accepts: Some(Kind::Frames), produces: None },
+    OpInfo { name: "audio", requires: None, accepts: None, produces: None },
+    OpInfo { name: "vad", requires: None, accepts: None, produces: None },
+    OpInfo { name: "transcribe", requires: None, accepts: None, produces: Some(Kind::Text) },
+    OpInfo { name: "embed-audio", requires: None, accepts: None, produces: None },
+];
+
+/// The model each operation loads when none is given: names looked up in the model
+/// directory, first found wins.
+pub const DEFAULT_MODELS: &[(&str, &[&str])] = &[
+    ("detect", &["ssd_mobilenet_v2_coco.onnx"]),
+    ("faces", &["centerface.onnx"]),
+    ("vad", &["silero_vad.onnx"]),
+    ("transcribe", &["tiny.en", "whisper-tiny.en.ggml.bin", "base.en", "tiny", "base"]),
+    ("embed-audio", &["sfx_embedding.onnx"]),
+];
+
+/// Default model names for `op` (empty when it runs no model).
+pub fn default_models(op: &str) -> &'static [&'static str] {
+    DEFAULT_MODELS
+        .iter()
+        .find(|(n, _)| *n == op)
+        .map_or(&[], |(_, m)| m)
+}
+
+/// Whether `op` runs a model or an encoder pool (it gets a share of the thread budget).
+pub fn is_compute(op: &str) -> bool {
+    matches!(
+        op,
+        "keyframes" | "detect" | "faces" | "vad" | "transcribe" | "embed-audio"
+    )
+}

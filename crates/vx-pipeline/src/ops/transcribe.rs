@@ -1,0 +1,312 @@
+//! `transcribe`: whisper.cpp on the speech Silero VAD finds (windows of up to 30 s).
+//!
+//! On the operation's thread the audio runs through the VAD as it arrives; blocks of samples
+//! with their speech probabilities go (bounded) to a whisper thread, which transcribes each
+//! window as soon as no later audio can change it (`WindowStream`) and forgets the audio no
+//! window still to come can need: memory does not grow with the file's length, and whisper
+//! works while the file is still being decoded.
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+use vx_infer::transcribe::{Options, Segment, Whisper, WindowOptions, WindowStream};
+use vx_infer::vad::{SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
+use vx_media::source::AudioSpec;
+
+use crate::op::{End, Flow, Input, Needs, Operation, Output};
+use crate::{Error, Result};
+
+/// A loaded whisper model, shared by every file that uses it (one window at a time).
+#[derive(Clone)]
+pub struct SharedWhisper {
+    pub model: PathBuf,
+    pub whisper: Arc<Mutex<Whisper>>,
+}
+
+impl SharedWhisper {
+    pub fn open(model: &Path) -> Result<SharedWhisper> {
+        Ok(SharedWhisper {
+            model: model.to_path_buf(),
+            whisper: Arc::new(Mutex::new(Whisper::open(model)?)),
+        })
+    }
+}
+
+/// Settings of the transcribe operation.
+#[derive(Debug, Clone)]
+pub struct TranscribeOptions {
+    /// Spoken language ("en"...); None: English for English-only models, else detected on the
+    /// first window and kept.
+    pub language: Option<String>,
+    /// whisper.cpp threads (at least 1).
+    pub threads: usize,
+    /// Encode whisper's full 30 s context for every window.
+    pub full_context: bool,
+    /// Silero VAD model; None transcribes everything in fixed 30 s windows.
+    pub vad_model: Option<PathBuf>,
+}
+
+/// `transcript.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transcript {
+    pub source: PathBuf,
+    pub model: PathBuf,
+    pub language: Option<String>,
+    /// Seconds of audio.
+    pub duration: f64,
+    pub text: String,
+    /// Segments on the file's timeline.
+    pub segments: Vec<Segment>,
+}
+
+enum Msg {
+    /// Samples and the VAD probability of each CHUNK of them (empty without VAD).
+    Audio(Vec<f32>, Vec<f32>),
+    /// Decoding finished: total samples.
+    End(usize),
+}
+
+type Worker = JoinHandle<Result<(Vec<Segment>, Option<String>, f64)>>;
+
+pub struct Transcribe {
+    shared: SharedWhisper,
+    opts: TranscribeOptions,
+    vad: Option<SileroVad>,
+    source: PathBuf,
+    pending: Vec<f32>,
+    total: usize,
+    offset: Option<f64>,
+    tx: Option<SyncSender<Msg>>,
+    worker: Option<Worker>,
+}
+
+impl Transcribe {
+    pub fn new(shared: SharedWhisper, opts: TranscribeOptions) -> Result<Transcribe> {
+        let vad = opts
+            .vad_model
+            .as_deref()
+            .map(|p| SileroVad::open(p, vx_infer::runtime::SessionOptions { threads: 1 }))
+            .transpose()?;
+        Ok(Transcribe {
+            shared,
+            opts,
+            vad,
+            source: PathBuf::new(),
+            pending: Vec::new(),
+            total: 0,
+            offset: None,
+            tx: None,
+            worker: None,
+        })
+    }
+
+    /// Send whole chunks (all of `pending` at the end) with their probabilities.
+    fn flush(&mut self, last: bool) -> Result<()> {
+        let n = if last {
+            self.pending.len()
+        } else {
+            self.pending.len() / CHUNK * CHUNK
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let block: Vec<f32> = self.pending.drain(..n).collect();
+        let probs = match self.vad.as_mut() {
+            Some(v) => block
+                .chunks(CHUNK)
+                .map(|c| v.probability(c))
+                .collect::<Result<Vec<f32>, _>>()?,
+            None => Vec::new(),
+        };
+        self.send(Msg::Audio(block, probs))
+    }
+
+    fn send(&mut self, msg: Msg) -> Result<()> {
+        let ok = self.tx.as_ref().is_some_and(|tx| tx.send(msg).is_ok());
+        if ok {
+            return Ok(());
+        }
+        // The whisper thread stopped: its error says why.
+        self.tx = None;
+        match self.worker.take().map(|w| w.join()) {
+            Some(Ok(Err(e))) => Err(e),
+            _ => Err(Error::failed(&self.source, "transcription stopped early")),
+        }
+    }
+}
+
+impl Operation for Transcribe {
+    fn name(&self) -> &'static str {
+        "transcribe"
+    }
+
+    fn needs(&mut self, input: &Input) -> Needs {
+        self.source = input.path.clone();
+        if let Some(v) = self.vad.as_mut() {
+            v.reset();
+        }
+        // At most 16 blocks (~32 s of audio) wait: decoding stays a little ahead of whisper.
+        let (tx, rx) = sync_channel::<Msg>(16);
+        self.tx = Some(tx);
+        let shared = self.shared.clone();
+        let opts = self.opts.clone();
+        let use_vad = self.vad.is_some();
+        let source = self.source.clone();
+        self.worker = Some(std::thread::spawn(move || {
+            whisper_loop(&shared, &opts, use_vad, rx, &source)
+        }));
+        Needs {
+            video: None,
+            audio: Some(AudioSpec {
+                rate: SAMPLE_RATE,
+                channels: 1,
+            }),
+        }
+    }
+
+    fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
+        self.offset.get_or_insert(time);
+        self.pending.extend_from_slice(samples);
+        self.total += samples.len();
+        // About 2 s of audio per message.
+        if self.pending.len() >= CHUNK * 64 {
+            self.flush(false)?;
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
+        if let Some(e) = &end.no_audio {
+            return Err(Error::failed(&self.source, super::vad::strip(e, &self.source)));
+        }
+        self.flush(true)?;
+        let total = self.total;
+        self.send(Msg::End(total))?;
+        self.tx = None;
+        let (segments, language, duration) = match self.worker.take().map(|w| w.join()) {
+            Some(Ok(r)) => r?,
+            _ => return Err(Error::failed(&self.source, "transcription thread failed")),
+        };
+        let offset = self.offset.unwrap_or(0.0);
+        let segments: Vec<Segment> = segments
+            .into_iter()
+            .map(|s| Segment {
+                start: s.start + offset,
+                end: s.end + offset,
+                text: s.text,
+            })
+            .collect();
+        let text = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Output::new(Transcript {
+            source: self.source.clone(),
+            model: self.shared.model.clone(),
+            language,
+            duration,
+            text,
+            segments,
+        }))
+    }
+
+    fn abort(mut self: Box<Self>) {
+        self.tx = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn whisper_loop(
+    shared: &SharedWhisper,
+    opts: &TranscribeOptions,
+    use_vad: bool,
+    rx: Receiver<Msg>,
+    source: &Path,
+) -> Result<(Vec<Segment>, Option<String>, f64)> {
+    let mut whisper = shared
+        .whisper
+        .lock()
+        .map_err(|_| Error::failed(&shared.model, "whisper poisoned"))?;
+    let wopts = Options {
+        threads: opts.threads.max(1),
+        full_context: opts.full_context,
+    };
+    let mut language = opts
+        .language
+        .clone()
+        .filter(|l| l != "auto");
+    let wo = WindowOptions::default();
+    let rate = SAMPLE_RATE as f64;
+    let mut segments = Vec::new();
+    // `audio` holds samples from `base` on; `next`: where the next fixed window starts (no VAD).
+    let (mut audio, mut base) = (Vec::<f32>::new(), 0usize);
+    let mut vad_windows = use_vad.then(|| WindowStream::new(SpanOptions::default(), wo));
+    let mut next = 0.0f64;
+    loop {
+        let mut end = None;
+        let mut probs = Vec::new();
+        // Wait for a block, then take whatever else has arrived.
+        let mut msg = Some(
+            rx.recv()
+                .map_err(|_| Error::failed(source, "audio decoding stopped early"))?,
+        );
+        while let Some(m) = msg.take() {
+            match m {
+                Msg::Audio(samples, p) => {
+                    audio.extend(samples);
+                    probs.extend(p);
+                }
+                Msg::End(n) => end = Some(n as f64 / rate),
+            }
+            if end.is_none() {
+                msg = rx.try_recv().ok();
+            }
+        }
+        let now = (base + audio.len()) as f64 / rate;
+        let (ws, horizon) = if let Some(stream) = vad_windows.as_mut() {
+            let mut s = stream.push(&probs);
+            if let Some(duration) = end {
+                if let Some(stream) = vad_windows.take() {
+                    s.windows.extend(stream.finish(duration));
+                }
+            }
+            (s.windows, s.horizon)
+        } else {
+            // Fixed windows of `max` seconds (padded like the VAD ones).
+            let mut fresh = Vec::new();
+            let limit = end.unwrap_or(now - wo.pad);
+            while next < limit && (end.is_some() || next + wo.max <= limit) {
+                let stop = (next + wo.max).min(end.unwrap_or(f64::MAX));
+                fresh.push(Span {
+                    start: (next - wo.pad).max(0.0),
+                    end: (stop + wo.pad).min(end.unwrap_or(f64::MAX)),
+                });
+                next = stop;
+            }
+            (fresh, next - wo.pad)
+        };
+        for w in &ws {
+            let a = ((w.start * rate) as usize).max(base) - base;
+            let b = ((w.end * rate) as usize).min(base + audio.len()) - base;
+            if b > a {
+                let t = whisper.transcribe(&audio[a..b], w.start, language.as_deref(), &wopts)?;
+                language = Some(t.language);
+                segments.extend(t.segments);
+            }
+        }
+        if let Some(duration) = end {
+            let language =
+                language.or_else(|| (!whisper.is_multilingual()).then(|| "en".to_string()));
+            return Ok((segments, language, duration));
+        }
+        // Forget the audio no window still to come can need.
+        let keep_from = ((horizon * rate) as usize).clamp(base, base + audio.len());
+        audio.drain(..keep_from - base);
+        base = keep_from;
+    }
+}

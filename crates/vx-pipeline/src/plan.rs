@@ -1,0 +1,254 @@
+//! The `--ops` language: `;` separates stages, `[a,b]` runs operations side by side.
+//!
+//! `"keyframes;[detect,faces];transcribe"`: keyframes first; detect and faces then look at
+//! the frames keyframes kept (the same pictures it wrote, so detections join its images);
+//! transcribe needs audio, which only the file produces. Stages order what consumes what,
+//! not time: every operation runs during the same single pass over the file.
+//!
+//! Errors point at the position in the spec (0-based character offset).
+
+/// What an operation can take its pictures or data from, besides the file itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Selected frames (keyframes): later stages see only what the producer kept.
+    Frames,
+    /// Text (transcripts, on-screen text): for operations that embed or index it.
+    Text,
+}
+
+/// What the planner needs to know of an operation.
+#[derive(Debug, Clone, Copy)]
+pub struct OpInfo {
+    pub name: &'static str,
+    /// Something an earlier stage must produce (None: the file is enough).
+    pub requires: Option<Kind>,
+    /// Can consume this from an earlier stage when there is a producer.
+    pub accepts: Option<Kind>,
+    pub produces: Option<Kind>,
+}
+
+/// One operation in the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: String,
+    pub stage: usize,
+    /// Position in the spec.
+    pub pos: usize,
+    /// Index (in [`Plan::steps`]) of the operation it takes its input from, if any.
+    pub input: Option<usize>,
+}
+
+/// A parsed and checked plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub stages: usize,
+}
+
+/// A spec error: what and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--ops \"{spec}\": {what} at position {pos}")]
+pub struct PlanError {
+    pub spec: String,
+    pub pos: usize,
+    pub what: String,
+}
+
+/// Parse `spec` (syntax only): stages of (name, position).
+pub fn parse(spec: &str) -> Result<Vec<Vec<(String, usize)>>, PlanError> {
+    let err = |pos: usize, what: String| PlanError {
+        spec: spec.to_string(),
+        pos,
+        what,
+    };
+    let chars: Vec<char> = spec.chars().collect();
+    let mut i = 0;
+    let mut stages: Vec<Vec<(String, usize)>> = Vec::new();
+    let skip_ws = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    let name = |i: &mut usize| -> Result<(String, usize), PlanError> {
+        let start = *i;
+        while *i < chars.len() && (chars[*i].is_ascii_alphanumeric() || matches!(chars[*i], '-' | '_')) {
+            *i += 1;
+        }
+        if *i == start {
+            return Err(err(
+                start,
+                match chars.get(start) {
+                    Some(c) => format!("expected an operation name, found '{c}'"),
+                    None => "expected an operation name, found the end".into(),
+                },
+            ));
+        }
+        Ok((chars[start..*i].iter().collect(), start))
+    };
+    loop {
+        skip_ws(&mut i);
+        let mut stage = Vec::new();
+        if chars.get(i) == Some(&'[') {
+            let open = i;
+            i += 1;
+            loop {
+                skip_ws(&mut i);
+                stage.push(name(&mut i)?);
+                skip_ws(&mut i);
+                match chars.get(i) {
+                    Some(',') => i += 1,
+                    Some(']') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(c) => return Err(err(i, format!("expected ',' or ']', found '{c}'"))),
+                    None => return Err(err(open, "unbalanced '[': no ']' closes it".into())),
+                }
+            }
+        } else {
+            stage.push(name(&mut i)?);
+        }
+        stages.push(stage);
+        skip_ws(&mut i);
+        match chars.get(i) {
+            None => break,
+            Some(';') => i += 1,
+            Some(']') => return Err(err(i, "unbalanced ']'".into())),
+            Some(c) => return Err(err(i, format!("expected ';', found '{c}'"))),
+        }
+    }
+    Ok(stages)
+}
+
+/// Parse and check `spec` against the known operations: unknown names, duplicates and
+/// operations whose input nothing earlier produces are errors. Each step's input is the
+/// nearest earlier producer of what it accepts.
+pub fn plan(spec: &str, known: &[OpInfo]) -> Result<Plan, PlanError> {
+    let stages = parse(spec)?;
+    let err = |pos: usize, what: String| PlanError {
+        spec: spec.to_string(),
+        pos,
+        what,
+    };
+    let mut steps: Vec<Step> = Vec::new();
+    let mut infos: Vec<OpInfo> = Vec::new();
+    for (s, stage) in stages.iter().enumerate() {
+        for (name, pos) in stage {
+            let info = known.iter().find(|k| k.name == name).ok_or_else(|| {
+                let names: Vec<&str> = known.iter().map(|k| k.name).collect();
+                err(
+                    *pos,
+                    format!("unknown operation '{name}' (known: {})", names.join(", ")),
+                )
+            })?;
+            if steps.iter().any(|st| &st.name == name) {
+                return Err(err(*pos, format!("'{name}' appears twice")));
+            }
+            let wanted = info.requires.or(info.accepts);
+            // The nearest producer in an earlier stage.
+            let input = wanted.and_then(|k| {
+                (0..steps.len())
+                    .rev()
+                    .find(|&j| steps[j].stage < s && infos[j].produces == Some(k))
+            });
+            if let (Some(k), None) = (info.requires, input) {
+                return Err(err(
+                    *pos,
+                    format!(
+                        "'{name}' needs {} that no earlier stage produces",
+                        match k {
+                            Kind::Frames => "selected frames",
+                            Kind::Text => "text",
+                        }
+                    ),
+                ));
+            }
+            steps.push(Step {
+                name: name.clone(),
+                stage: s,
+                pos: *pos,
+                input,
+            });
+            infos.push(*info);
+        }
+    }
+    Ok(Plan {
+        steps,
+        stages: stages.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: &[OpInfo] = &[
+        OpInfo { name: "keyframes", requires: None, accepts: None, produces: Some(Kind::Frames) },
+        OpInfo { name: "detect", requires: None, accepts: Some(Kind::Frames), produces: None },
+        OpInfo { name: "faces", requires: None, accepts: Some(Kind::Frames), produces: None },
+        OpInfo { name: "transcribe", requires: None, accepts: None, produces: Some(Kind::Text) },
+        OpInfo { name: "embed-text", requires: Some(Kind::Text), accepts: None, produces: None },
+    ];
+
+    #[test]
+    fn stages_and_inputs() {
+        let p = plan("keyframes;[detect, faces];transcribe", KNOWN).unwrap();
+        let names: Vec<_> = p.steps.iter().map(|s| (s.name.as_str(), s.stage, s.input)).collect();
+        assert_eq!(
+            names,
+            [
+                ("keyframes", 0, None),
+                ("detect", 1, Some(0)),
+                ("faces", 1, Some(0)),
+                ("transcribe", 2, None)
+            ]
+        );
+        assert_eq!(p.stages, 3);
+        // Same stage: detect does not take keyframes' frames.
+        let p = plan("[keyframes,detect]", KNOWN).unwrap();
+        assert_eq!(p.steps[1].input, None);
+        let p = plan("transcribe;embed-text", KNOWN).unwrap();
+        assert_eq!(p.steps[1].input, Some(0));
+    }
+
+    #[test]
+    fn errors_point_at_the_position() {
+        let e = plan("keyframes;[detect,facez]", KNOWN).unwrap_err();
+        assert_eq!(e.pos, 18);
+        assert!(e.what.contains("unknown operation 'facez'"), "{e}");
+        let e = plan("keyframes;[detect,faces", KNOWN).unwrap_err();
+        assert_eq!(e.pos, 10);
+        assert!(e.what.contains("unbalanced '['"), "{e}");
+        let e = plan("keyframes];detect", KNOWN).unwrap_err();
+        assert_eq!(e.pos, 9);
+        let e = plan("embed-text;transcribe", KNOWN).unwrap_err();
+        assert_eq!(e.pos, 0);
+        assert!(e.what.contains("no earlier stage produces"), "{e}");
+        let e = plan("[transcribe,embed-text]", KNOWN).unwrap_err();
+        assert_eq!(e.pos, 12);
+        let e = plan("detect;detect", KNOWN).unwrap_err();
+        assert!(e.what.contains("twice"), "{e}");
+        for bad in ["", ";", "keyframes;", "[]", "[detect,]", "a b", "[[detect]]", "detect,faces"] {
+            assert!(plan(bad, KNOWN).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    /// The parser never panics on arbitrary input (a stable stand-in for its fuzz target).
+    #[test]
+    fn arbitrary_specs_do_not_panic() {
+        let alphabet: Vec<char> = "[];, -abcdefkst\u{e9}\u{1f600}".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let s: String = (0..len)
+                .map(|k| alphabet[((x >> (k % 50)) as usize + k * 7) % alphabet.len()])
+                .collect();
+            if let Err(e) = plan(&s, KNOWN) {
+                assert!(e.pos <= s.chars().count(), "{s:?}: {e}");
+            }
+        }
+    }
+}
