@@ -8,7 +8,10 @@ use common::*;
 use serde_json::Value;
 
 fn models() -> PathBuf {
-    need("models/silero_vad.onnx").parent().unwrap().to_path_buf()
+    need("models/silero_vad.onnx")
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `vx run` with the shared models as the model directory.
@@ -24,11 +27,22 @@ fn vx_run(args: &[&str]) -> std::process::Output {
 
 /// The one output folder of `input` inside `out`.
 fn result_dir(out: &Path, input: &str) -> PathBuf {
-    let name = Path::new(input).file_name().unwrap().to_str().unwrap().to_string();
+    let name = Path::new(input)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let dirs: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&format!("{name}-")))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&format!("{name}-"))
+        })
         .collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs[0].clone()
@@ -65,7 +79,14 @@ fn ffprobe_key_times(file: &Path) -> Vec<f64> {
         .unwrap()
         .iter()
         .filter(|f| f["key_frame"].as_i64() == Some(1))
-        .map(|f| f["best_effort_timestamp_time"].as_str().unwrap().parse::<f64>().unwrap() - start)
+        .map(|f| {
+            f["best_effort_timestamp_time"]
+                .as_str()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+                - start
+        })
         .collect()
 }
 
@@ -88,7 +109,14 @@ fn every_operation_in_one_demux_pass() {
     let dir = result_dir(&out, "speech.mp4");
     let r = read_json(&dir.join("result.json"));
     assert_eq!(r["status"], "ok", "{r}");
-    for op in ["probe", "keyframes", "detect", "faces", "transcribe", "embed-audio"] {
+    for op in [
+        "probe",
+        "keyframes",
+        "detect",
+        "faces",
+        "transcribe",
+        "embed-audio",
+    ] {
         assert_eq!(r["ops"][op]["status"], "ok", "{op}: {r}");
     }
     // One open, and every packet of both streams read exactly once.
@@ -97,7 +125,12 @@ fn every_operation_in_one_demux_pass() {
     assert_eq!(r["pass"]["packets"].as_u64().unwrap(), packets, "{r}");
     // Keyframes: ffprobe's set; detect and faces saw exactly those frames (same images).
     let kf = read_json(&dir.join("keyframes.json"));
-    let times: Vec<f64> = kf["keyframes"].as_array().unwrap().iter().map(|k| k["time"].as_f64().unwrap()).collect();
+    let times: Vec<f64> = kf["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
     let expected = ffprobe_key_times(&mp4);
     assert_eq!(times.len(), expected.len());
     for (a, b) in times.iter().zip(&expected) {
@@ -105,14 +138,33 @@ fn every_operation_in_one_demux_pass() {
     }
     for op in ["detect", "faces"] {
         let det = read_json(&dir.join(format!("{op}.json")));
-        let seen: Vec<&str> = det["results"].as_array().unwrap().iter().map(|x| x["keyframe"].as_str().unwrap()).collect();
-        let written: Vec<&str> = kf["keyframes"].as_array().unwrap().iter().map(|k| k["path"].as_str().unwrap()).collect();
+        let seen: Vec<&str> = det["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["keyframe"].as_str().unwrap())
+            .collect();
+        let written: Vec<&str> = kf["keyframes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["path"].as_str().unwrap())
+            .collect();
         assert_eq!(seen, written, "{op}");
     }
     let t = read_json(&dir.join("transcribe.json"));
     let text = t["text"].as_str().unwrap().to_lowercase();
-    assert!(text.contains("ask not what your country can do for you"), "{text}");
-    assert!(read_json(&dir.join("embed-audio.json"))["windows"].as_array().unwrap().len() >= 8);
+    assert!(
+        text.contains("ask not what your country can do for you"),
+        "{text}"
+    );
+    assert!(
+        read_json(&dir.join("embed-audio.json"))["windows"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 8
+    );
     // Outputs in result.json are the files that exist.
     for op in ["keyframes", "transcribe"] {
         for f in r["ops"][op]["outputs"].as_array().unwrap() {
@@ -130,12 +182,26 @@ fn whisper_lock() -> std::sync::MutexGuard<'static, ()> {
 /// First speech time (VAD) minus first frame time, in one file, with the single commands.
 fn speech_after_first_frame(file: &Path, d: &TempDir, tag: &str) -> (f64, f64) {
     let kdir = d.path(&format!("kf-{tag}"));
-    let o = vx().args(["keyframes", file.to_str().unwrap(), "-o", kdir.to_str().unwrap(), "-q"]).output().unwrap();
+    let o = vx()
+        .args([
+            "keyframes",
+            file.to_str().unwrap(),
+            "-o",
+            kdir.to_str().unwrap(),
+            "-q",
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let kf = read_json(&kdir.join("keyframes.json"));
     let first_frame = kf["keyframes"][0]["time"].as_f64().unwrap();
     let o = vx()
-        .args(["vad", file.to_str().unwrap(), "--model", need("models/silero_vad.onnx").to_str().unwrap()])
+        .args([
+            "vad",
+            file.to_str().unwrap(),
+            "--model",
+            need("models/silero_vad.onnx").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -148,13 +214,33 @@ fn one_timeline_for_an_mpeg_ts_that_starts_at_1_4_s() {
     let d = TempDir::new("run-ts");
     let mp4 = speech_in_mp4(&d, "media/jfk.wav", "speech");
     let ts = d.path("speech.ts");
-    ffmpeg(&["-i", mp4.to_str().unwrap(), "-c", "copy", ts.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        mp4.to_str().unwrap(),
+        "-c",
+        "copy",
+        ts.to_str().unwrap(),
+    ]);
     // Keyframe times are ffprobe's minus the container start (1.4 s here), not raw.
     let kdir = d.path("kf");
-    let o = vx().args(["keyframes", ts.to_str().unwrap(), "-o", kdir.to_str().unwrap(), "-q"]).output().unwrap();
+    let o = vx()
+        .args([
+            "keyframes",
+            ts.to_str().unwrap(),
+            "-o",
+            kdir.to_str().unwrap(),
+            "-q",
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let kf = read_json(&kdir.join("keyframes.json"));
-    let times: Vec<f64> = kf["keyframes"].as_array().unwrap().iter().map(|k| k["time"].as_f64().unwrap()).collect();
+    let times: Vec<f64> = kf["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
     let expected = ffprobe_key_times(&ts);
     assert!(!times.is_empty() && times[0] < 0.2, "{times:?}");
     for (a, b) in times.iter().zip(&expected) {
@@ -164,10 +250,19 @@ fn one_timeline_for_an_mpeg_ts_that_starts_at_1_4_s() {
     // in the TS as in the MP4 it was copied from.
     let (f_mp4, s_mp4) = speech_after_first_frame(&mp4, &d, "mp4");
     let (f_ts, s_ts) = speech_after_first_frame(&ts, &d, "ts");
-    assert!(((s_ts - f_ts) - (s_mp4 - f_mp4)).abs() < 0.1, "mp4 {f_mp4} {s_mp4}, ts {f_ts} {s_ts}");
+    assert!(
+        ((s_ts - f_ts) - (s_mp4 - f_mp4)).abs() < 0.1,
+        "mp4 {f_mp4} {s_mp4}, ts {f_ts} {s_ts}"
+    );
     // vx run gives the same times as the single commands.
     let out = d.path("out");
-    let o = vx_run(&[ts.to_str().unwrap(), "--ops", "keyframes;vad;embed-audio", "-o", out.to_str().unwrap()]);
+    let o = vx_run(&[
+        ts.to_str().unwrap(),
+        "--ops",
+        "keyframes;vad;embed-audio",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = result_dir(&out, "speech.ts");
     let k2 = read_json(&dir.join("keyframes.json"));
@@ -183,9 +278,19 @@ fn audio_that_starts_after_the_video_keeps_its_offset() {
     let d = TempDir::new("run-itsoffset");
     let late = d.path("late.mp4");
     ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:d=11",
-        "-itsoffset", "0.5", "-i", need("media/jfk.wav").to_str().unwrap(),
-        "-c:v", "libx264", "-c:a", "aac", late.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:d=11",
+        "-itsoffset",
+        "0.5",
+        "-i",
+        need("media/jfk.wav").to_str().unwrap(),
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        late.to_str().unwrap(),
     ]);
     let mp4 = speech_in_mp4(&d, "media/jfk.wav", "speech");
     let (f0, s0) = speech_after_first_frame(&mp4, &d, "a");
@@ -198,15 +303,49 @@ fn audio_that_starts_after_the_video_keeps_its_offset() {
 fn an_edit_list_is_honoured() {
     let d = TempDir::new("run-edit");
     let src = d.path("src.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:d=6", "-c:v", "libx264", "-g", "25", "-bf", "2", src.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:d=6",
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        "-bf",
+        "2",
+        src.to_str().unwrap(),
+    ]);
     // A copy cut at 1.3 s: MP4 keeps the frames from the previous keyframe and an edit list.
     let cut = d.path("cut.mp4");
-    ffmpeg(&["-ss", "1.3", "-i", src.to_str().unwrap(), "-c", "copy", cut.to_str().unwrap()]);
+    ffmpeg(&[
+        "-ss",
+        "1.3",
+        "-i",
+        src.to_str().unwrap(),
+        "-c",
+        "copy",
+        cut.to_str().unwrap(),
+    ]);
     let kdir = d.path("kf");
-    let o = vx().args(["keyframes", cut.to_str().unwrap(), "-o", kdir.to_str().unwrap(), "-q"]).output().unwrap();
+    let o = vx()
+        .args([
+            "keyframes",
+            cut.to_str().unwrap(),
+            "-o",
+            kdir.to_str().unwrap(),
+            "-q",
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let kf = read_json(&kdir.join("keyframes.json"));
-    let times: Vec<f64> = kf["keyframes"].as_array().unwrap().iter().map(|k| k["time"].as_f64().unwrap()).collect();
+    let times: Vec<f64> = kf["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
     let expected = ffprobe_key_times(&cut);
     assert_eq!(times.len(), expected.len(), "{times:?} vs {expected:?}");
     for (a, b) in times.iter().zip(&expected) {
@@ -219,7 +358,10 @@ fn spec_errors_point_at_the_position_and_exit_2() {
     let d = TempDir::new("run-spec");
     let out = d.path("out");
     for (spec, what) in [
-        ("keyframes;[detect,facez]", "unknown operation 'facez' (known: probe, keyframes"),
+        (
+            "keyframes;[detect,facez]",
+            "unknown operation 'facez' (known: probe, keyframes",
+        ),
         ("keyframes;[detect,faces", "unbalanced '['"),
         ("keyframes;;vad", "expected an operation name"),
         ("vad;vad", "appears twice"),
@@ -230,7 +372,15 @@ fn spec_errors_point_at_the_position_and_exit_2() {
         assert!(e.contains(what) && e.contains("at position"), "{spec}: {e}");
         assert_eq!(e.lines().count(), 1, "{e}");
     }
-    let o = vx_run(&["x.mp4", "--ops", "vad", "-o", out.to_str().unwrap(), "--model", "detect=x.onnx"]);
+    let o = vx_run(&[
+        "x.mp4",
+        "--ops",
+        "vad",
+        "-o",
+        out.to_str().unwrap(),
+        "--model",
+        "detect=x.onnx",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(!out.exists());
 }
@@ -244,8 +394,19 @@ fn skipped_partial_and_failed_inputs_each_get_their_record() {
     // Video whose codec no decoder knows, with good audio: keyframes fails, vad runs.
     let avi = d.path("a.avi");
     ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:d=1",
-        "-f", "lavfi", "-i", "sine=d=1", "-c:v", "mjpeg", "-c:a", "pcm_s16le", avi.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:d=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=1",
+        "-c:v",
+        "mjpeg",
+        "-c:a",
+        "pcm_s16le",
+        avi.to_str().unwrap(),
     ]);
     let mut bytes = std::fs::read(&avi).unwrap();
     for i in 0..bytes.len().saturating_sub(4) {
@@ -263,8 +424,14 @@ fn skipped_partial_and_failed_inputs_each_get_their_record() {
     std::fs::copy(&m4a, &m4a2).unwrap();
     let out = d.path("out");
     let o = vx_run(&[
-        m4a.to_str().unwrap(), unk.to_str().unwrap(), junk.to_str().unwrap(), m4a2.to_str().unwrap(),
-        "--ops", "keyframes;vad", "-o", out.to_str().unwrap(),
+        m4a.to_str().unwrap(),
+        unk.to_str().unwrap(),
+        junk.to_str().unwrap(),
+        m4a2.to_str().unwrap(),
+        "--ops",
+        "keyframes;vad",
+        "-o",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let dirs: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
@@ -272,14 +439,31 @@ fn skipped_partial_and_failed_inputs_each_get_their_record() {
     let tone = read_json(&result_dir(&out, "unknown.avi").join("result.json"));
     assert_eq!(tone["status"], "partial", "{tone}");
     assert_eq!(tone["ops"]["keyframes"]["status"], "error");
-    assert!(tone["ops"]["keyframes"]["reason"].as_str().unwrap().contains("unsupported codec"), "{tone}");
+    assert!(
+        tone["ops"]["keyframes"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unsupported codec"),
+        "{tone}"
+    );
     assert_eq!(tone["ops"]["vad"]["status"], "ok");
     let junk_r = read_json(&result_dir(&out, "junk.mp4").join("result.json"));
     assert_eq!(junk_r["status"], "error");
-    assert!(junk_r["reason"].as_str().unwrap().contains("not a media file"), "{junk_r}");
+    assert!(
+        junk_r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a media file"),
+        "{junk_r}"
+    );
     for entry in std::fs::read_dir(&out).unwrap() {
         let p = entry.unwrap().path();
-        if p.file_name().unwrap().to_str().unwrap().starts_with("tone.m4a-") {
+        if p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("tone.m4a-")
+        {
             let r = read_json(&p.join("result.json"));
             assert_eq!(r["status"], "ok", "{r}");
             assert_eq!(r["ops"]["keyframes"]["status"], "skipped");
@@ -294,17 +478,42 @@ fn skipped_partial_and_failed_inputs_each_get_their_record() {
 fn debug_writes_a_trace_and_the_model_inputs() {
     let d = TempDir::new("run-debug");
     let clip = d.path("c.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:d=4", "-c:v", "libx264", "-g", "25", clip.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25:d=4",
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        clip.to_str().unwrap(),
+    ]);
     let out = d.path("out");
-    let o = vx_run(&[clip.to_str().unwrap(), "--ops", "keyframes;detect", "-o", out.to_str().unwrap(), "--debug"]);
+    let o = vx_run(&[
+        clip.to_str().unwrap(),
+        "--ops",
+        "keyframes;detect",
+        "-o",
+        out.to_str().unwrap(),
+        "--debug",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = result_dir(&out, "c.mp4");
     let trace = read_json(&dir.join("trace.json"));
     let events = trace["traceEvents"].as_array().unwrap();
-    assert!(events.iter().any(|e| e["ph"] == "X" && e["name"] == "detect video"), "{trace}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["ph"] == "X" && e["name"] == "detect video"),
+        "{trace}"
+    );
     assert!(events.iter().any(|e| e["ph"] == "C"));
     let r = read_json(&dir.join("result.json"));
-    assert!(r["debug"]["ops"]["detect"]["busy_ms"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(
+        r["debug"]["ops"]["detect"]["busy_ms"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
     // The SSD's input pictures, at its 600x600 input size: one per keyframe.
     let pics: Vec<_> = std::fs::read_dir(dir.join("debug")).unwrap().collect();
     assert_eq!(pics.len(), 4);

@@ -15,7 +15,7 @@ fn key_frames(path: &str, max: usize) -> Vec<Yuv> {
     };
     let mut src = Source::open(std::path::Path::new(path), &opts).expect("open");
     let mut out = Vec::new();
-    while let Some(d) = src.next() {
+    for d in src.by_ref() {
         if let Decoded::Video(f) = d {
             out.push(f.to_yuv(None).unwrap());
         }

@@ -192,7 +192,7 @@ pub fn decode(
         return Err(MediaError::NoAudioStream { path: path.into() });
     }
     let mut bytes = Vec::new();
-    while let Some(d) = src.next() {
+    for d in src.by_ref() {
         if let Decoded::Audio(b) = d {
             bytes.clear();
             match out.format {

@@ -131,7 +131,7 @@ impl Converter {
     /// resize together), upright, stretched to `target` (width, height after rotation) or at
     /// its own size. This is how video frames go to the detectors: no JPEG, no file, no
     /// separate resize.
-    pub(crate) fn to_rgb(
+    pub(crate) fn convert_rgb(
         &mut self,
         frame: &Frame,
         rotation: i32,

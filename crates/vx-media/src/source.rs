@@ -172,7 +172,10 @@ impl VideoFrame {
     /// Upright packed RGB24 stretched to `target` (width, height after rotation), or at its
     /// own size: one libswscale pass for colour conversion and resizing.
     pub fn to_rgb(&self, target: Option<(u32, u32)>) -> std::result::Result<Rgb, String> {
-        CONVERTER.with(|c| c.borrow_mut().to_rgb(&self.frame, self.rotation, target))
+        CONVERTER.with(|c| {
+            c.borrow_mut()
+                .convert_rgb(&self.frame, self.rotation, target)
+        })
     }
 }
 
@@ -413,35 +416,6 @@ impl Source {
         self.audio.as_ref().is_some_and(|a| !a.stopped)
     }
 
-    /// The next decoded picture or audio block, in file order; None at the end (or when
-    /// nothing is being decoded any more).
-    pub fn next(&mut self) -> Option<Decoded> {
-        loop {
-            if let Some(b) = self.out.pop_front() {
-                return Some(Decoded::Audio(b));
-            }
-            let start = self.start;
-            if let Some(v) = self.video.as_mut().filter(|v| !v.stopped) {
-                if let Some(f) = v.ready.pop_front() {
-                    return Some(Decoded::Video(v.wrap(f, start)));
-                }
-                if v.held_key_packet {
-                    // The frames drained before this key packet have been handed out: now
-                    // flush and decode it (flushing earlier would keep their buffers alive
-                    // while the decoder allocates new ones: +3 MiB at 1080p).
-                    v.held_key_packet = false;
-                    v.decoder.flush();
-                    v.send(&self.packet);
-                    continue;
-                }
-            }
-            if self.eof || !(self.video_active() || self.audio_active()) {
-                return None;
-            }
-            self.step();
-        }
-    }
-
     /// Read one packet and route it (or finish the streams).
     fn step(&mut self) {
         match read_packet(&mut self.ictx, &mut self.packet) {
@@ -595,6 +569,40 @@ impl Source {
                 }),
             },
         })
+    }
+}
+
+/// Decoded pictures and audio blocks in file order.
+impl Iterator for Source {
+    type Item = Decoded;
+
+    /// The next decoded picture or audio block, in file order; None at the end (or when
+    /// nothing is being decoded any more).
+    fn next(&mut self) -> Option<Decoded> {
+        loop {
+            if let Some(b) = self.out.pop_front() {
+                return Some(Decoded::Audio(b));
+            }
+            let start = self.start;
+            if let Some(v) = self.video.as_mut().filter(|v| !v.stopped) {
+                if let Some(f) = v.ready.pop_front() {
+                    return Some(Decoded::Video(v.wrap(f, start)));
+                }
+                if v.held_key_packet {
+                    // The frames drained before this key packet have been handed out: now
+                    // flush and decode it (flushing earlier would keep their buffers alive
+                    // while the decoder allocates new ones: +3 MiB at 1080p).
+                    v.held_key_packet = false;
+                    v.decoder.flush();
+                    v.send(&self.packet);
+                    continue;
+                }
+            }
+            if self.eof || !(self.video_active() || self.audio_active()) {
+                return None;
+            }
+            self.step();
+        }
     }
 }
 
@@ -889,7 +897,8 @@ impl AudioOut {
         if keep == 0 {
             return;
         }
-        let samples: Vec<f32> = crate::audio::f32_samples(&self.buf[..keep as usize * ch * 4]).collect();
+        let samples: Vec<f32> =
+            crate::audio::f32_samples(&self.buf[..keep as usize * ch * 4]).collect();
         out.push_back(AudioBlock {
             spec,
             first_sample: self.written,

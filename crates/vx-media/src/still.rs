@@ -2,7 +2,7 @@
 use std::path::Path;
 
 use crate::error::{MediaError, Result};
-use crate::source::{Decoded, DecodeMode, Source, SourceOptions};
+use crate::source::{DecodeMode, Decoded, Source, SourceOptions};
 
 /// A decoded picture, packed RGB24, rows of `width * 3` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub fn decode_rgb(path: &Path) -> Result<Rgb> {
     if src.video_info().is_none() {
         return Err(MediaError::NoVideoStream { path: path.into() });
     }
-    while let Some(d) = src.next() {
+    for d in src.by_ref() {
         if let Decoded::Video(frame) = d {
             return frame.to_rgb(None).map_err(|reason| MediaError::Convert {
                 path: path.into(),

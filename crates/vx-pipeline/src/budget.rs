@@ -62,8 +62,20 @@ mod tests {
     #[test]
     fn shares_add_up_to_about_the_budget() {
         let b = Budget { total: 2 };
-        assert_eq!(b.split(1), Shares { decoder: 2, stages: vec![2] });
-        assert_eq!(b.split(4), Shares { decoder: 1, stages: vec![1; 4] });
+        assert_eq!(
+            b.split(1),
+            Shares {
+                decoder: 2,
+                stages: vec![2]
+            }
+        );
+        assert_eq!(
+            b.split(4),
+            Shares {
+                decoder: 1,
+                stages: vec![1; 4]
+            }
+        );
         let b = Budget { total: 16 };
         let s = b.split(4);
         assert_eq!(s.stages, vec![4; 4]);

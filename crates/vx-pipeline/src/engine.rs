@@ -20,6 +20,9 @@ use crate::op::{Emit, End, Flow, Input, Needs, Operation, Output, Select};
 use crate::trace::{Debug, Event};
 use crate::{Error, Result};
 
+/// A progress callback: (seconds decoded, duration).
+pub type Progress = Box<dyn FnMut(f64, Option<f64>) + Send>;
+
 /// How the engine runs.
 pub struct EngineOptions {
     /// Video decoder threads (0 = libavcodec's choice).
@@ -29,7 +32,7 @@ pub struct EngineOptions {
     /// Record timings, queue depths and trace events.
     pub debug: bool,
     /// Called on the decoding thread with (seconds decoded, duration).
-    pub progress: Option<Box<dyn FnMut(f64, Option<f64>) + Send>>,
+    pub progress: Option<Progress>,
 }
 
 impl Default for EngineOptions {
@@ -223,7 +226,9 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
         }
     }
 
-    let debug = opts.debug.then(|| std::sync::Mutex::new(Vec::<Event>::new()));
+    let debug = opts
+        .debug
+        .then(|| std::sync::Mutex::new(Vec::<Event>::new()));
     let mut channels: Vec<Option<(Sender<Msg>, Receiver<Msg>)>> = (0..n)
         .map(|i| (skipped[i].is_none() && failed[i].is_none()).then(|| bounded(opts.queue.max(1))))
         .collect();
@@ -425,9 +430,7 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
                 audio: audio_info.clone(),
                 audio_samples: k.map_or(0, |k| src.audio_samples(k)),
                 audio_packets,
-                no_audio: k
-                    .and_then(|k| src.no_audio_error(k))
-                    .map(|e| e.to_string()),
+                no_audio: k.and_then(|k| src.no_audio_error(k)).map(|e| e.to_string()),
             };
             let _ = p.tx.send(Msg::End(Arc::new(end)));
         }

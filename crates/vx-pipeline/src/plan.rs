@@ -71,7 +71,9 @@ pub fn parse(spec: &str) -> Result<Vec<Vec<(String, usize)>>, PlanError> {
     };
     let name = |i: &mut usize| -> Result<(String, usize), PlanError> {
         let start = *i;
-        while *i < chars.len() && (chars[*i].is_ascii_alphanumeric() || matches!(chars[*i], '-' | '_')) {
+        while *i < chars.len()
+            && (chars[*i].is_ascii_alphanumeric() || matches!(chars[*i], '-' | '_'))
+        {
             *i += 1;
         }
         if *i == start {
@@ -183,17 +185,46 @@ mod tests {
     use super::*;
 
     const KNOWN: &[OpInfo] = &[
-        OpInfo { name: "keyframes", requires: None, accepts: None, produces: Some(Kind::Frames) },
-        OpInfo { name: "detect", requires: None, accepts: Some(Kind::Frames), produces: None },
-        OpInfo { name: "faces", requires: None, accepts: Some(Kind::Frames), produces: None },
-        OpInfo { name: "transcribe", requires: None, accepts: None, produces: Some(Kind::Text) },
-        OpInfo { name: "embed-text", requires: Some(Kind::Text), accepts: None, produces: None },
+        OpInfo {
+            name: "keyframes",
+            requires: None,
+            accepts: None,
+            produces: Some(Kind::Frames),
+        },
+        OpInfo {
+            name: "detect",
+            requires: None,
+            accepts: Some(Kind::Frames),
+            produces: None,
+        },
+        OpInfo {
+            name: "faces",
+            requires: None,
+            accepts: Some(Kind::Frames),
+            produces: None,
+        },
+        OpInfo {
+            name: "transcribe",
+            requires: None,
+            accepts: None,
+            produces: Some(Kind::Text),
+        },
+        OpInfo {
+            name: "embed-text",
+            requires: Some(Kind::Text),
+            accepts: None,
+            produces: None,
+        },
     ];
 
     #[test]
     fn stages_and_inputs() {
         let p = plan("keyframes;[detect, faces];transcribe", KNOWN).unwrap();
-        let names: Vec<_> = p.steps.iter().map(|s| (s.name.as_str(), s.stage, s.input)).collect();
+        let names: Vec<_> = p
+            .steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.stage, s.input))
+            .collect();
         assert_eq!(
             names,
             [
@@ -228,7 +259,16 @@ mod tests {
         assert_eq!(e.pos, 12);
         let e = plan("detect;detect", KNOWN).unwrap_err();
         assert!(e.what.contains("twice"), "{e}");
-        for bad in ["", ";", "keyframes;", "[]", "[detect,]", "a b", "[[detect]]", "detect,faces"] {
+        for bad in [
+            "",
+            ";",
+            "keyframes;",
+            "[]",
+            "[detect,]",
+            "a b",
+            "[[detect]]",
+            "detect,faces",
+        ] {
             assert!(plan(bad, KNOWN).is_err(), "{bad:?} accepted");
         }
     }

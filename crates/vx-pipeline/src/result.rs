@@ -149,7 +149,10 @@ mod tests {
         let b = input_id(Path::new("/data/y/a.mp4"));
         assert_ne!(a, b);
         assert_eq!(a, input_id(Path::new("/data/x/a.mp4")));
-        assert!(a.starts_with("a.mp4-") && a.len() == "a.mp4-".len() + 8, "{a}");
+        assert!(
+            a.starts_with("a.mp4-") && a.len() == "a.mp4-".len() + 8,
+            "{a}"
+        );
         assert!(input_id(Path::new("/d/we ird;name.mp4")).starts_with("we_ird_name.mp4-"));
     }
 }

@@ -30,8 +30,10 @@ impl Debug {
         ev.push(json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": 0,
                        "args": {"name": "demux + decode"}}));
         for (i, op) in self.ops.iter().enumerate() {
-            ev.push(json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": i + 1,
-                           "args": {"name": op}}));
+            ev.push(
+                json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": i + 1,
+                           "args": {"name": op}}),
+            );
         }
         for e in &self.events {
             ev.push(json!({"name": e.name, "ph": "X", "pid": 1, "tid": e.tid,
@@ -44,8 +46,10 @@ impl Debug {
                 .zip(depths)
                 .map(|(n, d)| (n.clone(), json!(d)))
                 .collect();
-            ev.push(json!({"name": "queue depth", "ph": "C", "pid": 1, "ts": t.round() as i64,
-                           "args": args}));
+            ev.push(
+                json!({"name": "queue depth", "ph": "C", "pid": 1, "ts": t.round() as i64,
+                           "args": args}),
+            );
         }
         json!({ "traceEvents": ev, "displayTimeUnit": "ms" })
     }

@@ -49,7 +49,7 @@ fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
                     .map(|d| format!("{:5.1}% ", (t / d * 100.0).clamp(0.0, 100.0)))
                     .unwrap_or_default();
                 eprint!("\r\x1b[Kvx: {label} {pct}{t:.1} s");
-            }) as Box<dyn FnMut(f64, Option<f64>) + Send>
+            }) as vx_pipeline::engine::Progress
         }),
         ..Default::default()
     }
@@ -63,7 +63,12 @@ fn clear_progress(quiet: bool) {
 
 /// Run one operation over `path`; its output, or its error (a skip is an error here: the
 /// single command was asked for something the file does not have).
-fn single(path: &Path, op: Box<dyn Operation>, mut opts: EngineOptions, quiet: bool) -> Result<Output> {
+fn single(
+    path: &Path,
+    op: Box<dyn Operation>,
+    mut opts: EngineOptions,
+    quiet: bool,
+) -> Result<Output> {
     let run = run_file(path, vec![Task { op, input: None }], &mut opts);
     clear_progress(quiet);
     let mut run = run?;
@@ -219,7 +224,11 @@ pub fn keyframes(
         });
     }
     // Alone, the decoder keeps libavcodec's own choice of threads (--threads 0), as always.
-    let decoder = if stages == 1 && threads == 0 { 0 } else { shares.decoder };
+    let decoder = if stages == 1 && threads == 0 {
+        0
+    } else {
+        shares.decoder
+    };
     let run = run_file(file, tasks, &mut engine("keyframes", decoder, quiet));
     clear_progress(quiet);
     let mut run = run?;
@@ -496,10 +505,16 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         }
     }
     let whisper = match plan.steps.iter().any(|s| s.name == "transcribe") {
-        true => Some(ops::transcribe::SharedWhisper::open(&model_for("transcribe")?).map_err(lift)?),
+        true => {
+            Some(ops::transcribe::SharedWhisper::open(&model_for("transcribe")?).map_err(lift)?)
+        }
         false => None,
     };
-    let vad_model = match plan.steps.iter().any(|s| s.name == "vad" || s.name == "transcribe") {
+    let vad_model = match plan
+        .steps
+        .iter()
+        .any(|s| s.name == "vad" || s.name == "transcribe")
+    {
         true => Some(model_for("vad")?),
         false => None,
     };
@@ -546,12 +561,18 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                     &dir.join("audio.wav"),
                 )),
                 "vad" => Box::new(
-                    ops::vad::Vad::new(vad_model.as_deref().unwrap_or(Path::new("")), 0.5, share("vad"))
-                        .map_err(lift)?,
+                    ops::vad::Vad::new(
+                        vad_model.as_deref().unwrap_or(Path::new("")),
+                        0.5,
+                        share("vad"),
+                    )
+                    .map_err(lift)?,
                 ),
                 "transcribe" => Box::new(
                     ops::transcribe::Transcribe::new(
-                        whisper.clone().ok_or_else(|| anyhow::anyhow!("no whisper model"))?,
+                        whisper
+                            .clone()
+                            .ok_or_else(|| anyhow::anyhow!("no whisper model"))?,
                         ops::transcribe::TranscribeOptions {
                             language: None,
                             threads: share("transcribe"),
@@ -692,7 +713,6 @@ impl stream::MediaBackend for Ffmpeg {
     }
 }
 
-
 pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
     use vx_cli::models::{fetch, list, model_dir, CATALOGUE};
     let dir = model_dir();
@@ -765,4 +785,3 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-

@@ -289,7 +289,6 @@ pub(crate) enum Format {
     Png,
 }
 
-
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
     /// Media files.

@@ -92,7 +92,9 @@ impl Operation for Audio {
         }
         self.buf.clear();
         match self.format.format {
-            SampleFormat::F32 => self.buf.extend(samples.iter().flat_map(|v| v.to_le_bytes())),
+            SampleFormat::F32 => self
+                .buf
+                .extend(samples.iter().flat_map(|v| v.to_le_bytes())),
             SampleFormat::S16 => self
                 .buf
                 .extend(samples.iter().flat_map(|&v| f32_to_s16(v).to_le_bytes())),
@@ -116,7 +118,10 @@ impl Operation for Audio {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         if let Some(e) = &end.no_audio {
-            return Err(Error::failed(&self.source, super::vad::strip(e, &self.source)));
+            return Err(Error::failed(
+                &self.source,
+                super::vad::strip(e, &self.source),
+            ));
         }
         let Some(mut w) = self.writer.take() else {
             return Err(MediaError::NoFrames {

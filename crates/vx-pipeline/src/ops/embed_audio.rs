@@ -109,7 +109,10 @@ impl Operation for EmbedAudio {
         if let Some(e) = &end.no_audio {
             self.tx = None;
             let _ = self.join();
-            return Err(Error::failed(&self.source, super::vad::strip(e, &self.source)));
+            return Err(Error::failed(
+                &self.source,
+                super::vad::strip(e, &self.source),
+            ));
         }
         let offset = self.offset.unwrap_or(0.0);
         let windows: Vec<Embedding> = self

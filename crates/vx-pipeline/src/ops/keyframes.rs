@@ -159,7 +159,8 @@ impl Keyframes {
             for _ in 0..self.opts.workers.max(1) {
                 let rx = rx.clone();
                 let res_tx = res_tx.clone();
-                let (format, quality, src) = (self.opts.format, self.opts.quality, self.source.clone());
+                let (format, quality, src) =
+                    (self.opts.format, self.opts.quality, self.source.clone());
                 handles.push(thread::spawn(move || {
                     let mut enc = match Encoder::new(quality) {
                         Ok(e) => e,

@@ -13,14 +13,54 @@ use crate::plan::{Kind, OpInfo};
 
 /// Every operation `--ops` accepts.
 pub const KNOWN: &[OpInfo] = &[
-    OpInfo { name: "probe", requires: None, accepts: None, produces: None },
-    OpInfo { name: "keyframes", requires: None, accepts: None, produces: Some(Kind::Frames) },
-    OpInfo { name: "detect", requires: None, accepts: Some(Kind::Frames), produces: None },
-    OpInfo { name: "faces", requires: None, accepts: Some(Kind::Frames), produces: None },
-    OpInfo { name: "audio", requires: None, accepts: None, produces: None },
-    OpInfo { name: "vad", requires: None, accepts: None, produces: None },
-    OpInfo { name: "transcribe", requires: None, accepts: None, produces: Some(Kind::Text) },
-    OpInfo { name: "embed-audio", requires: None, accepts: None, produces: None },
+    OpInfo {
+        name: "probe",
+        requires: None,
+        accepts: None,
+        produces: None,
+    },
+    OpInfo {
+        name: "keyframes",
+        requires: None,
+        accepts: None,
+        produces: Some(Kind::Frames),
+    },
+    OpInfo {
+        name: "detect",
+        requires: None,
+        accepts: Some(Kind::Frames),
+        produces: None,
+    },
+    OpInfo {
+        name: "faces",
+        requires: None,
+        accepts: Some(Kind::Frames),
+        produces: None,
+    },
+    OpInfo {
+        name: "audio",
+        requires: None,
+        accepts: None,
+        produces: None,
+    },
+    OpInfo {
+        name: "vad",
+        requires: None,
+        accepts: None,
+        produces: None,
+    },
+    OpInfo {
+        name: "transcribe",
+        requires: None,
+        accepts: None,
+        produces: Some(Kind::Text),
+    },
+    OpInfo {
+        name: "embed-audio",
+        requires: None,
+        accepts: None,
+        produces: None,
+    },
 ];
 
 /// The model each operation loads when none is given: names looked up in the model
@@ -29,7 +69,16 @@ pub const DEFAULT_MODELS: &[(&str, &[&str])] = &[
     ("detect", &["ssd_mobilenet_v2_coco.onnx"]),
     ("faces", &["centerface.onnx"]),
     ("vad", &["silero_vad.onnx"]),
-    ("transcribe", &["tiny.en", "whisper-tiny.en.ggml.bin", "base.en", "tiny", "base"]),
+    (
+        "transcribe",
+        &[
+            "tiny.en",
+            "whisper-tiny.en.ggml.bin",
+            "base.en",
+            "tiny",
+            "base",
+        ],
+    ),
     ("embed-audio", &["sfx_embedding.onnx"]),
 ];
 

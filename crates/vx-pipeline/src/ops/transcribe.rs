@@ -179,7 +179,10 @@ impl Operation for Transcribe {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         if let Some(e) = &end.no_audio {
-            return Err(Error::failed(&self.source, super::vad::strip(e, &self.source)));
+            return Err(Error::failed(
+                &self.source,
+                super::vad::strip(e, &self.source),
+            ));
         }
         self.flush(true)?;
         let total = self.total;
@@ -236,10 +239,7 @@ fn whisper_loop(
         threads: opts.threads.max(1),
         full_context: opts.full_context,
     };
-    let mut language = opts
-        .language
-        .clone()
-        .filter(|l| l != "auto");
+    let mut language = opts.language.clone().filter(|l| l != "auto");
     let wo = WindowOptions::default();
     let rate = SAMPLE_RATE as f64;
     let mut segments = Vec::new();

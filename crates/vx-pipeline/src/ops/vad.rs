@@ -34,9 +34,7 @@ impl Vad {
     /// `threads`: ONNX Runtime intra-op threads for the model.
     pub fn new(model: &Path, threshold: f32, threads: usize) -> Result<Vad> {
         if !(threshold > 0.0 && threshold < 1.0) {
-            return Err(Error::Usage(
-                "--threshold must be between 0 and 1".into(),
-            ));
+            return Err(Error::Usage("--threshold must be between 0 and 1".into()));
         }
         let vad = SileroVad::open(model, vx_infer::runtime::SessionOptions { threads })?;
         Ok(Vad {
