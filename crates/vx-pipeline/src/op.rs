@@ -30,6 +30,16 @@ pub struct Needs {
     pub audio: Option<AudioSpec>,
 }
 
+impl Needs {
+    /// Mono audio at `rate` Hz (what the speech and sound models take).
+    pub fn mono(rate: u32) -> Needs {
+        Needs {
+            video: None,
+            audio: Some(AudioSpec { rate, channels: 1 }),
+        }
+    }
+}
+
 /// Whether an operation wants more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -74,6 +84,21 @@ pub struct End {
     pub audio_packets: (usize, usize),
     /// Why no audio came out for this operation's format, when none did.
     pub no_audio: Option<String>,
+}
+
+impl End {
+    /// The "no audio could be decoded" error of an audio operation, if there was one.
+    pub fn audio_ok(&self, source: &Path) -> Result<()> {
+        match &self.no_audio {
+            Some(e) => {
+                // The message names the file already: say it once.
+                let prefix = format!("{}: ", source.display());
+                let e = e.strip_prefix(prefix.as_str()).unwrap_or(e);
+                Err(crate::Error::failed(source, e))
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// A report an operation returns: its own serde type, turned into JSON for `result.json` and

@@ -117,12 +117,7 @@ impl Operation for Audio {
     }
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
-        if let Some(e) = &end.no_audio {
-            return Err(Error::failed(
-                &self.source,
-                super::vad::strip(e, &self.source),
-            ));
-        }
+        end.audio_ok(&self.source)?;
         let Some(mut w) = self.writer.take() else {
             return Err(MediaError::NoFrames {
                 path: self.source.clone(),

@@ -6,7 +6,6 @@ use std::thread::JoinHandle;
 
 use serde::Serialize;
 use vx_infer::sfx::{Embedding, SfxEmbedder, SAMPLE_RATE};
-use vx_media::source::AudioSpec;
 
 use crate::op::{End, Flow, Input, Needs, Operation, Output};
 use crate::{Error, Result};
@@ -82,13 +81,7 @@ impl Operation for EmbedAudio {
                 (emb, r.map(|_| windows).map_err(Error::from))
             }));
         }
-        Needs {
-            video: None,
-            audio: Some(AudioSpec {
-                rate: SAMPLE_RATE,
-                channels: 1,
-            }),
-        }
+        Needs::mono(SAMPLE_RATE)
     }
 
     fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
@@ -106,13 +99,10 @@ impl Operation for EmbedAudio {
     }
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
-        if let Some(e) = &end.no_audio {
+        if let Err(e) = end.audio_ok(&self.source) {
             self.tx = None;
             let _ = self.join();
-            return Err(Error::failed(
-                &self.source,
-                super::vad::strip(e, &self.source),
-            ));
+            return Err(e);
         }
         let offset = self.offset.unwrap_or(0.0);
         let windows: Vec<Embedding> = self

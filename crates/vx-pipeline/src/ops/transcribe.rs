@@ -13,7 +13,6 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 use vx_infer::transcribe::{Options, Segment, Whisper, WindowOptions, WindowStream};
 use vx_infer::vad::{SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
-use vx_media::source::AudioSpec;
 
 use crate::op::{End, Flow, Input, Needs, Operation, Output};
 use crate::{Error, Result};
@@ -157,13 +156,7 @@ impl Operation for Transcribe {
         self.worker = Some(std::thread::spawn(move || {
             whisper_loop(&shared, &opts, use_vad, rx, &source)
         }));
-        Needs {
-            video: None,
-            audio: Some(AudioSpec {
-                rate: SAMPLE_RATE,
-                channels: 1,
-            }),
-        }
+        Needs::mono(SAMPLE_RATE)
     }
 
     fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
@@ -178,12 +171,7 @@ impl Operation for Transcribe {
     }
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
-        if let Some(e) = &end.no_audio {
-            return Err(Error::failed(
-                &self.source,
-                super::vad::strip(e, &self.source),
-            ));
-        }
+        end.audio_ok(&self.source)?;
         self.flush(true)?;
         let total = self.total;
         self.send(Msg::End(total))?;

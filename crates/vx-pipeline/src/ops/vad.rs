@@ -3,7 +3,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use vx_infer::vad::{spans, SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
-use vx_media::source::AudioSpec;
 
 use crate::op::{End, Flow, Input, Needs, Operation, Output};
 use crate::{Error, Result};
@@ -57,13 +56,7 @@ impl Operation for Vad {
     fn needs(&mut self, input: &Input) -> Needs {
         self.source = input.path.clone();
         self.vad.reset();
-        Needs {
-            video: None,
-            audio: Some(AudioSpec {
-                rate: SAMPLE_RATE,
-                channels: 1,
-            }),
-        }
+        Needs::mono(SAMPLE_RATE)
     }
 
     fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
@@ -78,9 +71,7 @@ impl Operation for Vad {
     }
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
-        if let Some(e) = &end.no_audio {
-            return Err(Error::failed(&self.source, strip(e, &self.source)));
-        }
+        end.audio_ok(&self.source)?;
         if !self.pending.is_empty() {
             let p = self.vad.probability(&self.pending)?;
             self.probs.push(p);
@@ -110,10 +101,4 @@ impl Operation for Vad {
             speech,
         }))
     }
-}
-
-/// An error message without the file name in front (the error adds it again).
-pub(crate) fn strip<'a>(e: &'a str, path: &Path) -> &'a str {
-    let prefix = format!("{}: ", path.display());
-    e.strip_prefix(prefix.as_str()).unwrap_or(e)
 }
