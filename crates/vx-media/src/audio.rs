@@ -1,8 +1,7 @@
 //! Audio out of any file FFmpeg opens: decode the best audio stream and resample it with
 //! libswresample to the rate, channel count and sample format models want (16 kHz mono f32
 //! for speech), streaming: memory does not grow with the input.
-use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ffmpeg_next as ff;
 
@@ -48,15 +47,6 @@ impl Default for AudioFormat {
             format: SampleFormat::S16,
         }
     }
-}
-
-/// What [`decode`] went through.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct AudioStats {
-    /// Sample frames produced (per channel).
-    pub samples: u64,
-    pub packets_read: usize,
-    pub decode_errors: usize,
 }
 
 /// A libswresample context for one input layout/format/rate.
@@ -122,12 +112,9 @@ impl Resampler {
             0,
             std::ptr::null_mut(),
         );
-        let key = (
-            (*frame).format,
-            (*frame).sample_rate,
-            in_layout.u.mask,
-            in_layout.nb_channels,
-        );
+        // The same key the caller compares frames with (else a layout that is neither native
+        // nor unspecified would make a new context for every frame).
+        let key = Self::key_of(frame);
         ff::ffi::av_channel_layout_uninit(&mut in_layout);
         ff::ffi::av_channel_layout_uninit(&mut out_layout);
         if r < 0 || ctx.is_null() || ff::ffi::swr_init(ctx) < 0 {
@@ -169,60 +156,12 @@ impl Resampler {
     }
 }
 
-/// Decode the best audio stream of `path`, resampled to `out`; `sink` gets interleaved
-/// samples (raw bytes in `out.format`, native endianness) as they come. One [`Source`] with
-/// audio only: the same decoding as every operation of the engine gets.
-pub fn decode(
-    path: &Path,
-    out: AudioFormat,
-    mut sink: impl FnMut(&[u8]) -> Result<()>,
-) -> Result<AudioStats> {
-    let mut src = Source::open(
-        path,
-        &SourceOptions {
-            video: None,
-            audio: vec![AudioSpec {
-                rate: out.rate,
-                channels: out.channels,
-            }],
-            threads: 0,
-        },
-    )?;
-    if src.audio_info().is_none() {
-        return Err(MediaError::NoAudioStream { path: path.into() });
-    }
-    let mut bytes = Vec::new();
-    for d in src.by_ref() {
-        if let Decoded::Audio(b) = d {
-            bytes.clear();
-            match out.format {
-                SampleFormat::F32 => {
-                    bytes.extend(b.samples.iter().flat_map(|v| v.to_ne_bytes()));
-                }
-                SampleFormat::S16 => {
-                    bytes.extend(b.samples.iter().flat_map(|&v| f32_to_s16(v).to_ne_bytes()));
-                }
-            }
-            sink(&bytes)?;
-        }
-    }
-    if let Some(e) = src.no_audio_error(0) {
-        return Err(e);
-    }
-    let (packets_read, decode_errors) = src.audio_counters().unwrap_or((0, 0));
-    Ok(AudioStats {
-        samples: src.audio_samples(0),
-        packets_read,
-        decode_errors,
-    })
-}
-
 /// f32 -> s16 as libswresample converts (`lrintf(x * 32768)`, clipped).
 pub fn f32_to_s16(v: f32) -> i16 {
     (v * 32768.0).round_ties_even().clamp(-32768.0, 32767.0) as i16
 }
 
-/// Samples in a buffer of native-endian f32 bytes (what [`decode`] gives for
+/// Samples in a buffer of native-endian f32 bytes (what libswresample writes for
 /// [`SampleFormat::F32`]).
 pub fn f32_samples(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
     bytes
@@ -231,55 +170,27 @@ pub fn f32_samples(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
 }
 
 /// The whole audio of `path` as interleaved f32 samples at `rate` Hz with `channels`
-/// channels, in memory (for models that need all of it at once).
+/// channels, in memory (for models that need all of it at once, and tests).
 pub fn decode_f32(path: &Path, rate: u32, channels: u16) -> Result<Vec<f32>> {
-    let mut samples = Vec::new();
-    decode(
+    let mut src = Source::open(
         path,
-        AudioFormat {
-            rate,
-            channels,
-            format: SampleFormat::F32,
-        },
-        |b| {
-            samples.extend(f32_samples(b));
-            Ok(())
+        &SourceOptions {
+            audio: vec![AudioSpec { rate, channels }],
+            ..Default::default()
         },
     )?;
-    Ok(samples)
-}
-
-/// Write `path`'s audio as a WAV file at `output` (temporary name, renamed when complete).
-pub fn extract_wav(path: &Path, output: &Path, out: AudioFormat) -> Result<AudioStats> {
-    let tmp: PathBuf = crate::fsutil::temp_path(output);
-    let io = |e: std::io::Error| MediaError::io(output, e);
-    let file = std::fs::File::create(&tmp).map_err(io)?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
-    let res = (|| -> Result<AudioStats> {
-        w.write_all(&wav_header(out, 0)).map_err(io)?;
-        let stats = decode(path, out, |b| w.write_all(b).map_err(io))?;
-        let data = stats.samples * (out.channels as u64) * out.format.bytes() as u64;
-        if data > u32::MAX as u64 - 44 {
-            return Err(MediaError::InvalidOption(
-                "audio too long for a WAV file (4 GiB)".into(),
-            ));
+    if src.audio_info().is_none() {
+        return Err(MediaError::NoAudioStream { path: path.into() });
+    }
+    let mut samples = Vec::new();
+    for d in src.by_ref() {
+        if let Decoded::Audio(b) = d {
+            samples.extend(b.samples);
         }
-        w.seek(SeekFrom::Start(0)).map_err(io)?;
-        w.write_all(&wav_header(out, data as u32)).map_err(io)?;
-        w.flush().map_err(io)?;
-        Ok(stats)
-    })();
-    match res {
-        Ok(stats) => {
-            drop(w);
-            std::fs::rename(&tmp, output).map_err(io)?;
-            Ok(stats)
-        }
-        Err(e) => {
-            drop(w);
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
+    }
+    match src.no_audio_error(0) {
+        Some(e) => Err(e),
+        None => Ok(samples),
     }
 }
 

@@ -49,6 +49,8 @@ pub fn for_each_jpeg(
             path: path.into(),
             reason: e.to_string(),
         })?;
+    // Audio and other streams are dropped by the demuxer, never handed out.
+    crate::probe::keep_only_stream(&mut ictx, index);
     let mut enc = Encoder::new(quality).map_err(|reason| MediaError::Encode {
         path: path.into(),
         reason,

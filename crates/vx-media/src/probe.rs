@@ -318,17 +318,26 @@ pub(crate) fn probe_ctx(path: &Path, ctx: &ff::format::context::Input) -> ProbeI
     }
 }
 
-/// Let the demuxer drop the packets of every stream but `index`: they are never handed out,
-/// let alone decoded.
-pub fn keep_only_stream(ictx: &mut ff::format::context::Input, index: usize) {
+/// Let the demuxer drop the packets of stream `index` (`discard`), or read them again.
+pub(crate) fn set_discard(ictx: &mut ff::format::context::Input, index: usize, discard: bool) {
     // SAFETY: stream pointers of an open format context; `discard` is a plain field.
     unsafe {
         let fmt = ictx.as_mut_ptr();
-        for i in 0..(*fmt).nb_streams as usize {
-            if i != index {
-                (**(*fmt).streams.add(i)).discard = ff::ffi::AVDiscard::AVDISCARD_ALL;
-            }
+        if index < (*fmt).nb_streams as usize {
+            (**(*fmt).streams.add(index)).discard = if discard {
+                ff::ffi::AVDiscard::AVDISCARD_ALL
+            } else {
+                ff::ffi::AVDiscard::AVDISCARD_DEFAULT
+            };
         }
+    }
+}
+
+/// Let the demuxer drop the packets of every stream but `index`: they are never handed out,
+/// let alone decoded.
+pub(crate) fn keep_only_stream(ictx: &mut ff::format::context::Input, index: usize) {
+    for i in 0..ictx.nb_streams() as usize {
+        set_discard(ictx, i, i != index);
     }
 }
 

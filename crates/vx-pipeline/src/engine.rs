@@ -140,19 +140,17 @@ impl Port {
 }
 
 /// A producer's outlet to the operations of later stages.
-struct Outlet<'a> {
+struct Outlet {
     ports: Vec<Port>,
-    debug: Option<&'a std::sync::Mutex<Vec<Event>>>,
 }
 
-impl Emit for Outlet<'_> {
+impl Emit for Outlet {
     fn emit(&mut self, frame: Frame) {
         for p in self.ports.iter_mut().filter(|p| p.alive()) {
             if p.takes(&frame) && p.tx.send(Msg::Video(frame.clone())).is_err() {
                 p.wants.store(false, Ordering::Relaxed);
             }
         }
-        let _ = self.debug;
     }
 }
 
@@ -173,7 +171,6 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
     let n = tasks.len();
     let mut tasks = tasks;
     let needs: Vec<Needs> = tasks.iter_mut().map(|t| t.op.needs(&input)).collect();
-    let mut skipped: Vec<Option<String>> = vec![None; n];
 
     // What the decoder must produce for the operations fed by it.
     let mut mode: Option<DecodeMode> = None;
@@ -191,46 +188,40 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
             }
         }
     }
-    let mut video_error: Option<String> = None;
+    // A stream that cannot be decoded: Skipped when the file has none, Error when its decoder
+    // cannot open.
+    let mut video_out: Option<Status> = None;
     if let Some(m) = mode {
         if !input.has_video {
-            video_error = Some("no video stream".into());
+            video_out = Some(Status::Skipped("no video stream".into()));
         } else if let Err(e) = src.enable_video(m, opts.decoder_threads) {
-            video_error = Some(format!("error: {e}"));
+            video_out = Some(Status::Error(e.to_string()));
         }
     }
-    let mut audio_error: Option<String> = None;
+    let mut audio_out: Option<Status> = None;
     if !specs.is_empty() {
         if !input.has_audio {
-            audio_error = Some("no audio stream".into());
+            audio_out = Some(Status::Skipped("no audio stream".into()));
         } else if let Err(e) = src.enable_audio(&specs) {
-            audio_error = Some(format!("error: {e}"));
+            audio_out = Some(Status::Error(e.to_string()));
         }
     }
-    // Operations that cannot run: missing stream, or their producer cannot run.
-    let mut failed: Vec<Option<String>> = vec![None; n];
+    // Operations that cannot run, and why: a stream they need, or their producer, cannot.
+    let mut cannot: Vec<Option<Status>> = vec![None; n];
     for i in 0..n {
-        let reason = if let Some(j) = tasks[i].input {
-            skipped[j].clone().or_else(|| failed[j].clone())
-        } else if needs[i].video.is_some() {
-            video_error.clone()
-        } else {
-            None
+        cannot[i] = match tasks[i].input {
+            Some(j) => cannot[j].clone(),
+            None if needs[i].video.is_some() => video_out.clone(),
+            None => None,
         }
-        .or_else(|| needs[i].audio.and(audio_error.clone()));
-        if let Some(r) = reason {
-            match r.strip_prefix("error: ") {
-                Some(e) => failed[i] = Some(e.to_string()),
-                None => skipped[i] = Some(r),
-            }
-        }
+        .or_else(|| needs[i].audio.and(audio_out.clone()));
     }
 
     let debug = opts
         .debug
         .then(|| std::sync::Mutex::new(Vec::<Event>::new()));
     let mut channels: Vec<Option<(Sender<Msg>, Receiver<Msg>)>> = (0..n)
-        .map(|i| (skipped[i].is_none() && failed[i].is_none()).then(|| bounded(opts.queue.max(1))))
+        .map(|i| cannot[i].is_none().then(|| bounded(opts.queue.max(1))))
         .collect();
     let wants: Vec<Arc<AtomicBool>> = (0..n).map(|_| Arc::new(AtomicBool::new(true))).collect();
     let port = |i: usize, ch: &[Option<(Sender<Msg>, Receiver<Msg>)>]| -> Option<Port> {
@@ -277,18 +268,17 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
     let ops_names: Vec<&'static str> = tasks.iter().map(|t| t.op.name()).collect();
     let mut results: Vec<Option<OpRun>> = (0..n).map(|_| None).collect();
 
+    let mut pass_ms = 0.0;
     std::thread::scope(|s| {
         let mut handles = Vec::new();
         let mut outlets = outlets;
         for (i, task) in tasks.into_iter().enumerate() {
             let Some((_, rx)) = channels[i].take() else {
-                let (status, error) = match (&skipped[i], &failed[i]) {
-                    (Some(r), _) => (Status::Skipped(r.clone()), None),
-                    (None, Some(e)) => (
-                        Status::Error(e.clone()),
-                        Some(Error::failed(path, e.clone())),
-                    ),
-                    _ => (Status::Error("not run".into()), None),
+                let status = cannot[i].take().unwrap_or(Status::Error("not run".into()));
+                let error = match &status {
+                    // The message names the file already.
+                    Status::Error(e) => Some(Error::Message(e.clone())),
+                    _ => None,
                 };
                 results[i] = Some(OpRun {
                     name: ops_names[i],
@@ -302,7 +292,6 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
             };
             let outlet = Outlet {
                 ports: std::mem::take(&mut outlets[i]),
-                debug: debug.as_ref(),
             };
             let wants = wants[i].clone();
             let debug = debug.as_ref();
@@ -395,11 +384,12 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
             }
         }
         stats.packets = src.packets_read;
+        pass_ms = t0.elapsed().as_secs_f64() * 1000.0;
         stats.blocked_ms = blocked.as_secs_f64() * 1000.0;
         if let Some(d) = debug.as_ref() {
             if let Ok(mut ev) = d.lock() {
                 ev.push(Event {
-                    name: "demux+decode".into(),
+                    name: "the pass (demux + decode, waits included)".into(),
                     tid: 0,
                     start_us: 0.0,
                     dur_us: t0.elapsed().as_secs_f64() * 1e6,
@@ -451,6 +441,7 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
         events: d.into_inner().unwrap_or_default(),
         ops: ops_names.iter().map(|s| s.to_string()).collect(),
         queue_samples,
+        decode_busy_ms: pass_ms - stats.blocked_ms,
     });
     Ok(FileRun {
         input,
@@ -464,7 +455,7 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
 fn op_thread(
     mut op: Box<dyn Operation>,
     rx: Receiver<Msg>,
-    mut outlet: Outlet<'_>,
+    mut outlet: Outlet,
     wants: Arc<AtomicBool>,
     debug: Option<&std::sync::Mutex<Vec<Event>>>,
     index: usize,
@@ -527,7 +518,9 @@ fn op_thread(
         (None, Some(end)) => op.finish(end),
         (None, None) => {
             op.abort();
-            Err(Error::Usage("the decoding side stopped early".into()))
+            Err(Error::Message(format!(
+                "{name}: decoding stopped before the end of the file"
+            )))
         }
     };
     timed("finish", st, &mut busy);

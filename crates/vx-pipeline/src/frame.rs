@@ -16,6 +16,7 @@ pub enum Picture {
     Rgb(Option<(u32, u32)>),
 }
 
+#[derive(Clone)]
 enum Converted {
     Yuv(Arc<Yuv>),
     Rgb(Arc<Rgb>),
@@ -85,31 +86,38 @@ impl Frame {
         self.shared.cache.lock().map(|c| c.len()).unwrap_or(0)
     }
 
+    /// The cached conversion `key`, or `make` it (once: later callers wait for it).
+    fn cached(
+        &self,
+        key: Picture,
+        make: impl FnOnce(&VideoFrame) -> Result<Converted, String>,
+    ) -> Result<Converted, String> {
+        let mut cache = self.shared.cache.lock().map_err(|_| "poisoned")?;
+        if let Some((_, c)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(c.clone());
+        }
+        let c = make(&self.shared.frame)?;
+        cache.push((key, c.clone()));
+        Ok(c)
+    }
+
     /// The upright full-range YUV picture, longest side at most `max_side`.
     pub fn yuv(&self, max_side: Option<u32>) -> Result<Arc<Yuv>, String> {
-        let key = Picture::Yuv(max_side);
-        let mut cache = self.shared.cache.lock().map_err(|_| "poisoned")?;
-        for (k, v) in cache.iter() {
-            if let (true, Converted::Yuv(y)) = (*k == key, v) {
-                return Ok(y.clone());
-            }
+        match self.cached(Picture::Yuv(max_side), |f| {
+            Ok(Converted::Yuv(Arc::new(f.to_yuv(max_side)?)))
+        })? {
+            Converted::Yuv(y) => Ok(y),
+            Converted::Rgb(_) => Err("cached picture of the wrong kind".into()),
         }
-        let y = Arc::new(self.shared.frame.to_yuv(max_side)?);
-        cache.push((key, Converted::Yuv(y.clone())));
-        Ok(y)
     }
 
     /// The upright RGB24 picture at `target` (width, height) or its own size.
     pub fn rgb(&self, target: Option<(u32, u32)>) -> Result<Arc<Rgb>, String> {
-        let key = Picture::Rgb(target);
-        let mut cache = self.shared.cache.lock().map_err(|_| "poisoned")?;
-        for (k, v) in cache.iter() {
-            if let (true, Converted::Rgb(r)) = (*k == key, v) {
-                return Ok(r.clone());
-            }
+        match self.cached(Picture::Rgb(target), |f| {
+            Ok(Converted::Rgb(Arc::new(f.to_rgb(target)?)))
+        })? {
+            Converted::Rgb(r) => Ok(r),
+            Converted::Yuv(_) => Err("cached picture of the wrong kind".into()),
         }
-        let r = Arc::new(self.shared.frame.to_rgb(target)?);
-        cache.push((key, Converted::Rgb(r.clone())));
-        Ok(r)
     }
 }

@@ -53,6 +53,9 @@ pub enum Error {
     Usage(String),
     #[error("{}: {reason}", path.display())]
     Failed { path: PathBuf, reason: String },
+    /// A failure whose message says everything (it names the file already).
+    #[error("{0}")]
+    Message(String),
 }
 
 impl Error {

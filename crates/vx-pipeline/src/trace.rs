@@ -20,6 +20,8 @@ pub struct Debug {
     pub ops: Vec<String>,
     /// (time µs, items waiting in each operation's queue).
     pub queue_samples: Vec<(f64, Vec<usize>)>,
+    /// Time the decoding thread worked (the pass minus its waits for full queues), ms.
+    pub decode_busy_ms: f64,
 }
 
 impl Debug {
@@ -76,13 +78,7 @@ impl Debug {
                 json!({"busy_ms": crate::ms(busy / 1000.0), "max_queue": max_q}),
             );
         }
-        let decode: f64 = self
-            .events
-            .iter()
-            .filter(|e| e.tid == 0)
-            .map(|e| e.dur_us)
-            .sum();
-        json!({"demux_decode_ms": crate::ms(decode / 1000.0), "ops": ops,
+        json!({"demux_decode_ms": crate::ms(self.decode_busy_ms), "ops": ops,
                "queue_samples": self.queue_samples.len()})
     }
 }

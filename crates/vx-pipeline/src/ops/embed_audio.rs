@@ -47,6 +47,25 @@ impl EmbedAudio {
         })
     }
 
+    /// Start the embedding thread (on the first audio: an input without audio starts nothing).
+    fn start(&mut self) {
+        if let Some(mut emb) = self.embedder.take() {
+            let (tx, rx) = sync_channel::<Vec<f32>>(4);
+            self.tx = Some(tx);
+            self.worker = Some(std::thread::spawn(move || {
+                let mut windows = Vec::new();
+                let r = (|| {
+                    let mut stream = emb.stream();
+                    for piece in rx {
+                        stream.push(&piece, &mut |e| windows.push(e))?;
+                    }
+                    stream.finish(&mut |e| windows.push(e))
+                })();
+                (emb, r.map(|_| windows).map_err(Error::from))
+            }));
+        }
+    }
+
     fn join(&mut self) -> Result<Vec<Embedding>> {
         self.tx = None;
         match self.worker.take().map(|w| w.join()) {
@@ -66,25 +85,11 @@ impl Operation for EmbedAudio {
 
     fn needs(&mut self, input: &Input) -> Needs {
         self.source = input.path.clone();
-        if let Some(mut emb) = self.embedder.take() {
-            let (tx, rx) = sync_channel::<Vec<f32>>(4);
-            self.tx = Some(tx);
-            self.worker = Some(std::thread::spawn(move || {
-                let mut windows = Vec::new();
-                let r = (|| {
-                    let mut stream = emb.stream();
-                    for piece in rx {
-                        stream.push(&piece, &mut |e| windows.push(e))?;
-                    }
-                    stream.finish(&mut |e| windows.push(e))
-                })();
-                (emb, r.map(|_| windows).map_err(Error::from))
-            }));
-        }
         Needs::mono(SAMPLE_RATE)
     }
 
     fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
+        self.start();
         self.offset.get_or_insert(time);
         let sent = self
             .tx
@@ -100,10 +105,10 @@ impl Operation for EmbedAudio {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         if let Err(e) = end.audio_ok(&self.source) {
-            self.tx = None;
             let _ = self.join();
             return Err(e);
         }
+        self.start();
         let offset = self.offset.unwrap_or(0.0);
         let windows: Vec<Embedding> = self
             .join()?

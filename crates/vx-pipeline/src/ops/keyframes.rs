@@ -195,7 +195,7 @@ impl Keyframes {
         }
         self.pool
             .as_ref()
-            .ok_or_else(|| Error::Usage("no encoder pool".into()))
+            .ok_or_else(|| Error::failed(&self.dir, "no encoder pool"))
     }
 
     /// Finish the pool: the indexes written and the first error.

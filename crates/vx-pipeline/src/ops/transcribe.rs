@@ -101,6 +101,23 @@ impl Transcribe {
         })
     }
 
+    /// Start the whisper thread (on the first audio: an input without audio starts nothing).
+    fn start(&mut self) {
+        if self.tx.is_some() || self.worker.is_some() {
+            return;
+        }
+        // At most 16 blocks (~32 s of audio) wait: decoding stays a little ahead of whisper.
+        let (tx, rx) = sync_channel::<Msg>(16);
+        self.tx = Some(tx);
+        let shared = self.shared.clone();
+        let opts = self.opts.clone();
+        let use_vad = self.vad.is_some();
+        let source = self.source.clone();
+        self.worker = Some(std::thread::spawn(move || {
+            whisper_loop(&shared, &opts, use_vad, rx, &source)
+        }));
+    }
+
     /// Send whole chunks (all of `pending` at the end) with their probabilities.
     fn flush(&mut self, last: bool) -> Result<()> {
         let n = if last {
@@ -146,20 +163,11 @@ impl Operation for Transcribe {
         if let Some(v) = self.vad.as_mut() {
             v.reset();
         }
-        // At most 16 blocks (~32 s of audio) wait: decoding stays a little ahead of whisper.
-        let (tx, rx) = sync_channel::<Msg>(16);
-        self.tx = Some(tx);
-        let shared = self.shared.clone();
-        let opts = self.opts.clone();
-        let use_vad = self.vad.is_some();
-        let source = self.source.clone();
-        self.worker = Some(std::thread::spawn(move || {
-            whisper_loop(&shared, &opts, use_vad, rx, &source)
-        }));
         Needs::mono(SAMPLE_RATE)
     }
 
     fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
+        self.start();
         self.offset.get_or_insert(time);
         self.pending.extend_from_slice(samples);
         self.total += samples.len();
@@ -172,6 +180,7 @@ impl Operation for Transcribe {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         end.audio_ok(&self.source)?;
+        self.start();
         self.flush(true)?;
         let total = self.total;
         self.send(Msg::End(total))?;

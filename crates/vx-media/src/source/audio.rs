@@ -1,0 +1,245 @@
+//! The audio side of a [`super::Source`]: a packet-fed decoder and one libswresample context
+//! per requested format, handing out interleaved f32 blocks.
+use std::collections::VecDeque;
+use std::path::Path;
+
+use ffmpeg_next as ff;
+use serde::Serialize;
+
+use super::{cannot_open, codec_context};
+use crate::audio::{AudioFormat, Resampler, SampleFormat};
+use crate::error::{MediaError, Result};
+use crate::probe::{codec_name, ts_seconds};
+
+/// Audio as an operation wants it: interleaved f32 at `rate` Hz with `channels` channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct AudioSpec {
+    pub rate: u32,
+    pub channels: u16,
+}
+
+/// The audio stream being decoded.
+#[derive(Debug, Clone, Serialize)]
+pub struct AudioInfo {
+    pub stream_index: usize,
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u32,
+    /// Where the stream's first sample lies on the timeline (seconds).
+    pub offset: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+}
+
+/// A block of decoded, resampled audio.
+#[derive(Debug, Clone)]
+pub struct AudioBlock {
+    /// Index into [`SourceOptions::audio`] of the format these samples are in.
+    pub spec: usize,
+    /// Position of the first sample frame in this format's stream (0 = the stream's start).
+    pub first_sample: u64,
+    /// Interleaved f32 samples.
+    pub samples: Vec<f32>,
+}
+
+pub(super) struct AudioOut {
+    pub(super) spec: AudioSpec,
+    pub(super) rs: Option<Resampler>,
+    pub(super) buf: Vec<u8>,
+    /// Sample frames handed out.
+    pub(super) written: u64,
+    /// At most this many sample frames (the container's duration of the stream).
+    pub(super) limit: Option<u64>,
+}
+
+pub(super) struct AudioPart {
+    pub(super) index: usize,
+    pub(super) decoder: ff::decoder::Audio,
+    pub(super) outs: Vec<AudioOut>,
+    pub(super) stopped: bool,
+    pub(super) info: AudioInfo,
+    pub(super) packets_read: usize,
+    pub(super) decode_errors: usize,
+    pub(super) failure: Option<String>,
+}
+
+pub(super) fn open_audio(
+    path: &Path,
+    ictx: &ff::format::context::Input,
+    index: usize,
+    specs: &[AudioSpec],
+    container_start: f64,
+) -> Result<AudioPart> {
+    for s in specs {
+        if s.rate == 0 || s.channels == 0 {
+            return Err(MediaError::InvalidOption(
+                "rate and channels must be > 0".into(),
+            ));
+        }
+    }
+    let stream = ictx
+        .stream(index)
+        .ok_or_else(|| MediaError::NoAudioStream { path: path.into() })?;
+    let tb = stream.time_base();
+    // The container's duration of the stream, when it has one: decoders leave the encoder's
+    // padding at the end (AAC: up to a frame), which the container's edit list cuts off.
+    let duration = ts_seconds(stream.duration(), tb).filter(|d| *d > 0.0);
+    // Streams that start a little before the container (AAC priming) are taken as starting
+    // at 0; a stream that starts later (an empty edit, -itsoffset) starts there.
+    let offset = ts_seconds(stream.start_time(), tb)
+        .map(|s| s - container_start)
+        .filter(|o| o.is_finite() && *o > 0.0)
+        .unwrap_or(0.0);
+    let codec_id = stream.parameters().id();
+    let (codec, cctx) = codec_context(path, &stream)?;
+    let decoder = cctx
+        .decoder()
+        .open_as(codec)
+        .and_then(|o| o.audio())
+        .map_err(|e| cannot_open(path, e))?;
+    let info = AudioInfo {
+        stream_index: index,
+        codec: codec_name(codec_id),
+        sample_rate: decoder.rate(),
+        channels: decoder.channels() as u32,
+        offset,
+        duration,
+    };
+    let outs = specs
+        .iter()
+        .map(|&spec| AudioOut {
+            spec,
+            rs: None,
+            buf: Vec::new(),
+            written: 0,
+            limit: duration.map(|d| (d * spec.rate as f64).round() as u64),
+        })
+        .collect();
+    Ok(AudioPart {
+        index,
+        decoder,
+        outs,
+        stopped: false,
+        info,
+        packets_read: 0,
+        decode_errors: 0,
+        failure: None,
+    })
+}
+
+impl AudioOut {
+    pub(super) fn format(&self) -> AudioFormat {
+        AudioFormat {
+            rate: self.spec.rate,
+            channels: self.spec.channels,
+            format: SampleFormat::F32,
+        }
+    }
+
+    /// Hand on what the resampler produced into `buf`, up to the limit.
+    pub(super) fn emit(&mut self, spec: usize, out: &mut VecDeque<AudioBlock>) {
+        let ch = self.spec.channels as usize;
+        let n = (self.buf.len() / 4 / ch) as u64;
+        let keep = match self.limit {
+            Some(l) => n.min(l.saturating_sub(self.written)),
+            None => n,
+        };
+        if keep == 0 {
+            return;
+        }
+        let samples: Vec<f32> =
+            crate::audio::f32_samples(&self.buf[..keep as usize * ch * 4]).collect();
+        out.push_back(AudioBlock {
+            spec,
+            first_sample: self.written,
+            samples,
+        });
+        self.written += keep;
+    }
+}
+
+impl AudioPart {
+    /// An audio packet from the demuxer.
+    pub(super) fn push(
+        &mut self,
+        packet: &ff::Packet,
+        path: &Path,
+        out: &mut VecDeque<AudioBlock>,
+    ) {
+        self.packets_read += 1;
+        if self.decoder.send_packet(packet).is_err() {
+            self.decode_errors += 1;
+            return;
+        }
+        self.receive(path, out);
+    }
+
+    /// The end of the stream: what the decoder and the resamplers still hold.
+    pub(super) fn drain(&mut self, path: &Path, out: &mut VecDeque<AudioBlock>) {
+        let _ = self.decoder.send_eof();
+        self.receive(path, out);
+        self.flush(out);
+    }
+
+    pub(super) fn receive(&mut self, path: &Path, out: &mut VecDeque<AudioBlock>) {
+        let mut frame = ff::util::frame::Audio::empty();
+        while self.decoder.receive_frame(&mut frame).is_ok() {
+            if self.failure.is_some() {
+                continue;
+            }
+            for i in 0..self.outs.len() {
+                if let Err(reason) = self.resample(i, &frame, out) {
+                    self.failure = Some(format!("{}: {reason}", path.display()));
+                }
+            }
+        }
+    }
+
+    pub(super) fn resample(
+        &mut self,
+        i: usize,
+        frame: &ff::util::frame::Audio,
+        out: &mut VecDeque<AudioBlock>,
+    ) -> std::result::Result<(), String> {
+        let o = &mut self.outs[i];
+        let fmt = o.format();
+        // SAFETY: the frame is a valid decoded audio frame; data pointers cover nb_samples.
+        unsafe {
+            let f = frame.as_ptr();
+            let key = Resampler::key_of(f);
+            if o.rs.as_ref().map(|r| r.key) != Some(key) {
+                // A format change mid-stream: flush what the old context holds, start anew.
+                if let Some(old) = o.rs.as_mut() {
+                    if old.run(std::ptr::null(), 0, fmt, &mut o.buf) > 0 {
+                        o.emit(i, out);
+                    }
+                }
+                o.rs = Some(Resampler::new(f, fmt)?);
+            }
+            let r = o.rs.as_mut().ok_or("no resampler")?;
+            let n = r.run(
+                (*f).extended_data as *const *const u8,
+                (*f).nb_samples,
+                fmt,
+                &mut o.buf,
+            );
+            if n > 0 {
+                o.emit(i, out);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn flush(&mut self, out: &mut VecDeque<AudioBlock>) {
+        for i in 0..self.outs.len() {
+            let o = &mut self.outs[i];
+            let fmt = o.format();
+            if let Some(r) = o.rs.as_mut() {
+                // SAFETY: flushing a valid context.
+                if unsafe { r.run(std::ptr::null(), 0, fmt, &mut o.buf) } > 0 {
+                    o.emit(i, out);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! One demuxer per file, routing packets to a video decoder and an audio decoder (with one
+//! resampler per requested audio format). Decoders never open files: everything any
+//! operation needs comes out of one pass over the file.
+//!
+//! **The timeline.** Every time handed out is seconds from the start of the file's
+//! presentation: the container's start time (`AVFormatContext.start_time`, what players show
+//! as 0:00) is subtracted. An MPEG-TS whose timestamps start at 1.43 s has its first audio
+//! sample at 0.0 and its first picture at ~0.05; an MP4 whose audio track starts 0.5 s after
+//! its video (an empty edit) has its first audio sample at 0.5. Raw stream timestamps are
+//! kept beside (`VideoFrame::pts`). See docs/OUTPUTS.md.
+//!
+//! **Video.** Key-frame mode: `skip_frame = AVDISCARD_NONKEY`, so the decoder discards
+//! non-key packets itself; it is drained and flushed before each key packet when it reorders
+//! frames (open-GOP H.264 would otherwise come out reversed and lose its last key frame);
+//! decoders that ignore skip_frame (VP8/VP9/AV1 in FFmpeg 5.1) get only key packets once
+//! they have shown it. Frames are yielded only when flagged key. All-frames mode yields every
+//! frame with its key flag. See docs/KEYFRAMES.md.
+//!
+//! **Audio.** Decoded frames go through one libswresample context per requested
+//! [`AudioSpec`] and come out as interleaved f32 blocks, capped at the container's duration of
+//! the stream (decoders keep the encoder's padding that an edit list cuts off).
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ff;
+
+use crate::error::{MediaError, Result};
+use crate::probe::{codec_label, open_input, read_packet, set_discard, ts_seconds, PacketRead};
+
+mod audio;
+mod video;
+
+use audio::{open_audio, AudioPart};
+pub use audio::{AudioBlock, AudioInfo, AudioSpec};
+use video::{open_video, VideoPart};
+pub use video::{DecodeCounters, VideoFrame, VideoInfo};
+
+/// Which frames the video decoder yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeMode {
+    /// Only frames the decoder flags as key; non-key frames are not decoded.
+    KeyFrames,
+    /// Every frame.
+    All,
+}
+
+/// What to decode from a file.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// Decode the best video stream in this mode (None: video packets are not even read).
+    pub video: Option<DecodeMode>,
+    /// Decode the best audio stream once, resampled to each of these (empty: no audio).
+    pub audio: Vec<AudioSpec>,
+    /// Decoder threads (0 = libavcodec's choice).
+    pub threads: usize,
+}
+
+/// One item out of the source.
+#[derive(Debug)]
+pub enum Decoded {
+    Video(VideoFrame),
+    Audio(AudioBlock),
+}
+
+/// The one demuxer of a file and its decoders.
+pub struct Source {
+    path: PathBuf,
+    ictx: ff::format::context::Input,
+    packet: ff::Packet,
+    video: Option<VideoPart>,
+    audio: Option<AudioPart>,
+    out: VecDeque<AudioBlock>,
+    eof: bool,
+    /// Container start time in seconds (0 when unknown): the timeline's origin.
+    pub start: f64,
+    /// Container duration in seconds.
+    pub duration: Option<f64>,
+    /// Packets handed out by the demuxer (all streams read).
+    pub packets_read: usize,
+    /// Whether the file has a video / audio stream at all.
+    pub has_video: bool,
+    pub has_audio: bool,
+    is_still: bool,
+}
+
+// SAFETY: the format context and decoders are only used by the thread that owns the Source;
+// FFmpeg contexts may move between threads as long as they are not used concurrently.
+unsafe impl Send for Source {}
+
+impl Source {
+    /// Open `path` once and set up the decoders `opts` asks for. A missing stream is not an
+    /// error here (`has_video` / `has_audio` say so): callers decide what that means.
+    pub fn open(path: &Path, opts: &SourceOptions) -> Result<Source> {
+        let mut src = Source::open_file(path)?;
+        if let Some(mode) = opts.video {
+            src.enable_video(mode, opts.threads)?;
+        }
+        if !opts.audio.is_empty() {
+            src.enable_audio(&opts.audio)?;
+        }
+        Ok(src)
+    }
+
+    /// Open the container (no decoder yet, no packet read): what it holds is known
+    /// ([`Source::probe_info`], `has_video`, `has_audio`), decoders are enabled next.
+    pub fn open_file(path: &Path) -> Result<Source> {
+        let mut ictx = open_input(path)?;
+        // SAFETY: plain fields of an open format context.
+        let (start_ts, dur_ts) = unsafe { ((*ictx.as_ptr()).start_time, ictx.duration()) };
+        let av_tb = ff::Rational::new(1, ff::ffi::AV_TIME_BASE);
+        let start = ts_seconds(start_ts, av_tb)
+            .filter(|s| s.is_finite())
+            .unwrap_or(0.0);
+        let duration = ts_seconds(dur_ts, av_tb).filter(|d| *d >= 0.0);
+        let format_name = ictx.format().name().to_string();
+        let is_still = format_name == "image2" || format_name.ends_with("_pipe");
+        let has_video = ictx.streams().best(ff::media::Type::Video).is_some();
+        let has_audio = ictx.streams().best(ff::media::Type::Audio).is_some();
+        // Nothing is read until a decoder is enabled.
+        for i in 0..ictx.nb_streams() as usize {
+            set_discard(&mut ictx, i, true);
+        }
+        Ok(Source {
+            path: path.to_path_buf(),
+            ictx,
+            packet: ff::Packet::empty(),
+            video: None,
+            audio: None,
+            out: VecDeque::new(),
+            eof: false,
+            start,
+            duration,
+            packets_read: 0,
+            has_video,
+            has_audio,
+            is_still,
+        })
+    }
+
+    /// Container and stream metadata (what `vx probe` prints), from this open file.
+    pub fn probe_info(&self) -> crate::probe::ProbeInfo {
+        crate::probe::probe_ctx(&self.path, &self.ictx)
+    }
+
+    /// Decode the best video stream in `mode` (`threads` = 0: libavcodec's choice).
+    pub fn enable_video(&mut self, mode: DecodeMode, threads: usize) -> Result<()> {
+        let best = self
+            .ictx
+            .streams()
+            .best(ff::media::Type::Video)
+            .map(|s| s.index())
+            .ok_or_else(|| MediaError::NoVideoStream {
+                path: self.path.clone(),
+            })?;
+        let v = open_video(&self.path, &self.ictx, best, mode, threads, self.start)?;
+        set_discard(&mut self.ictx, best, false);
+        self.video = Some(v);
+        Ok(())
+    }
+
+    /// Decode the best audio stream once, resampled to each of `specs`.
+    pub fn enable_audio(&mut self, specs: &[AudioSpec]) -> Result<()> {
+        let best = self
+            .ictx
+            .streams()
+            .best(ff::media::Type::Audio)
+            .map(|s| s.index())
+            .ok_or_else(|| MediaError::NoAudioStream {
+                path: self.path.clone(),
+            })?;
+        let a = open_audio(&self.path, &self.ictx, best, specs, self.start)?;
+        set_discard(&mut self.ictx, best, false);
+        self.audio = Some(a);
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the container is a still image (FFmpeg's `image2` or `*_pipe` demuxers: JPEG,
+    /// PNG, WebP, BMP...) rather than a video.
+    pub fn is_still(&self) -> bool {
+        self.is_still
+    }
+
+    /// The video stream being decoded, if any.
+    pub fn video_info(&self) -> Option<&VideoInfo> {
+        self.video.as_ref().map(|v| &v.info)
+    }
+
+    /// The audio stream being decoded, if any.
+    pub fn audio_info(&self) -> Option<&AudioInfo> {
+        self.audio.as_ref().map(|a| &a.info)
+    }
+
+    pub fn video_counters(&self) -> Option<&DecodeCounters> {
+        self.video.as_ref().map(|v| &v.counters)
+    }
+
+    /// Audio packets read and failed to decode.
+    pub fn audio_counters(&self) -> Option<(usize, usize)> {
+        self.audio
+            .as_ref()
+            .map(|a| (a.packets_read, a.decode_errors))
+    }
+
+    /// Sample frames handed out for audio format `spec`.
+    pub fn audio_samples(&self, spec: usize) -> u64 {
+        self.audio
+            .as_ref()
+            .and_then(|a| a.outs.get(spec))
+            .map_or(0, |o| o.written)
+    }
+
+    /// A fatal audio error (a resampler that could not be made), if one happened.
+    pub fn audio_failure(&self) -> Option<&str> {
+        self.audio.as_ref().and_then(|a| a.failure.as_deref())
+    }
+
+    /// Stop decoding video: its packets are dropped by the demuxer from now on.
+    pub fn stop_video(&mut self) {
+        if let Some(v) = self.video.as_mut() {
+            v.stopped = true;
+            v.ready.clear();
+            v.held_key_packet = false;
+            set_discard(&mut self.ictx, v.index, true);
+        }
+    }
+
+    /// Stop decoding audio.
+    pub fn stop_audio(&mut self) {
+        if let Some(a) = self.audio.as_mut() {
+            a.stopped = true;
+            set_discard(&mut self.ictx, a.index, true);
+        }
+        self.out.clear();
+    }
+
+    fn video_active(&self) -> bool {
+        self.video.as_ref().is_some_and(|v| !v.stopped)
+    }
+
+    fn audio_active(&self) -> bool {
+        self.audio.as_ref().is_some_and(|a| !a.stopped)
+    }
+
+    /// Read one packet and route it (or finish the streams).
+    fn step(&mut self) {
+        match read_packet(&mut self.ictx, &mut self.packet) {
+            Ok(PacketRead::Packet) => {}
+            Ok(PacketRead::Again) => return,
+            Ok(PacketRead::Invalid) => {
+                if let Some(v) = self.video.as_mut() {
+                    v.counters.read_errors += 1;
+                    if v.counters.read_errors > 1000 {
+                        self.finish();
+                    }
+                }
+                return;
+            }
+            Ok(PacketRead::Eof) => return self.finish(),
+            Err(e) => {
+                if let Some(v) = self.video.as_mut() {
+                    v.counters.read_error = Some(format!(
+                        "read error after {} packets: {e}",
+                        v.counters.packets_read
+                    ));
+                    v.counters.read_errors += 1;
+                }
+                if let Some(a) = self.audio.as_mut() {
+                    a.failure.get_or_insert(format!("read error: {e}"));
+                }
+                return self.finish();
+            }
+        }
+        self.packets_read += 1;
+        let stream = self.packet.stream();
+        if let Some(v) = self
+            .video
+            .as_mut()
+            .filter(|v| v.index == stream && !v.stopped)
+        {
+            v.push(&self.packet);
+        } else if let Some(a) = self
+            .audio
+            .as_mut()
+            .filter(|a| a.index == stream && !a.stopped)
+        {
+            a.push(&self.packet, &self.path, &mut self.out);
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.eof {
+            return;
+        }
+        self.eof = true;
+        if let Some(v) = self.video.as_mut().filter(|v| !v.stopped) {
+            v.drain();
+        }
+        if let Some(a) = self.audio.as_mut().filter(|a| !a.stopped) {
+            a.drain(&self.path, &mut self.out);
+        }
+    }
+
+    /// Reasons to believe the video was not read whole (empty when it was). `stopped_early`:
+    /// the caller stopped before the end on purpose, so index/duration checks do not apply.
+    pub fn video_warnings(&self, stopped_early: bool) -> Vec<String> {
+        self.video
+            .as_ref()
+            .map_or_else(Vec::new, |v| v.warnings(stopped_early))
+    }
+
+    /// Why no picture came out (for the "no frame could be decoded" error).
+    pub fn no_frame_detail(&self) -> Option<String> {
+        self.video.as_ref()?.no_frame_detail()
+    }
+
+    /// The "no audio could be decoded" error, when no sample came out for `spec`.
+    pub fn no_audio_error(&self, spec: usize) -> Option<MediaError> {
+        let a = self.audio.as_ref()?;
+        if self.audio_samples(spec) > 0 {
+            return None;
+        }
+        Some(match &a.failure {
+            Some(reason) => MediaError::Decode {
+                path: self.path.clone(),
+                reason: reason.clone(),
+            },
+            None => MediaError::NoFrames {
+                path: self.path.clone(),
+                detail: Some(if a.packets_read == 0 {
+                    "no audio packets could be read".into()
+                } else {
+                    format!(
+                        "{} of {} audio packets failed to decode",
+                        a.decode_errors, a.packets_read
+                    )
+                }),
+            },
+        })
+    }
+}
+
+/// Decoded pictures and audio blocks in file order.
+impl Iterator for Source {
+    type Item = Decoded;
+
+    /// The next decoded picture or audio block, in file order; None at the end (or when
+    /// nothing is being decoded any more).
+    fn next(&mut self) -> Option<Decoded> {
+        loop {
+            if let Some(b) = self.out.pop_front() {
+                return Some(Decoded::Audio(b));
+            }
+            let start = self.start;
+            if let Some(v) = self.video.as_mut().filter(|v| !v.stopped) {
+                if let Some(f) = v.ready.pop_front() {
+                    return Some(Decoded::Video(v.wrap(f, start)));
+                }
+                if v.held_key_packet {
+                    // The frames drained before this key packet have been handed out: now
+                    // flush and decode it (flushing earlier would keep their buffers alive
+                    // while the decoder allocates new ones: +3 MiB at 1080p).
+                    v.held_key_packet = false;
+                    v.decoder.flush();
+                    v.send(&self.packet);
+                    continue;
+                }
+            }
+            if self.eof || !(self.video_active() || self.audio_active()) {
+                return None;
+            }
+            self.step();
+        }
+    }
+}
+
+/// The decoder and its codec context for `stream`, with the packet time base set (not opened).
+fn codec_context(
+    path: &Path,
+    stream: &ff::format::stream::Stream,
+) -> Result<(ff::Codec, ff::codec::Context)> {
+    let params = stream.parameters();
+    let codec = ff::decoder::find(params.id()).ok_or_else(|| MediaError::UnsupportedCodec {
+        path: path.into(),
+        codec: codec_label(&params),
+    })?;
+    let mut cctx = ff::codec::Context::from_parameters(params).map_err(|e| MediaError::Decode {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    // SAFETY: plain field write on a codec context that is not opened yet.
+    unsafe { (*cctx.as_mut_ptr()).pkt_timebase = stream.time_base().into() };
+    Ok((codec, cctx))
+}
+
+fn cannot_open(path: &Path, e: ff::Error) -> MediaError {
+    MediaError::Decode {
+        path: path.into(),
+        reason: format!("cannot open decoder: {e}"),
+    }
+}

@@ -1,0 +1,350 @@
+//! The video side of a [`super::Source`]: a packet-fed decoder (key frames or all frames) and
+//! the decoded pictures it hands out.
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::Path;
+
+use ffmpeg_next as ff;
+use serde::Serialize;
+
+use super::{cannot_open, codec_context, DecodeMode};
+use crate::convert::Converter;
+use crate::error::{MediaError, Result};
+use crate::image::Yuv;
+use crate::probe::{codec_name, display_rotation, rational_f64, rational_str, ts_seconds};
+use crate::still::Rgb;
+
+/// The video stream being decoded.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoInfo {
+    pub stream_index: usize,
+    pub codec: String,
+    /// Coded picture size, before rotation.
+    pub width: u32,
+    pub height: u32,
+    pub pix_fmt: String,
+    /// Degrees clockwise applied so that pictures are upright.
+    pub rotation: i32,
+    pub time_base: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+}
+
+impl VideoInfo {
+    /// Picture size after rotation.
+    pub fn upright_size(&self) -> (usize, usize) {
+        let (w, h) = (self.width as usize, self.height as usize);
+        if self.rotation.rem_euclid(180) == 90 {
+            (h, w)
+        } else {
+            (w, h)
+        }
+    }
+}
+
+/// What the demuxer and the video decoder went through.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeCounters {
+    pub packets_read: usize,
+    pub decode_errors: usize,
+    pub read_errors: usize,
+    pub corrupt_packets: usize,
+    /// End time (stream seconds) of the latest video packet read.
+    pub last_end: Option<f64>,
+    pub read_error: Option<String>,
+}
+
+/// A decoded picture. Owns a reference to the decoder's buffer (released when dropped); can
+/// be shared between threads, each converting it to what it needs.
+pub struct VideoFrame {
+    frame: ff::util::frame::Video,
+    rotation: i32,
+    /// Seconds on the file's timeline (container start subtracted).
+    pub time: Option<f64>,
+    /// Best-effort presentation timestamp in the stream's time base (raw).
+    pub pts: Option<i64>,
+    /// Whether the decoder flags this frame as a keyframe.
+    pub key: bool,
+}
+
+impl std::fmt::Debug for VideoFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoFrame")
+            .field("time", &self.time)
+            .field("key", &self.key)
+            .field("width", &self.frame.width())
+            .field("height", &self.frame.height())
+            .finish()
+    }
+}
+
+thread_local! {
+    // One converter per thread: each keeps its swscale contexts for the sizes it is asked for.
+    static CONVERTER: RefCell<Converter> = RefCell::new(Converter::new());
+}
+
+impl VideoFrame {
+    /// Upright picture size.
+    pub fn upright_size(&self) -> (usize, usize) {
+        let (w, h) = (self.frame.width() as usize, self.frame.height() as usize);
+        if self.rotation.rem_euclid(180) == 90 {
+            (h, w)
+        } else {
+            (w, h)
+        }
+    }
+
+    /// The decoder's pixel format, e.g. "yuv420p".
+    pub fn pixel_format(&self) -> String {
+        format!("{:?}", self.frame.format()).to_lowercase()
+    }
+
+    /// Upright, full-range 8-bit YUV whose longest side is at most `max_side` (one pass: a
+    /// LUT copy for 8-bit planar YUV, libswscale otherwise).
+    pub fn to_yuv(&self, max_side: Option<u32>) -> std::result::Result<Yuv, String> {
+        CONVERTER.with(|c| c.borrow_mut().convert(&self.frame, self.rotation, max_side))
+    }
+
+    /// Upright packed RGB24 stretched to `target` (width, height after rotation), or at its
+    /// own size: one libswscale pass for colour conversion and resizing.
+    pub fn to_rgb(&self, target: Option<(u32, u32)>) -> std::result::Result<Rgb, String> {
+        CONVERTER.with(|c| {
+            c.borrow_mut()
+                .convert_rgb(&self.frame, self.rotation, target)
+        })
+    }
+}
+
+pub(super) struct VideoPart {
+    pub(super) index: usize,
+    pub(super) tb: ff::Rational,
+    pub(super) mode: DecodeMode,
+    pub(super) decoder: ff::decoder::Video,
+    pub(super) ready: VecDeque<ff::util::frame::Video>,
+    pub(super) saw_key_packet: bool,
+    pub(super) decoder_ignores_skip: bool,
+    pub(super) sent_since_flush: bool,
+    pub(super) held_key_packet: bool,
+    pub(super) stopped: bool,
+    pub(super) stream_start: f64,
+    pub(super) expected_packets: Option<i64>,
+    pub(super) info: VideoInfo,
+    pub(super) counters: DecodeCounters,
+}
+
+pub(super) fn open_video(
+    path: &Path,
+    ictx: &ff::format::context::Input,
+    index: usize,
+    mode: DecodeMode,
+    threads: usize,
+    container_start: f64,
+) -> Result<VideoPart> {
+    let stream = ictx
+        .stream(index)
+        .ok_or_else(|| MediaError::NoVideoStream { path: path.into() })?;
+    let tb = stream.time_base();
+    let rotation = display_rotation(&stream);
+    let params = stream.parameters();
+    let codec_id = params.id();
+    let expected_packets = Some(stream.frames()).filter(|&n| n > 0);
+    let av_tb = ff::Rational::new(1, ff::ffi::AV_TIME_BASE);
+    let duration = ts_seconds(stream.duration(), tb).or_else(|| ts_seconds(ictx.duration(), av_tb));
+    let stream_start = ts_seconds(stream.start_time(), tb).unwrap_or(container_start);
+    let frame_rate = rational_f64(stream.avg_frame_rate()).or_else(|| rational_f64(stream.rate()));
+    let (codec, mut cctx) = codec_context(path, &stream)?;
+    // SAFETY: plain field writes on a codec context that is not opened yet.
+    unsafe {
+        let p = cctx.as_mut_ptr();
+        (*p).thread_count = threads as i32;
+        (*p).thread_type = match mode {
+            // Every key frame is decoded right after a flush, so frame threads would never
+            // overlap and would only cost memory (measured: +10 ms, +5 MiB at 1080p).
+            DecodeMode::KeyFrames => ff::ffi::FF_THREAD_SLICE,
+            DecodeMode::All => ff::ffi::FF_THREAD_FRAME | ff::ffi::FF_THREAD_SLICE,
+        };
+    }
+    let mut dec = cctx.decoder();
+    if mode == DecodeMode::KeyFrames {
+        dec.skip_frame(ff::codec::discard::Discard::NonKey);
+    }
+    let decoder = dec
+        .open_as(codec)
+        .and_then(|o| o.video())
+        .map_err(|e| cannot_open(path, e))?;
+    let info = VideoInfo {
+        stream_index: index,
+        codec: codec_name(codec_id),
+        width: decoder.width(),
+        height: decoder.height(),
+        pix_fmt: format!("{:?}", decoder.format()).to_lowercase(),
+        rotation,
+        time_base: rational_str(tb),
+        frame_rate,
+        duration,
+    };
+    Ok(VideoPart {
+        index,
+        tb,
+        mode,
+        decoder,
+        ready: VecDeque::new(),
+        saw_key_packet: false,
+        decoder_ignores_skip: false,
+        sent_since_flush: false,
+        held_key_packet: false,
+        stopped: false,
+        stream_start,
+        expected_packets,
+        info,
+        counters: DecodeCounters::default(),
+    })
+}
+
+impl VideoPart {
+    pub(super) fn wrap(&self, frame: ff::util::frame::Video, container_start: f64) -> VideoFrame {
+        let pts = frame.timestamp().or(frame.pts());
+        let time = pts
+            .and_then(|p| ts_seconds(p, self.tb))
+            .map(|t| t - container_start);
+        VideoFrame {
+            key: frame.is_key(),
+            frame,
+            rotation: self.info.rotation,
+            time,
+            pts,
+        }
+    }
+
+    /// Move every frame the decoder has ready into the queue.
+    pub(super) fn receive(&mut self) {
+        loop {
+            let mut f = ff::util::frame::Video::empty();
+            if self.decoder.receive_frame(&mut f).is_err() {
+                return;
+            }
+            if self.mode == DecodeMode::KeyFrames && !f.is_key() {
+                self.decoder_ignores_skip = true;
+                continue;
+            }
+            self.ready.push_back(f);
+        }
+    }
+
+    pub(super) fn drain(&mut self) {
+        let _ = self.decoder.send_eof();
+        self.receive();
+    }
+
+    /// A video packet from the demuxer (left in the source's buffer when it is held).
+    pub(super) fn push(&mut self, packet: &ff::Packet) {
+        let c = &mut self.counters;
+        c.packets_read += 1;
+        if packet.is_corrupt() {
+            c.corrupt_packets += 1;
+        }
+        if let Some(t) = packet
+            .pts()
+            .or(packet.dts())
+            .and_then(|p| ts_seconds(p, self.tb))
+        {
+            let end = t + ts_seconds(packet.duration(), self.tb).unwrap_or(0.0);
+            c.last_end = Some(c.last_end.map_or(end, |l: f64| l.max(end)));
+        }
+        let key = packet.is_key();
+        if self.mode == DecodeMode::KeyFrames {
+            if key {
+                self.saw_key_packet = true;
+            } else if self.decoder_ignores_skip && self.saw_key_packet {
+                // The decoder ignores skip_frame: only key packets reach it.
+                return;
+            }
+            // SAFETY: reading a plain field of the open decoder context.
+            let reorders = unsafe { (*self.decoder.as_ptr()).has_b_frames } > 0;
+            let flush = key && self.sent_since_flush && reorders;
+            self.sent_since_flush = true;
+            if flush {
+                self.drain();
+                if !self.ready.is_empty() {
+                    self.held_key_packet = true;
+                    return;
+                }
+                self.decoder.flush();
+            }
+        }
+        self.send(packet);
+    }
+
+    pub(super) fn send(&mut self, packet: &ff::Packet) {
+        match self.decoder.send_packet(packet) {
+            Ok(()) => {}
+            Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => {}
+            Err(_) => self.counters.decode_errors += 1,
+        }
+        self.receive();
+    }
+
+    /// Reasons to believe the video was not read whole (empty when it was). `stopped_early`:
+    /// the caller stopped before the end on purpose, so index/duration checks do not apply.
+    pub(super) fn warnings(&self, stopped_early: bool) -> Vec<String> {
+        let v = self;
+        let c = &v.counters;
+        let mut w = Vec::new();
+        if let Some(e) = &c.read_error {
+            w.push(e.clone());
+        } else if c.read_errors > 0 {
+            w.push(format!("{} unreadable packet(s) skipped", c.read_errors));
+        }
+        if c.corrupt_packets > 0 {
+            w.push(format!(
+                "{} packet(s) flagged corrupt by the demuxer",
+                c.corrupt_packets
+            ));
+        }
+        if c.decode_errors > 0 {
+            w.push(format!("{} packet(s) failed to decode", c.decode_errors));
+        }
+        if !stopped_early {
+            if let Some(n) = v.expected_packets {
+                if (c.packets_read as i64) < n {
+                    w.push(format!(
+                        "file is truncated: {} of {n} video packets in the index could be read",
+                        c.packets_read
+                    ));
+                }
+            }
+            if let (Some(d), Some(end)) = (v.info.duration, c.last_end) {
+                let expected_end = v.stream_start + d;
+                if end + (0.5f64).max(d * 0.05) < expected_end && v.expected_packets.is_none() {
+                    w.push(format!(
+                        "video ends at {end:.3} s but the container says {expected_end:.3} s: file looks truncated"
+                    ));
+                }
+            }
+        }
+        w
+    }
+
+    /// Why no picture came out (for the "no frame could be decoded" error).
+    pub(super) fn no_frame_detail(&self) -> Option<String> {
+        let v = self;
+        let c = &v.counters;
+        if c.packets_read == 0 {
+            Some("no video packets could be read".to_string())
+        } else if let Some(n) = v.expected_packets.filter(|&n| n > c.packets_read as i64) {
+            Some(format!(
+                "file is truncated: {} of {n} video packets could be read",
+                c.packets_read
+            ))
+        } else if c.decode_errors > 0 {
+            Some(format!(
+                "{} of {} packets failed to decode",
+                c.decode_errors, c.packets_read
+            ))
+        } else {
+            None
+        }
+    }
+}
