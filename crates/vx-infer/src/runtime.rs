@@ -55,17 +55,35 @@ pub fn library_path() -> Result<PathBuf> {
 }
 
 static ENV: OnceLock<std::result::Result<ort::environment::Environment, String>> = OnceLock::new();
+static SHARED_THREADS: OnceLock<usize> = OnceLock::new();
+
+/// Make every session of this process share one pool of `threads` intra-op threads (ONNX
+/// Runtime's global thread pool, threads that sleep instead of spinning when idle) instead of
+/// each having its own. For several models running side by side in one process: whichever
+/// runs gets all the threads, and they never add up to more than `threads`. Must be called
+/// before the first session is made; returns false if ONNX Runtime was already set up.
+pub fn share_threads(threads: usize) -> bool {
+    ENV.get().is_none() && SHARED_THREADS.set(threads.max(1)).is_ok()
+}
 
 /// Load ONNX Runtime once per process; the environment lives as long as the process.
 pub fn init() -> Result<&'static ort::environment::Environment> {
     let path = library_path()?;
     let r = ENV.get_or_init(|| {
-        let env = ort::init_from(&path).map_err(|e| e.to_string())?;
-        // No telemetry from a command-line tool.
-        env.with_name("vx")
-            .with_telemetry(false)
-            .build()
-            .map_err(|e| e.to_string())
+        let mut env = ort::init_from(&path)
+            .map_err(|e| e.to_string())?
+            .with_name("vx")
+            // No telemetry from a command-line tool.
+            .with_telemetry(false);
+        if let Some(&n) = SHARED_THREADS.get() {
+            let pool = ort::environment::GlobalThreadPoolOptions::default()
+                .with_intra_threads(n)
+                .and_then(|p| p.with_inter_threads(1))
+                .and_then(|p| p.with_spin_control(false))
+                .map_err(|e| e.to_string())?;
+            env = env.with_global_thread_pool(pool);
+        }
+        env.build().map_err(|e| e.to_string())
     });
     r.as_ref().map_err(|reason| InferError::Runtime {
         path,

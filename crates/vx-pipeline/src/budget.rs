@@ -1,13 +1,19 @@
 //! One thread budget for the whole process, decided once from `--threads` (as ripgrep decides
 //! its flags once) and divided among the stages that burn CPU: the video decoder, the JPEG
-//! encoder pool of keyframes, and each model (ONNX Runtime intra-op threads, whisper.cpp
-//! threads).
+//! encoder pool of keyframes and the models.
 //!
-//! The rule: with one compute stage, it gets the whole budget (what the single commands
-//! always did). With several, each gets `max(1, total / stages)`: stages run at the same time
-//! (a pipeline), so their pools add up to about the budget instead of each being as large as
-//! the machine. ggml's (whisper's) threads spin at barriers: two whisper pools on the same
-//! cores lose most of their time to each other, so whisper never gets more than its share.
+//! Measured on 2 cores (bench/pipeline, `keyframes;[detect,faces];transcribe`, BENCHMARKS.md):
+//! - a fixed slice per model (N / k threads each) left cores idle whenever one model had
+//!   nothing to do while another crawled on its one thread (1080p clip: 1.14x the separate
+//!   commands' time);
+//! - models taking turns, each call with all N threads, serialised work that runs better side
+//!   by side (3.6-minute clip: 1.08x);
+//! - what won: every ONNX Runtime session of the process shares **one pool of N threads**
+//!   (ONNX Runtime's global thread pool, threads that sleep instead of spinning when idle), so
+//!   whichever model runs gets all of it and together they never exceed N; whisper.cpp keeps
+//!   its own threads but only half the budget when other models share the process, since
+//!   ggml's threads spin at barriers and lose their time slices to any other busy thread
+//!   (0.84x and 0.92x).
 
 /// The budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,13 +21,19 @@ pub struct Budget {
     pub total: usize,
 }
 
-/// Threads for each stage of one plan.
+/// Threads for each kind of stage of one plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shares {
     /// Video decoder threads (libavcodec).
     pub decoder: usize,
-    /// Threads of each compute stage, in the order given to [`Budget::split`].
-    pub stages: Vec<usize>,
+    /// JPEG/PNG encoder workers of keyframes.
+    pub encoders: usize,
+    /// ONNX Runtime intra-op threads: of each session, or of the one pool they share.
+    pub onnx: usize,
+    /// Share one ONNX Runtime pool among every session (several models in the plan).
+    pub shared_pool: bool,
+    /// whisper.cpp threads.
+    pub whisper: usize,
 }
 
 impl Budget {
@@ -37,20 +49,16 @@ impl Budget {
         Budget { total }
     }
 
-    /// Shares for `stages` compute stages (model runs, encoder pools) plus the decoder.
-    pub fn split(&self, stages: usize) -> Shares {
-        let each = if stages <= 1 {
-            self.total
-        } else {
-            (self.total / stages).max(1)
-        };
+    /// Shares for a plan with `models` model stages and (or not) an encoder pool.
+    pub fn split(&self, models: usize, encoders: bool) -> Shares {
+        let half = (self.total / 2).max(1);
+        let alone = models + encoders as usize <= 1;
         Shares {
-            decoder: if stages <= 1 {
-                self.total
-            } else {
-                (self.total / (stages + 1)).max(1)
-            },
-            stages: vec![each; stages],
+            decoder: if alone { self.total } else { half },
+            encoders: if models == 0 { self.total } else { half },
+            onnx: self.total,
+            shared_pool: models > 1,
+            whisper: if models > 1 { half } else { self.total },
         }
     }
 }
@@ -60,27 +68,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shares_add_up_to_about_the_budget() {
+    fn shares() {
         let b = Budget { total: 2 };
+        let one = b.split(1, false);
         assert_eq!(
-            b.split(1),
-            Shares {
-                decoder: 2,
-                stages: vec![2]
-            }
+            (one.decoder, one.onnx, one.whisper, one.shared_pool),
+            (2, 2, 2, false)
         );
+        let plan = b.split(3, true);
         assert_eq!(
-            b.split(4),
-            Shares {
-                decoder: 1,
-                stages: vec![1; 4]
-            }
+            (
+                plan.decoder,
+                plan.encoders,
+                plan.onnx,
+                plan.whisper,
+                plan.shared_pool
+            ),
+            (1, 1, 2, 1, true)
         );
+        let kf = b.split(0, true);
+        assert_eq!((kf.decoder, kf.encoders), (2, 2));
         let b = Budget { total: 16 };
-        let s = b.split(4);
-        assert_eq!(s.stages, vec![4; 4]);
-        assert!(s.stages.iter().sum::<usize>() <= 16);
-        assert_eq!(s.decoder, 3);
+        assert_eq!(b.split(4, true).whisper, 8);
         assert_eq!(Budget::new(3).total, 3);
         assert!(Budget::new(0).total >= 1);
     }

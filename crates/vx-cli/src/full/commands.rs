@@ -199,9 +199,8 @@ pub fn keyframes(
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let budget = Budget::new(threads);
-    let stages = 1 + detect.is_some() as usize;
-    let shares = budget.split(stages);
-    opts.workers = shares.stages[0];
+    let shares = budget.split(detect.is_some() as usize, true);
+    opts.workers = shares.encoders;
     let mut tasks = vec![Task {
         op: Box::new(ops::keyframes::Keyframes::new(opts, out).map_err(lift)?),
         input: None,
@@ -209,7 +208,7 @@ pub fn keyframes(
     let mut det_model = None;
     if let Some((model, threshold)) = detect {
         let model = resolve_model(model)?;
-        let shared = open_detector(&model, None, None, shares.stages[1])?;
+        let shared = open_detector(&model, None, None, shares.onnx)?;
         det_model = Some(model);
         tasks.push(Task {
             op: Box::new(ops::detect::Detect::new(
@@ -224,7 +223,7 @@ pub fn keyframes(
         });
     }
     // Alone, the decoder keeps libavcodec's own choice of threads (--threads 0), as always.
-    let decoder = if stages == 1 && threads == 0 {
+    let decoder = if detect.is_none() && threads == 0 {
         0
     } else {
         shares.decoder
@@ -413,7 +412,7 @@ pub fn detect(
         every: a.every,
         annotate: a.annotate.clone(),
         batch: a.batch as usize,
-        debug_dir: None,
+        ..Default::default()
     };
     let mut results = Vec::with_capacity(a.inputs.len());
     let mut failed = false;
@@ -478,21 +477,14 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                 )
             })
     };
-    // One budget: a share per compute stage.
+    // One budget (see vx_pipeline::budget for why it is split this way).
     let budget = Budget::new(a.threads);
-    let compute: Vec<&str> = plan
-        .steps
-        .iter()
-        .map(|s| s.name.as_str())
-        .filter(|n| ops::is_compute(n))
-        .collect();
-    let shares = budget.split(compute.len());
-    let share = |op: &str| {
-        compute
-            .iter()
-            .position(|c| *c == op)
-            .map_or(1, |i| shares.stages[i])
-    };
+    let models = plan.steps.iter().filter(|s| ops::is_model(&s.name)).count();
+    let shares = budget.split(models, plan.steps.iter().any(|s| s.name == "keyframes"));
+    if shares.shared_pool {
+        // Before the first session: every model of the plan draws on one pool.
+        vx_infer::runtime::share_threads(shares.onnx);
+    }
     // Models loaded once for every input.
     let mut detectors = std::collections::HashMap::new();
     for (op, family) in [
@@ -501,7 +493,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
     ] {
         if plan.steps.iter().any(|s| s.name == op) {
             let m = model_for(op)?;
-            detectors.insert(op, open_detector(&m, family, None, share(op))?);
+            detectors.insert(op, open_detector(&m, family, None, shares.onnx)?);
         }
     }
     let whisper = match plan.steps.iter().any(|s| s.name == "transcribe") {
@@ -540,7 +532,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                 "keyframes" => Box::new(
                     ops::keyframes::Keyframes::new(
                         ops::keyframes::KeyframeOptions {
-                            workers: share("keyframes"),
+                            workers: shares.encoders,
                             ..Default::default()
                         },
                         &dir,
@@ -561,12 +553,8 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                     &dir.join("audio.wav"),
                 )),
                 "vad" => Box::new(
-                    ops::vad::Vad::new(
-                        vad_model.as_deref().unwrap_or(Path::new("")),
-                        0.5,
-                        share("vad"),
-                    )
-                    .map_err(lift)?,
+                    ops::vad::Vad::new(vad_model.as_deref().unwrap_or(Path::new("")), 0.5, 1)
+                        .map_err(lift)?,
                 ),
                 "transcribe" => Box::new(
                     ops::transcribe::Transcribe::new(
@@ -575,7 +563,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                             .ok_or_else(|| anyhow::anyhow!("no whisper model"))?,
                         ops::transcribe::TranscribeOptions {
                             language: None,
-                            threads: share("transcribe"),
+                            threads: shares.whisper,
                             full_context: false,
                             vad_model: vad_model.clone(),
                         },
@@ -585,7 +573,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                 "embed-audio" => Box::new(
                     ops::embed_audio::EmbedAudio::new(
                         embed_model.as_deref().unwrap_or(Path::new("")),
-                        share("embed-audio"),
+                        shares.onnx,
                         None,
                     )
                     .map_err(lift)?,

@@ -90,10 +90,8 @@ pub fn default_models(op: &str) -> &'static [&'static str] {
         .map_or(&[], |(_, m)| m)
 }
 
-/// Whether `op` runs a model or an encoder pool (it gets a share of the thread budget).
-pub fn is_compute(op: &str) -> bool {
-    matches!(
-        op,
-        "keyframes" | "detect" | "faces" | "vad" | "transcribe" | "embed-audio"
-    )
+/// Whether `op` runs a heavy model (a share of the thread budget: [`crate::budget`]). The
+/// Silero VAD is light: one thread.
+pub fn is_model(op: &str) -> bool {
+    matches!(op, "detect" | "faces" | "transcribe" | "embed-audio")
 }
