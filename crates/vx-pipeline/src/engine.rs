@@ -105,6 +105,7 @@ enum Msg {
 }
 
 /// The decoding side's view of one running operation.
+#[derive(Clone)]
 struct Port {
     tx: Sender<Msg>,
     wants: Arc<AtomicBool>,
@@ -242,11 +243,11 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
         }
         if let Some(p) = port(i, &channels) {
             if needs[i].video.is_some() {
-                video_ports.push((i, port(i, &channels).expect("same channel")));
+                video_ports.push((i, p.clone()));
             }
             if let Some(spec) = needs[i].audio {
                 let k = specs.iter().position(|s| *s == spec).unwrap_or(0);
-                audio_ports.push((i, k, port(i, &channels).expect("same channel")));
+                audio_ports.push((i, k, p.clone()));
             }
             end_ports.push((i, p));
         }

@@ -477,10 +477,11 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                 )
             })
     };
+    let has = |op: &str| plan.steps.iter().any(|s| s.name == op);
     // One budget (see vx_pipeline::budget for why it is split this way).
     let budget = Budget::new(a.threads);
     let models = plan.steps.iter().filter(|s| ops::is_model(&s.name)).count();
-    let shares = budget.split(models, plan.steps.iter().any(|s| s.name == "keyframes"));
+    let shares = budget.split(models, has("keyframes"));
     if shares.shared_pool {
         // Before the first session: every model of the plan draws on one pool.
         vx_infer::runtime::share_threads(shares.onnx);
@@ -491,26 +492,22 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         ("detect", None),
         ("faces", Some(vx_infer::detect::Family::CenterFace)),
     ] {
-        if plan.steps.iter().any(|s| s.name == op) {
+        if has(op) {
             let m = model_for(op)?;
             detectors.insert(op, open_detector(&m, family, None, shares.onnx)?);
         }
     }
-    let whisper = match plan.steps.iter().any(|s| s.name == "transcribe") {
+    let whisper = match has("transcribe") {
         true => {
             Some(ops::transcribe::SharedWhisper::open(&model_for("transcribe")?).map_err(lift)?)
         }
         false => None,
     };
-    let vad_model = match plan
-        .steps
-        .iter()
-        .any(|s| s.name == "vad" || s.name == "transcribe")
-    {
+    let vad_model = match has("vad") || has("transcribe") {
         true => Some(model_for("vad")?),
         false => None,
     };
-    let embed_model = match plan.steps.iter().any(|s| s.name == "embed-audio") {
+    let embed_model = match has("embed-audio") {
         true => Some(model_for("embed-audio")?),
         false => None,
     };
