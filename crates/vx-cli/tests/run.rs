@@ -179,22 +179,31 @@ fn whisper_lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// First speech time (VAD) minus first frame time, in one file, with the single commands.
-fn speech_after_first_frame(file: &Path, d: &TempDir, tag: &str) -> (f64, f64) {
-    let kdir = d.path(&format!("kf-{tag}"));
+/// `vx keyframes FILE -o DIR`: the keyframes' times.
+fn keyframe_times(file: &Path, dir: &Path) -> Vec<f64> {
     let o = vx()
         .args([
             "keyframes",
             file.to_str().unwrap(),
             "-o",
-            kdir.to_str().unwrap(),
+            dir.to_str().unwrap(),
             "-q",
         ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let kf = read_json(&kdir.join("keyframes.json"));
-    let first_frame = kf["keyframes"][0]["time"].as_f64().unwrap();
+    let kf = read_json(&dir.join("keyframes.json"));
+    kf["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect()
+}
+
+/// First speech time (VAD) minus first frame time, in one file, with the single commands.
+fn speech_after_first_frame(file: &Path, d: &TempDir, tag: &str) -> (f64, f64) {
+    let first_frame = keyframe_times(file, &d.path(&format!("kf-{tag}")))[0];
     let o = vx()
         .args([
             "vad",
@@ -222,25 +231,7 @@ fn one_timeline_for_an_mpeg_ts_that_starts_at_1_4_s() {
         ts.to_str().unwrap(),
     ]);
     // Keyframe times are ffprobe's minus the container start (1.4 s here), not raw.
-    let kdir = d.path("kf");
-    let o = vx()
-        .args([
-            "keyframes",
-            ts.to_str().unwrap(),
-            "-o",
-            kdir.to_str().unwrap(),
-            "-q",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let kf = read_json(&kdir.join("keyframes.json"));
-    let times: Vec<f64> = kf["keyframes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["time"].as_f64().unwrap())
-        .collect();
+    let times = keyframe_times(&ts, &d.path("kf"));
     let expected = ffprobe_key_times(&ts);
     assert!(!times.is_empty() && times[0] < 0.2, "{times:?}");
     for (a, b) in times.iter().zip(&expected) {
@@ -327,25 +318,7 @@ fn an_edit_list_is_honoured() {
         "copy",
         cut.to_str().unwrap(),
     ]);
-    let kdir = d.path("kf");
-    let o = vx()
-        .args([
-            "keyframes",
-            cut.to_str().unwrap(),
-            "-o",
-            kdir.to_str().unwrap(),
-            "-q",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let kf = read_json(&kdir.join("keyframes.json"));
-    let times: Vec<f64> = kf["keyframes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["time"].as_f64().unwrap())
-        .collect();
+    let times = keyframe_times(&cut, &d.path("kf"));
     let expected = ffprobe_key_times(&cut);
     assert_eq!(times.len(), expected.len(), "{times:?} vs {expected:?}");
     for (a, b) in times.iter().zip(&expected) {
