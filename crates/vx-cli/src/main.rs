@@ -31,6 +31,7 @@ enum LightCmd {
 }
 
 fn main() -> ExitCode {
+    vx_cli::default_sigpipe();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let global = |a: &str| matches!(a, "-q" | "--quiet" | "-v" | "--verbose");
     let rest: Vec<String> = args.iter().filter(|a| !global(a)).cloned().collect();

@@ -10,3 +10,4 @@ pub mod fsutil;
 pub mod image;
 pub mod jpeg;
 pub mod phash;
+pub mod secs;

@@ -156,7 +156,9 @@ pub fn block_starts(t: usize) -> Vec<usize> {
 /// One embedding window.
 #[derive(Debug, Clone, Serialize)]
 pub struct Embedding {
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub start: f64,
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub end: f64,
     pub vector: Vec<f32>,
 }

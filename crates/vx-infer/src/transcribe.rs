@@ -15,7 +15,9 @@ use crate::{InferError, Result};
 /// One transcribed segment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Segment {
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub start: f64,
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub end: f64,
     pub text: String,
 }

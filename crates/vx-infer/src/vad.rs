@@ -109,7 +109,9 @@ pub fn speech_spans(vad: &mut SileroVad, samples: &[f32], o: SpanOptions) -> Res
 /// A stretch of speech, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Span {
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub start: f64,
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub end: f64,
 }
 

@@ -23,6 +23,12 @@ impl SampleFormat {
             SampleFormat::F32 => 4,
         }
     }
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleFormat::S16 => "s16",
+            SampleFormat::F32 => "f32",
+        }
+    }
     fn av(self) -> ff::ffi::AVSampleFormat {
         match self {
             SampleFormat::S16 => ff::ffi::AVSampleFormat::AV_SAMPLE_FMT_S16,

@@ -123,7 +123,7 @@ pub fn for_each_jpeg(
 pub struct MjpegRecorder {
     octx: ff::format::context::Output,
     path: std::path::PathBuf,
-    tmp: std::path::PathBuf,
+    out: crate::fsutil::NamedOut,
     time_base: ff::Rational,
     first_ts: Option<u32>,
     last_pts: Option<i64>,
@@ -133,12 +133,12 @@ pub struct MjpegRecorder {
 impl MjpegRecorder {
     /// Open `path` for `width` x `height` MJPEG with a 90 kHz timestamp clock.
     pub fn create(path: &Path, width: u32, height: u32) -> Result<Self> {
-        let tmp = crate::fsutil::temp_path(path);
+        let out = crate::fsutil::NamedOut::create(path).map_err(|e| MediaError::io(path, e))?;
         let err = |e: ff::Error| MediaError::Open {
             path: path.into(),
             reason: e.to_string(),
         };
-        let mut octx = ff::format::output_as(&tmp, "matroska").map_err(err)?;
+        let mut octx = ff::format::output_as(out.path(), "matroska").map_err(err)?;
         {
             let mut st = octx
                 .add_stream(ff::encoder::find(ff::codec::Id::MJPEG))
@@ -161,7 +161,7 @@ impl MjpegRecorder {
         Ok(MjpegRecorder {
             octx,
             path: path.into(),
-            tmp,
+            out,
             time_base,
             first_ts: None,
             last_pts: None,
@@ -202,7 +202,11 @@ impl MjpegRecorder {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| MediaError::io(&self.path, e))
+        let MjpegRecorder {
+            octx, path, out, ..
+        } = self;
+        drop(octx);
+        out.commit().map_err(|e| MediaError::io(&path, e))
     }
 }
 

@@ -76,11 +76,4 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Round a time in seconds to the millisecond (every time in every report).
-pub fn ms(t: f64) -> f64 {
-    let r = (t * 1000.0).round() / 1000.0;
-    if r == 0.0 {
-        0.0 // no "-0.0"
-    } else {
-        r
-    }
-}
+pub use vx_image::secs::round_ms as ms;

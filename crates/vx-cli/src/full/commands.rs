@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use vx_image::fsutil::OutFile;
 use vx_pipeline::budget::Budget;
 use vx_pipeline::engine::{run_file, EngineOptions, FileRun, Status, Task};
 use vx_pipeline::op::{Operation, Output};
@@ -101,11 +102,52 @@ fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<Vec<u8>> {
     Ok(json)
 }
 
-/// Write `bytes` to `out` atomically, or to stdout when no path is given.
-fn emit(out: Option<&Path>, bytes: &[u8]) -> Result<()> {
+/// Open the output of a command before its work starts (see [`vx_image::fsutil::OutFile`]):
+/// a missing or read-only directory fails now rather than after the work, and an output that
+/// is one of the inputs is refused. `None` (no `-o`) and `-` are stdout.
+fn open_out(inputs: &[&Path], out: Option<&Path>) -> Result<Option<OutFile>> {
+    let Some(p) = out else { return Ok(None) };
+    refuse_overwrite(inputs, p)?;
+    Ok(Some(
+        OutFile::create(p).with_context(|| p.display().to_string())?,
+    ))
+}
+
+/// Refuse an output path that names one of the inputs (after links).
+fn refuse_overwrite(inputs: &[&Path], out: &Path) -> Result<()> {
+    for i in inputs {
+        if vx_image::fsutil::same_file(i, out) {
+            return Err(usage(format!(
+                "{}: the output is the input file; choose another output",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Rewrite every path in `v` that lies inside the staging directory `from` to where it will
+/// be once published (`to`).
+fn relocate(v: &mut serde_json::Value, from: &Path, to: &Path) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Ok(rel) = Path::new(s.as_str()).strip_prefix(from) {
+                *s = to.join(rel).to_string_lossy().into_owned();
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| relocate(x, from, to)),
+        serde_json::Value::Object(m) => m.values_mut().for_each(|x| relocate(x, from, to)),
+        _ => {}
+    }
+}
+
+/// Write `bytes` to the output opened by [`open_out`] and publish it, or to stdout.
+fn emit(out: Option<OutFile>, bytes: &[u8]) -> Result<()> {
     match out {
-        Some(p) => {
-            vx_image::fsutil::write_atomic(p, bytes).with_context(|| p.display().to_string())
+        Some(mut f) => {
+            let dest = f.dest().display().to_string();
+            f.write_all(bytes).context(dest.clone())?;
+            f.commit().context(dest)
         }
         None => Ok(std::io::stdout().write_all(bytes)?),
     }
@@ -201,8 +243,11 @@ pub fn keyframes(
     let budget = Budget::new(threads);
     let shares = budget.split(detect.is_some() as usize, true);
     opts.workers = shares.encoders;
+    // The directory is this run's until it ends; its files are built in a stage and published
+    // together at the end (an earlier run's files are replaced, never mixed with these).
+    let stage = vx_image::fsutil::Stage::begin(out).with_context(|| out.display().to_string())?;
     let mut tasks = vec![Task {
-        op: Box::new(ops::keyframes::Keyframes::new(opts, out).map_err(lift)?),
+        op: Box::new(ops::keyframes::Keyframes::new(opts, stage.path()).map_err(lift)?),
         input: None,
     }];
     let mut det_model = None;
@@ -234,13 +279,19 @@ pub fn keyframes(
     let report: ops::keyframes::KeyframesReport = typed(take_op(file, &mut run, 0)?)?;
     if det_model.is_some() {
         let o = take_op(file, &mut run, 1)?;
-        let p = out.join("detections.json");
+        let p = stage.path().join("detections.json");
         let json = json_text(&o.report.to_json(), true)?;
         vx_image::fsutil::write_atomic(&p, &json).with_context(|| p.display().to_string())?;
     }
     let json_path = out.join("keyframes.json");
     let json = json_text(&report, true)?;
-    vx_image::fsutil::write_atomic(&json_path, &json).context("writing keyframes.json")?;
+    let p = stage.path().join("keyframes.json");
+    vx_image::fsutil::write_atomic(&p, &json).context("writing keyframes.json")?;
+    let mut stale = ops::keyframes::previous_files(out);
+    stale.push("detections.json".into());
+    stage
+        .publish("keyframes.json", &stale)
+        .with_context(|| out.display().to_string())?;
     warn_all(file, &report.warnings);
     if !quiet {
         let s = &report.stats;
@@ -280,6 +331,7 @@ pub fn audio(
         AudioFmt::F32 => SampleFormat::F32,
     };
     let started = std::time::Instant::now();
+    refuse_overwrite(&[file], out)?;
     let op = ops::audio::Audio::new(
         AudioFormat {
             rate,
@@ -287,7 +339,8 @@ pub fn audio(
             format,
         },
         out,
-    );
+    )
+    .map_err(lift)?;
     let o = single(file, Box::new(op), engine("audio", 0, quiet), quiet)?;
     let r: ops::audio::AudioReport = typed(o)?;
     if !quiet {
@@ -313,6 +366,7 @@ pub fn vad(
         return Err(usage("--threshold must be between 0 and 1"));
     }
     let model = resolve_model(model)?;
+    let out = open_out(&[file], out)?;
     let op = ops::vad::Vad::new(&model, threshold, 0).map_err(lift)?;
     let o = single(file, Box::new(op), engine("vad", 0, quiet), quiet)?;
     emit(out, &json_text(&o.report.to_json(), true)?)?;
@@ -327,6 +381,10 @@ pub fn embed_audio(
     quiet: bool,
 ) -> Result<ExitCode> {
     let model = resolve_model(model)?;
+    let out = open_out(&[file], out)?;
+    if let Some(n) = &npy {
+        refuse_overwrite(&[file], n)?;
+    }
     let op = ops::embed_audio::EmbedAudio::new(&model, 0, npy).map_err(lift)?;
     let o = single(file, Box::new(op), engine("embed-audio", 0, quiet), quiet)?;
     emit(out, &json_text(&o.report.to_json(), false)?)?;
@@ -366,6 +424,7 @@ pub fn transcribe(
 ) -> Result<ExitCode> {
     use vx_infer::transcribe::{to_srt, to_vtt};
     let model = resolve_model(model)?;
+    let out = open_out(&[file], out)?;
     let vad_model = if f.no_vad {
         None
     } else {
@@ -406,6 +465,8 @@ pub fn detect(
         }
     }
     let model = resolve_model(&a.model)?;
+    let inputs: Vec<&Path> = a.inputs.iter().map(PathBuf::as_path).collect();
+    let out = open_out(&inputs, a.out.as_deref())?;
     let shared = open_detector(&model, family, a.labels.as_deref(), a.threads)?;
     let opts = ops::detect::DetectOptions {
         threshold: a.threshold,
@@ -415,7 +476,7 @@ pub fn detect(
         ..Default::default()
     };
     let mut results = Vec::with_capacity(a.inputs.len());
-    let mut failed = false;
+    let (mut failed, mut done) = (false, 0);
     for input in &a.inputs {
         let op = ops::detect::Detect::new(name, shared.clone(), opts.clone());
         match single(input, Box::new(op), engine(name, 0, quiet), quiet) {
@@ -423,6 +484,7 @@ pub fn detect(
                 warn_all(input, &o.warnings);
                 let r: ops::detect::DetectReport = typed(o)?;
                 results.extend(r.results);
+                done += 1;
             }
             Err(e) => {
                 eprintln!("vx: error: {}", vx_cli::one_line(&e));
@@ -435,7 +497,11 @@ pub fn detect(
         threshold: a.threshold,
         results,
     };
-    emit(a.out.as_deref(), &json_text(&report, true)?)?;
+    if done == 0 {
+        // Nothing succeeded: no JSON that looks like an (empty) result.
+        return Ok(ExitCode::from(1));
+    }
+    emit(out, &json_text(&report, true)?)?;
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -511,17 +577,20 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         true => Some(model_for("embed-audio")?),
         false => None,
     };
-    std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
+    // OUTDIR is this run's until it ends. Each input's directory is built in a stage and
+    // renamed into place when its result.json is written: an earlier run's directory of that
+    // input is replaced as a whole, and a killed run leaves no directory that looks finished.
+    let lock = std::sync::Arc::new(
+        vx_image::fsutil::DirLock::take(&a.out).with_context(|| a.out.display().to_string())?,
+    );
     let (mut ok, mut partial, mut skipped, mut errors) = (0, 0, 0, 0);
     let started = std::time::Instant::now();
     for input in &a.inputs {
         let id = vx_pipeline::result::input_id(input);
-        let dir = a.out.join(&id);
-        // A directory of an earlier run of this input is replaced, never mixed with this one.
-        if dir.join("result.json").exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| dir.display().to_string())?;
-        }
-        std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+        let stage = vx_image::fsutil::Stage::new(lock.clone())
+            .with_context(|| a.out.display().to_string())?;
+        let dir = stage.path().to_path_buf();
+        let final_dir = a.out.join(&id);
         let mut tasks = Vec::new();
         for step in &plan.steps {
             let op: Box<dyn Operation> = match step.name.as_str() {
@@ -545,10 +614,13 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                         ..Default::default()
                     },
                 )),
-                "audio" => Box::new(ops::audio::Audio::new(
-                    vx_media::audio::AudioFormat::default(),
-                    &dir.join("audio.wav"),
-                )),
+                "audio" => Box::new(
+                    ops::audio::Audio::new(
+                        vx_media::audio::AudioFormat::default(),
+                        &dir.join("audio.wav"),
+                    )
+                    .map_err(lift)?,
+                ),
                 "vad" => Box::new(
                     ops::vad::Vad::new(vad_model.as_deref().unwrap_or(Path::new("")), 0.5, 1)
                         .map_err(lift)?,
@@ -594,7 +666,9 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                     let mut path = None;
                     if let Some(o) = &op.output {
                         let p = dir.join(format!("{}.json", op.name));
-                        let json = json_text(&o.report.to_json(), true)?;
+                        let mut v = o.report.to_json();
+                        relocate(&mut v, &dir, &final_dir);
+                        let json = json_text(&v, true)?;
                         vx_image::fsutil::write_atomic(&p, &json)
                             .with_context(|| p.display().to_string())?;
                         path = Some(p);
@@ -612,7 +686,10 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                         eprintln!("vx: error: {} ({}): {e}", input.display(), op.name);
                     }
                 }
-                serde_json::to_value(vx_pipeline::result::record(&id, &run, &dir, &written))?
+                let mut v =
+                    serde_json::to_value(vx_pipeline::result::record(&id, &run, &dir, &written))?;
+                relocate(&mut v, &dir, &final_dir);
+                v
             }
             Err(e) => {
                 let e = lift(e);
@@ -635,6 +712,9 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         let p = dir.join("result.json");
         vx_image::fsutil::write_atomic(&p, &json_text(&record, true)?)
             .with_context(|| p.display().to_string())?;
+        stage
+            .publish_as(&id)
+            .with_context(|| a.out.join(&id).display().to_string())?;
     }
     if !quiet {
         eprintln!(

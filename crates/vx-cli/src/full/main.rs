@@ -86,14 +86,15 @@ enum Command {
     Audio {
         /// Input file (audio or video).
         file: PathBuf,
-        /// Output WAV file (written under a temporary name, renamed when complete).
+        /// Output WAV file (written under a temporary name, renamed when complete; `-` or a
+        /// pipe: streamed, with the WAV sizes set to "until the end").
         #[arg(short, long, value_name = "OUT.wav")]
         out: PathBuf,
         /// Sample rate in Hz.
         #[arg(long, default_value_t = 16000, value_parser = clap::value_parser!(u32).range(1000..=768000))]
         rate: u32,
-        /// Number of channels.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+        /// Number of channels (libswresample's standard layouts: 1 to 8).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
         channels: u16,
         /// Sample format.
         #[arg(long, value_enum, default_value_t = AudioFmt::S16)]
@@ -320,6 +321,7 @@ pub(crate) struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    vx_cli::default_sigpipe();
     let cli = Cli::parse();
     vx_media::init(if cli.verbose {
         vx_media::FfmpegLog::Warnings

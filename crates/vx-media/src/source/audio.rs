@@ -26,8 +26,10 @@ pub struct AudioInfo {
     pub sample_rate: u32,
     pub channels: u32,
     /// Where the stream's first sample lies on the timeline (seconds).
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub offset: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "vx_image::secs::ms_opt")]
     pub duration: Option<f64>,
 }
 

@@ -29,6 +29,7 @@ pub struct VideoInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame_rate: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "vx_image::secs::ms_opt")]
     pub duration: Option<f64>,
 }
 

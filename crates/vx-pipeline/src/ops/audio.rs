@@ -1,9 +1,12 @@
 //! `audio`: the file's audio as a WAV file (16 kHz mono 16-bit by default), resampled
-//! in-process, streamed to a temporary file and renamed when complete.
+//! in-process, streamed to the one output writer ([`vx_image::fsutil::OutFile`]: a temporary
+//! file renamed when complete; `/dev/null`, FIFOs and `-` written directly, with the WAV
+//! header's sizes known up front or set to the streaming maximum).
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use vx_image::fsutil::OutFile;
 use vx_media::audio::{f32_to_s16, wav_header, AudioFormat, SampleFormat};
 use vx_media::source::AudioSpec;
 use vx_media::MediaError;
@@ -22,46 +25,68 @@ pub struct AudioReport {
     /// Sample frames (per channel).
     pub samples: u64,
     /// Seconds of audio written.
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub duration: f64,
     /// Where the first sample lies on the file's timeline.
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub offset: f64,
 }
 
 pub struct Audio {
     format: AudioFormat,
     output: PathBuf,
-    tmp: PathBuf,
+    file: Option<std::io::BufWriter<OutFile>>,
     source: PathBuf,
-    writer: Option<std::io::BufWriter<std::fs::File>>,
+    duration: Option<f64>,
+    started: bool,
     bytes: u64,
     offset: Option<f64>,
     buf: Vec<u8>,
 }
 
+/// The largest data chunk a WAV file can describe (its sizes are 32-bit).
+const WAV_MAX_DATA: u64 = u32::MAX as u64 - 44;
+
 impl Audio {
-    pub fn new(format: AudioFormat, output: &Path) -> Audio {
-        Audio {
+    /// Open `output` now (a missing or read-only directory fails before any work). Only WAV is
+    /// written: a name ending in another audio extension (`.flac`, `.mp3`...) is refused.
+    pub fn new(format: AudioFormat, output: &Path) -> Result<Audio> {
+        if let Some(ext) = output.extension().and_then(|e| e.to_str()) {
+            let ext = ext.to_ascii_lowercase();
+            if ext != "wav" && ext != "wave" {
+                return Err(Error::Usage(format!(
+                    "{}: vx audio writes WAV only; name the output .wav",
+                    output.display()
+                )));
+            }
+        }
+        let file = OutFile::create(output).map_err(|e| Error::io(output, e))?;
+        Ok(Audio {
             format,
             output: output.to_path_buf(),
-            tmp: vx_image::fsutil::temp_path(output),
+            file: Some(std::io::BufWriter::with_capacity(1 << 16, file)),
             source: PathBuf::new(),
-            writer: None,
+            duration: None,
+            started: false,
             bytes: 0,
             offset: None,
             buf: Vec::new(),
-        }
+        })
     }
 
     fn io(&self, e: std::io::Error) -> Error {
         Error::io(&self.output, e)
     }
-}
 
-impl Drop for Audio {
-    fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+    fn too_long(&self, what: &str) -> Error {
+        Error::Media(MediaError::InvalidOption(format!(
+            "{}: {what} is too long for a WAV file (4 GiB of data at {} Hz, {} channel(s), {}): \
+             lower --rate or --channels, or use s16",
+            self.source.display(),
+            self.format.rate,
+            self.format.channels,
+            self.format.format.name(),
+        )))
     }
 }
 
@@ -72,6 +97,7 @@ impl Operation for Audio {
 
     fn needs(&mut self, input: &Input) -> Needs {
         self.source = input.path.clone();
+        self.duration = input.duration;
         Needs {
             video: None,
             audio: Some(AudioSpec {
@@ -83,12 +109,27 @@ impl Operation for Audio {
 
     fn audio(&mut self, samples: &[f32], time: f64) -> Result<crate::op::Flow> {
         self.offset.get_or_insert(time);
-        if self.writer.is_none() {
-            let f = std::fs::File::create(&self.tmp).map_err(|e| self.io(e))?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-            w.write_all(&wav_header(self.format, 0))
-                .map_err(|e| self.io(e))?;
-            self.writer = Some(w);
+        if !self.started {
+            // Check the size up front from the container's duration; where it is unknown or
+            // wrong, the running count below stops at the limit.
+            let per_second = self.format.rate as f64
+                * self.format.channels as f64
+                * self.format.format.bytes() as f64;
+            if matches!(self.duration, Some(d) if d * per_second > WAV_MAX_DATA as f64) {
+                return Err(self.too_long("the audio"));
+            }
+            self.started = true;
+            // A regular file gets its sizes filled in at the end; a stream (pipe, /dev/null)
+            // gets the largest sizes, which readers take as "until the end".
+            let size = match self.file.as_ref().map(|f| f.get_ref().seekable()) {
+                Some(true) => 0,
+                _ => WAV_MAX_DATA as u32,
+            };
+            let header = wav_header(self.format, size);
+            if let Some(w) = self.file.as_mut() {
+                w.write_all(&header)
+                    .map_err(|e| Error::io(&self.output, e))?;
+            }
         }
         self.buf.clear();
         match self.format.format {
@@ -100,14 +141,11 @@ impl Operation for Audio {
                 .extend(samples.iter().flat_map(|&v| f32_to_s16(v).to_le_bytes())),
         }
         self.bytes += self.buf.len() as u64;
-        if self.bytes > u32::MAX as u64 - 44 {
-            return Err(Error::Media(MediaError::InvalidOption(format!(
-                "{}: audio too long for a WAV file (4 GiB)",
-                self.output.display()
-            ))));
+        if self.bytes > WAV_MAX_DATA {
+            return Err(self.too_long("the audio"));
         }
         let buf = std::mem::take(&mut self.buf);
-        let r = match self.writer.as_mut() {
+        let r = match self.file.as_mut() {
             Some(w) => w.write_all(&buf),
             None => Ok(()),
         };
@@ -118,24 +156,27 @@ impl Operation for Audio {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         end.audio_ok(&self.source)?;
-        let Some(mut w) = self.writer.take() else {
-            return Err(MediaError::NoFrames {
-                path: self.source.clone(),
-                detail: Some("no audio could be decoded".into()),
+        let w = match self.file.take() {
+            Some(w) if self.started => w,
+            _ => {
+                return Err(MediaError::NoFrames {
+                    path: self.source.clone(),
+                    detail: Some("no audio could be decoded".into()),
+                }
+                .into())
             }
-            .into());
         };
+        let bytes = self.bytes as u32;
+        let format = self.format;
         let res = (|| -> std::io::Result<()> {
-            w.seek(SeekFrom::Start(0))?;
-            w.write_all(&wav_header(self.format, self.bytes as u32))?;
-            w.flush()?;
-            drop(w);
-            std::fs::rename(&self.tmp, &self.output)
+            let mut f = w.into_inner().map_err(|e| e.into_error())?;
+            if f.seekable() {
+                f.seek(SeekFrom::Start(0))?;
+                f.write_all(&wav_header(format, bytes))?;
+            }
+            f.commit()
         })();
-        if let Err(e) = res {
-            let _ = std::fs::remove_file(&self.tmp);
-            return Err(self.io(e));
-        }
+        res.map_err(|e| self.io(e))?;
         let frame = self.format.channels as u64 * self.format.format.bytes() as u64;
         let samples = self.bytes / frame.max(1);
         let report = AudioReport {

@@ -65,6 +65,7 @@ pub struct DetectResult {
     pub source: PathBuf,
     /// Seconds on the file's timeline, for videos.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "vx_image::secs::ms_opt")]
     pub time: Option<f64>,
     /// The keyframe image this result is about (when keyframes ran before), relative to its
     /// directory.

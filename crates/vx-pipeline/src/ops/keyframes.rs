@@ -67,6 +67,7 @@ pub struct Keyframe {
     /// Best-effort presentation timestamp in the stream's time base (raw).
     pub pts: Option<i64>,
     /// Seconds on the file's timeline (0 = start of the presentation).
+    #[serde(serialize_with = "vx_image::secs::ms_opt")]
     pub time: Option<f64>,
     /// Size of the written image (after rotation and `--max-side`).
     pub width: usize,
@@ -104,6 +105,25 @@ pub struct KeyframesReport {
 /// Name of the image written for the keyframe with this index.
 pub fn image_name(index: usize, format: ImageFormat) -> String {
     format!("kf-{index:06}.{}", format.extension())
+}
+
+/// The image files an earlier run listed in `DIR/keyframes.json` (plain names only): removed
+/// when a new run into `DIR` is published, so no stale image sits beside the new index.
+pub fn previous_files(dir: &Path) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(dir.join("keyframes.json")) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Vec::new();
+    };
+    v["keyframes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k["path"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 struct Job {

@@ -54,6 +54,7 @@ pub struct Transcript {
     pub model: PathBuf,
     pub language: Option<String>,
     /// Seconds of audio.
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub duration: f64,
     pub text: String,
     /// Segments on the file's timeline.

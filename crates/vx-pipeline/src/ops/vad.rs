@@ -14,7 +14,9 @@ pub struct VadReport {
     pub model: PathBuf,
     pub threshold: f32,
     /// Seconds of audio analysed.
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub duration: f64,
+    #[serde(serialize_with = "vx_image::secs::ms")]
     pub speech_seconds: f64,
     pub speech: Vec<Span>,
 }

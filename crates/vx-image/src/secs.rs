@@ -1,0 +1,41 @@
+//! Times in outputs: every time in every JSON vx writes is seconds rounded to the millisecond
+//! (docs/OUTPUTS.md), with no `-0.0`. Used as `#[serde(serialize_with = "vx_image::secs::ms")]`
+//! on the time fields of every report type, so the values kept in memory stay exact.
+use serde::Serializer;
+
+/// `t` rounded to the millisecond; `-0.0` becomes `0.0`.
+pub fn round_ms(t: f64) -> f64 {
+    let r = (t * 1000.0).round() / 1000.0;
+    if r == 0.0 {
+        0.0
+    } else {
+        r
+    }
+}
+
+/// Serialize seconds rounded to the millisecond.
+pub fn ms<S: Serializer>(t: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round_ms(*t))
+}
+
+/// Serialize optional seconds rounded to the millisecond (`null` stays `null`).
+pub fn ms_opt<S: Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_some(&round_ms(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_and_drops_negative_zero() {
+        assert_eq!(round_ms(5.5600000000000005), 5.56);
+        assert_eq!(round_ms(0.32199999999999995), 0.322);
+        assert_eq!(round_ms(-0.0).to_bits(), 0.0f64.to_bits());
+        assert_eq!(round_ms(-0.0001).to_bits(), 0.0f64.to_bits());
+        assert_eq!(round_ms(1.0005), 1.001);
+    }
+}
