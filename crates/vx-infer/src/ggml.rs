@@ -1,0 +1,313 @@
+//! Validate a whisper.cpp model file (legacy ggml format) before whisper.cpp sees it.
+//!
+//! whisper.cpp trusts its input: a crafted header makes it abort (`GGML_ASSERT`), divide by
+//! zero (no attention heads), allocate gigabytes, or load a truncated file and transcribe
+//! nothing. This reads the file the way `whisper_model_load` does — magic, hyper-parameters,
+//! mel filters, vocabulary, then tensor records until the end — checking every declared size
+//! against sane limits and against the bytes that are really there, and that the tensors are
+//! exactly the ones the hyper-parameters call for (count, names, shapes of the embeddings).
+//! Only then is the file handed to whisper.cpp.
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::{InferError, Result};
+
+const MAGIC: u32 = 0x6767_6d6c;
+
+/// Whisper's hyper-parameters, as stored at the start of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hparams {
+    pub n_vocab: i32,
+    pub n_audio_ctx: i32,
+    pub n_audio_state: i32,
+    pub n_audio_head: i32,
+    pub n_audio_layer: i32,
+    pub n_text_ctx: i32,
+    pub n_text_state: i32,
+    pub n_text_head: i32,
+    pub n_text_layer: i32,
+    pub n_mels: i32,
+    pub ftype: i32,
+}
+
+/// What a valid file holds.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub hparams: Hparams,
+    pub tensors: usize,
+}
+
+/// Bytes per block and elements per block of the ggml tensor types whisper models use.
+fn type_size(t: i32) -> Option<(u64, u64)> {
+    Some(match t {
+        0 => (4, 1),   // F32
+        1 => (2, 1),   // F16
+        2 => (18, 32), // Q4_0
+        3 => (20, 32), // Q4_1
+        6 => (22, 32), // Q5_0
+        7 => (24, 32), // Q5_1
+        8 => (34, 32), // Q8_0
+        _ => return None,
+    })
+}
+
+struct Reader<R> {
+    r: R,
+    pos: u64,
+    len: u64,
+}
+
+impl<R: Read + Seek> Reader<R> {
+    fn bytes(&mut self, n: u64, what: &str) -> std::result::Result<Vec<u8>, String> {
+        if n > self.len.saturating_sub(self.pos) {
+            return Err(format!(
+                "truncated: {what} needs {n} bytes at offset {}, the file has {}",
+                self.pos, self.len
+            ));
+        }
+        let mut v = vec![0u8; n as usize];
+        self.r
+            .read_exact(&mut v)
+            .map_err(|e| format!("cannot read {what}: {e}"))?;
+        self.pos += n;
+        Ok(v)
+    }
+
+    fn i32(&mut self, what: &str) -> std::result::Result<i32, String> {
+        let b = self.bytes(4, what)?;
+        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn skip(&mut self, n: u64, what: &str) -> std::result::Result<(), String> {
+        if n > self.len.saturating_sub(self.pos) {
+            return Err(format!(
+                "truncated: {what} needs {n} bytes at offset {}, the file has {}",
+                self.pos, self.len
+            ));
+        }
+        self.r
+            .seek(SeekFrom::Current(n as i64))
+            .map_err(|e| format!("cannot read {what}: {e}"))?;
+        self.pos += n;
+        Ok(())
+    }
+}
+
+fn check_range(name: &str, v: i32, lo: i32, hi: i32) -> std::result::Result<(), String> {
+    if v < lo || v > hi {
+        return Err(format!("{name} = {v} is outside {lo}..={hi}"));
+    }
+    Ok(())
+}
+
+/// The tensors (name → shape, ggml order: ne[0] first) the hyper-parameters call for. Every
+/// shape is checked, so the file's size bounds what whisper.cpp allocates from the header.
+fn expected(h: &Hparams) -> HashMap<String, Vec<i64>> {
+    let mut m = HashMap::new();
+    let (a, t) = (h.n_audio_state as i64, h.n_text_state as i64);
+    let mels = h.n_mels as i64;
+    m.insert(
+        "encoder.positional_embedding".into(),
+        vec![a, h.n_audio_ctx as i64],
+    );
+    m.insert("encoder.conv1.weight".into(), vec![3, mels, a]);
+    m.insert("encoder.conv1.bias".into(), vec![1, a]);
+    m.insert("encoder.conv2.weight".into(), vec![3, a, a]);
+    m.insert("encoder.conv2.bias".into(), vec![1, a]);
+    m.insert("encoder.ln_post.weight".into(), vec![a]);
+    m.insert("encoder.ln_post.bias".into(), vec![a]);
+    let attn = |m: &mut HashMap<String, Vec<i64>>, p: &str, w: i64| {
+        for (n, shape) in [
+            ("query.weight", vec![w, w]),
+            ("query.bias", vec![w]),
+            ("key.weight", vec![w, w]),
+            ("value.weight", vec![w, w]),
+            ("value.bias", vec![w]),
+            ("out.weight", vec![w, w]),
+            ("out.bias", vec![w]),
+        ] {
+            m.insert(format!("{p}.{n}"), shape);
+        }
+        m.insert(format!("{p}_ln.weight"), vec![w]);
+        m.insert(format!("{p}_ln.bias"), vec![w]);
+    };
+    let mlp = |m: &mut HashMap<String, Vec<i64>>, p: &str, w: i64| {
+        m.insert(format!("{p}.mlp.0.weight"), vec![w, 4 * w]);
+        m.insert(format!("{p}.mlp.0.bias"), vec![4 * w]);
+        m.insert(format!("{p}.mlp.2.weight"), vec![4 * w, w]);
+        m.insert(format!("{p}.mlp.2.bias"), vec![w]);
+        m.insert(format!("{p}.mlp_ln.weight"), vec![w]);
+        m.insert(format!("{p}.mlp_ln.bias"), vec![w]);
+    };
+    for i in 0..h.n_audio_layer {
+        let p = format!("encoder.blocks.{i}");
+        attn(&mut m, &format!("{p}.attn"), a);
+        mlp(&mut m, &p, a);
+    }
+    m.insert(
+        "decoder.positional_embedding".into(),
+        vec![t, h.n_text_ctx as i64],
+    );
+    m.insert(
+        "decoder.token_embedding.weight".into(),
+        vec![t, h.n_vocab as i64],
+    );
+    m.insert("decoder.ln.weight".into(), vec![t]);
+    m.insert("decoder.ln.bias".into(), vec![t]);
+    for i in 0..h.n_text_layer {
+        let p = format!("decoder.blocks.{i}");
+        attn(&mut m, &format!("{p}.attn"), t);
+        attn(&mut m, &format!("{p}.cross_attn"), t);
+        mlp(&mut m, &p, t);
+    }
+    m
+}
+
+/// Check `path` as described in the module documentation.
+pub fn validate(path: &Path) -> Result<Summary> {
+    let fail = |reason: String| InferError::Model {
+        path: path.into(),
+        reason,
+    };
+    let f = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let len = f
+        .metadata()
+        .map_err(|e| fail(format!("cannot read: {e}")))?
+        .len();
+    let mut r = Reader {
+        r: std::io::BufReader::with_capacity(1 << 16, f),
+        pos: 0,
+        len,
+    };
+    check(&mut r).map_err(fail)
+}
+
+/// The same checks on bytes in memory (used by the fuzz target and tests).
+pub fn validate_bytes(bytes: &[u8]) -> std::result::Result<Summary, String> {
+    let mut r = Reader {
+        r: std::io::Cursor::new(bytes),
+        pos: 0,
+        len: bytes.len() as u64,
+    };
+    check(&mut r)
+}
+
+fn check<R: Read + Seek>(r: &mut Reader<R>) -> std::result::Result<Summary, String> {
+    let magic = r.i32("the magic number")? as u32;
+    if magic != MAGIC {
+        return Err("not a whisper.cpp ggml model (bad magic number)".into());
+    }
+    let mut v = [0i32; 11];
+    for x in v.iter_mut() {
+        *x = r.i32("the hyper-parameters")?;
+    }
+    let h = Hparams {
+        n_vocab: v[0],
+        n_audio_ctx: v[1],
+        n_audio_state: v[2],
+        n_audio_head: v[3],
+        n_audio_layer: v[4],
+        n_text_ctx: v[5],
+        n_text_state: v[6],
+        n_text_head: v[7],
+        n_text_layer: v[8],
+        n_mels: v[9],
+        ftype: v[10],
+    };
+    // Limits well above every published whisper model (large-v3: 51866 tokens, 1500 audio
+    // positions, width 1280, 20 heads, 32 layers, 128 mels).
+    check_range("n_vocab", h.n_vocab, 1, 1 << 18)?;
+    check_range("n_audio_ctx", h.n_audio_ctx, 1, 1 << 13)?;
+    check_range("n_audio_state", h.n_audio_state, 1, 1 << 13)?;
+    check_range("n_audio_head", h.n_audio_head, 1, 256)?;
+    check_range("n_audio_layer", h.n_audio_layer, 1, 256)?;
+    check_range("n_text_ctx", h.n_text_ctx, 1, 1 << 13)?;
+    check_range("n_text_state", h.n_text_state, 1, 1 << 13)?;
+    check_range("n_text_head", h.n_text_head, 1, 256)?;
+    check_range("n_text_layer", h.n_text_layer, 1, 256)?;
+    check_range("n_mels", h.n_mels, 1, 512)?;
+    if h.n_audio_state % h.n_audio_head != 0 || h.n_text_state % h.n_text_head != 0 {
+        return Err("the model width is not a multiple of its attention heads".into());
+    }
+    // ftype: the weights' type, plus 1000 x the quantization version.
+    let wtype = h.ftype % 1000;
+    if h.ftype < 0 || h.ftype >= 3000 || !matches!(wtype, 0..=4 | 7..=9) {
+        return Err(format!("unknown weight type (ftype {})", h.ftype));
+    }
+    // Mel filters.
+    let n_mel = r.i32("the mel filters")?;
+    let n_fft = r.i32("the mel filters")?;
+    check_range("mel filter count", n_mel, 1, 512)?;
+    check_range("mel filter length", n_fft, 1, 4096)?;
+    r.skip(n_mel as u64 * n_fft as u64 * 4, "the mel filters")?;
+    // Vocabulary.
+    let n_vocab = r.i32("the vocabulary")?;
+    check_range("vocabulary size", n_vocab, 1, 1 << 18)?;
+    for i in 0..n_vocab {
+        let n = r.i32("the vocabulary")?;
+        if !(0..=1024).contains(&n) {
+            return Err(format!("vocabulary entry {i} claims {n} bytes"));
+        }
+        r.skip(n as u64, "the vocabulary")?;
+    }
+    // Tensors, to the end of the file.
+    let mut want = expected(&h);
+    let mut seen = 0usize;
+    while r.pos < r.len {
+        let n_dims = r.i32("a tensor header")?;
+        let name_len = r.i32("a tensor header")?;
+        let ttype = r.i32("a tensor header")?;
+        check_range("tensor dimensions", n_dims, 1, 4)?;
+        check_range("tensor name length", name_len, 1, 256)?;
+        let (block_bytes, block) =
+            type_size(ttype).ok_or_else(|| format!("tensor type {ttype} is not supported"))?;
+        let mut ne = Vec::with_capacity(n_dims as usize);
+        let mut elements: u64 = 1;
+        for _ in 0..n_dims {
+            let d = r.i32("a tensor header")?;
+            if d < 1 {
+                return Err(format!("a tensor dimension is {d}"));
+            }
+            ne.push(d as i64);
+            elements = elements.saturating_mul(d as u64);
+        }
+        let name_bytes = r.bytes(name_len as u64, "a tensor name")?;
+        let name = String::from_utf8_lossy(&name_bytes).into_owned();
+        if ne[0] as u64 % block != 0 {
+            return Err(format!(
+                "tensor {name}: row of {} is not whole blocks",
+                ne[0]
+            ));
+        }
+        let nbytes = (elements / block).saturating_mul(block_bytes);
+        // Shapes compare by element count: biases are stored as [n] or [1, n].
+        match want.remove(&name) {
+            Some(shape) => {
+                let n: i64 = shape.iter().product();
+                if n as u64 != elements {
+                    return Err(format!(
+                        "tensor {name} has shape {ne:?}, the header calls for {shape:?}"
+                    ));
+                }
+            }
+            None => return Err(format!("unexpected or repeated tensor {name}")),
+        }
+        r.skip(nbytes, &format!("tensor {name}"))?;
+        seen += 1;
+    }
+    if !want.is_empty() {
+        let mut missing: Vec<&String> = want.keys().collect();
+        missing.sort();
+        return Err(format!(
+            "truncated: {} of {} tensors missing (first: {})",
+            want.len(),
+            want.len() + seen,
+            missing[0]
+        ));
+    }
+    Ok(Summary {
+        hparams: h,
+        tensors: seen,
+    })
+}
