@@ -159,6 +159,30 @@ pub const SSD_RAW_SCORES: &str = "Postprocessor/Slice:0";
 pub const SSD_MIN_SCORE: f32 = 1e-8;
 pub const SSD_IOU: f32 = 0.6;
 pub const SSD_MAX_PER_CLASS: usize = 100;
+
+/// The most pixels a picture handed to a model may have (1920 x 1088 fits): larger ones are
+/// scaled down first (see [`Detector::picture_size`]). Activations grow with the input (a
+/// CenterFace call costs about 370 bytes per pixel: 11.9 GB for an 8000x8000 PNG before this
+/// limit), so this is what bounds a model's memory whatever the input.
+pub const MAX_MODEL_PIXELS: u64 = 2048 * 1024;
+
+/// See [`Detector::picture_size`].
+pub fn picture_size(family: Family, size: (usize, usize), still: bool) -> Option<(u32, u32)> {
+    let large = size.0 as u64 * size.1 as u64 > MAX_MODEL_PIXELS;
+    match family {
+        Family::Ssd if !still || large => Some(SsdDetector::NATIVE_SIZE),
+        _ if large => Some(fit_pixels(size, MAX_MODEL_PIXELS)),
+        _ => None,
+    }
+}
+
+/// The largest size with `size`'s aspect ratio and at most `max` pixels (even sides).
+pub fn fit_pixels(size: (usize, usize), max: u64) -> (u32, u32) {
+    let (w, h) = (size.0.max(1) as f64, size.1.max(1) as f64);
+    let k = (max as f64 / (w * h)).sqrt().min(1.0);
+    let even = |v: f64| (((v * k) as u32) & !1).max(2);
+    (even(w), even(h))
+}
 pub const SSD_MAX_TOTAL: usize = 100;
 
 /// NMS settings for a session running the whole graph (its own NMS applies; unused).
@@ -708,6 +732,15 @@ impl Detector {
         }
     }
 
+    /// The size a `size` picture is scaled to before this model sees it (`None`: its own).
+    /// Video frames go to the SSD at its native size; stills go at their own size (the model
+    /// resizes them itself, as its reference does) unless larger than [`MAX_MODEL_PIXELS`],
+    /// like every picture for the other models: then scaled down, keeping the aspect ratio.
+    /// Boxes always come back in the picture's own pixels.
+    pub fn picture_size(&self, size: (usize, usize), still: bool) -> Option<(u32, u32)> {
+        picture_size(self.family(), size, still)
+    }
+
     /// Detect in a picture scaled from a `source`-sized one; boxes in `source` pixels.
     pub fn detect_scaled(
         &mut self,
@@ -719,8 +752,27 @@ impl Detector {
     ) -> Result<Vec<Detection>> {
         match self {
             Detector::Ssd(d) => d.detect_scaled(rgb, width, height, source, threshold),
-            // Only the SSD has a native size; the others get source-sized pictures.
-            _ => self.detect(rgb, width, height, threshold),
+            _ => {
+                let mut found = self.detect(rgb, width, height, threshold)?;
+                if (width, height) != source {
+                    let kx = source.0 as f32 / width.max(1) as f32;
+                    let ky = source.1 as f32 / height.max(1) as f32;
+                    for d in &mut found {
+                        d.bbox = BBox {
+                            x: d.bbox.x * kx,
+                            y: d.bbox.y * ky,
+                            w: d.bbox.w * kx,
+                            h: d.bbox.h * ky,
+                        };
+                        if let Some(marks) = d.landmarks.as_mut() {
+                            for m in marks.iter_mut() {
+                                *m = [m[0] * kx, m[1] * ky];
+                            }
+                        }
+                    }
+                }
+                Ok(found)
+            }
         }
     }
 

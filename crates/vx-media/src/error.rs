@@ -45,6 +45,13 @@ pub enum MediaError {
         source: std::io::Error,
     },
 
+    #[error("{}: picture of {width}x{height} is larger than vx decodes ({} megapixels at most)", path.display(), crate::MAX_PIXELS / 1_000_000)]
+    TooLarge {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+    },
+
     #[error("invalid option: {0}")]
     InvalidOption(String),
 }

@@ -22,6 +22,12 @@ pub use error::MediaError;
 /// Picture types and encoders shared with FFmpeg-free code (see the vx-image crate).
 pub use vx_image::{fsutil, image, jpeg, phash};
 
+/// The largest picture vx decodes, in pixels (64 megapixels: 8192 x 8192, or 8K video four
+/// times over). Larger pictures are refused with [`MediaError::TooLarge`] before any decoder
+/// allocates for them. Pictures handed to a model are smaller still: see
+/// `vx_infer::detect::MAX_MODEL_PIXELS`.
+pub const MAX_PIXELS: u64 = 8192 * 8192;
+
 use std::sync::Once;
 
 static INIT: Once = Once::new();

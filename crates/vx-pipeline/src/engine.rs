@@ -422,6 +422,7 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
                 audio_samples: k.map_or(0, |k| src.audio_samples(k)),
                 audio_packets,
                 no_audio: k.and_then(|k| src.no_audio_error(k)).map(|e| e.to_string()),
+                audio_warnings: k.map_or_else(Vec::new, |k| src.audio_warnings(k)),
             };
             let _ = p.tx.send(Msg::End(Arc::new(end)));
         }

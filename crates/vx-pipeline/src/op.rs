@@ -84,6 +84,8 @@ pub struct End {
     pub audio_packets: (usize, usize),
     /// Why no audio came out for this operation's format, when none did.
     pub no_audio: Option<String>,
+    /// Warnings about this operation's audio (damage, truncation, a wrong declared duration).
+    pub audio_warnings: Vec<String>,
 }
 
 impl End {

@@ -342,6 +342,7 @@ pub fn audio(
     )
     .map_err(lift)?;
     let o = single(file, Box::new(op), engine("audio", 0, quiet), quiet)?;
+    warn_all(file, &o.warnings);
     let r: ops::audio::AudioReport = typed(o)?;
     if !quiet {
         eprintln!(
@@ -369,6 +370,7 @@ pub fn vad(
     let out = open_out(&[file], out)?;
     let op = ops::vad::Vad::new(&model, threshold, 0).map_err(lift)?;
     let o = single(file, Box::new(op), engine("vad", 0, quiet), quiet)?;
+    warn_all(file, &o.warnings);
     emit(out, &json_text(&o.report.to_json(), true)?)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -387,6 +389,7 @@ pub fn embed_audio(
     }
     let op = ops::embed_audio::EmbedAudio::new(&model, 0, npy).map_err(lift)?;
     let o = single(file, Box::new(op), engine("embed-audio", 0, quiet), quiet)?;
+    warn_all(file, &o.warnings);
     emit(out, &json_text(&o.report.to_json(), false)?)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -442,6 +445,7 @@ pub fn transcribe(
     )
     .map_err(lift)?;
     let o = single(file, Box::new(op), engine("transcribe", 0, quiet), quiet)?;
+    warn_all(file, &o.warnings);
     let t: ops::transcribe::Transcript = typed(o)?;
     let body = match format {
         TextFormat::Json => json_text(&t, true)?,
@@ -476,6 +480,7 @@ pub fn detect(
         ..Default::default()
     };
     let mut results = Vec::with_capacity(a.inputs.len());
+    let mut warnings = Vec::new();
     let (mut failed, mut done) = (false, 0);
     for input in &a.inputs {
         let op = ops::detect::Detect::new(name, shared.clone(), opts.clone());
@@ -484,10 +489,17 @@ pub fn detect(
                 warn_all(input, &o.warnings);
                 let r: ops::detect::DetectReport = typed(o)?;
                 results.extend(r.results);
+                warnings.extend(
+                    r.warnings
+                        .iter()
+                        .map(|w| format!("{}: {w}", input.display())),
+                );
                 done += 1;
             }
             Err(e) => {
-                eprintln!("vx: error: {}", vx_cli::one_line(&e));
+                let line = vx_cli::one_line(&e);
+                eprintln!("vx: error: {line}");
+                warnings.push(line);
                 failed = true;
             }
         }
@@ -496,6 +508,8 @@ pub fn detect(
         model,
         threshold: a.threshold,
         results,
+        complete: warnings.is_empty(),
+        warnings,
     };
     if done == 0 {
         // Nothing succeeded: no JSON that looks like an (empty) result.

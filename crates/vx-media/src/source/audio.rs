@@ -50,9 +50,21 @@ pub(super) struct AudioOut {
     pub(super) buf: Vec<u8>,
     /// Sample frames handed out.
     pub(super) written: u64,
-    /// At most this many sample frames (the container's duration of the stream).
+    /// At most this many sample frames (the container's duration of the stream), unless the
+    /// audio goes on well past it (then the header was wrong and `limit` is dropped).
     pub(super) limit: Option<u64>,
+    /// The container's duration of the stream, in sample frames.
+    pub(super) declared: Option<u64>,
+    /// Samples past `limit`, held back: dropped at the end if they are no more than codec
+    /// padding, handed out (and the limit dropped) once they are more.
+    pub(super) held: Vec<f32>,
+    /// The audio went on past the declared duration by more than padding.
+    pub(super) overrun: bool,
 }
+
+/// How far past the container's duration decoded audio may go and still be taken as codec
+/// padding to cut (AAC: a frame of up to 2048 samples; resamplers add a little).
+const PADDING_SECONDS: f64 = 0.2;
 
 pub(super) struct AudioPart {
     pub(super) index: usize,
@@ -115,6 +127,9 @@ pub(super) fn open_audio(
             buf: Vec::new(),
             written: 0,
             limit: duration.map(|d| (d * spec.rate as f64).round() as u64),
+            declared: duration.map(|d| (d * spec.rate as f64).round() as u64),
+            held: Vec::new(),
+            overrun: false,
         })
         .collect();
     Ok(AudioPart {
@@ -142,25 +157,75 @@ impl AudioOut {
     pub(super) fn emit(&mut self, spec: usize, out: &mut VecDeque<AudioBlock>) {
         let ch = self.spec.channels as usize;
         let n = (self.buf.len() / 4 / ch) as u64;
-        let keep = match self.limit {
-            Some(l) => n.min(l.saturating_sub(self.written)),
-            None => n,
-        };
-        if keep == 0 {
+        let mut samples: Vec<f32> =
+            crate::audio::f32_samples(&self.buf[..n as usize * ch * 4]).collect();
+        if let Some(l) = self.limit {
+            let keep = n.min(l.saturating_sub(self.written)) as usize * ch;
+            self.held.extend_from_slice(&samples[keep..]);
+            samples.truncate(keep);
+            let padding = (PADDING_SECONDS * self.spec.rate as f64) as usize * ch;
+            if self.held.len() > padding {
+                // Far more than padding: the container's duration is wrong (a FLAC header
+                // claiming 0.01 s of 6 s). Decode it all, and say so.
+                self.limit = None;
+                self.overrun = true;
+                samples.append(&mut self.held);
+            }
+        }
+        if samples.is_empty() {
             return;
         }
-        let samples: Vec<f32> =
-            crate::audio::f32_samples(&self.buf[..keep as usize * ch * 4]).collect();
+        let frames = (samples.len() / ch) as u64;
         out.push_back(AudioBlock {
             spec,
             first_sample: self.written,
             samples,
         });
-        self.written += keep;
+        self.written += frames;
     }
 }
 
 impl AudioPart {
+    /// What went wrong with the audio short of a failure: the damage, a duration that does
+    /// not match the container's, packets that did not decode.
+    pub(super) fn warnings(&self, spec: usize, sample_rate: u32) -> Vec<String> {
+        let mut w = Vec::new();
+        let Some(o) = self.outs.get(spec) else {
+            return w;
+        };
+        if o.written > 0 {
+            if let Some(f) = &self.failure {
+                w.push(format!("audio stopped early: {f}"));
+            }
+        }
+        if self.decode_errors > 0 {
+            w.push(format!(
+                "{} audio packet(s) failed to decode",
+                self.decode_errors
+            ));
+        }
+        let secs = |n: u64| n as f64 / sample_rate.max(1) as f64;
+        if let Some(d) = o.declared {
+            if o.overrun {
+                w.push(format!(
+                    "the container says the audio lasts {:.3} s but it lasts {:.3} s: all of it was decoded",
+                    secs(d),
+                    secs(o.written)
+                ));
+            } else if secs(d) - secs(o.written) > 0.5f64.max(secs(d) * 0.05)
+                && self.failure.is_none()
+                && !self.stopped
+            {
+                w.push(format!(
+                    "audio ends at {:.3} s but the container says {:.3} s: file looks truncated",
+                    secs(o.written),
+                    secs(d)
+                ));
+            }
+        }
+        w
+    }
+
     /// An audio packet from the demuxer.
     pub(super) fn push(
         &mut self,

@@ -213,6 +213,17 @@ impl Source {
             .map_or(0, |o| o.written)
     }
 
+    /// Warnings about the audio of `spec` (damage, a wrong declared duration, truncation).
+    pub fn audio_warnings(&self, spec: usize) -> Vec<String> {
+        match self.audio.as_ref() {
+            Some(a) => {
+                let rate = a.outs.get(spec).map_or(1, |o| o.spec.rate);
+                a.warnings(spec, rate)
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// A fatal audio error (a resampler that could not be made), if one happened.
     pub fn audio_failure(&self) -> Option<&str> {
         self.audio.as_ref().and_then(|a| a.failure.as_deref())

@@ -155,10 +155,23 @@ pub(super) fn open_video(
     let duration = ts_seconds(stream.duration(), tb).or_else(|| ts_seconds(ictx.duration(), av_tb));
     let stream_start = ts_seconds(stream.start_time(), tb).unwrap_or(container_start);
     let frame_rate = rational_f64(stream.avg_frame_rate()).or_else(|| rational_f64(stream.rate()));
+    // The one picture budget: a header that declares more pixels than vx decodes is refused
+    // before a decoder allocates for it (a 747 KB PNG of 16000x16000 used to cost 11 GB).
+    let (w, h) = (params_size(&params).0, params_size(&params).1);
+    if w as u64 * h as u64 > crate::MAX_PIXELS {
+        return Err(MediaError::TooLarge {
+            path: path.into(),
+            width: w,
+            height: h,
+        });
+    }
     let (codec, mut cctx) = codec_context(path, &stream)?;
     // SAFETY: plain field writes on a codec context that is not opened yet.
     unsafe {
         let p = cctx.as_mut_ptr();
+        // Streams whose header understates their size are held to the same budget by the
+        // decoder itself (libavcodec refuses frames above max_pixels).
+        (*p).max_pixels = crate::MAX_PIXELS as i64;
         (*p).thread_count = threads as i32;
         (*p).thread_type = match mode {
             // Every key frame is decoded right after a flush, so frame threads would never
@@ -347,5 +360,14 @@ impl VideoPart {
         } else {
             None
         }
+    }
+}
+
+/// Width and height declared by a stream's codec parameters (0 when unknown).
+fn params_size(params: &ff::codec::Parameters) -> (u32, u32) {
+    // SAFETY: reading two plain fields of valid codec parameters.
+    unsafe {
+        let p = params.as_ptr();
+        ((*p).width.max(0) as u32, (*p).height.max(0) as u32)
     }
 }

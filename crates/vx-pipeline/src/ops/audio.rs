@@ -30,6 +30,9 @@ pub struct AudioReport {
     /// Where the first sample lies on the file's timeline.
     #[serde(serialize_with = "vx_image::secs::ms")]
     pub offset: f64,
+    /// False when the input was damaged or truncated, or its header was wrong (see warnings).
+    pub complete: bool,
+    pub warnings: Vec<String>,
 }
 
 pub struct Audio {
@@ -188,11 +191,13 @@ impl Operation for Audio {
             samples,
             duration: samples as f64 / self.format.rate as f64,
             offset: self.offset.unwrap_or(0.0),
+            complete: end.audio_warnings.is_empty(),
+            warnings: end.audio_warnings.clone(),
         };
         Ok(Output {
             files: vec![self.output.clone()],
             report: Box::new(report),
-            warnings: Vec::new(),
+            warnings: end.audio_warnings.clone(),
         })
     }
 }

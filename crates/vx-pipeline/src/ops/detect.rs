@@ -19,14 +19,14 @@ use crate::{Error, Result};
 pub struct SharedDetector {
     pub model: PathBuf,
     pub detector: Arc<Mutex<Detector>>,
-    native: Option<(u32, u32)>,
+    family: vx_infer::detect::Family,
 }
 
 impl SharedDetector {
     pub fn new(model: &Path, detector: Detector) -> SharedDetector {
         SharedDetector {
             model: model.to_path_buf(),
-            native: detector.native_size(),
+            family: detector.family(),
             detector: Arc::new(Mutex::new(detector)),
         }
     }
@@ -85,6 +85,9 @@ pub struct DetectReport {
     pub model: PathBuf,
     pub threshold: f32,
     pub results: Vec<DetectResult>,
+    /// False when an input was damaged or truncated, or failed (see warnings).
+    pub complete: bool,
+    pub warnings: Vec<String>,
 }
 
 struct Pending {
@@ -214,9 +217,11 @@ impl Operation for Detect {
 
     fn video(&mut self, frame: &Frame, _: &mut dyn Emit) -> Result<Flow> {
         self.seen += 1;
+        let size = frame.size();
+        let target = vx_infer::detect::picture_size(self.shared.family, size, self.still);
         if self.still {
-            // A picture: the whole image to the model, which scales it itself.
-            let rgb = frame.rgb(None).map_err(|r| self.convert_err(frame, r))?;
+            // A picture: its own size (the model scales it itself) unless it is too large.
+            let rgb = frame.rgb(target).map_err(|r| self.convert_err(frame, r))?;
             self.save_debug(frame, &rgb)?;
             let detections = {
                 let mut det = self
@@ -224,7 +229,7 @@ impl Operation for Detect {
                     .detector
                     .lock()
                     .map_err(|_| Error::failed(&self.shared.model, "detector poisoned"))?;
-                det.detect(&rgb.data, rgb.width, rgb.height, self.opts.threshold)?
+                det.detect_scaled(&rgb.data, rgb.width, rgb.height, size, self.opts.threshold)?
             };
             let annotated = self.annotate(frame, &detections)?;
             self.results.push(DetectResult {
@@ -232,15 +237,13 @@ impl Operation for Detect {
                 time: None,
                 keyframe: None,
                 annotated,
-                width: rgb.width,
-                height: rgb.height,
+                width: size.0,
+                height: size.1,
                 detections,
             });
             return Ok(Flow::Stop);
         }
-        let picture = frame
-            .rgb(self.shared.native)
-            .map_err(|r| self.convert_err(frame, r))?;
+        let picture = frame.rgb(target).map_err(|r| self.convert_err(frame, r))?;
         self.save_debug(frame, &picture)?;
         self.pending.push(Pending {
             frame: frame.clone(),
@@ -261,19 +264,22 @@ impl Operation for Detect {
             }
             .into());
         }
+        let warnings = if self.still {
+            Vec::new()
+        } else {
+            end.video_warnings.clone()
+        };
         let report = DetectReport {
             model: self.shared.model.clone(),
             threshold: self.opts.threshold,
             results: std::mem::take(&mut self.results),
+            complete: warnings.is_empty(),
+            warnings: warnings.clone(),
         };
         Ok(Output {
             report: Box::new(report),
             files: std::mem::take(&mut self.files),
-            warnings: if self.still {
-                Vec::new()
-            } else {
-                end.video_warnings.clone()
-            },
+            warnings,
         })
     }
 }

@@ -18,6 +18,9 @@ pub struct EmbedReport {
     pub dim: usize,
     /// Windows on the file's timeline.
     pub windows: Vec<Embedding>,
+    /// False when the input was damaged or truncated, or its header was wrong (see warnings).
+    pub complete: bool,
+    pub warnings: Vec<String>,
 }
 
 type Worker = JoinHandle<(SfxEmbedder, Result<Vec<Embedding>>)>;
@@ -136,9 +139,11 @@ impl Operation for EmbedAudio {
                 model: self.model.clone(),
                 dim,
                 windows,
+                complete: end.audio_warnings.is_empty(),
+                warnings: end.audio_warnings.clone(),
             }),
             files,
-            warnings: Vec::new(),
+            warnings: end.audio_warnings.clone(),
         })
     }
 

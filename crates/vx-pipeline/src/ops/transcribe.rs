@@ -59,6 +59,9 @@ pub struct Transcript {
     pub text: String,
     /// Segments on the file's timeline.
     pub segments: Vec<Segment>,
+    /// False when the input was damaged or truncated, or its header was wrong (see warnings).
+    pub complete: bool,
+    pub warnings: Vec<String>,
 }
 
 enum Msg {
@@ -204,14 +207,19 @@ impl Operation for Transcribe {
             .map(|s| s.text.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        Ok(Output::new(Transcript {
+        let warnings = end.audio_warnings.clone();
+        let mut out = Output::new(Transcript {
             source: self.source.clone(),
             model: self.shared.model.clone(),
             language,
             duration,
             text,
             segments,
-        }))
+            complete: warnings.is_empty(),
+            warnings: warnings.clone(),
+        });
+        out.warnings = warnings;
+        Ok(out)
     }
 
     fn abort(mut self: Box<Self>) {

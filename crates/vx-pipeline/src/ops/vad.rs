@@ -19,6 +19,9 @@ pub struct VadReport {
     #[serde(serialize_with = "vx_image::secs::ms")]
     pub speech_seconds: f64,
     pub speech: Vec<Span>,
+    /// False when the input was damaged or truncated, or its header was wrong (see warnings).
+    pub complete: bool,
+    pub warnings: Vec<String>,
 }
 
 pub struct Vad {
@@ -94,13 +97,18 @@ impl Operation for Vad {
             end: s.end + offset,
         })
         .collect();
-        Ok(Output::new(VadReport {
+        let warnings = end.audio_warnings.clone();
+        let mut out = Output::new(VadReport {
             source: self.source.clone(),
             model: self.model.clone(),
             threshold: self.threshold,
             duration,
             speech_seconds: speech.iter().map(|s| s.end - s.start).sum(),
             speech,
-        }))
+            complete: warnings.is_empty(),
+            warnings: warnings.clone(),
+        });
+        out.warnings = warnings;
+        Ok(out)
     }
 }
