@@ -706,3 +706,95 @@ fn keyframes_with_detect_uses_the_same_decode() {
         "{det}"
     );
 }
+
+/// Hostile or mismatched models (issue #10 items 12, 13): declared input sizes held to the
+/// budget, NaN and infinity never reach the JSON, a model of the wrong family is refused by
+/// its signature, and no JSON is printed on failure.
+#[test]
+fn hostile_models_are_refused_or_contained() {
+    let d = TempDir::new("detect-hostile");
+    let img = d.path("red.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=128x64",
+        "-frames:v",
+        "1",
+        img.to_str().unwrap(),
+    ]);
+    // YOLO-shaped models declaring huge inputs: 2^31-1 used to panic ("capacity overflow"),
+    // 65536^2 to abort on a 38 GB allocation, 20000^2 to run in 8.3 GB.
+    for side in [2_147_483_647u64, 65_536, 20_000] {
+        let model = d.path(&format!("yolo-{side}.onnx"));
+        std::fs::write(
+            &model,
+            onnx::constant_model(side, side, &[1, 6, 8], &[0.0; 48]),
+        )
+        .unwrap();
+        let o = vx()
+            .args([
+                "detect",
+                img.to_str().unwrap(),
+                "--model",
+                model.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{side}: {err}");
+        assert!(
+            err.contains("larger than vx feeds a model") && err.lines().count() == 1,
+            "{side}: {err}"
+        );
+        assert!(o.stdout.is_empty());
+    }
+    // NaN and infinity in a model's output: dropped, never `null` in the JSON.
+    let mut values = vec![0f32; 6 * 8];
+    let rows: [[f32; 6]; 3] = [
+        [f32::NAN, 32.0, 20.0, 10.0, 0.9, 0.1],
+        [32.0, 32.0, f32::INFINITY, 10.0, 0.9, 0.1],
+        [32.0, 32.0, 20.0, 10.0, 0.2, f32::NAN],
+    ];
+    for (a, row) in rows.iter().enumerate() {
+        for (k, v) in row.iter().enumerate() {
+            values[k * 8 + a] = *v;
+        }
+    }
+    let model = d.path("nan.onnx");
+    std::fs::write(&model, onnx::constant_model(64, 64, &[1, 6, 8], &values)).unwrap();
+    let o = vx()
+        .args([
+            "detect",
+            img.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(!text.contains("null"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for det in v["results"][0]["detections"].as_array().unwrap() {
+        assert!(det["score"].as_f64().unwrap().is_finite(), "{det}");
+    }
+    // `vx faces` with the SSD model (one input and four outputs too): refused by signature,
+    // one line, no JSON.
+    let o = vx()
+        .args([
+            "faces",
+            need("media/zidane.jpg").to_str().unwrap(),
+            "--model",
+            need("models/ssd_mobilenet_v2_coco.onnx").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("signature") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "no JSON on failure");
+}

@@ -69,9 +69,34 @@ impl CenterFace {
         })
     }
 
-    /// One input, four outputs: what a CenterFace export looks like.
+    /// One float NCHW input, four 4-D float outputs with 1, 2, 2 and 10 channels (where
+    /// declared): what a CenterFace export looks like. (A TF SSD also has one input and four
+    /// outputs, but a uint8 NHWC input and 1-3-D outputs.)
     pub fn matches(session: &Session) -> bool {
-        session.inputs().len() == 1 && session.outputs().len() == 4
+        use ort::value::TensorElementType::Float32;
+        use ort::value::ValueType;
+        let float4 = |t: &ValueType, channels: Option<i64>| match t {
+            ValueType::Tensor { ty, shape, .. } => {
+                *ty == Float32
+                    && shape.len() == 4
+                    && channels.is_none_or(|c| shape[1] < 0 || shape[1] == c)
+            }
+            _ => false,
+        };
+        let outs = session.outputs();
+        let mut chans: Vec<i64> = outs
+            .iter()
+            .filter_map(|o| match o.dtype() {
+                ValueType::Tensor { shape, .. } if shape.len() == 4 => Some(shape[1]),
+                _ => None,
+            })
+            .collect();
+        chans.sort();
+        session.inputs().len() == 1
+            && float4(session.inputs()[0].dtype(), Some(3))
+            && outs.len() == 4
+            && outs.iter().all(|o| float4(o.dtype(), None))
+            && (chans.iter().any(|c| *c < 0) || chans == [1, 2, 2, 10])
     }
 
     /// Faces with score >= `threshold`, boxes and landmarks in pixels of the given picture.
@@ -121,7 +146,8 @@ impl CenterFace {
             for x in 0..fw {
                 let i = y * fw + x;
                 let score = heat[i];
-                if score <= threshold {
+                // NaN (a damaged model) is never above the threshold.
+                if !(score > threshold) {
                     continue;
                 }
                 let s0 = scale[i].exp() * 4.0;

@@ -166,6 +166,25 @@ pub const SSD_MAX_PER_CLASS: usize = 100;
 /// limit), so this is what bounds a model's memory whatever the input.
 pub const MAX_MODEL_PIXELS: u64 = 2048 * 1024;
 
+/// The largest input a model may declare (width x height): 4096 x 4096.
+pub const MAX_MODEL_INPUT_PIXELS: u64 = 4096 * 4096;
+
+/// Keep only detections whose score, box and landmarks are finite numbers: a damaged model
+/// can output NaN or infinity, which must never reach a JSON that promises numbers.
+pub fn finite_only(found: Vec<Detection>) -> Vec<Detection> {
+    found
+        .into_iter()
+        .filter(|d| {
+            let b = &d.bbox;
+            d.score.is_finite()
+                && [b.x, b.y, b.w, b.h].iter().all(|v| v.is_finite())
+                && d.landmarks
+                    .as_ref()
+                    .is_none_or(|l| l.iter().flatten().all(|v| v.is_finite()))
+        })
+        .collect()
+}
+
 /// See [`Detector::picture_size`].
 pub fn picture_size(family: Family, size: (usize, usize), still: bool) -> Option<(u32, u32)> {
     let large = size.0 as u64 * size.1 as u64 > MAX_MODEL_PIXELS;
@@ -751,7 +770,9 @@ impl Detector {
         threshold: f32,
     ) -> Result<Vec<Detection>> {
         match self {
-            Detector::Ssd(d) => d.detect_scaled(rgb, width, height, source, threshold),
+            Detector::Ssd(d) => d
+                .detect_scaled(rgb, width, height, source, threshold)
+                .map(finite_only),
             _ => {
                 let mut found = self.detect(rgb, width, height, threshold)?;
                 if (width, height) != source {
@@ -789,7 +810,8 @@ impl Detector {
         match self {
             Detector::Ssd(d) => {
                 let sources = vec![source; pictures.len()];
-                d.detect_batch(pictures, width, height, &sources, threshold)
+                let found = d.detect_batch(pictures, width, height, &sources, threshold)?;
+                Ok(found.into_iter().map(finite_only).collect())
             }
             _ => pictures
                 .iter()
@@ -813,10 +835,11 @@ impl Detector {
         height: usize,
         threshold: f32,
     ) -> Result<Vec<Detection>> {
-        match self {
+        let found = match self {
             Detector::Ssd(d) => d.detect(rgb, width, height, threshold),
             Detector::CenterFace(d) => d.detect(rgb, width, height, threshold),
             Detector::Yolo(d) => d.detect(rgb, width, height, threshold),
-        }
+        }?;
+        Ok(finite_only(found))
     }
 }

@@ -178,11 +178,20 @@ impl Yolo {
         let input = &session.inputs()[0];
         let (w, h) = match input.dtype() {
             ValueType::Tensor { shape, .. } if shape.len() == 4 && shape[2] > 0 && shape[3] > 0 => {
-                (shape[3] as usize, shape[2] as usize)
+                (shape[3] as u64, shape[2] as u64)
             }
             // Dynamic size: the usual export size.
             _ => (640, 640),
         };
+        // The declared input size is allocated for every call: hold it to the budget (YOLO
+        // exports are 320 to 1536 pixels a side; 2^31-1 used to panic, 65536^2 to abort).
+        if w * h > crate::detect::MAX_MODEL_INPUT_PIXELS {
+            return Err(sig(format!(
+                "input of {w}x{h} is larger than vx feeds a model ({} pixels at most)",
+                crate::detect::MAX_MODEL_INPUT_PIXELS
+            )));
+        }
+        let (w, h) = (w as usize, h as usize);
         let name = input.name().to_string();
         Ok(Yolo {
             path: path.into(),
