@@ -1,6 +1,6 @@
 //! Entry points shared by the cargo-fuzz targets (fuzz/) and the stable smoke test
 //! (tests/fuzz_smoke.rs). Each must never panic, whatever the input.
-use crate::jpeg::{self, validate_scan, JfifParams};
+use crate::jpeg::{self, check_structure, validate_scan, JfifParams};
 use crate::payload::{Depacketizer, DepacketizerConfig, Packetizer};
 
 /// Split `data` into packets (2-byte big-endian length prefix) and feed them to two
@@ -14,6 +14,7 @@ pub fn depacketize_stream(data: &[u8]) {
         max_frame_bytes: 1 << 20,
         dimensions: Some((64, 48)),
         verify: true,
+        ..Default::default()
     });
     let mut rest = data;
     while rest.len() >= 2 {
@@ -34,8 +35,9 @@ pub fn depacketize_stream(data: &[u8]) {
     verifying.finish();
 }
 
-/// Parse `data` as a JPEG; if it can be sent, send it through packetizer and depacketizer
-/// and check the scan and tables survive.
+/// Parse `data` as a JPEG; if it can be sent, send it through packetizer and depacketizer:
+/// a frame that passes the receiver's structural checks must come out with its scan and
+/// tables intact; one that fails them must not come out.
 pub fn jpeg_roundtrip(data: &[u8]) {
     let Ok(frame) = jpeg::parse(data) else { return };
     if frame.width > 2040 || frame.height > 2040 {
@@ -50,6 +52,7 @@ pub fn jpeg_roundtrip(data: &[u8]) {
         restart_interval: frame.restart_interval,
     };
     let _ = validate_scan(&params, frame.scan);
+    let sound = check_structure(&params, frame.scan).is_ok();
     let mut packets = Vec::new();
     let Ok(Ok(_)) = Packetizer::new(1400, 1, 1).packetize(&frame, 0, |p| {
         packets.push(p.to_vec());
@@ -64,7 +67,12 @@ pub fn jpeg_roundtrip(data: &[u8]) {
             out = Some(f);
         }
     }
-    let f = out.expect("a parsed JPEG must survive packetize -> depacketize");
+    assert_eq!(
+        out.is_some(),
+        sound,
+        "a frame comes out of the depacketizer exactly when it passes the checks"
+    );
+    let Some(f) = out else { return };
     let back = jpeg::parse(&f.jpeg).expect("rebuilt JFIF parses");
     assert_eq!(back.scan, frame.scan);
     assert_eq!(back.luma, frame.luma);

@@ -2,7 +2,7 @@
 //! valid inputs, deterministic seeds, bounded time. Also replays fuzz/corpus/<target>/* when
 //! present. A panic anywhere fails the test.
 use vx_rtp::fuzz::{depacketize_stream, jpeg_roundtrip};
-use vx_rtp::jpeg::{build_jfif, JfifParams, QuantTable};
+use vx_rtp::jpeg::{build_jfif, synthetic_scan, JfifParams, QuantTable};
 use vx_rtp::payload::Packetizer;
 use vx_rtp::tables::tables_for_q;
 
@@ -26,20 +26,34 @@ fn seed_jpeg(rng: &mut Rng) -> Vec<u8> {
         luma.sixteen_bit = true;
     }
     let chroma = QuantTable::from_u8(&c);
-    let scan: Vec<u8> = (0..rng.below(3000))
-        .map(|_| (rng.next() as u8).min(0xFE))
-        .collect();
+    let (width, height) = (8 + rng.below(160) as u16, 8 + rng.below(120) as u16);
+    let rtp_type = rng.below(2) as u8;
+    let restart_interval = if rng.below(3) == 0 {
+        rng.below(8) as u16
+    } else {
+        0
+    };
+    // Mostly valid scans (they must come through), sometimes random bytes (rejected).
+    let scan: Vec<u8> = if rng.below(4) == 0 {
+        (0..rng.below(3000))
+            .map(|_| (rng.next() as u8).min(0xFE))
+            .collect()
+    } else {
+        synthetic_scan(
+            width,
+            height,
+            rtp_type,
+            restart_interval,
+            rng.below(6) as u8,
+        )
+    };
     let p = JfifParams {
-        width: 8 + rng.below(400) as u16,
-        height: 8 + rng.below(300) as u16,
-        rtp_type: rng.below(2) as u8,
+        width,
+        height,
+        rtp_type,
         luma: &luma,
         chroma: &chroma,
-        restart_interval: if rng.below(3) == 0 {
-            rng.below(8) as u16
-        } else {
-            0
-        },
+        restart_interval,
     };
     let mut out = Vec::new();
     build_jfif(&mut out, &p, &scan);
