@@ -35,6 +35,46 @@ pub fn depacketize_stream(data: &[u8]) {
     verifying.finish();
 }
 
+/// Datagrams (2-byte big-endian length prefix each, then 2 bytes of arrival time in ms since
+/// the previous one) through the whole receiving side ([`crate::net::Receiver`]): source
+/// selection, sequence-number statistics, reassembly and checks. Every frame that comes out
+/// must parse; counters must stay consistent.
+pub fn receive_stream(data: &[u8]) {
+    let mut rx = crate::net::Receiver::new(DepacketizerConfig {
+        max_frame_bytes: 1 << 20,
+        ..Default::default()
+    });
+    let mut now = std::time::Instant::now();
+    let mut datagrams = 0u64;
+    let mut check = |e: crate::net::Event<'_>| {
+        if let crate::net::Event::Frame(f) = e {
+            assert!(
+                jpeg::parse(&f.jpeg).is_ok(),
+                "receiver produced an unparsable JFIF"
+            );
+        }
+        Ok(std::ops::ControlFlow::Continue(()))
+    };
+    let mut rest = data;
+    while rest.len() >= 4 {
+        let n = (u16::from_be_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 4);
+        now += std::time::Duration::from_millis(u16::from_be_bytes([rest[2], rest[3]]) as u64);
+        let _ = rx.datagram(&rest[4..4 + n], false, now, &mut check);
+        datagrams += 1;
+        rest = &rest[4 + n..];
+    }
+    let _ = rx.finish(&mut check);
+    let s = rx.snapshot();
+    assert!(s.packets + s.packets_ignored <= datagrams, "{s:?}");
+    assert!(s.frames_rejected <= s.frames_dropped, "{s:?}");
+    // Losses are bounded by A.1: each used packet advances the highest sequence number by
+    // less than MAX_DROPOUT.
+    assert!(
+        s.packets_lost <= s.packets * crate::stats::MAX_DROPOUT as u64,
+        "{s:?}"
+    );
+}
+
 /// Parse `data` as a JPEG; if it can be sent, send it through packetizer and depacketizer:
 /// a frame that passes the receiver's structural checks must come out with its scan and
 /// tables intact; one that fails them must not come out.

@@ -377,13 +377,7 @@ pub fn receive(
     mut on_event: impl FnMut(Event<'_>) -> io::Result<ControlFlow<()>>,
 ) -> io::Result<(StreamStats, Stopped)> {
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let mut rx = Receiver {
-        depack: Depacketizer::new(cfg),
-        stats: ReceiverStats::new(),
-        sources: SourceFilter::default(),
-        rejected: 0,
-        used_source_packet: false,
-    };
+    let mut rx = Receiver::new(cfg);
     let mut inbox = Inbox::new();
     let started = Instant::now();
     let mut last_packet: Option<Instant> = None;
@@ -445,14 +439,13 @@ pub fn receive(
             }
         }
     };
-    rx.depack.finish();
-    rx.sources.finish();
-    let _ = rx.discarded(&mut on_event)?;
+    rx.finish(&mut on_event)?;
     Ok((rx.snapshot(), stopped))
 }
 
-/// The receiving state of [`receive`], one datagram at a time.
-struct Receiver {
+/// The receiving side of [`receive`] without the socket, one datagram at a time: source
+/// selection, statistics, reassembly (also what the fuzz targets drive).
+pub struct Receiver {
     depack: Depacketizer,
     stats: ReceiverStats,
     sources: SourceFilter,
@@ -462,11 +455,32 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn snapshot(&self) -> StreamStats {
+    pub fn new(cfg: DepacketizerConfig) -> Self {
+        Receiver {
+            depack: Depacketizer::new(cfg),
+            stats: ReceiverStats::new(),
+            sources: SourceFilter::default(),
+            rejected: 0,
+            used_source_packet: false,
+        }
+    }
+
+    pub fn snapshot(&self) -> StreamStats {
         self.stats.snapshot(self.depack.counters())
     }
 
-    fn datagram(
+    /// The stream ends: the frame in progress is dropped, held packets are ignored.
+    pub fn finish(
+        &mut self,
+        on_event: &mut dyn FnMut(Event<'_>) -> io::Result<ControlFlow<()>>,
+    ) -> io::Result<()> {
+        self.depack.finish();
+        self.sources.finish();
+        self.discarded(on_event).map(|_| ())
+    }
+
+    /// One datagram (`truncated`: larger than the receive buffer) that arrived at `now`.
+    pub fn datagram(
         &mut self,
         pkt: &[u8],
         truncated: bool,
