@@ -928,7 +928,7 @@ fn ignored_datagrams_and_rejected_frames_are_counted_in_the_stats() {
         frame += usize::from(first);
         let mut v = vec![p.clone()];
         // Every 6th frame once the stream is valid, five times, damaged in five ways.
-        if !first || frame % 6 != 0 {
+        if !first || !frame.is_multiple_of(6) {
             return v;
         }
         // Forged one-packet frames go between two real frames (1500 ticks apart at 60 fps).
