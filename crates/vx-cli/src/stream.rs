@@ -11,9 +11,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use vx_image::fsutil::write_atomic;
 use vx_image::image::{Chroma, Yuv};
 use vx_image::jpeg::Encoder;
-use vx_rtp::net::{receive, Sender, StopAfter};
+use vx_rtp::net::{receive, Event, Sender, StopAfter, Stopped};
 use vx_rtp::payload::{DepacketizerConfig, PAYLOAD_TYPE_JPEG};
 use vx_rtp::sdp::StreamDescription;
+use vx_rtp::source::IgnoreReason;
+use vx_rtp::stats::StreamStats;
 
 /// What `vx stream` needs from FFmpeg: video files as sources, Matroska recording, the size
 /// of a video for the SDP. The full binary (vx-full) implements it; the small `vx` binary has
@@ -147,10 +149,38 @@ pub struct RecvArgs {
     /// SDP of the stream (needed for pictures above 2040 pixels: a=x-dimensions).
     #[arg(long, value_name = "FILE")]
     pub sdp: Option<PathBuf>,
-    /// Check every frame's entropy-coded data and drop frames that are cut short (a truncated
-    /// last packet cannot be seen otherwise). Costs CPU; off by default.
+    /// Also walk every frame's entropy-coded data (each Huffman code of each block, no IDCT)
+    /// and drop frames that do not hold exactly the picture's blocks: catches a truncated
+    /// last packet or corrupted scan bytes. Without it every frame still gets the structural
+    /// checks: fragments cover the frame exactly (no gap, no overlap with other bytes),
+    /// quantization tables complete and non-zero, a scan size possible for the picture size,
+    /// no stray markers, restart markers in sequence and counted. Costs CPU; off by default.
     #[arg(long)]
     pub verify: bool,
+    /// Stop when the frames written would exceed BYTES (suffixes K, M, G: powers of 1024;
+    /// 0: no limit). Default: 1G with --out DIR, no limit otherwise.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_bytes: Option<u64>,
+}
+
+/// Default byte budget of `vx stream recv --out DIR`.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        Some((i, 't' | 'T')) => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| {
+            format!("expected a number of bytes (suffix K, M, G or T allowed), got {s:?}")
+        })
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -165,6 +195,8 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
+/// Set on SIGINT, SIGTERM or SIGHUP (ctrlc's "termination" feature): the command stops as
+/// on Ctrl-C, finalising what it writes.
 fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
@@ -437,6 +469,47 @@ enum Sink {
     Mkv(PathBuf, Option<Box<dyn Recorder>>),
 }
 
+/// What `vx stream recv --stats FILE.json` writes: the stream statistics plus what was
+/// written, why the receiver stopped, and the warnings it printed.
+#[derive(serde::Serialize)]
+struct RecvReport<'a> {
+    #[serde(flatten)]
+    stats: StreamStats,
+    frames_written: u64,
+    bytes_written: u64,
+    /// "frames", "duration", "timeout", "interrupt" or "max_bytes".
+    stopped: &'static str,
+    warnings: &'a [String],
+}
+
+/// Warnings of a receiver: each printed once (unless quiet), at most [`MAX_WARNINGS`] kept.
+struct Warnings {
+    quiet: bool,
+    seen: std::collections::HashSet<String>,
+    list: Vec<String>,
+}
+
+const MAX_WARNINGS: usize = 20;
+
+impl Warnings {
+    /// Warn about `key` once, with `text`.
+    fn once(&mut self, key: String, text: impl FnOnce() -> String) {
+        if self.seen.len() >= MAX_WARNINGS || !self.seen.insert(key) {
+            return;
+        }
+        self.push(text());
+    }
+
+    fn push(&mut self, text: String) {
+        if !self.quiet {
+            eprintln!("vx: warning: {text}");
+        }
+        if self.list.len() < MAX_WARNINGS {
+            self.list.push(text);
+        }
+    }
+}
+
 fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<()> {
     let dimensions = match &a.sdp {
         Some(p) => {
@@ -470,81 +543,149 @@ fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
             Sink::Dir(p.clone())
         }
     };
+    let max_bytes = match (a.max_bytes, &sink) {
+        (Some(n), _) => n,
+        (None, Sink::Dir(_)) => DEFAULT_MAX_BYTES,
+        (None, _) => 0,
+    };
     let socket = vx_rtp::net::bind_receiver(&a.listen)
         .with_context(|| format!("cannot listen on {}", a.listen))?;
     let show = !quiet && std::io::stderr().is_terminal();
-    let mut written = 0u64;
+    let (mut written, mut bytes_written) = (0u64, 0u64);
+    let mut budget_hit = false;
+    let mut warnings = Warnings {
+        quiet,
+        seen: Default::default(),
+        list: Vec::new(),
+    };
     let cfg = DepacketizerConfig {
         dimensions,
         verify: a.verify,
         ..Default::default()
     };
     let mut sink_err: Option<anyhow::Error> = None;
-    let stats = receive(
-        &socket,
-        cfg,
-        stop,
-        |frame| {
-            let r: Result<()> = match &mut sink {
-                Sink::None => Ok(()),
-                Sink::Dir(dir) => {
-                    let p = dir.join(format!("frame-{written:06}.jpg"));
-                    write_atomic(&p, &frame.jpeg).with_context(|| p.display().to_string())
+    let received = receive(&socket, cfg, stop, |event| {
+        let frame = match event {
+            Event::Frame(f) => f,
+            Event::Tick(s) => {
+                if show {
+                    eprint!(
+                        "\r\x1b[Kvx: {} frames, {} dropped, {} packets, {} lost, jitter {:.2} ms, {:.0} kb/s",
+                        s.frames_complete, s.frames_dropped, s.packets, s.packets_lost, s.jitter_ms, s.bitrate_kbps
+                    );
+                    let _ = std::io::stderr().flush();
                 }
-                Sink::Mkv(path, rec) => (|| {
-                    if rec.is_none() {
-                        *rec = Some(need(backend)?.recorder(
-                            path,
-                            frame.width as u32,
-                            frame.height as u32,
-                        )?);
-                    }
-                    match rec.as_mut() {
-                        Some(r) => r.write(&frame.jpeg, frame.timestamp),
-                        None => Ok(()),
-                    }
-                })(),
-            };
-            written += 1;
-            r.map_err(|e| {
-                let msg = e.to_string();
-                sink_err = Some(e);
-                std::io::Error::other(msg)
-            })
-        },
-        |s| {
-            if show {
-                eprint!(
-                    "\r\x1b[Kvx: {} frames, {} dropped, {} packets, {} lost, jitter {:.2} ms, {:.0} kb/s",
-                    s.frames_complete, s.frames_dropped, s.packets, s.packets_lost, s.jitter_ms, s.bitrate_kbps
-                );
-                let _ = std::io::stderr().flush();
+                return Ok(ControlFlow::Continue(()));
             }
-        },
-    );
+            Event::NotRtp(e) => {
+                warnings.once("not-rtp".into(), || {
+                    format!("ignoring datagrams that are not RTP ({e}); counted in packets_ignored")
+                });
+                return Ok(ControlFlow::Continue(()));
+            }
+            Event::Ignored { ssrc, reason } => {
+                warnings.once(format!("ssrc {ssrc}"), || match reason {
+                    IgnoreReason::Probation => format!(
+                        "ignoring datagrams from SSRC {ssrc:#010x}: not a valid RTP source (fewer than 2 packets in sequence); counted in packets_ignored"
+                    ),
+                    IgnoreReason::OtherSource { current } => format!(
+                        "ignoring datagrams from SSRC {ssrc:#010x}: SSRC {current:#010x} is being received; counted in packets_ignored"
+                    ),
+                });
+                return Ok(ControlFlow::Continue(()));
+            }
+            Event::Source { ssrc, replaces } => {
+                if let Some(old) = replaces {
+                    warnings.push(format!(
+                        "SSRC {old:#010x} went silent: now receiving SSRC {ssrc:#010x}"
+                    ));
+                }
+                return Ok(ControlFlow::Continue(()));
+            }
+            Event::Rejected(e) => {
+                let e = e.to_string();
+                warnings.once(format!("rejected {e}"), || {
+                    format!("frame dropped: {e}; counted in frames_rejected")
+                });
+                return Ok(ControlFlow::Continue(()));
+            }
+        };
+        let len = frame.jpeg.len() as u64;
+        if max_bytes > 0 && bytes_written + len > max_bytes {
+            budget_hit = true;
+            return Ok(ControlFlow::Break(()));
+        }
+        let r: Result<()> = match &mut sink {
+            Sink::None => Ok(()),
+            Sink::Dir(dir) => {
+                let p = dir.join(format!("frame-{written:06}.jpg"));
+                write_atomic(&p, &frame.jpeg).with_context(|| p.display().to_string())
+            }
+            Sink::Mkv(path, rec) => (|| {
+                if rec.is_none() {
+                    *rec = Some(need(backend)?.recorder(
+                        path,
+                        frame.width as u32,
+                        frame.height as u32,
+                    )?);
+                }
+                match rec.as_mut() {
+                    Some(r) => r.write(&frame.jpeg, frame.timestamp),
+                    None => Ok(()),
+                }
+            })(),
+        };
+        written += 1;
+        bytes_written += len;
+        r.map(|_| ControlFlow::Continue(())).map_err(|e| {
+            let msg = e.to_string();
+            sink_err = Some(e);
+            std::io::Error::other(msg)
+        })
+    });
     if show {
         eprint!("\r\x1b[K");
     }
     if let Some(e) = sink_err {
         return Err(e);
     }
-    let stats = stats.with_context(|| format!("receiving on {}", a.listen))?;
+    let (stats, stopped) = received.with_context(|| format!("receiving on {}", a.listen))?;
+    if budget_hit {
+        warnings.push(format!(
+            "stopped: --max-bytes {max_bytes} reached ({bytes_written} bytes in {written} frame(s) written)"
+        ));
+    }
     if let Sink::Mkv(_, Some(rec)) = sink {
         rec.finish().map_err(|e| anyhow!("{e}"))?;
     }
     if let Some(p) = &a.stats {
-        let mut json = serde_json::to_vec_pretty(&stats)?;
+        let report = RecvReport {
+            stats,
+            frames_written: written,
+            bytes_written,
+            stopped: match stopped {
+                _ if budget_hit => "max_bytes",
+                Stopped::Frames => "frames",
+                Stopped::Duration => "duration",
+                Stopped::Timeout => "timeout",
+                Stopped::Interrupt | Stopped::Handler => "interrupt",
+            },
+            warnings: &warnings.list,
+        };
+        let mut json = serde_json::to_vec_pretty(&report)?;
         json.push(b'\n');
         write_atomic(p, &json).with_context(|| p.display().to_string())?;
     }
     if !quiet {
         eprintln!(
-            "vx: received {} frame(s) ({} dropped), {} packets ({} lost, {} reordered), jitter {:.2} ms, {:.0} kb/s",
+            "vx: received {} frame(s) ({} dropped, {} rejected), {} packets ({} lost, {} reordered, {} ignored), jitter {:.2} ms, {:.0} kb/s",
             stats.frames_complete,
             stats.frames_dropped,
+            stats.frames_rejected,
             stats.packets,
             stats.packets_lost,
             stats.packets_reordered,
+            stats.packets_ignored,
             stats.jitter_ms,
             stats.bitrate_kbps
         );

@@ -387,6 +387,201 @@ pub fn build_jfif(out: &mut Vec<u8>, p: &JfifParams<'_>, scan: &[u8]) {
     }
 }
 
+/// MCUs of a frame: 16x8 (type 0, 4:2:2) or 16x16 (type 1, 4:2:0) pixels each.
+pub fn mcu_count(width: u16, height: u16, rtp_type: u8) -> usize {
+    let vmax = if rtp_type & 63 == 0 { 1 } else { 2 };
+    (width as usize).div_ceil(16) * (height as usize).div_ceil(8 * vmax)
+}
+
+/// Smallest and largest entropy-coded scan (bytes, restart markers and EOI included) that a
+/// frame of these dimensions can have with the standard Huffman tables. Smallest: every block
+/// "DC 0, end of block" (luma 2 + 4 bits, chroma 2 + 2 bits). Largest: every coefficient
+/// coded with the longest code and 11 extra bits (under 216 bytes per block), every byte
+/// stuffed, plus restart markers and padding.
+pub fn scan_size_bounds(
+    width: u16,
+    height: u16,
+    rtp_type: u8,
+    restart_interval: u16,
+) -> (usize, usize) {
+    let mcus = mcu_count(width, height, rtp_type);
+    let luma_blocks = if rtp_type & 63 == 0 { 2 } else { 4 };
+    let min_bits = mcus * (luma_blocks * 6 + 2 * 4);
+    let intervals = match restart_interval {
+        0 => 1,
+        ri => mcus.div_ceil(ri as usize),
+    };
+    let max = mcus * (luma_blocks + 2) * 2 * 216 + intervals * 3 + 2;
+    (min_bits / 8, max)
+}
+
+/// Cheap structural checks of a received frame (what `vx stream recv` does by default):
+/// dimensions not zero; both quantization tables free of zero entries; a scan no shorter than
+/// the smallest possible for the dimensions and no longer than the largest; no marker in the
+/// scan other than stuffing (FF 00), fill bytes, restart markers and a final EOI; restart
+/// markers only with a restart interval, in sequence (RST0..RST7 cycling), exactly one per
+/// interval boundary. Linear in the scan, no Huffman decoding ([`validate_scan`] does that).
+pub fn check_structure(p: &JfifParams<'_>, scan: &[u8]) -> Result<(), &'static str> {
+    if p.width == 0 || p.height == 0 {
+        return Err("width or height 0");
+    }
+    if p.luma.values.contains(&0) || p.chroma.values.contains(&0) {
+        return Err("quantization table with a zero entry");
+    }
+    let (min, max) = scan_size_bounds(p.width, p.height, p.rtp_type, p.restart_interval);
+    if scan.len() < min {
+        return Err("scan too short for the picture size");
+    }
+    if scan.len() > max {
+        return Err("scan too long for the picture size");
+    }
+    let mcus = mcu_count(p.width, p.height, p.rtp_type);
+    let ri = p.restart_interval as usize;
+    let want_rst = if ri > 0 { mcus.div_ceil(ri) - 1 } else { 0 };
+    let mut rst = 0usize;
+    let mut i = 0;
+    while let Some(k) = scan
+        .get(i..)
+        .and_then(|s| s.iter().position(|&b| b == 0xFF))
+    {
+        let at = i + k;
+        // Fill bytes (FF FF ...) may precede a marker.
+        let mut m = at + 1;
+        while scan.get(m) == Some(&0xFF) {
+            m += 1;
+        }
+        match scan.get(m) {
+            None => return Err("scan ends inside a marker"),
+            Some(0x00) => {}
+            Some(&r @ 0xD0..=0xD7) => {
+                if ri == 0 {
+                    return Err("restart marker without a restart interval");
+                }
+                if r - 0xD0 != (rst % 8) as u8 {
+                    return Err("restart markers out of sequence");
+                }
+                rst += 1;
+                if rst > want_rst {
+                    return Err("more restart markers than restart intervals");
+                }
+            }
+            Some(0xD9) if m + 1 == scan.len() => {}
+            Some(0xD9) => return Err("EOI inside the scan"),
+            Some(_) => return Err("marker inside the scan"),
+        }
+        i = m + 1;
+    }
+    if rst != want_rst {
+        return Err("fewer restart markers than restart intervals");
+    }
+    Ok(())
+}
+
+/// Canonical code of `symbol` in a standard table: (code, length in bits).
+fn huffman_code(h: &Huffman, symbol: u8) -> Option<(u32, u32)> {
+    let (mut code, mut k) = (0u32, 0usize);
+    for len in 1..=16u32 {
+        for _ in 0..h.bits[len as usize - 1] {
+            if *h.vals.get(k)? == symbol {
+                return Some((code, len));
+            }
+            code += 1;
+            k += 1;
+        }
+        code <<= 1;
+    }
+    None
+}
+
+/// Bit writer for entropy-coded data, with byte stuffing.
+struct BitWriter {
+    out: Vec<u8>,
+    acc: u32,
+    n: u32,
+}
+
+impl BitWriter {
+    fn put(&mut self, code: u32, len: u32) {
+        for i in (0..len).rev() {
+            self.acc = (self.acc << 1) | ((code >> i) & 1);
+            self.n += 1;
+            if self.n == 8 {
+                self.byte();
+            }
+        }
+    }
+
+    fn byte(&mut self) {
+        let b = self.acc as u8;
+        self.out.push(b);
+        if b == 0xFF {
+            self.out.push(0);
+        }
+        self.acc = 0;
+        self.n = 0;
+    }
+
+    /// Pad to a byte boundary with 1 bits.
+    fn align(&mut self) {
+        while self.n != 0 {
+            self.put(1, 1);
+        }
+    }
+}
+
+/// A valid baseline scan with the standard Huffman tables for a `width` x `height` frame of
+/// RFC 2435 type `rtp_type`: every block has DC difference 0 and its first `detail` (0-63)
+/// AC coefficients set to +1 or -1, then end-of-block; restart markers every
+/// `restart_interval` MCUs. It decodes (a grey picture with a fine texture), passes
+/// [`check_structure`] and [`validate_scan`]: for tests and fuzzing.
+pub fn synthetic_scan(
+    width: u16,
+    height: u16,
+    rtp_type: u8,
+    restart_interval: u16,
+    detail: u8,
+) -> Vec<u8> {
+    use crate::tables::{AC_CHROMA, AC_LUMA, DC_CHROMA, DC_LUMA};
+    let detail = detail.min(63) as usize;
+    let luma_blocks = if rtp_type & 63 == 0 { 2 } else { 4 };
+    let mut w = BitWriter {
+        out: Vec::new(),
+        acc: 0,
+        n: 0,
+    };
+    let mcus = mcu_count(width, height, rtp_type);
+    let ri = restart_interval as usize;
+    let mut k = 0u32;
+    for m in 0..mcus {
+        if ri > 0 && m > 0 && m % ri == 0 {
+            w.align();
+            w.out
+                .extend_from_slice(&[0xFF, 0xD0 + ((m / ri - 1) % 8) as u8]);
+        }
+        for b in 0..luma_blocks + 2 {
+            let (dc, ac) = if b < luma_blocks {
+                (&DC_LUMA, &AC_LUMA)
+            } else {
+                (&DC_CHROMA, &AC_CHROMA)
+            };
+            let (c, l) = huffman_code(dc, 0).unwrap_or((0, 2));
+            w.put(c, l);
+            let (c1, l1) = huffman_code(ac, 0x01).unwrap_or((0, 2));
+            for _ in 0..detail {
+                w.put(c1, l1);
+                k = k.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                w.put((k >> 16) & 1, 1);
+            }
+            if detail < 63 {
+                let (c, l) = huffman_code(ac, 0x00).unwrap_or((0, 2));
+                w.put(c, l);
+            }
+        }
+    }
+    w.align();
+    w.out
+}
+
 /// Canonical Huffman decoding tables (JPEG F.2.2.3) for one standard table.
 struct Decoder {
     maxcode: [i32; 17],
@@ -504,7 +699,7 @@ pub fn validate_scan(p: &JfifParams<'_>, scan: &[u8]) -> Result<(), &'static str
         Decoder::new(&crate::tables::AC_CHROMA),
     );
     let vmax = if p.rtp_type & 63 == 0 { 1 } else { 2 };
-    let mcus = (p.width as usize).div_ceil(16) * (p.height as usize).div_ceil(8 * vmax);
+    let mcus = mcu_count(p.width, p.height, p.rtp_type);
     let luma_blocks = 2 * vmax;
     let mut bits = Bits {
         data: scan,

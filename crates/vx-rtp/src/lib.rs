@@ -6,6 +6,7 @@
 //! * [`packet`]: RTP header parse/write.
 //! * [`stats`]: loss, reordering, jitter (RFC 3550 A.8) and bitrate of a received stream.
 //! * [`sdp`]: SDP for the stream (writer and a reader for what vx needs).
+//! * [`source`]: RFC 3550 source validation: which SSRC is received.
 //! * [`net`]: UDP sender with real-time pacing and a receiver loop.
 //! * [`tables`]: RFC 2435 Appendix A quantization and JPEG Annex K Huffman tables.
 
@@ -15,6 +16,7 @@ pub mod net;
 pub mod packet;
 pub mod payload;
 pub mod sdp;
+pub mod source;
 pub mod stats;
 pub mod tables;
 

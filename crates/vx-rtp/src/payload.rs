@@ -1,6 +1,6 @@
 //! RFC 2435 payload: [`Packetizer`] (JPEG -> RTP packets) and [`Depacketizer`] (RTP packets ->
 //! complete JFIF frames).
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::jpeg::{build_jfif, JfifParams, JpegFrame, QuantTable};
 use crate::packet::{write_header, RtpHeaderError, RtpPacket, HEADER_LEN};
@@ -140,7 +140,7 @@ pub struct Frame {
     pub jpeg: Vec<u8>,
 }
 
-/// Why a packet was not used.
+/// Why a packet was not used, or a frame was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DepacketizeError {
     #[error("bad RTP header: {0}")]
@@ -153,6 +153,8 @@ pub enum DepacketizeError {
     UnsupportedType(u8),
     #[error("interlaced JPEG (type-specific {0}) is not supported")]
     Interlaced(u8),
+    #[error("packets of one frame disagree on type, Q or size")]
+    Inconsistent,
     #[error("bad quantization table header")]
     QuantHeader,
     #[error("Q {0}: no quantization tables received yet")]
@@ -161,6 +163,8 @@ pub enum DepacketizeError {
     NoDimensions,
     #[error("frame larger than {0} bytes")]
     TooLarge(usize),
+    #[error("frame in more than {0} fragments")]
+    TooManyFragments(usize),
     #[error("corrupt frame: {0}")]
     CorruptScan(&'static str),
 }
@@ -169,24 +173,36 @@ pub enum DepacketizeError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DepacketizerCounters {
     pub frames_complete: u64,
-    /// Frames abandoned because packets were missing or invalid.
+    /// Frames abandoned: packets missing, or the frame rejected.
     pub frames_dropped: u64,
+    /// Of `frames_dropped`: frames with an invalid packet, inconsistent fragments or data that
+    /// fails the checks ([`crate::jpeg::check_structure`], and with `verify`
+    /// [`crate::jpeg::validate_scan`]).
+    pub frames_rejected: u64,
     /// Packets of a frame that was already finished or abandoned.
     pub packets_late: u64,
     /// Packets rejected as malformed.
     pub packets_invalid: u64,
 }
 
+/// Most fragments (packets) accepted for one frame: 22 MB at a 1400-byte MTU, more than the
+/// largest frame accepted; a 4K MJPEG frame takes about 2 000. Bounds the work per frame.
+pub const MAX_FRAGMENTS: usize = 16_384;
+
 /// Settings of a [`Depacketizer`].
 #[derive(Debug, Clone, Copy)]
 pub struct DepacketizerConfig {
     /// Largest frame accepted; bigger ones are dropped (bounds memory per frame).
     pub max_frame_bytes: usize,
+    /// Most packets accepted for one frame (bounds the work per frame).
+    pub max_fragments: usize,
     /// Picture size from the SDP (`a=x-dimensions`), used when the header says 0.
     pub dimensions: Option<(u16, u16)>,
-    /// Walk the entropy-coded data of each frame ([`crate::jpeg::validate_scan`]) and drop
-    /// frames that do not hold every MCU: catches a truncated last packet, which RTP cannot
-    /// reveal (real UDP delivers whole datagrams, so this is off by default).
+    /// Besides the structural checks every frame gets ([`crate::jpeg::check_structure`]:
+    /// fragments cover the frame exactly, tables complete, a scan size plausible for the
+    /// dimensions, markers and restart markers in place), walk the entropy-coded data of each
+    /// frame ([`crate::jpeg::validate_scan`]) and drop frames that do not hold every MCU:
+    /// catches a truncated last packet or corrupted scan bytes. Costs CPU; off by default.
     pub verify: bool,
 }
 
@@ -194,6 +210,7 @@ impl Default for DepacketizerConfig {
     fn default() -> Self {
         DepacketizerConfig {
             max_frame_bytes: 16 << 20,
+            max_fragments: MAX_FRAGMENTS,
             dimensions: None,
             verify: false,
         }
@@ -203,51 +220,119 @@ impl Default for DepacketizerConfig {
 struct Assembly {
     timestamp: u32,
     data: Vec<u8>,
-    /// Received byte ranges, sorted, merged.
-    ranges: Vec<(usize, usize)>,
+    /// Received byte ranges, start -> end: disjoint and not adjacent (merged on insert).
+    ranges: BTreeMap<usize, usize>,
+    /// Bytes covered by `ranges`.
+    covered: usize,
+    fragments: usize,
+    /// Largest end offset accepted for this frame.
+    limit: usize,
     total: Option<usize>,
     rtp_type: u8,
     q: u8,
-    width: u16,
-    height: u16,
-    restart_interval: u16,
+    w8: u8,
+    h8: u8,
+    restart_interval: Option<u16>,
     tables: Option<(QuantTable, QuantTable)>,
-    failed: bool,
+    /// Why the frame cannot be used (an invalid packet or inconsistent fragments).
+    failed: Option<DepacketizeError>,
 }
 
 impl Assembly {
-    fn add(&mut self, offset: usize, bytes: &[u8]) {
-        let end = offset + bytes.len();
+    /// Add the fragment `bytes` at `offset`. Linear in the fragment plus a logarithmic
+    /// lookup: overlapping ranges are compared (they must hold the same bytes) and merged.
+    fn add(&mut self, offset: usize, bytes: &[u8]) -> Result<(), DepacketizeError> {
+        self.fragments += 1;
+        let end = offset
+            .checked_add(bytes.len())
+            .filter(|&e| e <= self.limit)
+            .ok_or(DepacketizeError::TooLarge(self.limit))?;
+        if matches!(self.total, Some(t) if end > t) {
+            return Err(DepacketizeError::CorruptScan(
+                "fragment past the end of the frame",
+            ));
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let (mut lo, mut hi) = (offset, end);
+        let mut touching = Vec::new();
+        for (&s, &e) in self.ranges.range(..=end).rev() {
+            if e < offset {
+                break;
+            }
+            let (a, b) = (s.max(offset), e.min(end));
+            if a < b {
+                let old = self.data.get(a..b);
+                if old != bytes.get(a - offset..b - offset) {
+                    return Err(DepacketizeError::CorruptScan(
+                        "overlapping fragments with different bytes",
+                    ));
+                }
+            }
+            touching.push(s);
+        }
+        for s in touching {
+            if let Some(e) = self.ranges.remove(&s) {
+                self.covered -= e - s;
+                lo = lo.min(s);
+                hi = hi.max(e);
+            }
+        }
         if self.data.len() < end {
             self.data.resize(end, 0);
         }
         self.data[offset..end].copy_from_slice(bytes);
-        self.ranges.push((offset, end));
-        self.ranges.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.ranges.len());
-        for &(a, b) in &self.ranges {
-            match merged.last_mut() {
-                Some(last) if a <= last.1 => last.1 = last.1.max(b),
-                _ => merged.push((a, b)),
+        self.ranges.insert(lo, hi);
+        self.covered += hi - lo;
+        Ok(())
+    }
+
+    fn set_total(&mut self, end: usize) -> Result<(), DepacketizeError> {
+        match self.total {
+            Some(t) if t != end => Err(DepacketizeError::CorruptScan(
+                "two last fragments with different ends",
+            )),
+            _ if self.ranges.last_key_value().is_some_and(|(_, &e)| e > end) => Err(
+                DepacketizeError::CorruptScan("fragment past the end of the frame"),
+            ),
+            _ => {
+                self.total = Some(end);
+                Ok(())
             }
         }
-        self.ranges = merged;
     }
 
     fn complete(&self) -> bool {
-        matches!(self.total, Some(t) if self.ranges.first() == Some(&(0, t)))
+        matches!(self.total, Some(t) if self.covered == t)
     }
 }
 
+/// Timestamps of frames finished or abandoned, remembered to recognise their late packets.
+const RECENT: usize = 8;
+/// A packet whose timestamp is at most this far (10 s at 90 kHz) before the frame in progress,
+/// and whose sequence number is not ahead of the newest, belongs to an older frame (late).
+/// A timestamp further away is a new frame: it never blocks the stream.
+const LATE_WINDOW: u32 = 10 * CLOCK_RATE;
+
 /// Reassembles RFC 2435 frames by fragment offset (not arrival order), detects gaps and
-/// timestamp changes, drops incomplete frames (counted), and rebuilds complete JFIF images.
-/// Never panics on any input; memory per frame is bounded by `max_frame_bytes`.
+/// timestamp changes, drops incomplete frames (counted), checks what it rebuilds
+/// ([`crate::jpeg::check_structure`]) and rebuilds complete JFIF images.
+/// Never panics on any input; memory per frame is bounded by `max_frame_bytes` (and by the
+/// largest scan the picture size allows), work per frame by `max_fragments`.
 pub struct Depacketizer {
     cfg: DepacketizerConfig,
     cur: Option<Assembly>,
     q_cache: HashMap<u8, (QuantTable, QuantTable)>,
-    last_finished: Option<u32>,
+    /// Frames finished or abandoned (ring).
+    recent: [Option<u32>; RECENT],
+    recent_next: usize,
+    /// Timestamp of the newest frame started.
+    newest_ts: Option<u32>,
+    /// Highest sequence number seen (within the A.1 dropout window).
+    newest_seq: Option<u16>,
     counters: DepacketizerCounters,
+    last_rejection: Option<DepacketizeError>,
     spare: Vec<u8>,
 }
 
@@ -262,8 +347,12 @@ impl Depacketizer {
             cfg,
             cur: None,
             q_cache: HashMap::new(),
-            last_finished: None,
+            recent: [None; RECENT],
+            recent_next: 0,
+            newest_ts: None,
+            newest_seq: None,
             counters: DepacketizerCounters::default(),
+            last_rejection: None,
             spare: Vec::new(),
         }
     }
@@ -272,24 +361,80 @@ impl Depacketizer {
         self.counters
     }
 
+    /// Why the last rejected frame was rejected.
+    pub fn last_rejection(&self) -> Option<&DepacketizeError> {
+        self.last_rejection.as_ref()
+    }
+
     /// Give up on the frame in progress (end of stream): it counts as dropped.
     pub fn finish(&mut self) {
         if let Some(a) = self.cur.take() {
-            self.counters.frames_dropped += 1;
-            self.last_finished = Some(a.timestamp);
+            self.abandon(a);
         }
     }
 
-    /// Feed one RTP packet. Returns a frame when this packet completes one.
+    /// The stream starts again from another source: give up the frame in progress (counted),
+    /// forget timestamps, sequence numbers and cached tables; counters are kept.
+    pub fn reset(&mut self) {
+        self.finish();
+        self.q_cache.clear();
+        self.recent = [None; RECENT];
+        self.newest_ts = None;
+        self.newest_seq = None;
+    }
+
+    fn remember(&mut self, ts: u32) {
+        self.recent[self.recent_next] = Some(ts);
+        self.recent_next = (self.recent_next + 1) % RECENT;
+    }
+
+    /// Drop an unfinished frame: counted, rejected too if it had a bad packet.
+    fn abandon(&mut self, a: Assembly) {
+        self.counters.frames_dropped += 1;
+        if let Some(e) = a.failed {
+            self.counters.frames_rejected += 1;
+            self.last_rejection = Some(e);
+        }
+        self.remember(a.timestamp);
+        self.spare = a.data;
+    }
+
+    /// Feed one RTP packet. Returns a frame when this packet completes one; an error when the
+    /// packet is invalid or the frame it completes is rejected.
     pub fn push(&mut self, packet: &[u8]) -> Result<Option<Frame>, DepacketizeError> {
-        let r = self.push_inner(packet);
-        if r.is_err() {
+        let mut invalid = false;
+        let r = self.push_inner(packet, &mut invalid);
+        if invalid {
             self.counters.packets_invalid += 1;
         }
         r
     }
 
-    fn push_inner(&mut self, packet: &[u8]) -> Result<Option<Frame>, DepacketizeError> {
+    /// Is the packet (timestamp `ts`, sequence `seq`) part of a frame already finished,
+    /// abandoned or older than the one in progress?
+    fn is_late(&mut self, ts: u32, seq: u16) -> bool {
+        let seq_ahead = match self.newest_seq {
+            None => true,
+            Some(n) => (1..crate::stats::MAX_DROPOUT).contains(&seq.wrapping_sub(n)),
+        };
+        if seq_ahead {
+            self.newest_seq = Some(seq);
+        }
+        if self.recent.contains(&Some(ts)) {
+            return true;
+        }
+        match self.newest_ts {
+            Some(r) => ts_before(ts, r) && r.wrapping_sub(ts) <= LATE_WINDOW && !seq_ahead,
+            None => false,
+        }
+    }
+
+    fn push_inner(
+        &mut self,
+        packet: &[u8],
+        invalid: &mut bool,
+    ) -> Result<Option<Frame>, DepacketizeError> {
+        *invalid = true; // until the packet is known to be well-formed
         let rtp = RtpPacket::parse(packet)?;
         let p = rtp.payload;
         let h = p.get(..MAIN_HEADER).ok_or(DepacketizeError::TooShort)?;
@@ -298,54 +443,60 @@ impl Depacketizer {
         let ts = rtp.timestamp;
 
         // Which frame does this packet belong to?
-        match &self.cur {
-            Some(a) if a.timestamp == ts => {}
-            Some(a) if ts_before(ts, a.timestamp) => {
-                self.counters.packets_late += 1;
-                return Ok(None);
+        let same = matches!(&self.cur, Some(a) if a.timestamp == ts);
+        if self.is_late(ts, rtp.sequence) && !same {
+            *invalid = false;
+            self.counters.packets_late += 1;
+            return Ok(None);
+        }
+        if !same {
+            if let Some(old) = self.cur.take() {
+                self.abandon(old);
             }
-            _ => {
-                if let Some(done) = self.last_finished {
-                    if done == ts || ts_before(ts, done) {
-                        self.counters.packets_late += 1;
-                        return Ok(None);
-                    }
-                }
-                if let Some(old) = self.cur.take() {
-                    self.counters.frames_dropped += 1;
-                    self.spare = old.data;
-                }
-                let mut data = std::mem::take(&mut self.spare);
-                data.clear();
-                self.cur = Some(Assembly {
-                    timestamp: ts,
-                    data,
-                    ranges: Vec::new(),
-                    total: None,
-                    rtp_type,
-                    q,
-                    width: w8 as u16 * 8,
-                    height: h8 as u16 * 8,
-                    restart_interval: 0,
-                    tables: None,
-                    failed: false,
-                });
+            self.newest_ts = Some(ts);
+            let mut data = std::mem::take(&mut self.spare);
+            data.clear();
+            let mut limit = self.cfg.max_frame_bytes;
+            let dims = if w8 == 0 || h8 == 0 {
+                self.cfg.dimensions
+            } else {
+                Some((w8 as u16 * 8, h8 as u16 * 8))
+            };
+            if let Some((w, hh)) = dims {
+                // Restart markers at every MCU at most: the largest interval count.
+                let (_, max) = crate::jpeg::scan_size_bounds(w, hh, rtp_type, 1);
+                limit = limit.min(max);
             }
+            self.cur = Some(Assembly {
+                timestamp: ts,
+                data,
+                ranges: BTreeMap::new(),
+                covered: 0,
+                fragments: 0,
+                limit,
+                total: None,
+                rtp_type,
+                q,
+                w8,
+                h8,
+                restart_interval: None,
+                tables: None,
+                failed: None,
+            });
         }
         let res = self.add_to_current(
-            type_specific,
-            rtp_type,
-            q,
+            (type_specific, rtp_type, q, w8, h8),
             offset,
             rtp.marker,
             &p[MAIN_HEADER..],
         );
-        if res.is_err() {
+        if let Err(e) = res {
             if let Some(a) = self.cur.as_mut() {
-                a.failed = true;
+                a.failed.get_or_insert(e.clone());
             }
-            return res.map(|_| None);
+            return Err(e);
         }
+        *invalid = false;
         let done = matches!(&self.cur, Some(a) if a.complete());
         if !done {
             return Ok(None);
@@ -353,12 +504,11 @@ impl Depacketizer {
         let Some(a) = self.cur.take() else {
             return Ok(None);
         };
-        self.last_finished = Some(a.timestamp);
-        if a.failed {
-            self.counters.frames_dropped += 1;
-            self.spare = a.data;
+        if a.failed.is_some() {
+            self.abandon(a);
             return Ok(None);
         }
+        self.remember(a.timestamp);
         let built = self.build(&a);
         self.spare = a.data;
         match built {
@@ -368,6 +518,8 @@ impl Depacketizer {
             }
             Err(e) => {
                 self.counters.frames_dropped += 1;
+                self.counters.frames_rejected += 1;
+                self.last_rejection = Some(e.clone());
                 Err(e)
             }
         }
@@ -375,9 +527,7 @@ impl Depacketizer {
 
     fn add_to_current(
         &mut self,
-        type_specific: u8,
-        rtp_type: u8,
-        q: u8,
+        (type_specific, rtp_type, q, w8, h8): (u8, u8, u8, u8, u8),
         offset: usize,
         marker: bool,
         mut rest: &[u8],
@@ -391,18 +541,24 @@ impl Depacketizer {
         if q == 0 || (100..128).contains(&q) {
             return Err(DepacketizeError::ReservedQ(q));
         }
-        let max = self.cfg.max_frame_bytes;
+        let max_fragments = self.cfg.max_fragments;
         let Some(a) = self.cur.as_mut() else {
             return Ok(());
         };
-        if rtp_type != a.rtp_type || q != a.q {
-            return Err(DepacketizeError::UnsupportedType(rtp_type));
+        if rtp_type != a.rtp_type || q != a.q || w8 != a.w8 || h8 != a.h8 {
+            return Err(DepacketizeError::Inconsistent);
+        }
+        if a.fragments >= max_fragments {
+            return Err(DepacketizeError::TooManyFragments(max_fragments));
         }
         if rtp_type >= 64 {
             let r = rest
                 .get(..RESTART_HEADER)
                 .ok_or(DepacketizeError::TooShort)?;
-            a.restart_interval = u16::from_be_bytes([r[0], r[1]]);
+            let ri = u16::from_be_bytes([r[0], r[1]]);
+            if *a.restart_interval.get_or_insert(ri) != ri {
+                return Err(DepacketizeError::Inconsistent);
+            }
             rest = &rest[RESTART_HEADER..];
         }
         if q >= 128 && offset == 0 {
@@ -422,12 +578,18 @@ impl Depacketizer {
                 let c16 = precision & 2 != 0;
                 let luma = QuantTable::read(body, l16).ok_or(DepacketizeError::QuantHeader)?;
                 // One table only (what FFmpeg's packetizer sends when the JPEG has a single
-                // DQT table shared by all components): chroma uses it too.
+                // DQT table shared by all components): chroma uses it too. Otherwise exactly
+                // two tables: anything else is not what RFC 2435 describes.
                 let rest_tables = &body[luma.byte_len()..];
                 let chroma = if rest_tables.is_empty() {
                     luma
                 } else {
-                    QuantTable::read(rest_tables, c16).ok_or(DepacketizeError::QuantHeader)?
+                    let c =
+                        QuantTable::read(rest_tables, c16).ok_or(DepacketizeError::QuantHeader)?;
+                    if rest_tables.len() != c.byte_len() {
+                        return Err(DepacketizeError::QuantHeader);
+                    }
+                    c
                 };
                 a.tables = Some((luma, chroma));
                 if q < 255 {
@@ -435,15 +597,9 @@ impl Depacketizer {
                 }
             }
         }
-        let end = offset
-            .checked_add(rest.len())
-            .ok_or(DepacketizeError::TooLarge(max))?;
-        if end > max {
-            return Err(DepacketizeError::TooLarge(max));
-        }
-        a.add(offset, rest);
+        a.add(offset, rest)?;
         if marker {
-            a.total = Some(end);
+            a.set_total(offset + rest.len())?;
         }
         Ok(())
     }
@@ -457,10 +613,10 @@ impl Depacketizer {
                 .or_else(|| self.q_cache.get(&a.q).copied())
                 .ok_or(DepacketizeError::NoTables(a.q))?
         };
-        let (width, height) = if a.width == 0 || a.height == 0 {
+        let (width, height) = if a.w8 == 0 || a.h8 == 0 {
             self.cfg.dimensions.ok_or(DepacketizeError::NoDimensions)?
         } else {
-            (a.width, a.height)
+            (a.w8 as u16 * 8, a.h8 as u16 * 8)
         };
         let mut jpeg = Vec::new();
         let params = JfifParams {
@@ -469,12 +625,14 @@ impl Depacketizer {
             rtp_type: a.rtp_type & 63,
             luma: &luma,
             chroma: &chroma,
-            restart_interval: a.restart_interval,
+            restart_interval: a.restart_interval.unwrap_or(0),
         };
+        let scan = a.data.get(..a.total.unwrap_or(0)).unwrap_or_default();
+        crate::jpeg::check_structure(&params, scan).map_err(DepacketizeError::CorruptScan)?;
         if self.cfg.verify {
-            crate::jpeg::validate_scan(&params, &a.data).map_err(DepacketizeError::CorruptScan)?;
+            crate::jpeg::validate_scan(&params, scan).map_err(DepacketizeError::CorruptScan)?;
         }
-        build_jfif(&mut jpeg, &params, &a.data);
+        build_jfif(&mut jpeg, &params, scan);
         Ok(Frame {
             timestamp: a.timestamp,
             width,
@@ -490,11 +648,9 @@ mod tests {
     use crate::jpeg::{parse, QuantTable};
     use crate::tables::{CHROMA_QUANT, LUMA_QUANT};
 
-    fn jpeg(w: u16, h: u16, t: u8, restart: u16, scan_len: usize, sixteen: bool) -> Vec<u8> {
-        let scan: Vec<u8> = (0..scan_len)
-            .map(|i| (i % 251) as u8)
-            .filter(|&b| b != 0xFF)
-            .collect();
+    /// A JFIF with a valid scan; `detail` AC coefficients per block make it bigger.
+    fn jpeg(w: u16, h: u16, t: u8, restart: u16, detail: u8, sixteen: bool) -> Vec<u8> {
+        let scan = crate::jpeg::synthetic_scan(w, h, t, restart, detail);
         let mut luma = QuantTable::from_u8(&LUMA_QUANT);
         if sixteen {
             luma.sixteen_bit = true;
@@ -529,13 +685,13 @@ mod tests {
 
     #[test]
     fn roundtrip_all_variants_in_any_order() {
-        for (w, h, t, r, sixteen) in [
-            (320, 240, 1, 0, false),
-            (320, 240, 0, 0, false),
-            (640, 480, 1, 4, true),
-            (4096, 2160, 1, 0, false),
+        for (w, h, t, r, sixteen, detail) in [
+            (320, 240, 1, 0, false, 63),
+            (320, 240, 0, 0, false, 63),
+            (640, 480, 1, 4, true, 20),
+            (4096, 2160, 1, 0, false, 0),
         ] {
-            let j = jpeg(w, h, t, r, 20_000, sixteen);
+            let j = jpeg(w, h, t, r, detail, sixteen);
             let mut pk = packets(&j, 1400, 1000);
             assert!(pk.len() > 10);
             // Sequence wraps inside the frame (starts at 65530); marker only on the last.
@@ -564,7 +720,7 @@ mod tests {
 
     #[test]
     fn loss_drops_frame_and_recovers() {
-        let j = jpeg(320, 240, 1, 0, 5000, false);
+        let j = jpeg(320, 240, 1, 0, 8, false);
         let a = packets(&j, 600, 100);
         let b = packets(&j, 600, 3100);
         let mut d = Depacketizer::new(DepacketizerConfig::default());
@@ -593,7 +749,7 @@ mod tests {
 
     #[test]
     fn q_tables_and_reserved_q() {
-        let j = jpeg(64, 64, 1, 0, 100, false);
+        let j = jpeg(64, 64, 1, 0, 0, false);
         let mut pk = packets(&j, 1400, 5);
         assert_eq!(pk.len(), 1);
         // Rewrite as Q=50 without in-band tables: the receiver derives Annex K tables.
@@ -618,7 +774,7 @@ mod tests {
 
     #[test]
     fn single_in_band_table_serves_both() {
-        let j = jpeg(64, 64, 1, 0, 100, false);
+        let j = jpeg(64, 64, 1, 0, 0, false);
         let mut p = packets(&j, 1400, 5).remove(0);
         // Keep only the luma table, as FFmpeg does for a JPEG with one DQT table.
         p[20 + 3] = 64;
@@ -631,9 +787,290 @@ mod tests {
         assert_eq!(parsed.chroma, parsed.luma);
     }
 
+    /// Packets of consecutive frames from one packetizer (SSRC 7), 3000 ticks apart.
+    fn stream(frames: &[Vec<u8>], mtu: usize) -> Vec<Vec<Vec<u8>>> {
+        let mut p = Packetizer::new(mtu, 7, 65000);
+        frames
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                let f = parse(j).unwrap();
+                let mut out = Vec::new();
+                p.packetize(&f, 1000 + 3000 * i as u32, |b| {
+                    out.push(b.to_vec());
+                    Ok::<(), ()>(())
+                })
+                .unwrap()
+                .unwrap();
+                out
+            })
+            .collect()
+    }
+
+    /// A raw RFC 2435 packet (SSRC 7), `extra` after the main header.
+    #[allow(clippy::too_many_arguments)]
+    fn raw(
+        seq: u16,
+        ts: u32,
+        marker: bool,
+        offset: u32,
+        t: u8,
+        q: u8,
+        wh8: (u8, u8),
+        extra: &[u8],
+    ) -> Vec<u8> {
+        let mut b = Vec::new();
+        write_header(&mut b, marker, 26, seq, ts, 7);
+        b.push(0);
+        b.extend_from_slice(&offset.to_be_bytes()[1..]);
+        b.extend_from_slice(&[t, q, wh8.0, wh8.1]);
+        b.extend_from_slice(extra);
+        b
+    }
+
+    /// Push every packet; the frames that come out.
+    fn run(d: &mut Depacketizer, pk: impl IntoIterator<Item = Vec<u8>>) -> Vec<Frame> {
+        pk.into_iter()
+            .filter_map(|p| d.push(&p).ok().flatten())
+            .collect()
+    }
+
+    /// A JFIF of `w` x `h` type `t` with this scan (whatever it holds).
+    fn jfif_with_scan(w: u16, h: u16, t: u8, ri: u16, scan: &[u8]) -> Vec<u8> {
+        let (l, c) = (
+            QuantTable::from_u8(&LUMA_QUANT),
+            QuantTable::from_u8(&CHROMA_QUANT),
+        );
+        let mut out = Vec::new();
+        let p = JfifParams {
+            width: w,
+            height: h,
+            rtp_type: t,
+            luma: &l,
+            chroma: &c,
+            restart_interval: ri,
+        };
+        build_jfif(&mut out, &p, scan);
+        out
+    }
+
+    #[test]
+    fn a_far_timestamp_does_not_block_later_frames() {
+        // Issue #10 item 15: one packet with the stream's SSRC, the next sequence number and a
+        // timestamp 0x70000000 ahead (or behind) froze the stream (3 of 13 frames came out).
+        for jump in [0x7000_0000u32, 0x9000_0000] {
+            let frames: Vec<Vec<u8>> = (0..13).map(|_| jpeg(320, 240, 1, 0, 8, false)).collect();
+            let pk = stream(&frames, 600);
+            assert!(pk[2].len() > 2);
+            let spoof_seq = u16::from_be_bytes([pk[2][1][2], pk[2][1][3]]);
+            let spoof = raw(
+                spoof_seq,
+                1000 + 6000 + jump,
+                true,
+                0,
+                1,
+                50,
+                (40, 30),
+                &[1; 10],
+            );
+            let mut all: Vec<Vec<u8>> = Vec::new();
+            for (i, f) in pk.iter().enumerate() {
+                for (k, p) in f.iter().enumerate() {
+                    if i == 2 && k == 1 {
+                        all.push(spoof.clone());
+                    }
+                    all.push(p.clone());
+                }
+            }
+            let mut d = Depacketizer::new(Default::default());
+            let out = run(&mut d, all);
+            d.finish();
+            // Frame 2 (interrupted by the spoofed packet) is lost, nothing else.
+            assert_eq!(out.len(), 12, "jump {jump:#x}");
+            assert_eq!(d.counters().frames_dropped, 2); // frame 2 and the spoofed one
+        }
+    }
+
+    #[test]
+    fn timestamps_going_back_with_sequence_numbers_going_on_are_new_frames() {
+        // A sender restarting its clock (same SSRC, sequence numbers continue).
+        let frames: Vec<Vec<u8>> = (0..6).map(|_| jpeg(64, 64, 1, 0, 2, false)).collect();
+        let mut pk = stream(&frames, 1400);
+        for (i, f) in pk.iter_mut().enumerate().skip(3) {
+            for p in f.iter_mut() {
+                p[4..8].copy_from_slice(&(500 + i as u32 * 3000).to_be_bytes());
+            }
+        }
+        let mut d = Depacketizer::new(Default::default());
+        assert_eq!(run(&mut d, pk.into_iter().flatten()).len(), 6);
+    }
+
+    #[test]
+    fn overlapping_fragments_must_agree() {
+        // Issue #10 item 16: an injected fragment overlapping real ones with other bytes.
+        let j = jpeg(320, 240, 1, 0, 8, false);
+        let pk = packets(&j, 600, 100);
+        let seq = u16::from_be_bytes([pk[0][2], pk[0][3]]);
+        let evil = raw(seq, 100, false, 700, 1, 255, (40, 30), &[0x11; 200]);
+        let mut d = Depacketizer::new(Default::default());
+        let mut all = pk.clone();
+        all.insert(1, evil);
+        assert!(run(&mut d, all).is_empty());
+        d.finish();
+        let c = d.counters();
+        assert_eq!((c.frames_dropped, c.frames_rejected), (1, 1));
+        // The same bytes again (a duplicate or re-sent fragment) are harmless.
+        let good = &pk[1];
+        let mut d = Depacketizer::new(Default::default());
+        let mut all = pk.clone();
+        let mut dup = good[..good.len() - 50].to_vec();
+        dup[2..4].copy_from_slice(&seq.wrapping_add(40).to_be_bytes());
+        all.insert(2, dup);
+        assert_eq!(run(&mut d, all).len(), 1);
+    }
+
+    #[test]
+    fn in_band_tables_must_be_whole_and_sane() {
+        let j = jpeg(64, 64, 1, 0, 0, false);
+        let p = packets(&j, 1400, 5).remove(0);
+        // Three tables where RFC 2435 carries one or two: rejected.
+        let mut three = p.clone();
+        three[20 + 3] = 192;
+        three.splice(24 + 128..24 + 128, [9u8; 64]);
+        assert_eq!(
+            Depacketizer::new(Default::default()).push(&three),
+            Err(DepacketizeError::QuantHeader)
+        );
+        // A length that is not a whole table: rejected.
+        let mut odd = p.clone();
+        odd[20 + 3] = 100;
+        assert_eq!(
+            Depacketizer::new(Default::default()).push(&odd),
+            Err(DepacketizeError::QuantHeader)
+        );
+        // Zero entries: rejected when the frame is checked.
+        let mut zero = p.clone();
+        zero[24..24 + 64].fill(0);
+        let mut d = Depacketizer::new(Default::default());
+        assert_eq!(
+            d.push(&zero),
+            Err(DepacketizeError::CorruptScan(
+                "quantization table with a zero entry"
+            ))
+        );
+        assert_eq!(d.counters().frames_rejected, 1);
+    }
+
+    #[test]
+    fn scans_that_cannot_be_the_picture_are_rejected() {
+        let check = |j: &[u8], dims: Option<(u16, u16)>| {
+            let mut d = Depacketizer::new(DepacketizerConfig {
+                dimensions: dims,
+                ..Default::default()
+            });
+            let out = run(&mut d, packets(j, 1400, 9));
+            (out.len(), d.last_rejection().cloned())
+        };
+        let valid = crate::jpeg::synthetic_scan(64, 64, 1, 0, 3);
+        assert_eq!(check(&jfif_with_scan(64, 64, 1, 0, &valid), None).0, 1);
+        // A 2040x2040 header over the scan of a 64x64 picture.
+        let short = DepacketizeError::CorruptScan("scan too short for the picture size");
+        assert_eq!(
+            check(&jfif_with_scan(2040, 2040, 1, 0, &valid), None),
+            (0, Some(short.clone()))
+        );
+        // x-dimensions from the SDP are held to the same rule.
+        assert_eq!(
+            check(
+                &jfif_with_scan(4096, 2160, 1, 0, &valid),
+                Some((4096, 2160))
+            ),
+            (0, Some(short))
+        );
+        // Random bytes: markers where none may be.
+        let mut rng = 0x1234_5678u32;
+        let random: Vec<u8> = (0..4000)
+            .map(|_| {
+                rng = rng.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (rng >> 16) as u8
+            })
+            .collect();
+        let (n, why) = check(&jfif_with_scan(64, 64, 1, 0, &random), None);
+        assert_eq!(n, 0, "{why:?}");
+        // Restart markers: one missing, or out of order.
+        let rst = crate::jpeg::synthetic_scan(64, 64, 1, 4, 3);
+        assert_eq!(check(&jfif_with_scan(64, 64, 1, 4, &rst), None).0, 1);
+        let last = rst.windows(2).position(|w| w == [0xFF, 0xD2]).unwrap();
+        let mut missing = rst.clone();
+        missing.drain(last..last + 2);
+        assert_eq!(
+            check(&jfif_with_scan(64, 64, 1, 4, &missing), None).1,
+            Some(DepacketizeError::CorruptScan(
+                "fewer restart markers than restart intervals"
+            ))
+        );
+        let at = rst.windows(2).position(|w| w == [0xFF, 0xD1]).unwrap();
+        let mut swapped = rst.clone();
+        swapped[at + 1] = 0xD2;
+        assert_eq!(
+            check(&jfif_with_scan(64, 64, 1, 4, &swapped), None).1,
+            Some(DepacketizeError::CorruptScan(
+                "restart markers out of sequence"
+            ))
+        );
+    }
+
+    #[test]
+    fn absurd_offsets_are_refused_without_allocating() {
+        // A 64x64 frame cannot have a scan of 16 MB: refused before any memory is used for it.
+        let mut d = Depacketizer::new(Default::default());
+        let p = raw(1, 5, true, 0xFF_FF00, 1, 50, (8, 8), &[0; 100]);
+        assert!(matches!(d.push(&p), Err(DepacketizeError::TooLarge(n)) if n < 100_000));
+        d.finish();
+        assert_eq!(d.counters().frames_rejected, 1);
+    }
+
+    #[test]
+    fn reassembly_is_bounded_and_not_quadratic() {
+        // Issue #10 item 18: 44 000 disjoint 1-byte fragments cost 1.36 s of CPU.
+        let n = 44_000u32;
+        let make = |k: u32| raw(k as u16, 77, false, 2 * (n - k), 1, 50, (255, 255), &[0x22]);
+        let t = std::time::Instant::now();
+        let mut d = Depacketizer::new(Default::default());
+        let mut refused = 0;
+        for k in 0..n {
+            if d.push(&make(k)) == Err(DepacketizeError::TooManyFragments(MAX_FRAGMENTS)) {
+                refused += 1;
+            }
+        }
+        d.finish();
+        assert_eq!(refused as usize, n as usize - MAX_FRAGMENTS);
+        assert_eq!(d.counters().frames_rejected, 1);
+        // Up to the limit, fragments in reverse order cost a logarithmic insert each.
+        let mut d = Depacketizer::new(Default::default());
+        for k in 0..MAX_FRAGMENTS as u32 {
+            let p = raw(
+                k as u16,
+                78,
+                false,
+                2 * (MAX_FRAGMENTS as u32 - k),
+                1,
+                50,
+                (255, 255),
+                &[0x22],
+            );
+            assert_eq!(d.push(&p), Ok(None));
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+
     #[test]
     fn mtu_too_small_is_an_error() {
-        let j = jpeg(64, 64, 1, 0, 100, false);
+        let j = jpeg(64, 64, 1, 0, 0, false);
         let f = parse(&j).unwrap();
         let r = Packetizer::new(100, 1, 1).packetize(&f, 0, |_| Ok::<(), ()>(()));
         assert!(matches!(r, Err(PacketizeError::MtuTooSmall { .. })));

@@ -1,6 +1,19 @@
 //! SDP (RFC 4566) for a JPEG/RTP stream: what players (ffmpeg, VLC, GStreamer) need to receive
 //! it, and a reader for the fields vx uses.
 
+/// Why an SDP was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdpError {
+    #[error("no m=video line")]
+    NoVideo,
+    #[error("bad port in m=video")]
+    Port,
+    #[error("bad payload type in m=video")]
+    PayloadType,
+    #[error("bad a=x-dimensions \"{0}\": expected WIDTH,HEIGHT, each 1..65535")]
+    Dimensions(String),
+}
+
 /// The stream described by an SDP.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamDescription {
@@ -36,7 +49,7 @@ impl StreamDescription {
     }
 
     /// Read the first video media section of an SDP.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, SdpError> {
         let mut address = None;
         let mut media = None;
         let mut framerate = None;
@@ -52,22 +65,22 @@ impl StreamDescription {
                 let port = f
                     .first()
                     .and_then(|p| p.parse::<u16>().ok())
-                    .ok_or("bad port in m=video")?;
+                    .ok_or(SdpError::Port)?;
                 let pt = f
                     .get(2)
                     .and_then(|p| p.parse::<u8>().ok())
-                    .ok_or("bad payload type in m=video")?;
+                    .ok_or(SdpError::PayloadType)?;
                 media = Some((port, pt));
             } else if let Some(v) = line.strip_prefix("a=framerate:") {
                 framerate = v.trim().parse().ok();
             } else if let Some(v) = line.strip_prefix("a=x-dimensions:") {
-                let mut it = v.split(',').map(|x| x.trim().parse::<u16>());
-                if let (Some(Ok(w)), Some(Ok(h))) = (it.next(), it.next()) {
-                    dimensions = Some((w, h));
-                }
+                let bad = || SdpError::Dimensions(v.trim().to_string());
+                let (w, h) = v.split_once(',').ok_or_else(bad)?;
+                let size = |x: &str| x.trim().parse::<u16>().ok().filter(|&n| n > 0);
+                dimensions = Some((size(w).ok_or_else(bad)?, size(h).ok_or_else(bad)?));
             }
         }
-        let (port, payload_type) = media.ok_or("no m=video line")?;
+        let (port, payload_type) = media.ok_or(SdpError::NoVideo)?;
         Ok(StreamDescription {
             address: address.unwrap_or_else(|| "0.0.0.0".into()),
             port,
@@ -96,5 +109,30 @@ mod tests {
         assert!(s.contains("a=x-dimensions:4096,2160"));
         assert_eq!(StreamDescription::parse(&s).unwrap(), d);
         assert!(StreamDescription::parse("v=0\n").is_err());
+    }
+
+    #[test]
+    fn bad_x_dimensions_are_refused() {
+        // Issue #10 item 19: "0,0", "-1,-1" and "abc" were accepted.
+        let base = "v=0\nc=IN IP4 127.0.0.1\nm=video 5004 RTP/AVP 26\n";
+        for bad in [
+            "0,0",
+            "-1,-1",
+            "abc",
+            "640",
+            "640,0",
+            "70000,480",
+            "640,480,3",
+            "",
+        ] {
+            let text = format!("{base}a=x-dimensions:{bad}\n");
+            assert_eq!(
+                StreamDescription::parse(&text),
+                Err(SdpError::Dimensions(bad.to_string())),
+                "{bad}"
+            );
+        }
+        let ok = StreamDescription::parse(&format!("{base}a=x-dimensions: 4096, 2160\n"));
+        assert_eq!(ok.unwrap().dimensions, Some((4096, 2160)));
     }
 }
