@@ -147,7 +147,7 @@ impl CenterFace {
                 let i = y * fw + x;
                 let score = heat[i];
                 // NaN (a damaged model) is never above the threshold.
-                if !(score > threshold) {
+                if score.is_nan() || score <= threshold {
                     continue;
                 }
                 let s0 = scale[i].exp() * 4.0;

@@ -274,7 +274,7 @@ fn check<R: Read + Seek>(r: &mut Reader<R>) -> std::result::Result<Summary, Stri
         }
         let name_bytes = r.bytes(name_len as u64, "a tensor name")?;
         let name = String::from_utf8_lossy(&name_bytes).into_owned();
-        if ne[0] as u64 % block != 0 {
+        if !(ne[0] as u64).is_multiple_of(block) {
             return Err(format!(
                 "tensor {name}: row of {} is not whole blocks",
                 ne[0]
