@@ -239,3 +239,53 @@ fn usage_errors_exit_2() {
     let help = String::from_utf8_lossy(&o.stdout);
     assert!(help.contains("keyframes") && help.contains("probe"));
 }
+
+/// Options are validated and the reports give the values that applied (issue #10 item 20).
+#[test]
+fn options_are_validated_and_reports_give_what_applied() {
+    let whisper = need("models/whisper-tiny.en.ggml.bin");
+    let ssd = need("models/ssd_mobilenet_v2_coco.onnx");
+    let jfk = need("media/jfk.wav");
+    let dog = need("media/dog.jpg");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    // A language whisper does not know, and a non-English language for an English-only model.
+    for (lang, needle) in [("klingon", "not a language"), ("fr", "English-only")] {
+        let o = run_vx(&[
+            "transcribe",
+            &s(&jfk),
+            "-m",
+            &s(&whisper),
+            "--language",
+            lang,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{lang}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{lang}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    }
+    // A language name is taken, and the code used is what the transcript reports.
+    let o = run_vx(&[
+        "-q",
+        "transcribe",
+        &s(&jfk),
+        "-m",
+        &s(&whisper),
+        "--language",
+        "English",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["language"], "en");
+    // Thresholds outside 0..1 are refused by detect as they are by vad.
+    let o = run_vx(&["detect", &s(&dog), "-m", &s(&ssd), "--threshold", "1.5"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Below the SSD graph's own cut-off (0.3): that applies, the report and a warning say so.
+    let o = run_vx(&["detect", &s(&dog), "-m", &s(&ssd), "--threshold", "0.05"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cut-off"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = v["threshold"].as_f64().unwrap();
+    assert!((t - 0.3).abs() < 1e-6, "{t}");
+    for d in v["results"][0]["detections"].as_array().unwrap() {
+        assert!(d["score"].as_f64().unwrap() > 0.3, "{d}");
+    }
+}

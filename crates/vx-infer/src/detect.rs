@@ -400,6 +400,13 @@ impl SsdDetector {
         outputs.iter().any(|o| o.starts_with("detection_boxes"))
     }
 
+    /// The model's own score cut-off (strict), which applies whatever lower threshold is
+    /// asked for: the graph's `Greater` constant (0.3 in the TF OD API exports) when vx runs
+    /// the network and the NMS; ~0 when the whole graph runs (its cut-off is inside it).
+    pub fn graph_min_score(&self) -> f32 {
+        self.nms.0
+    }
+
     /// Which part of the graph runs in ONNX Runtime.
     pub fn graph(&self) -> SsdGraph {
         self.graph
@@ -741,6 +748,14 @@ impl Detector {
             }
             Family::Yolo => Detector::Yolo(crate::yolo::Yolo::from_session(path, s, labels)?),
         })
+    }
+
+    /// The lowest score this model can report (its own cut-off), where it has one.
+    pub fn min_score(&self) -> Option<f32> {
+        match self {
+            Detector::Ssd(d) => Some(d.graph_min_score()).filter(|m| *m > SSD_MIN_SCORE),
+            _ => None,
+        }
     }
 
     /// The picture size this detector wants from a video scaler (stretched), if any.

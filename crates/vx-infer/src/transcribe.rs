@@ -52,6 +52,28 @@ impl Whisper {
         })
     }
 
+    /// Check a `--language` value for this model: a language whisper knows (its code, e.g.
+    /// "fr", or its English name, e.g. "french"; "auto" detects), and for an English-only
+    /// model, English. Returns the code whisper will use.
+    pub fn check_language(&self, language: &str) -> std::result::Result<String, String> {
+        let code = if language == "auto" {
+            "auto".to_string()
+        } else {
+            let id = whisper_rs::get_lang_id(&language.to_ascii_lowercase())
+                .ok_or_else(|| format!("--language {language}: not a language whisper knows (e.g. en, fr, de, ja, or auto)"))?;
+            whisper_rs::get_lang_str(id)
+                .ok_or_else(|| format!("--language {language}: not a language whisper knows"))?
+                .to_string()
+        };
+        if !self.is_multilingual() && code != "en" {
+            return Err(format!(
+                "--language {language}: {} is an English-only model; use a multilingual one (e.g. base, small)",
+                self.path.display()
+            ));
+        }
+        Ok(code)
+    }
+
     /// Whether the model knows more than English (English-only `.en` models do not).
     pub fn is_multilingual(&self) -> bool {
         self.ctx.is_multilingual()

@@ -231,6 +231,24 @@ fn open_detector(
     Ok(ops::detect::SharedDetector::new(model, det))
 }
 
+/// Check a `--threshold` of detect / faces and return the one that applies (the model's own
+/// cut-off when it is higher, with a warning: the reports give the applied value).
+fn detect_threshold(shared: &ops::detect::SharedDetector, requested: f32) -> Result<f32> {
+    if !(0.0..=1.0).contains(&requested) {
+        return Err(usage(format!(
+            "--threshold {requested}: a score threshold is between 0 and 1"
+        )));
+    }
+    let applied = shared.applied_threshold(requested);
+    if applied != requested {
+        eprintln!(
+            "vx: warning: --threshold {requested} is below the model's own cut-off ({applied}) in {}: {applied} applies",
+            shared.model.display()
+        );
+    }
+    Ok(applied)
+}
+
 pub fn keyframes(
     file: &Path,
     out: &Path,
@@ -254,6 +272,7 @@ pub fn keyframes(
     if let Some((model, threshold)) = detect {
         let model = resolve_model(model)?;
         let shared = open_detector(&model, None, None, shares.onnx)?;
+        let threshold = detect_threshold(&shared, threshold)?;
         det_model = Some(model);
         tasks.push(Task {
             op: Box::new(ops::detect::Detect::new(
@@ -472,8 +491,9 @@ pub fn detect(
     let inputs: Vec<&Path> = a.inputs.iter().map(PathBuf::as_path).collect();
     let out = open_out(&inputs, a.out.as_deref())?;
     let shared = open_detector(&model, family, a.labels.as_deref(), a.threads)?;
+    let threshold = detect_threshold(&shared, a.threshold)?;
     let opts = ops::detect::DetectOptions {
-        threshold: a.threshold,
+        threshold,
         every: a.every,
         annotate: a.annotate.clone(),
         batch: a.batch as usize,
@@ -506,7 +526,7 @@ pub fn detect(
     }
     let report = ops::detect::DetectReport {
         model,
-        threshold: a.threshold,
+        threshold,
         results,
         complete: warnings.is_empty(),
         warnings,
@@ -574,7 +594,9 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
     ] {
         if has(op) {
             let m = model_for(op)?;
-            detectors.insert(op, open_detector(&m, family, None, shares.onnx)?);
+            let shared = open_detector(&m, family, None, shares.onnx)?;
+            let threshold = detect_threshold(&shared, a.threshold)?;
+            detectors.insert(op, (shared, threshold));
         }
     }
     let whisper = match has("transcribe") {
@@ -621,9 +643,9 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                 ),
                 name @ ("detect" | "faces") => Box::new(ops::detect::Detect::new(
                     if name == "detect" { "detect" } else { "faces" },
-                    detectors[name].clone(),
+                    detectors[name].0.clone(),
                     ops::detect::DetectOptions {
-                        threshold: a.threshold,
+                        threshold: detectors[name].1,
                         debug_dir: a.debug.then(|| dir.join("debug")),
                         ..Default::default()
                     },

@@ -107,7 +107,7 @@ enum Command {
         file: PathBuf,
         /// whisper.cpp ggml model: a path, or a name in the model directory (`vx models list`;
         /// catalogue names such as tiny.en find ggml-tiny.en.bin).
-        #[arg(long)]
+        #[arg(short, long)]
         model: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = TextFormat::Json)]
@@ -139,7 +139,7 @@ enum Command {
         /// Input file (audio or video).
         file: PathBuf,
         /// Silero VAD ONNX model, or a name in $VX_MODEL_DIR.
-        #[arg(long)]
+        #[arg(short, long)]
         model: String,
         /// Speech probability threshold (speech ends 0.15 below it).
         #[arg(long, default_value_t = 0.5)]
@@ -153,7 +153,7 @@ enum Command {
         /// Input file (audio or video).
         file: PathBuf,
         /// The aisfx ONNX model (sfx_embedding.onnx), or a name in $VX_MODEL_DIR.
-        #[arg(long)]
+        #[arg(short, long)]
         model: String,
         /// Write the JSON here instead of stdout (atomically).
         #[arg(short, long, value_name = "OUT.json")]
@@ -239,7 +239,7 @@ pub(crate) struct DetectArgs {
     pub(crate) inputs: Vec<PathBuf>,
     /// Model file, or a name looked up in the model directory (with or without .onnx; see
     /// `vx models list`).
-    #[arg(long)]
+    #[arg(short, long)]
     pub(crate) model: String,
     /// Class names ("<id> <name>" or one name per line); default: coco_labels_90.txt beside
     /// the model when there is one.

@@ -23,6 +23,16 @@ pub struct SharedDetector {
 }
 
 impl SharedDetector {
+    /// The threshold that really applies when `requested` is asked for: the model's own
+    /// cut-off when that is higher (the SSD's graph keeps nothing below 0.3).
+    pub fn applied_threshold(&self, requested: f32) -> f32 {
+        let min = self.detector.lock().ok().and_then(|d| d.min_score());
+        match min {
+            Some(m) if m > requested => m,
+            _ => requested,
+        }
+    }
+
     pub fn new(model: &Path, detector: Detector) -> SharedDetector {
         SharedDetector {
             model: model.to_path_buf(),

@@ -86,7 +86,15 @@ pub struct Transcribe {
 }
 
 impl Transcribe {
-    pub fn new(shared: SharedWhisper, opts: TranscribeOptions) -> Result<Transcribe> {
+    pub fn new(shared: SharedWhisper, mut opts: TranscribeOptions) -> Result<Transcribe> {
+        if let Some(l) = &opts.language {
+            let w = shared
+                .whisper
+                .lock()
+                .map_err(|_| Error::failed(&shared.model, "whisper poisoned"))?;
+            // The code actually used is what the transcript reports ("French" -> "fr").
+            opts.language = Some(w.check_language(l).map_err(Error::Usage)?);
+        }
         let vad = opts
             .vad_model
             .as_deref()
