@@ -798,3 +798,65 @@ fn hostile_models_are_refused_or_contained() {
     );
     assert!(o.stdout.is_empty(), "no JSON on failure");
 }
+
+/// A JPEG stored sideways with EXIF Orientation=6 ("rotate 90 degrees clockwise to display"),
+/// as phones write them: processed upright, boxes in the displayed picture's pixels (issue #10
+/// item 23; it used to be processed as stored).
+#[test]
+fn exif_orientation_is_applied_to_still_images() {
+    let d = TempDir::new("detect-exif");
+    let stored = d.path("stored.jpg");
+    // zidane.jpg turned 90 degrees counter-clockwise: what a phone stores for an upright picture.
+    ffmpeg(&[
+        "-i",
+        need("media/zidane.jpg").to_str().unwrap(),
+        "-vf",
+        "transpose=2",
+        "-q:v",
+        "2",
+        stored.to_str().unwrap(),
+    ]);
+    // An EXIF APP1 segment holding only Orientation = 6, right after SOI.
+    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01".to_vec();
+    tiff.extend_from_slice(&[
+        0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1, 0x00, 0x06, 0, 0, 0, 0, 0, 0,
+    ]);
+    let mut body = b"Exif\x00\x00".to_vec();
+    body.extend_from_slice(&tiff);
+    let jpeg = std::fs::read(&stored).unwrap();
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xff, 0xe1]);
+    out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&jpeg[2..]);
+    let phone = d.path("phone.jpg");
+    std::fs::write(&phone, out).unwrap();
+    let faces = need("models/centerface.onnx");
+    let run = |img: &std::path::Path| -> serde_json::Value {
+        let o = vx()
+            .args([
+                "faces",
+                img.to_str().unwrap(),
+                "-m",
+                faces.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (got, want) = (run(&phone), run(&need("media/zidane.jpg")));
+    let (g, w) = (&got["results"][0], &want["results"][0]);
+    assert_eq!(
+        (&g["width"], &g["height"]),
+        (&1280.into(), &720.into()),
+        "{g}"
+    );
+    let (gd, wd) = (dets(g), dets(w));
+    assert_eq!(gd.len(), wd.len(), "{gd:?} vs {wd:?}");
+    for (a, b) in gd.iter().zip(&wd) {
+        for (x, y) in a.2.iter().zip(b.2) {
+            assert!((x - y).abs() < 12.0, "{gd:?} vs {wd:?}");
+        }
+    }
+}

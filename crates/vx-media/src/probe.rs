@@ -147,32 +147,40 @@ pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
 pub fn display_rotation(stream: &ff::format::stream::Stream) -> i32 {
     for sd in stream.side_data() {
         if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix {
-            let data = sd.data();
-            if data.len() < 36 {
-                continue;
+            if let Some(r) = matrix_rotation(sd.data()) {
+                return r;
             }
-            let mut m = [0i32; 9];
-            for (i, v) in m.iter_mut().enumerate() {
-                let b = [
-                    data[4 * i],
-                    data[4 * i + 1],
-                    data[4 * i + 2],
-                    data[4 * i + 3],
-                ];
-                *v = i32::from_ne_bytes(b);
-            }
-            // SAFETY: `m` is a valid 3x3 display matrix of 9 i32 values.
-            let ccw = unsafe { ff::ffi::av_display_rotation_get(m.as_ptr()) };
-            if ccw.is_nan() {
-                return 0;
-            }
-            let mut theta = -ccw.round();
-            theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
-            let q = ((theta / 90.0).round() as i32).rem_euclid(4);
-            return q * 90;
         }
     }
     0
+}
+
+/// Clockwise degrees (0, 90, 180, 270) to apply to make a picture upright, from a 3x3 display
+/// matrix (a stream's, or a still image's EXIF orientation as libavcodec exports it on the
+/// frame). `None` for a matrix that is too short; 0 for one that is not a rotation.
+pub fn matrix_rotation(data: &[u8]) -> Option<i32> {
+    if data.len() < 36 {
+        return None;
+    }
+    let mut m = [0i32; 9];
+    for (i, v) in m.iter_mut().enumerate() {
+        let b = [
+            data[4 * i],
+            data[4 * i + 1],
+            data[4 * i + 2],
+            data[4 * i + 3],
+        ];
+        *v = i32::from_ne_bytes(b);
+    }
+    // SAFETY: `m` is a valid 3x3 display matrix of 9 i32 values.
+    let ccw = unsafe { ff::ffi::av_display_rotation_get(m.as_ptr()) };
+    if ccw.is_nan() {
+        return Some(0);
+    }
+    let mut theta = -ccw.round();
+    theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
+    let q = ((theta / 90.0).round() as i32).rem_euclid(4);
+    Some(q * 90)
 }
 
 fn media_kind(t: ff::media::Type) -> &'static str {

@@ -223,10 +223,19 @@ impl VideoPart {
         let time = pts
             .and_then(|p| ts_seconds(p, self.tb))
             .map(|t| t - container_start);
+        // A still image's EXIF orientation comes as a display matrix on the frame (libavcodec's
+        // JPEG decoder exports it); the stream's own matrix (video) wins where there is one.
+        let rotation = match self.info.rotation {
+            0 => frame
+                .side_data(ff::util::frame::side_data::Type::DisplayMatrix)
+                .and_then(|sd| crate::probe::matrix_rotation(sd.data()))
+                .unwrap_or(0),
+            r => r,
+        };
         VideoFrame {
             key: frame.is_key(),
             frame,
-            rotation: self.info.rotation,
+            rotation,
             time,
             pts,
         }
