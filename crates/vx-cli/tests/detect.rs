@@ -602,7 +602,13 @@ fn annotate_draws_the_boxes() {
     assert!(o.status.success(), "{}", stderr(&o));
     let r = &v["results"][0];
     let path = std::path::PathBuf::from(r["annotated"].as_str().unwrap());
-    assert_eq!(path, dir.join("dog.jpg"));
+    // DIR/<stem>-<8 hex digits of the input path's hash>.jpg
+    let name = path.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("dog-") && name.ends_with(".jpg") && name.len() == 16,
+        "{name}"
+    );
+    assert_eq!(path.parent().unwrap(), dir);
     let rgb = decode_rgb(&path);
     let (w, h) = (
         r["width"].as_u64().unwrap() as usize,
@@ -859,4 +865,47 @@ fn exif_orientation_is_applied_to_still_images() {
             assert!((x - y).abs() < 12.0, "{gd:?} vs {wd:?}");
         }
     }
+}
+
+/// `--annotate DIR` with two inputs of the same file name in different folders: two images,
+/// each drawn on its own input (issue #10 item 22: one used to overwrite the other while both
+/// results pointed to it).
+#[test]
+fn annotated_images_of_same_named_inputs_do_not_collide() {
+    let d = TempDir::new("detect-annotate-names");
+    for (sub, img) in [("a", "dog.jpg"), ("b", "bus.jpg")] {
+        std::fs::create_dir_all(d.path(sub)).unwrap();
+        std::fs::copy(need(&format!("media/{img}")), d.path(sub).join("x.jpg")).unwrap();
+    }
+    let dir = d.path("ann");
+    let o = vx()
+        .args([
+            "-q",
+            "detect",
+            d.path("a/x.jpg").to_str().unwrap(),
+            d.path("b/x.jpg").to_str().unwrap(),
+            "-m",
+            need("models/ssd_mobilenet_v2_coco.onnx").to_str().unwrap(),
+            "--annotate",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let paths: Vec<String> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["annotated"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths.len(), 2);
+    assert_ne!(paths[0], paths[1]);
+    // Each image has its own input's size (dog.jpg 768x576, bus.jpg 810x1080).
+    for (p, r) in paths.iter().zip(v["results"].as_array().unwrap()) {
+        let rgb = decode_rgb(std::path::Path::new(p));
+        let (w, h) = (r["width"].as_u64().unwrap(), r["height"].as_u64().unwrap());
+        assert_eq!(rgb.len() as u64, w * h * 3, "{p}");
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
 }

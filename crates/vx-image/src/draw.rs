@@ -10,6 +10,8 @@ pub struct Mark {
     pub h: f32,
     pub caption: String,
     pub color: [u8; 3],
+    /// Points to mark (face landmarks), in pixels.
+    pub points: Vec<[f32; 2]>,
 }
 
 /// A distinct, bright colour for a class id.
@@ -69,8 +71,10 @@ impl Canvas<'_> {
     }
 }
 
-/// Draw each mark: an outline, and its caption on a bar of the same colour above the box
-/// (inside it when the box touches the top edge).
+/// Draw each mark: an outline, its points (small squares), and its caption on a bar of the
+/// same colour above the box (inside it when the box touches the top edge). Captions are
+/// drawn after every outline, kept inside the picture (moved left at the right edge) and
+/// moved down past captions already placed, so overlapping boxes do not hide each other's.
 pub fn annotate(rgb: &mut [u8], width: usize, height: usize, marks: &[Mark]) {
     if rgb.len() < width * height * 3 {
         return;
@@ -79,18 +83,51 @@ pub fn annotate(rgb: &mut [u8], width: usize, height: usize, marks: &[Mark]) {
     let side = width.min(height) as i64;
     let t = (side / 300).max(2);
     let scale = (side / 400).max(1);
+    let (w, h) = (width as i64, height as i64);
+    let corners = |m: &Mark| {
+        (
+            m.x.round() as i64,
+            m.y.round() as i64,
+            (m.x + m.w).round() as i64,
+            (m.y + m.h).round() as i64,
+        )
+    };
     for m in marks {
-        let (x0, y0) = (m.x.round() as i64, m.y.round() as i64);
-        let (x1, y1) = ((m.x + m.w).round() as i64, (m.y + m.h).round() as i64);
+        let (x0, y0, x1, y1) = corners(m);
         cv.fill(x0, y0, x1, y0 + t, m.color);
         cv.fill(x0, y1 - t, x1, y1, m.color);
         cv.fill(x0, y0, x0 + t, y1, m.color);
         cv.fill(x1 - t, y0, x1, y1, m.color);
+        let r = t.max(2);
+        for p in &m.points {
+            if p[0].is_finite() && p[1].is_finite() {
+                let (px, py) = (p[0].round() as i64, p[1].round() as i64);
+                cv.fill(px - r, py - r, px + r + 1, py + r + 1, m.color);
+            }
+        }
+    }
+    let mut placed: Vec<(i64, i64, i64, i64)> = Vec::new();
+    let overlaps = |a: &(i64, i64, i64, i64), b: &(i64, i64, i64, i64)| {
+        a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+    };
+    for m in marks {
+        let (x0, y0, _, _) = corners(m);
         let th = 8 * scale + 2 * scale;
-        let tw = m.caption.chars().count() as i64 * 8 * scale + 2 * scale;
-        let ty = if y0 - th >= 0 { y0 - th } else { y0 };
-        cv.fill(x0, ty, x0 + tw, ty + th, m.color);
-        cv.text(x0 + scale, ty + scale, &m.caption, scale, [255, 255, 255]);
+        let tw = (m.caption.chars().count() as i64 * 8 * scale + 2 * scale).min(w.max(1));
+        let tx = x0.min(w - tw).max(0);
+        let mut ty = if y0 - th >= 0 { y0 - th } else { y0.max(0) };
+        // Below any caption it would cover (a bounded number of steps).
+        for _ in 0..marks.len() {
+            let bar = (tx, ty, tx + tw, ty + th);
+            match placed.iter().find(|p| overlaps(p, &bar)) {
+                Some(p) if p.3 + th <= h => ty = p.3,
+                _ => break,
+            }
+        }
+        ty = ty.min(h - th).max(0);
+        placed.push((tx, ty, tx + tw, ty + th));
+        cv.fill(tx, ty, tx + tw, ty + th, m.color);
+        cv.text(tx + scale, ty + scale, &m.caption, scale, [255, 255, 255]);
     }
 }
 
@@ -109,6 +146,7 @@ mod tests {
             h: 20.0,
             caption: "A".into(),
             color: [255, 0, 0],
+            points: Vec::new(),
         };
         annotate(&mut rgb, w, h, std::slice::from_ref(&m));
         let px = |x: usize, y: usize| &rgb[(y * w + x) * 3..(y * w + x) * 3 + 3];
@@ -130,5 +168,64 @@ mod tests {
             ..m
         };
         annotate(&mut rgb, w, h, &[off]);
+    }
+
+    fn white_in(rgb: &[u8], w: usize, x0: usize, y0: usize, x1: usize, y1: usize) -> bool {
+        (y0..y1)
+            .any(|y| (x0..x1).any(|x| rgb[(y * w + x) * 3..(y * w + x) * 3 + 3] == [255, 255, 255]))
+    }
+
+    #[test]
+    fn captions_stay_inside_and_do_not_cover_each_other() {
+        let (w, h) = (100, 100);
+        let mark = |x: f32, y: f32, caption: &str| Mark {
+            x,
+            y,
+            w: 20.0,
+            h: 20.0,
+            caption: caption.into(),
+            color: [200, 0, 0],
+            points: Vec::new(),
+        };
+        // A box at the right edge with a caption wider than the room left of it: the whole
+        // caption is drawn (its last glyph is inside the picture).
+        let mut rgb = vec![0u8; w * h * 3];
+        annotate(&mut rgb, w, h, &[mark(85.0, 50.0, "person 0.99")]);
+        // 11 glyphs of 8 px + 2 px margin = 90 px: the bar spans x 10..100.
+        assert!(white_in(&rgb, w, 10, 40, 20, 50), "caption start moved in");
+        assert!(white_in(&rgb, w, 90, 40, 100, 50), "caption end inside");
+        // Two boxes at the same place: the second caption goes below the first.
+        let mut rgb = vec![0u8; w * h * 3];
+        annotate(
+            &mut rgb,
+            w,
+            h,
+            &[mark(10.0, 50.0, "AAA"), mark(12.0, 51.0, "BBB")],
+        );
+        assert!(
+            white_in(&rgb, w, 10, 40, 36, 50),
+            "first caption above the box"
+        );
+        assert!(
+            white_in(&rgb, w, 10, 50, 36, 60),
+            "second caption below the first"
+        );
+    }
+
+    #[test]
+    fn points_are_marked() {
+        let (w, h) = (64, 64);
+        let mut rgb = vec![0u8; w * h * 3];
+        let m = Mark {
+            x: 5.0,
+            y: 20.0,
+            w: 50.0,
+            h: 40.0,
+            caption: String::new(),
+            color: [0, 200, 0],
+            points: vec![[30.0, 40.0], [f32::NAN, 1.0]],
+        };
+        annotate(&mut rgb, w, h, &[m]);
+        assert_eq!(&rgb[(40 * w + 30) * 3..(40 * w + 30) * 3 + 3], &[0, 200, 0]);
     }
 }

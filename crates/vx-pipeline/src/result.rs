@@ -9,17 +9,6 @@ use crate::engine::{FileRun, Status};
 /// The id of an input: its file name and 8 hex digits of a hash of its absolute path, so that
 /// two `a.mp4` in different folders get different ids and the same file always gets the same.
 pub fn input_id(path: &Path) -> String {
-    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| {
-        std::env::current_dir()
-            .map(|d| d.join(path))
-            .unwrap_or_else(|_| path.to_path_buf())
-    });
-    // FNV-1a, 64-bit: stable across runs, builds and machines (std's hasher is not).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in abs.as_os_str().as_encoded_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
     let name: String = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -33,7 +22,23 @@ pub fn input_id(path: &Path) -> String {
             }
         })
         .collect();
-    format!("{name}-{:08x}", (h ^ (h >> 32)) as u32)
+    format!("{name}-{:08x}", path_hash(path))
+}
+
+/// 32 bits of a stable hash (FNV-1a) of `path` made absolute: tells apart files of the same
+/// name in different folders, the same across runs, builds and machines.
+pub fn path_hash(path: &Path) -> u32 {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    });
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in abs.as_os_str().as_encoded_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
 }
 
 /// One operation in `result.json`.

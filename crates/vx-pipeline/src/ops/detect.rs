@@ -294,7 +294,8 @@ impl Operation for Detect {
     }
 }
 
-/// Draw `detections` on `img` and write it as DIR/<input stem>[-<ms>].jpg (atomically).
+/// Draw `detections` on `img` and write it as DIR/<input stem>-<path hash>[-<ms>ms].jpg
+/// (atomically): two inputs of the same name in different folders get different images.
 pub fn annotate(
     dir: &Path,
     input: &Path,
@@ -312,6 +313,7 @@ pub fn annotate(
             h: d.bbox.h,
             caption: format!("{} {:.2}", d.label, d.score),
             color: color_for(d.class_id),
+            points: d.landmarks.clone().unwrap_or_default(),
         })
         .collect();
     annotate(&mut img.data, img.width, img.height, &marks);
@@ -320,9 +322,10 @@ pub fn annotate(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into());
+    let hash = crate::result::path_hash(input);
     let name = match time {
-        Some(t) => format!("{stem}-{:08}ms.jpg", (t * 1000.0).round() as i64),
-        None => format!("{stem}.jpg"),
+        Some(t) => format!("{stem}-{hash:08x}-{:08}ms.jpg", (t * 1000.0).round() as i64),
+        None => format!("{stem}-{hash:08x}.jpg"),
     };
     let path = dir.join(name);
     let jpeg = vx_image::jpeg::Encoder::new(90)
