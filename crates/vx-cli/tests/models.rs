@@ -93,7 +93,7 @@ fn catalogue_names_resolve_in_the_model_directory() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["files"][0]["known_as"], "tiny.en");
     assert_eq!(v["files"][0]["verified"], false);
-    assert_eq!(v["fetchable"].as_array().unwrap().len(), 5);
+    assert_eq!(v["fetchable"].as_array().unwrap().len(), 6); // 5 whisper + silero_vad
 
     // A name that is nowhere: one line that says where vx looked and how to get it.
     let o = vx()
@@ -171,4 +171,68 @@ fn failed_downloads_leave_nothing() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("download failed"), "{}", stderr(&o));
     assert!(!dir.join("ggml-tiny.en.bin").exists());
+}
+
+/// `vx models list` gives a symlinked model's real size, and says how to get the defaults no
+/// official source serves; `vx models fetch --all` fetches every fetchable default, one
+/// failure not stopping the others (issue #10 item 25).
+#[test]
+fn fetch_all_and_linked_models() {
+    let d = TempDir::new("models-all");
+    let dir = d.path("models");
+    std::fs::create_dir_all(&dir).unwrap();
+    let silero = need("models/silero_vad.onnx");
+    std::os::unix::fs::symlink(&silero, dir.join("linked.onnx")).unwrap();
+    let o = vx()
+        .args(["models", "list", "--json"])
+        .env("VX_MODEL_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let real = std::fs::metadata(&silero).unwrap().len();
+    assert_eq!(v["files"][0]["bytes"], real, "{v}");
+    let manual: Vec<&str> = v["not_fetchable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        manual,
+        [
+            "ssd_mobilenet_v2_coco.onnx",
+            "centerface.onnx",
+            "sfx_embedding.onnx"
+        ]
+    );
+    std::fs::remove_file(dir.join("linked.onnx")).unwrap();
+    // A mirror that serves the Silero file for every name: silero_vad verifies, tiny.en does
+    // not (checksum mismatch, nothing kept), and the run says so and exits 1.
+    let bytes: &'static [u8] = Box::leak(std::fs::read(&silero).unwrap().into_boxed_slice());
+    let mirror = serve(bytes);
+    let o = vx()
+        .args(["models", "fetch", "--all"])
+        .env("VX_MODEL_DIR", &dir)
+        .env("VX_MODEL_MIRROR", &mirror)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("tiny.en") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+    assert!(
+        e.contains("centerface.onnx (faces) has no official download"),
+        "{e}"
+    );
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["silero_vad.onnx"]);
+    assert_eq!(sha256sum(&dir.join("silero_vad.onnx")), sha256sum(&silero));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("silero_vad.onnx"));
 }

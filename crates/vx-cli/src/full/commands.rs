@@ -824,11 +824,16 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
                 .iter()
                 .filter(|k| !files.iter().any(|f| f.file == k.file))
                 .collect();
+            let manual: Vec<_> = vx_cli::models::MANUAL
+                .iter()
+                .filter(|m| !files.iter().any(|f| f.file == m.file))
+                .collect();
             if json {
                 let v = serde_json::json!({
                     "dir": dir,
                     "files": files,
                     "fetchable": missing,
+                    "not_fetchable": manual,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 return Ok(ExitCode::SUCCESS);
@@ -861,8 +866,43 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
                     );
                 }
             }
+            if !manual.is_empty() {
+                println!("missing defaults with no official download (make them as described):");
+                for m in manual {
+                    println!("  {:<28} {:<12} {}", m.file, m.for_ops, m.how);
+                }
+            }
         }
-        ModelsCmd::Fetch { name, force } => {
+        ModelsCmd::Fetch {
+            name: None,
+            all: true,
+            force,
+        } => {
+            let (ok, failed) = vx_cli::models::fetch_all(&dir, force);
+            for p in &ok {
+                println!("{}", p.display());
+            }
+            for f in &failed {
+                eprintln!("vx: error: {f}");
+            }
+            if !quiet {
+                for m in vx_cli::models::MANUAL {
+                    if !dir.join(m.file).is_file() {
+                        eprintln!(
+                            "vx: note: {} ({}) has no official download; see `vx models list`",
+                            m.file, m.for_ops
+                        );
+                    }
+                }
+            }
+            return Ok(if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        ModelsCmd::Fetch { name, force, .. } => {
+            let name = name.unwrap_or_default();
             let tty = std::io::stderr().is_terminal() && !quiet;
             let mut last = std::time::Instant::now();
             let path = fetch(&name, &dir, force, |done, total| {

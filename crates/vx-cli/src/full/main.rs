@@ -200,12 +200,18 @@ pub(crate) enum ModelsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Download an official whisper.cpp ggml model (tiny, tiny.en, base, base.en, small,
-    /// small.en) from Hugging Face ($VX_MODEL_MIRROR replaces the base URL), checked against
-    /// its SHA-256, into the model directory.
+    /// Download an official model — whisper.cpp ggml (tiny, tiny.en, base, base.en, small,
+    /// small.en) from Hugging Face, Silero VAD (silero_vad) from GitHub — checked against its
+    /// SHA-256, into the model directory ($VX_MODEL_MIRROR replaces every base URL). `--all`:
+    /// every one a default needs (tiny.en, silero_vad); `vx models list` says how to get the
+    /// defaults no official source serves (SSD, CenterFace, sound embedding).
     Fetch {
         /// Catalogue name, e.g. tiny.en.
-        name: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Every catalogue model a command's default needs.
+        #[arg(long)]
+        all: bool,
         /// Download again even if a good copy is there.
         #[arg(long)]
         force: bool,
