@@ -87,6 +87,42 @@ thread_local! {
 }
 
 impl VideoFrame {
+    /// A picture made from packed RGB24 pixels (`width * height * 3` bytes, rows top to
+    /// bottom), not decoded from a file: what library tests push into operations, and what a
+    /// caller with its own pictures (a camera, a renderer) hands to the engine's operations.
+    pub fn from_rgb(
+        width: u32,
+        height: u32,
+        rgb: &[u8],
+        time: Option<f64>,
+        key: bool,
+    ) -> std::result::Result<VideoFrame, String> {
+        let (w, h) = (width as usize, height as usize);
+        if w == 0 || h == 0 || w as u64 * h as u64 > crate::MAX_PIXELS {
+            return Err(format!("{width}x{height} is not a picture size vx takes"));
+        }
+        if rgb.len() != w * h * 3 {
+            return Err(format!(
+                "{} bytes for a {width}x{height} RGB24 picture ({} expected)",
+                rgb.len(),
+                w * h * 3
+            ));
+        }
+        let mut frame = ff::util::frame::Video::new(ff::format::Pixel::RGB24, width, height);
+        let stride = frame.stride(0);
+        let plane = frame.data_mut(0);
+        for (y, row) in rgb.chunks_exact(w * 3).enumerate() {
+            plane[y * stride..y * stride + w * 3].copy_from_slice(row);
+        }
+        Ok(VideoFrame {
+            frame,
+            rotation: 0,
+            time,
+            pts: None,
+            key,
+        })
+    }
+
     /// Upright picture size.
     pub fn upright_size(&self) -> (usize, usize) {
         let (w, h) = (self.frame.width() as usize, self.frame.height() as usize);
