@@ -33,6 +33,9 @@ pub struct EngineOptions {
     pub debug: bool,
     /// Called on the decoding thread with (seconds decoded, duration).
     pub progress: Option<Progress>,
+    /// Set from another thread (Ctrl-C) to stop: the pass ends, every operation is aborted
+    /// (removing what it wrote) and `run_file` returns [`Error::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for EngineOptions {
@@ -42,6 +45,7 @@ impl Default for EngineOptions {
             queue: 4,
             debug: false,
             progress: None,
+            cancel: None,
         }
     }
 }
@@ -270,6 +274,7 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
     let mut results: Vec<Option<OpRun>> = (0..n).map(|_| None).collect();
 
     let mut pass_ms = 0.0;
+    let mut cancelled = false;
     std::thread::scope(|s| {
         let mut handles = Vec::new();
         let mut outlets = outlets;
@@ -322,6 +327,14 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
         }
         let mut stopped_early = false;
         while !(video_done && audio_done) {
+            if opts
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                cancelled = true;
+                break;
+            }
             let Some(item) = src.next() else { break };
             match item {
                 Decoded::Video(vf) => {
@@ -408,6 +421,15 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
         let audio_packets = src.audio_counters().unwrap_or((0, 0));
         drop(video_ports);
         drop(audio_ports);
+        // Interrupted: no end-of-file message, so every operation aborts.
+        // (Dropped here, explicitly: a conditionally moved binding would live to the end of
+        // the scope, and the operations would wait for it forever.)
+        let end_ports = if cancelled {
+            drop(end_ports);
+            Vec::new()
+        } else {
+            end_ports
+        };
         for (i, p) in end_ports {
             let k = needs[i]
                 .audio
@@ -437,6 +459,11 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
             }));
         }
     });
+    if cancelled {
+        return Err(Error::Cancelled {
+            path: path.to_path_buf(),
+        });
+    }
     stats.wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let ops: Vec<OpRun> = results.into_iter().flatten().collect();
     let debug = debug.map(|d| Debug {

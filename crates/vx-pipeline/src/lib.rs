@@ -25,6 +25,7 @@
 //! presentation (the container's start time subtracted), see `vx_media::source`.
 
 pub mod budget;
+pub mod bulk;
 pub mod engine;
 pub mod frame;
 pub mod op;
@@ -56,6 +57,9 @@ pub enum Error {
     /// A failure whose message says everything (it names the file already).
     #[error("{0}")]
     Message(String),
+    /// The run was interrupted (`EngineOptions::cancel`): every operation was aborted.
+    #[error("{}: interrupted", path.display())]
+    Cancelled { path: PathBuf },
 }
 
 impl Error {

@@ -126,21 +126,6 @@ fn refuse_overwrite(inputs: &[&Path], out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Rewrite every path in `v` that lies inside the staging directory `from` to where it will
-/// be once published (`to`).
-fn relocate(v: &mut serde_json::Value, from: &Path, to: &Path) {
-    match v {
-        serde_json::Value::String(s) => {
-            if let Ok(rel) = Path::new(s.as_str()).strip_prefix(from) {
-                *s = to.join(rel).to_string_lossy().into_owned();
-            }
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| relocate(x, from, to)),
-        serde_json::Value::Object(m) => m.values_mut().for_each(|x| relocate(x, from, to)),
-        _ => {}
-    }
-}
-
 /// Write `bytes` to the output opened by [`open_out`] and publish it, or to stdout.
 fn emit(out: Option<OutFile>, bytes: &[u8]) -> Result<()> {
     match out {
@@ -613,34 +598,57 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         true => Some(model_for("embed-audio")?),
         false => None,
     };
-    // OUTDIR is this run's until it ends. Each input's directory is built in a stage and
-    // renamed into place when its result.json is written: an earlier run's directory of that
-    // input is replaced as a whole, and a killed run leaves no directory that looks finished.
-    let lock = std::sync::Arc::new(
-        vx_image::fsutil::DirLock::take(&a.out).with_context(|| a.out.display().to_string())?,
-    );
-    let (mut ok, mut partial, mut skipped, mut errors) = (0, 0, 0, 0);
-    let started = std::time::Instant::now();
-    for input in &a.inputs {
-        let id = vx_pipeline::result::input_id(input);
-        let stage = vx_image::fsutil::Stage::new(lock.clone())
-            .with_context(|| a.out.display().to_string())?;
-        let dir = stage.path().to_path_buf();
-        let final_dir = a.out.join(&id);
+    // Each operation's cache key: its parameters and its models' digests (bulk::op_key).
+    let version = env!("CARGO_PKG_VERSION");
+    let digest = |p: &Path| -> Result<String> {
+        vx_pipeline::bulk::file_digest(p).with_context(|| p.display().to_string())
+    };
+    let mut op_keys = Vec::new();
+    for step in &plan.steps {
+        let name = step.name.as_str();
+        let (params, models): (serde_json::Value, Vec<PathBuf>) = match name {
+            "detect" | "faces" => (
+                serde_json::json!({"threshold": detectors[name].1}),
+                vec![detectors[name].0.model.clone()],
+            ),
+            "vad" => (
+                serde_json::json!({"threshold": 0.5}),
+                vad_model.iter().cloned().collect(),
+            ),
+            "transcribe" => (
+                serde_json::json!({"language": null, "full_context": false}),
+                whisper
+                    .iter()
+                    .map(|w| w.model.clone())
+                    .chain(vad_model.iter().cloned())
+                    .collect(),
+            ),
+            "embed-audio" => (serde_json::json!({}), embed_model.iter().cloned().collect()),
+            _ => (serde_json::json!({}), Vec::new()),
+        };
+        let digests = models
+            .iter()
+            .map(|m| digest(m))
+            .collect::<Result<Vec<_>>>()?
+            .join(",");
+        let params = serde_json::json!({"vx": version, "params": params});
+        op_keys.push(vx_pipeline::bulk::op_key(name, &params, Some(&digests)));
+    }
+    let jobs = a.jobs.max(1) as usize;
+    let per_job = |n: usize| (n / jobs).max(1);
+    let factory = |dir: &Path, steps: &[usize]| -> vx_pipeline::Result<Vec<Task>> {
         let mut tasks = Vec::new();
-        for step in &plan.steps {
+        for &i in steps {
+            let step = &plan.steps[i];
             let op: Box<dyn Operation> = match step.name.as_str() {
                 "probe" => Box::new(ops::probe::Probe::default()),
-                "keyframes" => Box::new(
-                    ops::keyframes::Keyframes::new(
-                        ops::keyframes::KeyframeOptions {
-                            workers: shares.encoders,
-                            ..Default::default()
-                        },
-                        &dir,
-                    )
-                    .map_err(lift)?,
-                ),
+                "keyframes" => Box::new(ops::keyframes::Keyframes::new(
+                    ops::keyframes::KeyframeOptions {
+                        workers: per_job(shares.encoders),
+                        ..Default::default()
+                    },
+                    dir,
+                )?),
                 name @ ("detect" | "faces") => Box::new(ops::detect::Detect::new(
                     if name == "detect" { "detect" } else { "faces" },
                     detectors[name].0.clone(),
@@ -650,117 +658,97 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                         ..Default::default()
                     },
                 )),
-                "audio" => Box::new(
-                    ops::audio::Audio::new(
-                        vx_media::audio::AudioFormat::default(),
-                        &dir.join("audio.wav"),
-                    )
-                    .map_err(lift)?,
-                ),
-                "vad" => Box::new(
-                    ops::vad::Vad::new(vad_model.as_deref().unwrap_or(Path::new("")), 0.5, 1)
-                        .map_err(lift)?,
-                ),
-                "transcribe" => Box::new(
-                    ops::transcribe::Transcribe::new(
-                        whisper
-                            .clone()
-                            .ok_or_else(|| anyhow::anyhow!("no whisper model"))?,
-                        ops::transcribe::TranscribeOptions {
-                            language: None,
-                            threads: shares.whisper,
-                            full_context: false,
-                            vad_model: vad_model.clone(),
-                        },
-                    )
-                    .map_err(lift)?,
-                ),
-                "embed-audio" => Box::new(
-                    ops::embed_audio::EmbedAudio::new(
-                        embed_model.as_deref().unwrap_or(Path::new("")),
-                        shares.onnx,
-                        None,
-                    )
-                    .map_err(lift)?,
-                ),
-                other => return Err(usage(format!("unknown operation {other}"))),
+                "audio" => Box::new(ops::audio::Audio::new(
+                    vx_media::audio::AudioFormat::default(),
+                    &dir.join("audio.wav"),
+                )?),
+                "vad" => Box::new(ops::vad::Vad::new(
+                    vad_model.as_deref().unwrap_or(Path::new("")),
+                    0.5,
+                    1,
+                )?),
+                "transcribe" => Box::new(ops::transcribe::Transcribe::new(
+                    whisper
+                        .clone()
+                        .ok_or_else(|| vx_pipeline::Error::Message("no whisper model".into()))?,
+                    ops::transcribe::TranscribeOptions {
+                        language: None,
+                        threads: shares.whisper,
+                        full_context: false,
+                        vad_model: vad_model.clone(),
+                    },
+                )?),
+                "embed-audio" => Box::new(ops::embed_audio::EmbedAudio::new(
+                    embed_model.as_deref().unwrap_or(Path::new("")),
+                    shares.onnx,
+                    None,
+                )?),
+                other => {
+                    return Err(vx_pipeline::Error::Usage(format!(
+                        "unknown operation {other}"
+                    )))
+                }
             };
-            tasks.push(Task {
-                op,
-                input: step.input,
-            });
+            // Inputs refer to positions among the steps that run.
+            let input = step.input.and_then(|p| steps.iter().position(|&j| j == p));
+            tasks.push(Task { op, input });
         }
-        let mut opts = engine(&id, shares.decoder, quiet);
-        opts.debug = a.debug;
-        opts.queue = a.queue as usize;
-        let run = run_file(input, tasks, &mut opts);
-        clear_progress(quiet);
-        let record = match run {
-            Ok(run) => {
-                let mut written = Vec::new();
-                for op in &run.ops {
-                    let mut path = None;
-                    if let Some(o) = &op.output {
-                        let p = dir.join(format!("{}.json", op.name));
-                        let mut v = o.report.to_json();
-                        relocate(&mut v, &dir, &final_dir);
-                        let json = json_text(&v, true)?;
-                        vx_image::fsutil::write_atomic(&p, &json)
-                            .with_context(|| p.display().to_string())?;
-                        path = Some(p);
-                    }
-                    written.push(path);
-                }
-                if let Some(d) = &run.debug {
-                    let p = dir.join("trace.json");
-                    let json = json_text(&d.chrome_trace(), false)?;
-                    vx_image::fsutil::write_atomic(&p, &json)
-                        .with_context(|| p.display().to_string())?;
-                }
-                for op in &run.ops {
-                    if let Status::Error(e) = &op.status {
-                        eprintln!("vx: error: {} ({}): {e}", input.display(), op.name);
-                    }
-                }
-                let mut v =
-                    serde_json::to_value(vx_pipeline::result::record(&id, &run, &dir, &written))?;
-                relocate(&mut v, &dir, &final_dir);
-                v
-            }
-            Err(e) => {
-                let e = lift(e);
-                eprintln!("vx: error: {}", vx_cli::one_line(&e));
-                serde_json::json!({
-                    "id": id,
-                    "source": input,
-                    "status": "error",
-                    "reason": vx_cli::one_line(&e),
-                    "complete": false,
-                })
-            }
-        };
-        match record["status"].as_str() {
-            Some("ok") => ok += 1,
-            Some("partial") => partial += 1,
-            Some("skipped") => skipped += 1,
-            _ => errors += 1,
-        }
-        let p = dir.join("result.json");
-        vx_image::fsutil::write_atomic(&p, &json_text(&record, true)?)
-            .with_context(|| p.display().to_string())?;
-        stage
-            .publish_as(&id)
-            .with_context(|| a.out.join(&id).display().to_string())?;
+        Ok(tasks)
+    };
+    let found = vx_pipeline::bulk::expand(&a.inputs, &a.out);
+    for (p, why) in &found.problems {
+        eprintln!("vx: warning: {}: {why}", p.display());
     }
-    if !quiet {
-        eprintln!(
-            "vx: {} input(s) in {:.2} s: {ok} ok, {partial} partial, {skipped} skipped, {errors} error(s); results in {}",
-            a.inputs.len(),
-            started.elapsed().as_secs_f64(),
-            a.out.display()
-        );
+    if found.files.is_empty() {
+        return Err(usage("no input files found"));
     }
-    Ok(if partial + errors > 0 {
+    let shard = match &a.shard {
+        Some(s) => Some(vx_pipeline::bulk::parse_shard(s).map_err(usage)?),
+        None => None,
+    };
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        // Ctrl-C / SIGTERM: inputs in progress are abandoned (redone next time), the rest kept.
+        let _ = ctrlc::set_handler(move || {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    let opts = vx_pipeline::bulk::BulkOptions {
+        out: a.out.clone(),
+        jobs,
+        force: a.force,
+        shard,
+        debug: a.debug,
+        queue: a.queue as usize,
+        decoder_threads: per_job(shares.decoder),
+        cancel,
+    };
+    let total = match shard {
+        Some((k, n)) => found
+            .files
+            .iter()
+            .filter(|f| vx_pipeline::bulk::in_shard(&vx_pipeline::result::input_id(f), k, n))
+            .count(),
+        None => found.files.len(),
+    };
+    let started = std::time::Instant::now();
+    let progress = crate::progress::Bulk::new(total, jobs, quiet);
+    let on_event = |e: vx_pipeline::bulk::Event| progress.event(e);
+    let summary = vx_pipeline::bulk::run(
+        &plan.steps,
+        &op_keys,
+        &found.files,
+        &opts,
+        &factory,
+        &on_event,
+    )
+    .map_err(lift)
+    .with_context(|| a.out.display().to_string())?;
+    progress.finish(&summary, started.elapsed().as_secs_f64(), &a.out);
+    Ok(if summary.interrupted {
+        ExitCode::from(130)
+    } else if summary.partial + summary.errors > 0 || !found.problems.is_empty() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use vx_cli::{one_line, stream};
 
 mod commands;
+mod progress;
 
 #[derive(Parser)]
 #[command(
@@ -298,7 +299,8 @@ pub(crate) enum Format {
 
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
-    /// Media files.
+    /// Media files, folders (searched recursively; hidden entries skipped; media recognised
+    /// by opening them) and @LIST files (one path per line).
     #[arg(required = true)]
     pub(crate) inputs: Vec<PathBuf>,
     /// The operations, e.g. "keyframes;[detect,faces];transcribe".
@@ -324,6 +326,17 @@ pub(crate) struct RunArgs {
     /// Items waiting per operation (bounded queues).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) queue: u32,
+    /// Inputs processed at once, sharing the thread budget and the loaded models.
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) jobs: u32,
+    /// Recompute inputs whose results are complete and current (by default they are skipped
+    /// without decoding).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Only the inputs of shard K of N (0 <= K < N), decided by each input's id: run the same
+    /// command with K = 0..N-1 on N machines (docs/SCALE.md).
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<String>,
 }
 
 fn main() -> ExitCode {
