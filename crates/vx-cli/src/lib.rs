@@ -3,6 +3,38 @@
 pub mod models;
 pub mod stream;
 
+/// `eprintln!` that never panics: a message that cannot be written (stderr on a full disk,
+/// closed) is dropped, the work's result stands.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// `eprint!` that never panics (see [`say!`]).
+#[macro_export]
+macro_rules! say_part {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut e = std::io::stderr();
+        let _ = write!(e, $($t)*);
+        let _ = e.flush();
+    }};
+}
+
+/// `println!` for results: a failed write (stdout closed, a full disk) is an error of the
+/// command (exit 1), never a panic. Use in functions returning `anyhow::Result`.
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($t)*)
+            .map_err(|e| anyhow::anyhow!("standard output: {e}"))?
+    }};
+}
+
 /// Die quietly of SIGPIPE when the reader of our output goes away (`vx models list | head -1`),
 /// as Unix tools do, instead of Rust's default (the signal ignored, then a panic or an error on
 /// the next write to stdout). Called first thing in both binaries; `vx` passes it on to
@@ -27,5 +59,19 @@ pub fn one_line(e: &anyhow::Error) -> String {
         }
         out.push_str(&s);
     }
-    out.replace('\n', " ")
+    printable(&out.replace('\n', " "))
+}
+
+/// `s` with control characters (an ESC from a file name would drive the terminal) shown as
+/// escapes, e.g. `\u{1b}`.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -32,10 +32,16 @@ enum LightCmd {
 
 fn main() -> ExitCode {
     vx_cli::default_sigpipe();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments as the OS gives them (a file name need not be UTF-8): handed to vx-full as
+    // they are; read here only to find `stream` and the help flags.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let global = |a: &str| matches!(a, "-q" | "--quiet" | "-v" | "--verbose");
-    let rest: Vec<String> = args.iter().filter(|a| !global(a)).cloned().collect();
-    let help = args
+    let lossy: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let rest: Vec<String> = lossy.iter().filter(|a| !global(a)).cloned().collect();
+    let help = lossy
         .iter()
         .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | "help"));
     if rest.first().map(String::as_str) == Some("stream")
@@ -47,7 +53,7 @@ fn main() -> ExitCode {
         return match stream::run(cmd, cli.quiet, None) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("vx: error: {}", one_line(&e));
+                vx_cli::say!("vx: error: {}", one_line(&e));
                 ExitCode::from(1)
             }
         };
@@ -55,12 +61,12 @@ fn main() -> ExitCode {
     let full = match std::env::current_exe() {
         Ok(p) => p.with_file_name("vx-full"),
         Err(e) => {
-            eprintln!("vx: error: cannot locate the vx binary: {e}");
+            vx_cli::say!("vx: error: cannot locate the vx binary: {e}");
             return ExitCode::from(1);
         }
     };
     let err = Command::new(&full).arg0("vx").args(&args).exec();
-    eprintln!(
+    vx_cli::say!(
         "vx: error: cannot run {}: {err} (vx-full, the part of vx linked with FFmpeg, is built and installed beside vx: cargo build -p vx-cli)",
         full.display()
     );

@@ -195,6 +195,9 @@ pub struct Entry {
     /// For catalogue files: whether the SHA-256 is the official one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
+    /// Why the file could not be read (then `sha256` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// SHA-256 of a file, hex.
@@ -234,15 +237,20 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>> {
         }
         // The file's size, through a symlink (a linked model is not 0 bytes).
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let sha256 = sha256_file(&path).with_context(|| path.display().to_string())?;
+        // One unreadable file is reported in its entry; the others are still listed.
+        let (sha256, error) = match sha256_file(&path) {
+            Ok(h) => (h, None),
+            Err(e) => (String::new(), Some(e.to_string())),
+        };
         let k = CATALOGUE.iter().find(|k| k.file == file);
         out.push(Entry {
             file,
             path,
             bytes,
-            verified: k.map(|k| k.sha256 == sha256),
+            verified: k.filter(|_| error.is_none()).map(|k| k.sha256 == sha256),
             known_as: k.map(|k| k.name),
             sha256,
+            error,
         });
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
@@ -279,9 +287,14 @@ pub fn fetch(
             .map(str::to_string)
             .unwrap_or_else(|| format!("{WHISPER_BASE_URL}/{}", k.file)),
     };
-    let resp = ureq::get(&url)
-        .call()
-        .map_err(|e| anyhow::anyhow!("download failed: {e}"))?;
+    // Only a regular file (or nothing) at the model's name: a FIFO or a device there would get
+    // bytes before their checksum is known.
+    if let vx_image::fsutil::Target::Direct(p) =
+        vx_image::fsutil::target(&dest).with_context(|| dest.display().to_string())?
+    {
+        bail!("{}: is not a regular file; move it away", p.display());
+    }
+    let resp = get(&url)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let total = resp
         .header("Content-Length")
@@ -294,12 +307,20 @@ pub fn fetch(
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut done = 0u64;
+    // A server that sends more than twice the model's size is not sending the model.
+    let cap = (k.approx_bytes * 2).max(16 << 20);
     loop {
         let n = body
             .read(&mut buf)
             .with_context(|| format!("{url}: download interrupted"))?;
         if n == 0 {
             break;
+        }
+        if done + n as u64 > cap {
+            bail!(
+                "{url}: more than {cap} bytes for a model of about {} bytes; nothing kept",
+                k.approx_bytes
+            );
         }
         h.update(&buf[..n]);
         out.write_all(&buf[..n])
@@ -317,6 +338,40 @@ pub fn fetch(
     out.commit()
         .with_context(|| format!("cannot write {}", dest.display()))?;
     Ok(dest)
+}
+
+/// GET `url` with timeouts (10 s to connect, 60 s without a byte), following at most five
+/// redirects, and only to http(s) addresses.
+fn get(url: &str) -> Result<ureq::Response> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(std::time::Duration::from_secs(10))
+        .timeout_read(std::time::Duration::from_secs(60))
+        .redirects(0)
+        .build();
+    let mut url = url.to_string();
+    for _ in 0..6 {
+        let resp = agent
+            .get(&url)
+            .call()
+            .map_err(|e| anyhow::anyhow!("download failed: {e}"))?;
+        if !(300..400).contains(&resp.status()) {
+            return Ok(resp);
+        }
+        let Some(loc) = resp.header("location") else {
+            bail!("{url}: redirect without a location");
+        };
+        let next = ureq::Agent::new()
+            .get(&url)
+            .request_url()
+            .ok()
+            .and_then(|u| u.as_url().join(loc).ok())
+            .ok_or_else(|| anyhow::anyhow!("{url}: bad redirect to {loc}"))?;
+        if !matches!(next.scheme(), "http" | "https") {
+            bail!("{url}: redirect to {next}, which is not http(s)");
+        }
+        url = next.to_string();
+    }
+    bail!("{url}: too many redirects")
 }
 
 /// `vx models fetch --all`: every catalogue model a default needs. Returns what was fetched

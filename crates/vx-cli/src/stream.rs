@@ -307,7 +307,7 @@ fn send(a: SendArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
                             Ok(_) => true,
                             Err(e) => {
                                 if !warned && !quiet {
-                                    eprintln!("vx: warning: {src}: MJPEG frames re-encoded, they cannot be sent as they are: {e}");
+                                    crate::say!("vx: warning: {src}: MJPEG frames re-encoded, they cannot be sent as they are: {e}");
                                 }
                                 warned = true;
                                 false
@@ -338,7 +338,7 @@ fn send(a: SendArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
         }
     }
     if !quiet {
-        eprintln!(
+        crate::say!(
             "vx: sent {} frame(s), {} packets, {} bytes to {} in {:.2} s",
             sender.frames_sent(),
             sender.packets_sent,
@@ -502,7 +502,7 @@ impl Warnings {
 
     fn push(&mut self, text: String) {
         if !self.quiet {
-            eprintln!("vx: warning: {text}");
+            crate::say!("vx: warning: {text}");
         }
         if self.list.len() < MAX_WARNINGS {
             self.list.push(text);
@@ -533,6 +533,35 @@ fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
         duration: secs(a.duration, "duration")?,
         idle: secs(a.timeout, "timeout")?,
     };
+    // The outputs are opened (stats) or checked (the recording's directory) before receiving,
+    // and two outputs of one command may not be the same file.
+    if let (Some(o), Some(st)) = (&a.out, &a.stats) {
+        if o == st || vx_image::fsutil::same_file(o, st) {
+            bail!(
+                "{}: --out and --stats name the same file; choose two",
+                st.display()
+            );
+        }
+    }
+    let mut stats_out = match &a.stats {
+        Some(p) => {
+            Some(vx_image::fsutil::OutFile::create(p).with_context(|| p.display().to_string())?)
+        }
+        None => None,
+    };
+    if let Some(o) = a
+        .out
+        .as_ref()
+        .filter(|o| o.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv")))
+    {
+        let dir = match o.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            bail!("{}: no such directory {}", o.display(), dir.display());
+        }
+    }
     let mut sink = match &a.out {
         None => Sink::None,
         Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv")) => {
@@ -569,7 +598,7 @@ fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
             Event::Frame(f) => f,
             Event::Tick(s) => {
                 if show {
-                    eprint!(
+                    crate::say_part!(
                         "\r\x1b[Kvx: {} frames, {} dropped, {} packets, {} lost, jitter {:.2} ms, {:.0} kb/s",
                         s.frames_complete, s.frames_dropped, s.packets, s.packets_lost, s.jitter_ms, s.bitrate_kbps
                     );
@@ -644,7 +673,7 @@ fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
         })
     });
     if show {
-        eprint!("\r\x1b[K");
+        crate::say_part!("\r\x1b[K");
     }
     if let Some(e) = sink_err {
         return Err(e);
@@ -658,7 +687,7 @@ fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
     if let Sink::Mkv(_, Some(rec)) = sink {
         rec.finish().map_err(|e| anyhow!("{e}"))?;
     }
-    if let Some(p) = &a.stats {
+    if let (Some(p), Some(mut f)) = (&a.stats, stats_out.take()) {
         let report = RecvReport {
             stats,
             frames_written: written,
@@ -674,10 +703,12 @@ fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
         };
         let mut json = serde_json::to_vec_pretty(&report)?;
         json.push(b'\n');
-        write_atomic(p, &json).with_context(|| p.display().to_string())?;
+        f.write_all(&json)
+            .and_then(|_| f.commit())
+            .with_context(|| p.display().to_string())?;
     }
     if !quiet {
-        eprintln!(
+        crate::say!(
             "vx: received {} frame(s) ({} dropped, {} rejected), {} packets ({} lost, {} reordered, {} ignored), jitter {:.2} ms, {:.0} kb/s",
             stats.frames_complete,
             stats.frames_dropped,

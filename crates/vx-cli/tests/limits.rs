@@ -190,10 +190,10 @@ fn damaged_audio_is_reported_in_every_audio_json() {
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = std::fs::read_dir(&res)
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap();
     for f in ["audio.json", "vad.json"] {
         let v = read_json(&dir.join(f));
         assert_eq!(v["complete"], false, "{f}: {v}");

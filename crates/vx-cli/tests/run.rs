@@ -407,8 +407,15 @@ fn skipped_partial_and_failed_inputs_each_get_their_record() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let dirs: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    let dirs: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
     assert_eq!(dirs.len(), 4);
+    // And one line per input in results.jsonl.
+    let log = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 4, "{log}");
     let tone = read_json(&result_dir(&out, "unknown.avi").join("result.json"));
     assert_eq!(tone["status"], "partial", "{tone}");
     assert_eq!(tone["ops"]["keyframes"]["status"], "error");

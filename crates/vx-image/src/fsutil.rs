@@ -399,6 +399,9 @@ impl DirLock {
                 e
             });
         }
+        // A publication cut short by a killed run is finished first; then the stages of
+        // killed runs (hidden, never presented) are removed.
+        roll_forward(dir)?;
         for e in std::fs::read_dir(dir)?.flatten() {
             let name = e.file_name();
             let is_stage = name.to_string_lossy().starts_with(STAGE_PREFIX);
@@ -478,39 +481,46 @@ impl Stage {
     /// so nothing presents a mixture) and the earlier run's files `stale` (names relative to
     /// the directory; anything that is not a plain name inside it is ignored), then move
     /// every staged file into the directory, and `index` last.
+    ///
+    /// The steps are written down first in a journal (`DIR/.vx-publish`): a run killed in the
+    /// middle of them (moving thousands of images takes a while) leaves the journal, and the
+    /// next run that takes the directory finishes the publication before anything else
+    /// ([`DirLock::take`]). The stage is complete before the journal exists, so finishing is
+    /// always possible: the directory ends with the new complete result, never a mixture and
+    /// never a half.
     pub fn publish(mut self, index: &str, stale: &[String]) -> io::Result<()> {
         let dir = self.dir().to_path_buf();
-        remove_if_file(&dir.join(index))?;
-        for s in stale {
-            if is_plain_name(s) && s != index {
-                remove_if_file(&dir.join(s))?;
+        if !is_plain_name(index) || index.contains('\n') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a plain name",
+            ));
+        }
+        // An index that is not a file (a directory, a FIFO) cannot be replaced: say so
+        // before anything moves.
+        if let Ok(m) = std::fs::symlink_metadata(dir.join(index)) {
+            if !(m.is_file() || m.file_type().is_symlink()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is not a regular file", dir.join(index).display()),
+                ));
             }
         }
-        let mut last = None;
-        for e in std::fs::read_dir(&self.stage)? {
-            let e = e?;
-            let name = e.file_name();
-            if name == index {
-                last = Some(e.path());
-                continue;
+        let stage_name = self
+            .stage
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut journal = format!("{stage_name}\n{index}\n");
+        for st in stale {
+            if is_plain_name(st) && st != index && !st.contains('\n') {
+                journal.push_str(st);
+                journal.push('\n');
             }
-            let to = dir.join(&name);
-            if e.file_type()?.is_dir() {
-                // A staged sub-directory replaces the old one as a whole.
-                if let Ok(m) = std::fs::symlink_metadata(&to) {
-                    if m.is_dir() {
-                        std::fs::remove_dir_all(&to)?;
-                    }
-                }
-            }
-            std::fs::rename(e.path(), to)?;
         }
-        if let Some(p) = last {
-            std::fs::rename(p, dir.join(index))?;
-        }
+        write_atomic(&dir.join(JOURNAL), journal.as_bytes())?;
         self.published = true;
-        let _ = std::fs::remove_dir(&self.stage);
-        Ok(())
+        roll_forward(&dir)
     }
 
     /// Publish the stage as the directory `name` inside the output directory, replacing an
@@ -551,6 +561,72 @@ impl Drop for Stage {
             }
         }
     }
+}
+
+/// The journal of a publication in progress (see [`Stage::publish`]).
+const JOURNAL: &str = ".vx-publish";
+/// The journal's third line once the earlier files are gone.
+const MOVING: &str = "/moving";
+
+/// Carry out (or finish) the publication written down in `dir/.vx-publish`; idempotent.
+fn roll_forward(dir: &Path) -> io::Result<()> {
+    let text = match std::fs::read_to_string(dir.join(JOURNAL)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut lines = text.lines();
+    let (Some(stage_name), Some(index)) = (lines.next(), lines.next()) else {
+        // Torn before it was complete (it is written atomically, so only if damaged).
+        return std::fs::remove_file(dir.join(JOURNAL));
+    };
+    if !stage_name.starts_with(STAGE_PREFIX) || !is_plain_name(stage_name) || !is_plain_name(index)
+    {
+        return std::fs::remove_file(dir.join(JOURNAL));
+    }
+    let stage = dir.join(stage_name);
+    // Phase 1 (no "moving" line yet): remove the earlier run's index and files, then say so
+    // in the journal; phase 2: move. A file in the directory may be old or new in phase 2, so
+    // nothing is removed then.
+    let rest: Vec<&str> = lines.collect();
+    if rest.first() != Some(&MOVING) {
+        remove_if_file(&dir.join(index))?;
+        for st in &rest {
+            if is_plain_name(st) && st != &index {
+                remove_if_file(&dir.join(st))?;
+            }
+        }
+        write_atomic(
+            &dir.join(JOURNAL),
+            format!("{stage_name}\n{index}\n{MOVING}\n").as_bytes(),
+        )?;
+    }
+    if stage.is_dir() {
+        let mut last = None;
+        for e in std::fs::read_dir(&stage)? {
+            let e = e?;
+            let name = e.file_name();
+            if name == index {
+                last = Some(e.path());
+                continue;
+            }
+            let to = dir.join(&name);
+            if e.file_type()?.is_dir() {
+                // A staged sub-directory replaces the old one as a whole.
+                if let Ok(m) = std::fs::symlink_metadata(&to) {
+                    if m.is_dir() {
+                        std::fs::remove_dir_all(&to)?;
+                    }
+                }
+            }
+            std::fs::rename(e.path(), to)?;
+        }
+        if let Some(p) = last {
+            std::fs::rename(p, dir.join(index))?;
+        }
+        let _ = std::fs::remove_dir(&stage);
+    }
+    std::fs::remove_file(dir.join(JOURNAL))
 }
 
 fn remove_if_file(p: &Path) -> io::Result<()> {
@@ -735,6 +811,39 @@ mod tests {
         .unwrap();
         assert_eq!(names(&dir), ["index.json", "kf-1.jpg", "notes.txt"]);
         assert_eq!(std::fs::read(dir.join("kf-1.jpg")).unwrap(), b"new1");
+        // A publication cut short (the journal written, some files moved) is finished by the
+        // next run that takes the directory.
+        let s = Stage::begin(&dir).unwrap();
+        for n in ["kf-1.jpg", "kf-2.jpg", "index.json"] {
+            std::fs::write(s.path().join(n), format!("next {n}")).unwrap();
+        }
+        let stage_name = s.path().file_name().unwrap().to_string_lossy().into_owned();
+        // As if killed in phase 2: the old files removed, kf-1 moved in.
+        std::fs::write(
+            dir.join(JOURNAL),
+            format!("{stage_name}\nindex.json\n{MOVING}\n"),
+        )
+        .unwrap();
+        std::fs::remove_file(dir.join("index.json")).unwrap();
+        std::fs::rename(s.path().join("kf-1.jpg"), dir.join("kf-1.jpg")).unwrap();
+        // Killed: the lock goes with the process, the stage stays.
+        let mut s = s;
+        s.published = true;
+        drop(s);
+        drop(DirLock::take(&dir).unwrap());
+        assert_eq!(
+            names(&dir),
+            ["index.json", "kf-1.jpg", "kf-2.jpg", "notes.txt"]
+        );
+        assert_eq!(
+            std::fs::read(dir.join("index.json")).unwrap(),
+            b"next index.json"
+        );
+        assert_eq!(
+            std::fs::read(dir.join("kf-2.jpg")).unwrap(),
+            b"next kf-2.jpg"
+        );
+        std::fs::remove_file(dir.join("kf-2.jpg")).unwrap();
         // A failed first run into a new directory leaves no directory.
         let fresh = dir.join("fresh");
         drop(Stage::begin(&fresh).unwrap());

@@ -26,6 +26,23 @@ pub fn ms_opt<S: Serializer>(t: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
+/// Serialize a path as a string, lossily where it is not UTF-8 (a Latin-1 file name gets U+FFFD
+/// in the JSON instead of making the whole report fail to serialize).
+pub fn lossy_path<S: Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+/// [`lossy_path`] for an optional path.
+pub fn lossy_path_opt<S: Serializer>(
+    p: &Option<std::path::PathBuf>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_some(&p.to_string_lossy()),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

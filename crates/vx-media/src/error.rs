@@ -45,7 +45,7 @@ pub enum MediaError {
         source: std::io::Error,
     },
 
-    #[error("{}: picture of {width}x{height} is larger than vx decodes ({} megapixels at most)", path.display(), crate::MAX_PIXELS / 1_000_000)]
+    #[error("{}: picture of {width}x{height} is larger than vx decodes (8192x8192 = 64 Mi pixels at most)", path.display())]
     TooLarge {
         path: PathBuf,
         width: u32,

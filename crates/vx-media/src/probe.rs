@@ -13,6 +13,7 @@ use crate::error::{MediaError, Result};
 /// Metadata of one media file.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeInfo {
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub path: PathBuf,
     /// Short name(s) of the demuxer, e.g. `"mov,mp4,m4a,3gp,3g2,mj2"`.
     pub container: String,
@@ -107,13 +108,24 @@ pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
             reason: "is a directory".into(),
         });
     }
-    if meta.len() == 0 {
+    if meta.is_file() && meta.len() == 0 {
         return Err(MediaError::NotMedia {
             path: path.into(),
             reason: "file is empty".into(),
         });
     }
-    let ctx = ff::format::input(&path).map_err(|e| match e {
+    // libavformat takes a UTF-8 string: a name that is not UTF-8 (a Latin-1 "café.mp4") is
+    // opened here and handed over as /proc/self/fd/N, which libavformat opens again.
+    let held;
+    let name: std::borrow::Cow<Path> = match path.to_str() {
+        Some(_) => path.into(),
+        None => {
+            use std::os::unix::io::AsRawFd;
+            held = std::fs::File::open(path).map_err(|e| MediaError::io(path, e))?;
+            PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd())).into()
+        }
+    };
+    let ctx = ff::format::input(&name.as_ref()).map_err(|e| match e {
         ff::Error::InvalidData => MediaError::NotMedia {
             path: path.into(),
             reason: "unrecognised or corrupt data".into(),

@@ -176,7 +176,7 @@ const EDGE_BYTES: u64 = 1024 * 1024;
 /// The content key of a file: its size and BLAKE3 over its first and last MiB and 32 blocks
 /// of 64 KiB spread evenly between (files up to 4 MiB are hashed whole). About 3 MiB read
 /// whatever the size: a re-run over a finished corpus costs a few milliseconds per file
-/// (hashing 2 GB whole costs seconds: measured in docs/BULK.md). A change that leaves the
+/// (hashing a 2 GB file whole costs seconds: measured in BENCHMARKS.md, `content_key_cost`). A change that leaves the
 /// size and every sampled byte alike goes unnoticed: `--force` is for that.
 pub fn content_key(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
@@ -523,6 +523,23 @@ fn one(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(Value, bool)> {
     let final_dir = opts.out.join(id);
+    // Only an earlier run's directory (one with a result.json) is ever replaced.
+    if let Ok(m) = std::fs::symlink_metadata(&final_dir) {
+        if !m.is_dir() || !final_dir.join("result.json").is_file() {
+            let line = json!({
+                "id": id, "source": path, "status": "error", "complete": false, "ops": {},
+                "reason": format!(
+                    "{} exists and was not written by vx: not replaced (move it away)",
+                    final_dir.display()
+                ),
+            });
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .append(&line)
+                .map_err(|e| Error::io(opts.out.join("results.jsonl"), e))?;
+            return Ok((line, false));
+        }
+    }
     let content = content_key(path);
     let bytes = std::fs::metadata(path).map(|m| m.len()).ok();
     let old: Option<Value> = std::fs::read(final_dir.join("result.json"))
@@ -801,5 +818,24 @@ mod tests {
         std::fs::write(&p, &data).unwrap();
         assert!(content_key(&p).unwrap().starts_with("10000001-"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The cost of the content key against hashing the whole file (BENCHMARKS.md): run with
+    /// `VX_KEY_FILE=/path/to/2GB cargo test -p vx-pipeline --lib content_key_cost -- --ignored
+    /// --nocapture` (twice: the second run reads from the page cache).
+    #[test]
+    #[ignore]
+    fn content_key_cost() {
+        let Some(p) = std::env::var_os("VX_KEY_FILE") else {
+            return;
+        };
+        let p = PathBuf::from(p);
+        let t = Instant::now();
+        let k = content_key(&p).unwrap();
+        let sampled = t.elapsed();
+        let t = Instant::now();
+        let f = file_digest(&p).unwrap();
+        let whole = t.elapsed();
+        println!("sampled key {k}: {sampled:?}; whole-file BLAKE3 {f}: {whole:?}");
     }
 }

@@ -61,6 +61,7 @@ pub struct OpRecord {
 #[derive(Debug, Clone, Serialize)]
 pub struct FileRecord {
     pub id: String,
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub source: PathBuf,
     /// "ok" (no operation failed; some may have been skipped), "partial" (some failed, some
     /// did not), "skipped" (none could apply: e.g. only video operations on an audio file),

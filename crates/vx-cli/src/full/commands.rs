@@ -49,7 +49,7 @@ fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
                     .filter(|d| *d > 0.0)
                     .map(|d| format!("{:5.1}% ", (t / d * 100.0).clamp(0.0, 100.0)))
                     .unwrap_or_default();
-                eprint!("\r\x1b[Kvx: {label} {pct}{t:.1} s");
+                vx_cli::say_part!("\r\x1b[Kvx: {label} {pct}{t:.1} s");
             }) as vx_pipeline::engine::Progress
         }),
         ..Default::default()
@@ -58,7 +58,7 @@ fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
 
 fn clear_progress(quiet: bool) {
     if !quiet && std::io::stderr().is_terminal() {
-        eprint!("\r\x1b[K");
+        vx_cli::say_part!("\r\x1b[K");
     }
 }
 
@@ -140,7 +140,7 @@ fn emit(out: Option<OutFile>, bytes: &[u8]) -> Result<()> {
 
 fn warn_all(path: &Path, warnings: &[String]) {
     for w in warnings {
-        eprintln!("vx: warning: {}: {w}", path.display());
+        vx_cli::say!("vx: warning: {}: {w}", path.display());
     }
 }
 
@@ -166,7 +166,7 @@ pub fn probe(files: &[PathBuf]) -> Result<ExitCode> {
                 writeln!(out)?;
             }
             Err(e) => {
-                eprintln!("vx: error: {}", vx_cli::one_line(&e));
+                vx_cli::say!("vx: error: {}", vx_cli::one_line(&e));
                 failed = true;
             }
         }
@@ -226,7 +226,7 @@ fn detect_threshold(shared: &ops::detect::SharedDetector, requested: f32) -> Res
     }
     let applied = shared.applied_threshold(requested);
     if applied != requested {
-        eprintln!(
+        vx_cli::say!(
             "vx: warning: --threshold {requested} is below the model's own cut-off ({applied}) in {}: {applied} applies",
             shared.model.display()
         );
@@ -246,6 +246,31 @@ pub fn keyframes(
     let budget = Budget::new(threads);
     let shares = budget.split(detect.is_some() as usize, true);
     opts.workers = shares.encoders;
+    // The input inside the output directory would be an earlier run's image or a file the
+    // publication may replace: refused (a copy elsewhere works).
+    if let (Ok(dir), Some(parent)) = (
+        std::fs::canonicalize(out),
+        std::fs::canonicalize(file)
+            .ok()
+            .and_then(|f| f.parent().map(Path::to_path_buf)),
+    ) {
+        if dir == parent {
+            return Err(usage(format!(
+                "{}: the input is inside the output directory {}; choose another output",
+                file.display(),
+                out.display()
+            )));
+        }
+    }
+    let index = out.join("keyframes.json");
+    if let Ok(m) = std::fs::symlink_metadata(&index) {
+        if !(m.is_file() || m.file_type().is_symlink()) {
+            return Err(anyhow::anyhow!(
+                "{}: is not a regular file; move it away",
+                index.display()
+            ));
+        }
+    }
     // The directory is this run's until it ends; its files are built in a stage and published
     // together at the end (an earlier run's files are replaced, never mixed with these).
     let stage = vx_image::fsutil::Stage::begin(out).with_context(|| out.display().to_string())?;
@@ -299,7 +324,7 @@ pub fn keyframes(
     warn_all(file, &report.warnings);
     if !quiet {
         let s = &report.stats;
-        eprintln!(
+        vx_cli::say!(
             "vx: {} keyframe(s) written to {} in {:.2} s ({} decoded{}{}); index: {}",
             s.written,
             out.display(),
@@ -349,7 +374,7 @@ pub fn audio(
     warn_all(file, &o.warnings);
     let r: ops::audio::AudioReport = typed(o)?;
     if !quiet {
-        eprintln!(
+        vx_cli::say!(
             "vx: {:.3} s of audio ({} samples at {rate} Hz, {channels} channel(s)) written to {} in {:.2} s",
             r.duration,
             r.samples,
@@ -367,8 +392,10 @@ pub fn vad(
     out: Option<&Path>,
     quiet: bool,
 ) -> Result<ExitCode> {
-    if !(threshold > 0.0 && threshold < 1.0) {
-        return Err(usage("--threshold must be between 0 and 1"));
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(usage(format!(
+            "--threshold {threshold}: a speech probability threshold is between 0 and 1"
+        )));
     }
     let model = resolve_model(model)?;
     let out = open_out(&[file], out)?;
@@ -387,6 +414,14 @@ pub fn embed_audio(
     quiet: bool,
 ) -> Result<ExitCode> {
     let model = resolve_model(model)?;
+    if let (Some(o), Some(n)) = (out, &npy) {
+        if o == n.as_path() || vx_image::fsutil::same_file(o, n) {
+            return Err(usage(format!(
+                "{}: -o and --npy name the same file; choose two",
+                n.display()
+            )));
+        }
+    }
     let out = open_out(&[file], out)?;
     if let Some(n) = &npy {
         refuse_overwrite(&[file], n)?;
@@ -503,7 +538,7 @@ pub fn detect(
             }
             Err(e) => {
                 let line = vx_cli::one_line(&e);
-                eprintln!("vx: error: {line}");
+                vx_cli::say!("vx: error: {line}");
                 warnings.push(line);
                 failed = true;
             }
@@ -697,7 +732,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
     };
     let found = vx_pipeline::bulk::expand(&a.inputs, &a.out);
     for (p, why) in &found.problems {
-        eprintln!("vx: warning: {}: {why}", p.display());
+        vx_cli::say!("vx: warning: {}: {why}", p.display());
     }
     if found.files.is_empty() {
         return Err(usage("no input files found"));
@@ -823,20 +858,24 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
                     "fetchable": missing,
                     "not_fetchable": manual,
                 });
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                vx_cli::outln!("{}", serde_json::to_string_pretty(&v)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{}", dir.display());
+            vx_cli::outln!("{}", dir.display());
             if files.is_empty() {
-                println!("  (no model files)");
+                vx_cli::outln!("  (no model files)");
             }
             for f in &files {
+                if let Some(e) = &f.error {
+                    vx_cli::outln!("  {:<32} unreadable: {e}", f.file);
+                    continue;
+                }
                 let note = match (f.known_as, f.verified) {
                     (Some(n), Some(true)) => format!("  = {n}, checksum ok"),
                     (Some(n), _) => format!("  ! {n}, CHECKSUM MISMATCH"),
                     _ => String::new(),
                 };
-                println!(
+                vx_cli::outln!(
                     "  {:<32} {:>9.1} MiB  sha256 {}{note}",
                     f.file,
                     f.bytes as f64 / (1024.0 * 1024.0),
@@ -844,9 +883,9 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
                 );
             }
             if !missing.is_empty() {
-                println!("fetchable (vx models fetch NAME):");
+                vx_cli::outln!("fetchable (vx models fetch NAME):");
                 for k in missing {
-                    println!(
+                    vx_cli::outln!(
                         "  {:<10} {:>6.0} MiB  {}",
                         k.name,
                         k.approx_bytes as f64 / (1024.0 * 1024.0),
@@ -855,9 +894,11 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
                 }
             }
             if !manual.is_empty() {
-                println!("missing defaults with no official download (make them as described):");
+                vx_cli::outln!(
+                    "missing defaults with no official download (make them as described):"
+                );
                 for m in manual {
-                    println!("  {:<28} {:<12} {}", m.file, m.for_ops, m.how);
+                    vx_cli::outln!("  {:<28} {:<12} {}", m.file, m.for_ops, m.how);
                 }
             }
         }
@@ -868,17 +909,18 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
         } => {
             let (ok, failed) = vx_cli::models::fetch_all(&dir, force);
             for p in &ok {
-                println!("{}", p.display());
+                vx_cli::outln!("{}", p.display());
             }
             for f in &failed {
-                eprintln!("vx: error: {f}");
+                vx_cli::say!("vx: error: {f}");
             }
             if !quiet {
                 for m in vx_cli::models::MANUAL {
                     if !dir.join(m.file).is_file() {
-                        eprintln!(
+                        vx_cli::say!(
                             "vx: note: {} ({}) has no official download; see `vx models list`",
-                            m.file, m.for_ops
+                            m.file,
+                            m.for_ops
                         );
                     }
                 }
@@ -896,7 +938,7 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
             let path = fetch(&name, &dir, force, |done, total| {
                 if tty && last.elapsed().as_millis() >= 200 {
                     last = std::time::Instant::now();
-                    eprint!(
+                    vx_cli::say_part!(
                         "\r{name}: {:.1} / {:.1} MiB",
                         done as f64 / 1048576.0,
                         total as f64 / 1048576.0
@@ -904,12 +946,12 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
                 }
             })?;
             if tty {
-                eprintln!();
+                vx_cli::say!();
             }
             if !quiet {
-                eprintln!("vx: {name}: {}", path.display());
+                vx_cli::say!("vx: {name}: {}", path.display());
             }
-            println!("{}", path.display());
+            vx_cli::outln!("{}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -350,7 +350,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("vx: error: {}", one_line(&e));
+            vx_cli::say!("vx: error: {}", one_line(&e));
             if e.downcast_ref::<commands::UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
@@ -437,7 +437,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             if let Some(s) = min_interval {
                 if !(s.is_finite() && s >= 0.0) {
-                    eprintln!("vx: error: --min-interval must be a number of seconds >= 0");
+                    vx_cli::say!("vx: error: --min-interval must be a number of seconds >= 0");
                     return Ok(ExitCode::from(2));
                 }
             }

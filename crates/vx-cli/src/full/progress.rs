@@ -76,7 +76,7 @@ impl Bulk {
     fn say(&self, line: String) {
         match &self.bar {
             Some(b) => b.println(line),
-            None => eprintln!("{line}"),
+            None => vx_cli::say!("{line}"),
         }
     }
 
@@ -123,9 +123,10 @@ impl Bulk {
                     } else {
                         0.0
                     };
-                    eprintln!(
+                    vx_cli::say!(
                         "vx: {}/{} done, {rate:.0} files/hour, about {eta:.0} s left",
-                        st.done, self.total
+                        st.done,
+                        self.total
                     );
                 }
             }
@@ -152,7 +153,7 @@ impl Bulk {
         }
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if s.interrupted {
-            eprintln!(
+            vx_cli::say!(
                 "vx: interrupted: {} input(s) done, {} left for the next run (same command)",
                 st.done,
                 self.total.saturating_sub(st.done)
@@ -176,14 +177,14 @@ impl Bulk {
         if s.other_shards > 0 {
             line.push_str(&format!("; {} in other shards", s.other_shards));
         }
-        eprintln!("{line}; results in {}", out.join("results.jsonl").display());
+        vx_cli::say!("{line}; results in {}", out.join("results.jsonl").display());
         if !st.slowest.is_empty() && done > 3 {
             let slow: Vec<String> = st
                 .slowest
                 .iter()
                 .map(|(t, p)| format!("{} {t:.1} s", name(Path::new(p))))
                 .collect();
-            eprintln!("vx: slowest: {}", slow.join(", "));
+            vx_cli::say!("vx: slowest: {}", slow.join(", "));
         }
     }
 }

@@ -17,7 +17,9 @@ use crate::{Error, Result};
 /// What was written.
 #[derive(Debug, Clone, Serialize)]
 pub struct AudioReport {
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub source: PathBuf,
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub output: PathBuf,
     pub rate: u32,
     pub channels: u16,
@@ -82,14 +84,14 @@ impl Audio {
     }
 
     fn too_long(&self, what: &str) -> Error {
-        Error::Media(MediaError::InvalidOption(format!(
+        Error::Message(format!(
             "{}: {what} is too long for a WAV file (4 GiB of data at {} Hz, {} channel(s), {}): \
              lower --rate or --channels, or use s16",
             self.source.display(),
             self.format.rate,
             self.format.channels,
             self.format.format.name(),
-        )))
+        ))
     }
 }
 

@@ -72,6 +72,7 @@ impl Default for DetectOptions {
 /// Detections in one picture.
 #[derive(Debug, Clone, Serialize)]
 pub struct DetectResult {
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub source: PathBuf,
     /// Seconds on the file's timeline, for videos.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,6 +84,7 @@ pub struct DetectResult {
     pub keyframe: Option<String>,
     /// The annotated picture, with --annotate.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "vx_image::secs::lossy_path_opt")]
     pub annotated: Option<PathBuf>,
     pub width: usize,
     pub height: usize,
@@ -92,6 +94,7 @@ pub struct DetectResult {
 /// `detections.json` / `faces.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DetectReport {
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub model: PathBuf,
     pub threshold: f32,
     pub results: Vec<DetectResult>,

@@ -13,7 +13,9 @@ use crate::{Error, Result};
 /// `embed-audio.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EmbedReport {
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub source: PathBuf,
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub model: PathBuf,
     pub dim: usize,
     /// Windows on the file's timeline.
@@ -28,7 +30,7 @@ type Worker = JoinHandle<(SfxEmbedder, Result<Vec<Embedding>>)>;
 pub struct EmbedAudio {
     model: PathBuf,
     embedder: Option<SfxEmbedder>,
-    npy: Option<PathBuf>,
+    npy: Option<(PathBuf, vx_image::fsutil::OutFile)>,
     source: PathBuf,
     offset: Option<f64>,
     tx: Option<SyncSender<Vec<f32>>>,
@@ -42,7 +44,14 @@ impl EmbedAudio {
         Ok(EmbedAudio {
             model: model.to_path_buf(),
             embedder: Some(embedder),
-            npy,
+            // Opened now: a missing directory fails before the work, not after it.
+            npy: match npy {
+                Some(p) => {
+                    let f = vx_image::fsutil::OutFile::create(&p).map_err(|e| Error::io(&p, e))?;
+                    Some((p, f))
+                }
+                None => None,
+            },
             source: PathBuf::new(),
             offset: None,
             tx: None,
@@ -124,14 +133,17 @@ impl Operation for EmbedAudio {
             .collect();
         let dim = windows.first().map(|w| w.vector.len()).unwrap_or(0);
         let mut files = Vec::new();
-        if let Some(p) = &self.npy {
+        if let Some((p, mut f)) = self.npy.take() {
+            use std::io::Write;
             let bytes = npy_f32(
                 windows.len(),
                 dim,
                 windows.iter().flat_map(|w| w.vector.iter().copied()),
             );
-            vx_image::fsutil::write_atomic(p, &bytes).map_err(|e| Error::io(p, e))?;
-            files.push(p.clone());
+            f.write_all(&bytes)
+                .and_then(|_| f.commit())
+                .map_err(|e| Error::io(&p, e))?;
+            files.push(p);
         }
         Ok(Output {
             report: Box::new(EmbedReport {

@@ -92,6 +92,7 @@ pub struct KeyframeStats {
 /// Everything `keyframes.json` holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyframesReport {
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub source: PathBuf,
     /// False when the input was damaged or truncated and only part of it could be read.
     pub complete: bool,
@@ -109,8 +110,16 @@ pub fn image_name(index: usize, format: ImageFormat) -> String {
 
 /// The image files an earlier run listed in `DIR/keyframes.json` (plain names only): removed
 /// when a new run into `DIR` is published, so no stale image sits beside the new index.
+/// Only a regular file of at most 64 MiB is read (not a FIFO, a device or a link to one), and
+/// only names this operation writes (`kf-NNNNNN.jpg|png`) are returned: an index cannot make
+/// vx remove anything else.
 pub fn previous_files(dir: &Path) -> Vec<String> {
-    let Ok(bytes) = std::fs::read(dir.join("keyframes.json")) else {
+    let index = dir.join("keyframes.json");
+    match std::fs::symlink_metadata(&index) {
+        Ok(m) if m.is_file() && m.len() <= 64 << 20 => {}
+        _ => return Vec::new(),
+    }
+    let Ok(bytes) = std::fs::read(&index) else {
         return Vec::new();
     };
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -121,9 +130,21 @@ pub fn previous_files(dir: &Path) -> Vec<String> {
         .map(|a| {
             a.iter()
                 .filter_map(|k| k["path"].as_str().map(str::to_string))
+                .filter(|p| is_image_name(p))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether `name` is one this operation writes: `kf-` six digits `.jpg` or `.png`.
+pub fn is_image_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("kf-") else {
+        return false;
+    };
+    let (digits, ext) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
+    digits.len() >= 6
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && matches!(ext, ".jpg" | ".png")
 }
 
 struct Job {

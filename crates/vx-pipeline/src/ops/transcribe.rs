@@ -50,7 +50,9 @@ pub struct TranscribeOptions {
 /// `transcript.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Transcript {
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub source: PathBuf,
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub model: PathBuf,
     pub language: Option<String>,
     /// Seconds of audio.

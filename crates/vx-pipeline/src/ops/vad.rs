@@ -10,7 +10,9 @@ use crate::{Error, Result};
 /// `vad.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct VadReport {
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub source: PathBuf,
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub model: PathBuf,
     pub threshold: f32,
     /// Seconds of audio analysed.
