@@ -523,3 +523,57 @@ fn shards_split_the_inputs_and_lists_name_them() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// A file deleted while the run is going gets its error line; the others finish (issue #11,
+/// robustness).
+#[test]
+fn a_file_deleted_during_the_run_gets_its_line() {
+    let d = TempDir::new("bulk-deleted");
+    let dir = d.path("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A slow first input (a keyframe every frame), then the one that will vanish.
+    let slow = clip(
+        &dir,
+        "a-slow.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x480:rate=25",
+            "-t",
+            "8",
+            "-c:v",
+            "libx264",
+            "-g",
+            "1",
+        ],
+    );
+    let gone = clip(&dir, "b-gone.wav", &["-f", "lavfi", "-i", A, "-t", "1"]);
+    let out = d.path("out");
+    let child = vx()
+        .args([
+            "-q",
+            "run",
+            s(&dir),
+            "--ops",
+            "[keyframes,audio]",
+            "-o",
+            s(&out),
+            "-j",
+            "1",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::remove_file(&gone).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let got = by_name(&lines(&out));
+    assert_eq!(got["a-slow.mp4"]["status"], "ok", "{}", got["a-slow.mp4"]);
+    let g = &got["b-gone.wav"];
+    assert_eq!(g["status"], "error", "{g}");
+    assert!(g["reason"].as_str().unwrap().contains("b-gone.wav"), "{g}");
+    assert!(slow.exists());
+    check_published(&out);
+}
