@@ -58,12 +58,24 @@ fn main() -> ExitCode {
             }
         };
     }
-    let full = match std::env::current_exe() {
-        Ok(p) => p.with_file_name("vx-full"),
-        Err(e) => {
-            vx_cli::say!("vx: error: cannot locate the vx binary: {e}");
-            return ExitCode::from(1);
-        }
+    // vx-full beside this binary (where `cargo install` and the release archive put it), else
+    // the first one on PATH (a vx copied or linked elsewhere).
+    let beside = std::env::current_exe()
+        .ok()
+        .map(|p| p.with_file_name("vx-full"))
+        .filter(|p| p.is_file());
+    let on_path = || {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("vx-full"))
+                .find(|p| p.is_file())
+        })
+    };
+    let Some(full) = beside.or_else(on_path) else {
+        vx_cli::say!(
+            "vx: error: vx-full (the part of vx linked with FFmpeg) is neither beside vx nor on PATH: install both (cargo install --path crates/vx-cli)"
+        );
+        return ExitCode::from(1);
     };
     let err = Command::new(&full).arg0("vx").args(&args).exec();
     vx_cli::say!(

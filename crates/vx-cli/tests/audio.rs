@@ -211,7 +211,8 @@ fn bad_audio_input() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    // No audio stream is not damage: exit status 3 (issue #12), so scripts can tell.
+    assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains("v.mp4: no audio stream"),
         "{}",

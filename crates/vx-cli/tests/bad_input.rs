@@ -11,7 +11,13 @@ fn expect_failure(input: &Path, out: &Path, needle: &str) {
         out.to_str().unwrap(),
     ]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{}: {err}", input.display());
+    // A missing stream is exit 3 (not damage), everything else 1.
+    let code = if needle.starts_with("no video stream") {
+        3
+    } else {
+        1
+    };
+    assert_eq!(o.status.code(), Some(code), "{}: {err}", input.display());
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one line expected: {err}");
     let name = input.file_name().unwrap().to_str().unwrap();

@@ -100,7 +100,27 @@ pub(crate) fn ts_seconds(ts: i64, tb: ff::Rational) -> Option<f64> {
 }
 
 /// Open `path` with libavformat and read stream info, mapping failures to typed errors.
+/// Whether `path` names something FFmpeg opens itself rather than a file: `-` (standard
+/// input) or an http/https/file URL.
+pub fn is_stream_name(path: &Path) -> bool {
+    match path.to_str() {
+        Some("-") => true,
+        Some(s) => ["http://", "https://", "file:"]
+            .iter()
+            .any(|p| s.len() > p.len() && s[..p.len()].eq_ignore_ascii_case(p)),
+        None => false,
+    }
+}
+
 pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
+    if is_stream_name(path) {
+        let name = if path.as_os_str() == "-" {
+            "pipe:0".to_string()
+        } else {
+            path.to_string_lossy().into_owned()
+        };
+        return check_probe(path, open_named(path, Path::new(&name))?);
+    }
     let meta = std::fs::metadata(path).map_err(|e| MediaError::io(path, e))?;
     if meta.is_dir() {
         return Err(MediaError::Open {
@@ -125,7 +145,12 @@ pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
             PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd())).into()
         }
     };
-    let ctx = ff::format::input(&name.as_ref()).map_err(|e| match e {
+    check_probe(path, open_named(path, &name)?)
+}
+
+/// libavformat's open of `name` (a path or a URL), errors typed for `path`.
+fn open_named(path: &Path, name: &Path) -> Result<ff::format::context::Input> {
+    ff::format::input(&name).map_err(|e| match e {
         ff::Error::InvalidData => MediaError::NotMedia {
             path: path.into(),
             reason: "unrecognised or corrupt data".into(),
@@ -138,7 +163,11 @@ pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
             path: path.into(),
             reason: other.to_string(),
         },
-    })?;
+    })
+}
+
+/// Refuse a demuxer picked on weak evidence.
+fn check_probe(path: &Path, ctx: ff::format::context::Input) -> Result<ff::format::context::Input> {
     // A demuxer picked on weak evidence (e.g. a text file taken as "tty" ANSI art because of its
     // extension, or random bytes taken as MP3) is treated as "not media".
     // AVPROBE_SCORE_EXTENSION is 50; FFmpeg itself warns "misdetection possible" at <= 25.

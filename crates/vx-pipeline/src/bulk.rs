@@ -86,6 +86,13 @@ fn walk(
     seen_dirs: &mut HashSet<PathBuf>,
     inputs: &mut Inputs,
 ) {
+    // Standard input and URLs are handed to FFmpeg as they are.
+    if vx_media::probe::is_stream_name(p) {
+        if seen_files.insert(p.to_path_buf()) {
+            inputs.files.push(p.to_path_buf());
+        }
+        return;
+    }
     let meta = match std::fs::metadata(p) {
         Ok(m) => m,
         Err(e) => {
@@ -543,7 +550,12 @@ fn one(
             return Ok((line, false));
         }
     }
-    let content = content_key(path);
+    // Standard input and URLs cannot be checked for change: never current, always run.
+    let content = if vx_media::probe::is_stream_name(path) {
+        Ok(format!("uncached-{:?}", std::time::SystemTime::now()))
+    } else {
+        content_key(path)
+    };
     let bytes = std::fs::metadata(path).map(|m| m.len()).ok();
     let old: Option<Value> = std::fs::read(final_dir.join("result.json"))
         .ok()

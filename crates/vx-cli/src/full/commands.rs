@@ -25,6 +25,19 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// The input has no stream of the kind the command needs (no audio stream for transcribe, no
+/// video stream for keyframes): not damage, exit status 3 so scripts can tell them apart.
+#[derive(Debug)]
+pub struct NoStreamError(pub String);
+
+impl std::fmt::Display for NoStreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoStreamError {}
+
 fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
@@ -80,7 +93,7 @@ fn take_op(path: &Path, run: &mut FileRun, i: usize) -> Result<Output> {
     let op = &mut run.ops[i];
     match (&op.status, op.error.take(), op.output.take()) {
         (Status::Ok, _, Some(o)) => Ok(o),
-        (Status::Skipped(r), _, _) => bail!("{}: {r}", path.display()),
+        (Status::Skipped(r), _, _) => Err(NoStreamError(format!("{}: {r}", path.display())).into()),
         (_, Some(e), _) => Err(lift(e)),
         (s, _, _) => bail!("{}: {s:?}", path.display()),
     }

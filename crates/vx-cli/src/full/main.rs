@@ -4,7 +4,8 @@
 //!
 //! A thin shell: the clap definitions (this file) and, in `commands.rs`, one short function
 //! per command that builds a plan for the engine (vx-pipeline), runs it and prints the
-//! operation's report. Exit codes: 0 success, 1 processing error, 2 usage error.
+//! operation's report. Exit codes: 0 success, 1 processing error, 2 usage error, 3 the input
+//! has no stream of the kind the command needs (no audio stream, no video stream).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,7 +64,7 @@ enum Command {
         /// Drop near-duplicates of the last kept keyframe: pHash Hamming distance <= DISTANCE
         /// (0-64). Off by default; `--dedup` alone means 8.
         #[arg(long, value_name = "DISTANCE", num_args = 0..=1, default_missing_value = "8",
-              require_equals = true, value_parser = clap::value_parser!(u32).range(0..=64))]
+              value_parser = clap::value_parser!(u32).range(0..=64))]
         dedup: Option<u32>,
         /// Downscale so that the longest side is at most N pixels.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -293,6 +294,7 @@ pub(crate) enum AudioFmt {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum Format {
+    #[value(alias = "jpeg")]
     Jpg,
     Png,
 }
@@ -341,7 +343,21 @@ pub(crate) struct RunArgs {
 
 fn main() -> ExitCode {
     vx_cli::default_sigpipe();
-    let cli = Cli::parse();
+    // clap's own errors get the "vx: " prefix every other message has (exit 2); help and
+    // version go to stdout as usual.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            vx_cli::say_part!("vx: error: {text}");
+            return ExitCode::from(2);
+        }
+    };
     vx_media::init(if cli.verbose {
         vx_media::FfmpegLog::Warnings
     } else {
@@ -353,6 +369,8 @@ fn main() -> ExitCode {
             vx_cli::say!("vx: error: {}", one_line(&e));
             if e.downcast_ref::<commands::UsageError>().is_some() {
                 ExitCode::from(2)
+            } else if e.downcast_ref::<commands::NoStreamError>().is_some() {
+                ExitCode::from(3)
             } else {
                 ExitCode::from(1)
             }

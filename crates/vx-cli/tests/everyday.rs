@@ -1,0 +1,139 @@
+//! Everyday use (issue #12): vx installed anywhere finds vx-full; `-` and URLs as inputs;
+//! flags people type; usage errors that look like every other message.
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn a_copied_vx_finds_vx_full_on_path() {
+    let d = TempDir::new("every-install");
+    let bin = d.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_vx"), bin.join("vx")).unwrap();
+    let full_dir = Path::new(env!("CARGO_BIN_EXE_vx")).parent().unwrap();
+    let wav = need("media/jfk.wav");
+    // vx-full is not beside the copy: found on PATH.
+    let o = Command::new(bin.join("vx"))
+        .args(["probe", s(&wav)])
+        .env("PATH", format!("{}:/usr/bin:/bin", full_dir.display()))
+        .env("XDG_CACHE_HOME", std::env::temp_dir().join("vx-test-cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Nowhere: one clear line.
+    let o = Command::new(bin.join("vx"))
+        .args(["probe", s(&wav)])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("vx-full") && err.contains("PATH") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn standard_input_and_urls_are_inputs() {
+    let d = TempDir::new("every-inputs");
+    let wav = need("media/jfk.wav");
+    // `-`: standard input.
+    let mut child = vx()
+        .args(["-q", "audio", "-", "-o", s(&d.path("stdin.wav"))])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&wav).unwrap())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        std::fs::metadata(d.path("stdin.wav")).unwrap().len(),
+        352_044
+    );
+    // http://: a server started here on the loopback.
+    let body: &'static [u8] = Box::leak(std::fs::read(&wav).unwrap().into_boxed_slice());
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut req = [0u8; 4096];
+            let _ = c.read(&mut req);
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = c.write_all(body);
+        }
+    });
+    let url = format!("http://{addr}/jfk.wav");
+    let o = run_vx(&["probe", &url]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["duration"], 11.0);
+    let o = run_vx(&["-q", "audio", &url, "-o", s(&d.path("http.wav"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::metadata(d.path("http.wav")).unwrap().len(),
+        352_044
+    );
+    // vx run takes them too (never cached: nothing tells whether they changed).
+    let o = run_vx(&["-q", "run", &url, "--ops", "audio", "-o", s(&d.path("res"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = std::fs::read_to_string(d.path("res/results.jsonl")).unwrap();
+    assert!(log.contains("\"status\":\"ok\""), "{log}");
+}
+
+#[test]
+fn flags_people_type_and_usage_errors() {
+    let d = TempDir::new("every-flags");
+    let clip = d.path("c.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        s(&clip),
+    ]);
+    // `--dedup 5` (not only `--dedup=5`) and `--format jpeg`.
+    let out = d.path("kf");
+    let o = run_vx(&[
+        "-q",
+        "keyframes",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--dedup",
+        "5",
+        "--format",
+        "jpeg",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("kf-000000.jpg").is_file());
+    // Usage errors start like every other message, exit 2.
+    let o = run_vx(&["keyframes", s(&clip), "--bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("vx: error: "), "{}", stderr(&o));
+    // No stream of the kind a command needs: exit 3, not 1 (damage).
+    let o = run_vx(&["vad", s(&clip), "-m", s(&need("models/silero_vad.onnx"))]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no audio stream"), "{}", stderr(&o));
+}
