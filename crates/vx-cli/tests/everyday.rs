@@ -137,3 +137,46 @@ fn flags_people_type_and_usage_errors() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("no audio stream"), "{}", stderr(&o));
 }
+
+/// `vx keyframes --every S`: a picture every S seconds even where the encoder put one
+/// keyframe (issue #12 item 11).
+#[test]
+fn keyframes_every_seconds() {
+    let d = TempDir::new("every-seconds");
+    let clip = d.path("one-gop.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        "-t",
+        "3.05",
+        "-c:v",
+        "libx264",
+        "-g",
+        "1000",
+        s(&clip),
+    ]);
+    let out = d.path("kf");
+    let o = run_vx(&["-q", "keyframes", s(&clip), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read_json(&out.join("keyframes.json"))["keyframes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let o = run_vx(&["-q", "keyframes", s(&clip), "-o", s(&out), "--every", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    let times: Vec<f64> = j["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(times, [0.0, 1.0, 2.0, 3.0], "{j}");
+    let o = run_vx(&["keyframes", s(&clip), "-o", s(&out), "--every", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+}

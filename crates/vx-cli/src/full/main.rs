@@ -69,6 +69,10 @@ enum Command {
         /// Downscale so that the longest side is at most N pixels.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         max_side: Option<u32>,
+        /// One frame every SECONDS instead of the keyframes (every frame is decoded; a clip
+        /// with a single keyframe still gives a picture every SECONDS).
+        #[arg(long, value_name = "SECONDS")]
+        every: Option<f64>,
         /// Image format.
         #[arg(long, value_enum, default_value_t = Format::Jpg)]
         format: Format,
@@ -448,11 +452,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             min_interval,
             dedup,
             max_side,
+            every,
             format,
             threads,
             detect,
             threshold,
         } => {
+            if let Some(e) = every {
+                if !(e.is_finite() && e > 0.0) {
+                    vx_cli::say!("vx: error: --every must be a number of seconds > 0");
+                    return Ok(ExitCode::from(2));
+                }
+            }
             if let Some(s) = min_interval {
                 if !(s.is_finite() && s >= 0.0) {
                     vx_cli::say!("vx: error: --min-interval must be a number of seconds >= 0");
@@ -465,6 +476,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 min_interval,
                 dedup,
                 max_side,
+                every,
                 format: match format {
                     Format::Jpg => vx_image::jpeg::ImageFormat::Jpeg,
                     Format::Png => vx_image::jpeg::ImageFormat::Png,

@@ -39,6 +39,8 @@ pub struct KeyframeOptions {
     pub dedup: Option<u32>,
     /// Downscale so that the longest side is at most this many pixels.
     pub max_side: Option<u32>,
+    /// One frame every this many seconds instead of the key frames (every frame decoded).
+    pub every: Option<f64>,
     pub format: ImageFormat,
     /// Encoder workers (at least 1).
     pub workers: usize,
@@ -52,6 +54,7 @@ impl Default for KeyframeOptions {
             min_interval: None,
             dedup: None,
             max_side: None,
+            every: None,
             format: ImageFormat::Jpeg,
             workers: 1,
         }
@@ -282,7 +285,10 @@ impl Operation for Keyframes {
     fn needs(&mut self, input: &Input) -> Needs {
         self.source = input.path.clone();
         Needs {
-            video: Some(Select::Key),
+            video: Some(match self.opts.every {
+                Some(s) => Select::Every(s),
+                None => Select::Key,
+            }),
             audio: None,
         }
     }
