@@ -180,3 +180,39 @@ fn keyframes_every_seconds() {
     let o = run_vx(&["keyframes", s(&clip), "-o", s(&out), "--every", "0"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Shell completions and the manual page come from the same definitions as the parser
+/// (issue #12 item 3).
+#[test]
+fn completions_and_man_page() {
+    let o = run_vx(&["completions", "bash"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let script = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        script.contains("keyframes") && script.contains("--dedup"),
+        "{script}"
+    );
+    // Valid bash.
+    let mut bash = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    bash.stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(bash.wait().unwrap().success());
+    for shell in ["zsh", "fish"] {
+        let o = run_vx(&["completions", shell]);
+        assert!(o.status.success() && o.stdout.len() > 1000, "{shell}");
+    }
+    let o = run_vx(&["man"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        page.contains(".TH vx 1") && page.contains("keyframes"),
+        "{page}"
+    );
+}

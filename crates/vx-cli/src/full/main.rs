@@ -196,6 +196,14 @@ enum Command {
         #[command(subcommand)]
         cmd: ModelsCmd,
     },
+    /// Print a shell completion script: `vx completions bash > /etc/bash_completion.d/vx`
+    /// (zsh: into a directory of $fpath as `_vx`; fish: ~/.config/fish/completions/vx.fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `vx man > ~/.local/share/man/man1/vx.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -387,6 +395,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Probe { files } => commands::probe(&files),
         Command::Models { cmd } => commands::models(cmd, quiet),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "vx", &mut out);
+            use std::io::Write;
+            std::io::stdout().write_all(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            // vx(1): the global options and the commands; `vx help CMD` has each one's options.
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            use std::io::Write;
+            std::io::stdout().write_all(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audio {
             file,
             out,
