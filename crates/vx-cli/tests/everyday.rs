@@ -216,3 +216,50 @@ fn completions_and_man_page() {
         "{page}"
     );
 }
+
+/// `vx doctor`: what the installation has, and exit 1 when a command's needs are missing
+/// (issue #12 item 2).
+#[test]
+fn doctor_reports_the_installation() {
+    let d = TempDir::new("every-doctor");
+    let models = need("models/silero_vad.onnx")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let o = vx()
+        .args(["doctor", "--json"])
+        .env("VX_MODEL_DIR", &models)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["ffmpeg"]["libavcodec"]
+            .as_str()
+            .unwrap()
+            .starts_with("59."),
+        "{v}"
+    );
+    assert!(v["decoders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d == "h264"));
+    assert!(v["onnxruntime"]["path"].is_string(), "{v}");
+    assert!(v["whisper_cpp"].as_str().unwrap().contains("AVX"), "{v}");
+    for op in ["detect", "faces", "vad", "transcribe", "embed-audio"] {
+        assert!(v["default_models"][op].is_string(), "{op}: {v}");
+    }
+    // An empty model directory: the problems are named, exit 1.
+    let o = vx()
+        .args(["doctor"])
+        .env("VX_MODEL_DIR", d.path("empty"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("problem: transcribe: no default model"),
+        "{text}"
+    );
+}

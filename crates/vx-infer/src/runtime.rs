@@ -91,6 +91,18 @@ pub fn init() -> Result<&'static ort::environment::Environment> {
     })
 }
 
+/// Where ONNX Runtime was loaded from and its build string (`git-branch=rel-1.31.1, ...`),
+/// for `vx doctor`.
+pub fn describe() -> Result<(PathBuf, String)> {
+    init()?;
+    Ok((library_path()?, ort::info().to_string()))
+}
+
+/// whisper.cpp's build: the CPU features it was compiled for (AVX2, F16C...).
+pub fn whisper_system_info() -> String {
+    whisper_rs::print_system_info().trim().to_string()
+}
+
 /// Settings shared by every session.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SessionOptions {

@@ -44,6 +44,26 @@ pub enum FfmpegLog {
 }
 
 /// Initialise the FFmpeg libraries once per process and set their log level.
+/// The linked FFmpeg libraries and their versions ("libavcodec", "59.37.100"), for `vx doctor`.
+pub fn versions() -> Vec<(&'static str, String)> {
+    let v = |n: u32| format!("{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff);
+    // SAFETY: plain version queries of the linked libraries.
+    unsafe {
+        vec![
+            ("libavcodec", v(ffmpeg_next::ffi::avcodec_version())),
+            ("libavformat", v(ffmpeg_next::ffi::avformat_version())),
+            ("libavutil", v(ffmpeg_next::ffi::avutil_version())),
+            ("libswscale", v(ffmpeg_next::ffi::swscale_version())),
+            ("libswresample", v(ffmpeg_next::ffi::swresample_version())),
+        ]
+    }
+}
+
+/// Whether this FFmpeg build has a decoder of this name ("h264", "opus"...).
+pub fn has_decoder(name: &str) -> bool {
+    ffmpeg_next::decoder::find_by_name(name).is_some()
+}
+
 pub fn init(log: FfmpegLog) {
     INIT.call_once(|| {
         // ffmpeg::init only registers devices/formats on old FFmpeg; it cannot fail on 5.x.

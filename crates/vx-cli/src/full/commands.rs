@@ -969,3 +969,109 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `vx doctor`.
+pub fn doctor(json: bool) -> Result<ExitCode> {
+    use serde_json::json;
+    let ffmpeg: serde_json::Map<String, serde_json::Value> = vx_media::versions()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let wanted = [
+        "h264",
+        "hevc",
+        "vp8",
+        "vp9",
+        "av1",
+        "libdav1d",
+        "mpeg2video",
+        "mpeg4",
+        "mjpeg",
+        "prores",
+        "aac",
+        "mp3",
+        "opus",
+        "vorbis",
+        "flac",
+        "pcm_s16le",
+    ];
+    let (have, missing): (Vec<&str>, Vec<&str>) =
+        wanted.iter().partition(|n| vx_media::has_decoder(n));
+    let ort = vx_infer::runtime::describe();
+    let whisper = vx_infer::runtime::whisper_system_info();
+    let dir = vx_cli::models::model_dir();
+    let mut models = serde_json::Map::new();
+    let mut problems = Vec::new();
+    for (op, names) in ops::DEFAULT_MODELS {
+        let found = names.iter().find_map(|n| resolve_model(n).ok());
+        if found.is_none() {
+            problems.push(format!(
+                "{op}: no default model ({}) in {} (`vx models list` says how to get it)",
+                names.join(", "),
+                dir.display()
+            ));
+        }
+        models.insert(op.to_string(), json!(found));
+    }
+    if let Err(e) = &ort {
+        problems.push(format!(
+            "detect, faces, vad, transcribe, embed-audio: ONNX Runtime: {e}"
+        ));
+    }
+    if !missing.is_empty() {
+        problems.push(format!("FFmpeg decoders missing: {}", missing.join(", ")));
+    }
+    let report = json!({
+        "vx": env!("CARGO_PKG_VERSION"),
+        "ffmpeg": ffmpeg,
+        "decoders": have,
+        "decoders_missing": missing,
+        "onnxruntime": match &ort {
+            Ok((p, info)) => json!({"path": p, "build": info}),
+            Err(e) => json!({"error": e.to_string()}),
+        },
+        "whisper_cpp": whisper,
+        "model_dir": dir,
+        "default_models": models,
+        "problems": problems,
+    });
+    if json {
+        vx_cli::outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        vx_cli::outln!("vx {}", env!("CARGO_PKG_VERSION"));
+        let f = &report["ffmpeg"];
+        vx_cli::outln!(
+            "FFmpeg: libavcodec {}, libavformat {}, libavutil {}, libswscale {}, libswresample {}",
+            f["libavcodec"].as_str().unwrap_or("?"),
+            f["libavformat"].as_str().unwrap_or("?"),
+            f["libavutil"].as_str().unwrap_or("?"),
+            f["libswscale"].as_str().unwrap_or("?"),
+            f["libswresample"].as_str().unwrap_or("?")
+        );
+        vx_cli::outln!("  decoders: {}", have.join(" "));
+        match &ort {
+            Ok((p, info)) => vx_cli::outln!("ONNX Runtime: {} ({info})", p.display()),
+            Err(e) => vx_cli::outln!("ONNX Runtime: missing: {e}"),
+        }
+        vx_cli::outln!("whisper.cpp: {whisper}");
+        vx_cli::outln!("model directory: {}", dir.display());
+        for (op, m) in &models {
+            match m.as_str() {
+                Some(p) => vx_cli::outln!("  {op:<12} {p}"),
+                None => vx_cli::outln!("  {op:<12} (missing)"),
+            }
+        }
+        if problems.is_empty() {
+            vx_cli::outln!("every command is ready");
+        } else {
+            for p in &problems {
+                vx_cli::outln!("problem: {p}");
+            }
+        }
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -204,6 +204,14 @@ enum Command {
     },
     /// Print the manual page (roff): `vx man > ~/.local/share/man/man1/vx.1`.
     Man,
+    /// What this installation has: FFmpeg's libraries and decoders, ONNX Runtime, whisper.cpp's
+    /// build, the model directory and the default models, and which commands are ready.
+    /// Exit status 1 when something a command needs is missing.
+    Doctor {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -403,6 +411,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             std::io::stdout().write_all(&out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor { json } => commands::doctor(json),
         Command::Man => {
             use clap::CommandFactory;
             let mut out = Vec::new();
