@@ -263,3 +263,51 @@ fn doctor_reports_the_installation() {
         "{text}"
     );
 }
+
+/// A file whose first audio track is not the speech: a note says which stream was used, and
+/// `--audio-stream N` picks another (issue #12 item 10).
+#[test]
+fn audio_stream_selection() {
+    let d = TempDir::new("every-streams");
+    let two = d.path("two.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=300:r=16000:d=11",
+        "-i",
+        s(&need("media/jfk.wav")),
+        "-map",
+        "0:a",
+        "-map",
+        "1:a",
+        "-c:a",
+        "aac",
+        s(&two),
+    ]);
+    let whisper = need("models/whisper-tiny.en.ggml.bin");
+    let run = |extra: &[&str]| {
+        let mut a = vec!["transcribe", s(&two), "-m", s(&whisper), "--format", "txt"];
+        a.extend_from_slice(extra);
+        run_vx(&a)
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 audio streams; #0 was used"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--audio-stream", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("note"), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap().to_lowercase();
+    assert!(text.contains("ask not what your country"), "{text}");
+    let o = run(&["--audio-stream", "5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no audio stream #5 (the file has 2)"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -28,7 +28,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use vx_image::fsutil::{DirLock, OutFile, Stage};
 
-use crate::engine::{run_file, EngineOptions, Task};
+use crate::engine::{EngineOptions, Task};
 use crate::plan::Step;
 use crate::result::input_id;
 use crate::{Error, Result};
@@ -386,6 +386,9 @@ pub struct BulkOptions {
     pub decoder_threads: usize,
     /// Set (Ctrl-C) to stop: inputs in progress are abandoned, nothing of them is kept.
     pub cancel: Arc<AtomicBool>,
+    /// `--video-stream N` / `--audio-stream N` (see `EngineOptions`).
+    pub video_stream: Option<usize>,
+    pub audio_stream: Option<usize>,
 }
 
 /// What the caller hears about.
@@ -625,16 +628,33 @@ fn one(
             return publish(record, stage, id, opts, log);
         }
     };
-    // A factory error (a model or output that cannot be opened) is the run's, not the input's.
-    let tasks = factory(&dir, &to_run)?;
+    // A factory error (a model or output that cannot be opened) is the run's, not the input's:
+    // it is told apart from the input's own errors below.
+    let factory_failed: Mutex<Option<Error>> = Mutex::new(None);
+    let make = || {
+        factory(&dir, &to_run).map_err(|e| {
+            let msg = Error::Message(e.to_string());
+            *factory_failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            msg
+        })
+    };
     let mut eopts = EngineOptions {
         decoder_threads: opts.decoder_threads,
         queue: opts.queue,
         debug: opts.debug,
         progress: None,
         cancel: Some(opts.cancel.clone()),
+        video_stream: opts.video_stream,
+        audio_stream: opts.audio_stream,
     };
-    let record = match run_file(path, tasks, &mut eopts) {
+    let run = crate::engine::run_file_with(path, make, &mut eopts);
+    if let Some(e) = factory_failed
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        return Err(e);
+    }
+    let record = match run {
         Ok(run) => {
             let mut written = Vec::new();
             for op in &run.ops {

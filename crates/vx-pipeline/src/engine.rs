@@ -36,6 +36,10 @@ pub struct EngineOptions {
     /// Set from another thread (Ctrl-C) to stop: the pass ends, every operation is aborted
     /// (removing what it wrote) and `run_file` returns [`Error::Cancelled`].
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Which video / audio stream to decode, by position among the streams of its kind
+    /// (`--video-stream N`, `--audio-stream N`); None: FFmpeg's best.
+    pub video_stream: Option<usize>,
+    pub audio_stream: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +50,8 @@ impl Default for EngineOptions {
             debug: false,
             progress: None,
             cancel: None,
+            video_stream: None,
+            audio_stream: None,
         }
     }
 }
@@ -100,6 +106,8 @@ pub struct FileRun {
     pub ops: Vec<OpRun>,
     pub stats: PassStats,
     pub debug: Option<Debug>,
+    /// (number of video streams, position of the decoded one), the same for audio.
+    pub streams: ((usize, Option<usize>), (usize, Option<usize>)),
 }
 
 enum Msg {
@@ -161,8 +169,20 @@ impl Emit for Outlet {
 
 /// Open `path` once and run `tasks` over it.
 pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Result<FileRun> {
+    run_file_with(path, || Ok(tasks), opts)
+}
+
+/// [`run_file`] with the operations built only once the file has opened: a file that is not
+/// media costs no model loading (bulk runs build operations through a factory that loads
+/// models on first use).
+pub fn run_file_with(
+    path: &Path,
+    make_tasks: impl FnOnce() -> Result<Vec<Task>>,
+    opts: &mut EngineOptions,
+) -> Result<FileRun> {
     let t0 = Instant::now();
     let mut src = Source::open_file(path)?;
+    let tasks = make_tasks()?;
     let probe = serde_json::to_value(src.probe_info()).ok();
     let input = Input {
         path: path.to_path_buf(),
@@ -199,7 +219,7 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
     if let Some(m) = mode {
         if !input.has_video {
             video_out = Some(Status::Skipped("no video stream".into()));
-        } else if let Err(e) = src.enable_video(m, opts.decoder_threads) {
+        } else if let Err(e) = src.enable_video_stream(m, opts.decoder_threads, opts.video_stream) {
             video_out = Some(Status::Error(e.to_string()));
         }
     }
@@ -207,10 +227,11 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
     if !specs.is_empty() {
         if !input.has_audio {
             audio_out = Some(Status::Skipped("no audio stream".into()));
-        } else if let Err(e) = src.enable_audio(&specs) {
+        } else if let Err(e) = src.enable_audio_stream(&specs, opts.audio_stream) {
             audio_out = Some(Status::Error(e.to_string()));
         }
     }
+    let streams = src.stream_counts();
     // Operations that cannot run, and why: a stream they need, or their producer, cannot.
     let mut cannot: Vec<Option<Status>> = vec![None; n];
     for i in 0..n {
@@ -477,6 +498,7 @@ pub fn run_file(path: &Path, tasks: Vec<Task>, opts: &mut EngineOptions) -> Resu
         ops,
         stats,
         debug,
+        streams,
     })
 }
 

@@ -50,6 +50,17 @@ fn lift(e: vx_pipeline::Error) -> anyhow::Error {
     }
 }
 
+/// `--video-stream N` / `--audio-stream N`, for every command of this process.
+static STREAMS: std::sync::OnceLock<(Option<usize>, Option<usize>)> = std::sync::OnceLock::new();
+
+pub fn choose_streams(video: Option<usize>, audio: Option<usize>) {
+    let _ = STREAMS.set((video, audio));
+}
+
+fn streams() -> (Option<usize>, Option<usize>) {
+    STREAMS.get().copied().unwrap_or_default()
+}
+
 /// Engine options with a progress line on a terminal ("vx: LABEL 45.3% 12.0 s").
 fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
     let show = !quiet && std::io::stderr().is_terminal();
@@ -65,6 +76,8 @@ fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
                 vx_cli::say_part!("\r\x1b[Kvx: {label} {pct}{t:.1} s");
             }) as vx_pipeline::engine::Progress
         }),
+        video_stream: streams().0,
+        audio_stream: streams().1,
         ..Default::default()
     }
 }
@@ -86,7 +99,26 @@ fn single(
     let run = run_file(path, vec![Task { op, input: None }], &mut opts);
     clear_progress(quiet);
     let mut run = run?;
+    note_streams(path, &run, quiet);
     take_op(path, &mut run, 0)
+}
+
+/// Say which stream was used when the file has several of a kind and none was chosen (a
+/// film with its French track first gives an empty English transcript otherwise, silently).
+fn note_streams(path: &Path, run: &FileRun, quiet: bool) {
+    let (chosen_v, chosen_a) = streams();
+    let ((nv, v), (na, a)) = run.streams;
+    for (kind, n, used, chosen, flag) in [
+        ("video", nv, v, chosen_v, "--video-stream"),
+        ("audio", na, a, chosen_a, "--audio-stream"),
+    ] {
+        if let (true, Some(u), None, false) = (n > 1, used, chosen, quiet) {
+            vx_cli::say!(
+                "vx: note: {}: {n} {kind} streams; #{u} was used ({flag} N picks another)",
+                path.display()
+            );
+        }
+    }
 }
 
 fn take_op(path: &Path, run: &mut FileRun, i: usize) -> Result<Output> {
@@ -619,24 +651,52 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         // Before the first session: every model of the plan draws on one pool.
         vx_infer::runtime::share_threads(shares.onnx);
     }
-    // Models loaded once for every input.
-    let mut detectors = std::collections::HashMap::new();
-    for (op, family) in [
-        ("detect", None),
-        ("faces", Some(vx_infer::detect::Family::CenterFace)),
-    ] {
+    // The models' files now (a missing one is a usage problem found before any work); the
+    // models themselves are loaded once, by the first input that needs them: a re-run over a
+    // finished corpus loads none.
+    type Lazy<T> = std::sync::OnceLock<std::result::Result<T, String>>;
+    let mut detector_models = std::collections::HashMap::new();
+    for op in ["detect", "faces"] {
         if has(op) {
-            let m = model_for(op)?;
-            let shared = open_detector(&m, family, None, shares.onnx)?;
-            let threshold = detect_threshold(&shared, a.threshold)?;
-            detectors.insert(op, (shared, threshold));
+            detector_models.insert(op, model_for(op)?);
         }
     }
-    let whisper = match has("transcribe") {
-        true => {
-            Some(ops::transcribe::SharedWhisper::open(&model_for("transcribe")?).map_err(lift)?)
-        }
+    let detectors: std::collections::HashMap<&str, Lazy<(ops::detect::SharedDetector, f32)>> =
+        detector_models.keys().map(|k| (*k, Lazy::new())).collect();
+    let detector = |op: &str| -> vx_pipeline::Result<(ops::detect::SharedDetector, f32)> {
+        let cell = detectors
+            .get(op)
+            .ok_or_else(|| vx_pipeline::Error::Message(format!("{op}: no model")))?;
+        cell.get_or_init(|| {
+            let family = (op == "faces").then_some(vx_infer::detect::Family::CenterFace);
+            let shared = open_detector(&detector_models[op], family, None, shares.onnx)
+                .map_err(|e| vx_cli::one_line(&e))?;
+            let threshold =
+                detect_threshold(&shared, a.threshold).map_err(|e| vx_cli::one_line(&e))?;
+            Ok((shared, threshold))
+        })
+        .clone()
+        .map_err(vx_pipeline::Error::Message)
+    };
+    if !(0.0..=1.0).contains(&a.threshold) {
+        return Err(usage(format!(
+            "--threshold {}: a score threshold is between 0 and 1",
+            a.threshold
+        )));
+    }
+    let whisper_model = match has("transcribe") {
+        true => Some(model_for("transcribe")?),
         false => None,
+    };
+    let whisper_cell: Lazy<ops::transcribe::SharedWhisper> = Lazy::new();
+    let whisper = || -> vx_pipeline::Result<ops::transcribe::SharedWhisper> {
+        whisper_cell
+            .get_or_init(|| match &whisper_model {
+                Some(m) => ops::transcribe::SharedWhisper::open(m).map_err(|e| e.to_string()),
+                None => Err("no whisper model".into()),
+            })
+            .clone()
+            .map_err(vx_pipeline::Error::Message)
     };
     let vad_model = match has("vad") || has("transcribe") {
         true => Some(model_for("vad")?),
@@ -656,8 +716,8 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         let name = step.name.as_str();
         let (params, models): (serde_json::Value, Vec<PathBuf>) = match name {
             "detect" | "faces" => (
-                serde_json::json!({"threshold": detectors[name].1}),
-                vec![detectors[name].0.model.clone()],
+                serde_json::json!({"threshold": a.threshold}),
+                vec![detector_models[name].clone()],
             ),
             "vad" => (
                 serde_json::json!({"threshold": 0.5}),
@@ -665,9 +725,9 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
             ),
             "transcribe" => (
                 serde_json::json!({"language": null, "full_context": false}),
-                whisper
+                whisper_model
                     .iter()
-                    .map(|w| w.model.clone())
+                    .cloned()
                     .chain(vad_model.iter().cloned())
                     .collect(),
             ),
@@ -697,15 +757,18 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                     },
                     dir,
                 )?),
-                name @ ("detect" | "faces") => Box::new(ops::detect::Detect::new(
-                    if name == "detect" { "detect" } else { "faces" },
-                    detectors[name].0.clone(),
-                    ops::detect::DetectOptions {
-                        threshold: detectors[name].1,
-                        debug_dir: a.debug.then(|| dir.join("debug")),
-                        ..Default::default()
-                    },
-                )),
+                name @ ("detect" | "faces") => {
+                    let (shared, threshold) = detector(name)?;
+                    Box::new(ops::detect::Detect::new(
+                        if name == "detect" { "detect" } else { "faces" },
+                        shared,
+                        ops::detect::DetectOptions {
+                            threshold,
+                            debug_dir: a.debug.then(|| dir.join("debug")),
+                            ..Default::default()
+                        },
+                    ))
+                }
                 "audio" => Box::new(ops::audio::Audio::new(
                     vx_media::audio::AudioFormat::default(),
                     &dir.join("audio.wav"),
@@ -716,9 +779,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                     1,
                 )?),
                 "transcribe" => Box::new(ops::transcribe::Transcribe::new(
-                    whisper
-                        .clone()
-                        .ok_or_else(|| vx_pipeline::Error::Message("no whisper model".into()))?,
+                    whisper()?,
                     ops::transcribe::TranscribeOptions {
                         language: None,
                         threads: shares.whisper,
@@ -771,6 +832,8 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         queue: a.queue as usize,
         decoder_threads: per_job(shares.decoder),
         cancel,
+        video_stream: streams().0,
+        audio_stream: streams().1,
     };
     let total = match shard {
         Some((k, n)) => found

@@ -24,6 +24,13 @@ mod progress;
 )]
 #[command(propagate_version = true)]
 struct Cli {
+    /// Decode the Nth video stream of each input (0-based among its video streams, like
+    /// ffmpeg's -map 0:v:N) instead of FFmpeg's best one.
+    #[arg(long, global = true, value_name = "N")]
+    video_stream: Option<usize>,
+    /// Decode the Nth audio stream (0-based among its audio streams, like -map 0:a:N).
+    #[arg(long, global = true, value_name = "N")]
+    audio_stream: Option<usize>,
     /// Show FFmpeg's own warnings on stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
@@ -378,6 +385,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    commands::choose_streams(cli.video_stream, cli.audio_stream);
     vx_media::init(if cli.verbose {
         vx_media::FfmpegLog::Warnings
     } else {

@@ -142,16 +142,79 @@ impl Source {
         crate::probe::probe_ctx(&self.path, &self.ictx)
     }
 
+    /// The absolute index of the `nth` stream of `kind` (0-based, like ffmpeg's `-map 0:a:N`),
+    /// or FFmpeg's best one of that kind when `nth` is None.
+    fn pick(&self, kind: ff::media::Type, nth: Option<usize>) -> Result<usize> {
+        let none = || match kind {
+            ff::media::Type::Video => MediaError::NoVideoStream {
+                path: self.path.clone(),
+            },
+            _ => MediaError::NoAudioStream {
+                path: self.path.clone(),
+            },
+        };
+        match nth {
+            None => self
+                .ictx
+                .streams()
+                .best(kind)
+                .map(|s| s.index())
+                .ok_or_else(none),
+            Some(n) => {
+                let of_kind: Vec<usize> = self
+                    .ictx
+                    .streams()
+                    .filter(|s| s.parameters().medium() == kind)
+                    .map(|s| s.index())
+                    .collect();
+                of_kind.get(n).copied().ok_or_else(|| {
+                    MediaError::InvalidOption(format!(
+                        "{}: no {} stream #{n} (the file has {})",
+                        self.path.display(),
+                        if kind == ff::media::Type::Video {
+                            "video"
+                        } else {
+                            "audio"
+                        },
+                        of_kind.len()
+                    ))
+                })
+            }
+        }
+    }
+
+    /// How many streams of each kind (video, audio) the file has, and the position among
+    /// its kind of the one decoded (for "the file has 2 audio streams; #1 was used").
+    pub fn stream_counts(&self) -> ((usize, Option<usize>), (usize, Option<usize>)) {
+        let count = |kind: ff::media::Type, used: Option<usize>| {
+            let of_kind: Vec<usize> = self
+                .ictx
+                .streams()
+                .filter(|s| s.parameters().medium() == kind)
+                .map(|s| s.index())
+                .collect();
+            let pos = used.and_then(|u| of_kind.iter().position(|&i| i == u));
+            (of_kind.len(), pos)
+        };
+        (
+            count(ff::media::Type::Video, self.video.as_ref().map(|v| v.index)),
+            count(ff::media::Type::Audio, self.audio.as_ref().map(|a| a.index)),
+        )
+    }
+
     /// Decode the best video stream in `mode` (`threads` = 0: libavcodec's choice).
     pub fn enable_video(&mut self, mode: DecodeMode, threads: usize) -> Result<()> {
-        let best = self
-            .ictx
-            .streams()
-            .best(ff::media::Type::Video)
-            .map(|s| s.index())
-            .ok_or_else(|| MediaError::NoVideoStream {
-                path: self.path.clone(),
-            })?;
+        self.enable_video_stream(mode, threads, None)
+    }
+
+    /// Decode the `nth` video stream (None: the best) in `mode`.
+    pub fn enable_video_stream(
+        &mut self,
+        mode: DecodeMode,
+        threads: usize,
+        nth: Option<usize>,
+    ) -> Result<()> {
+        let best = self.pick(ff::media::Type::Video, nth)?;
         let v = open_video(&self.path, &self.ictx, best, mode, threads, self.start)?;
         set_discard(&mut self.ictx, best, false);
         self.video = Some(v);
@@ -160,14 +223,12 @@ impl Source {
 
     /// Decode the best audio stream once, resampled to each of `specs`.
     pub fn enable_audio(&mut self, specs: &[AudioSpec]) -> Result<()> {
-        let best = self
-            .ictx
-            .streams()
-            .best(ff::media::Type::Audio)
-            .map(|s| s.index())
-            .ok_or_else(|| MediaError::NoAudioStream {
-                path: self.path.clone(),
-            })?;
+        self.enable_audio_stream(specs, None)
+    }
+
+    /// Decode the `nth` audio stream (None: the best), resampled to each of `specs`.
+    pub fn enable_audio_stream(&mut self, specs: &[AudioSpec], nth: Option<usize>) -> Result<()> {
+        let best = self.pick(ff::media::Type::Audio, nth)?;
         let a = open_audio(&self.path, &self.ictx, best, specs, self.start)?;
         set_discard(&mut self.ictx, best, false);
         self.audio = Some(a);
