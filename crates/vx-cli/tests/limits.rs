@@ -205,3 +205,32 @@ fn damaged_audio_is_reported_in_every_audio_json() {
         "{r}"
     );
 }
+
+/// A WAV copy cut short: libavformat takes the file's length without a word; vx reads the
+/// header and says the file is truncated (adversarial pass, issue #10 item 24).
+#[test]
+fn a_truncated_wav_is_not_complete() {
+    let d = TempDir::new("limits-wav");
+    let wav = d.path("cut.wav");
+    let b = std::fs::read(need("media/jfk.wav")).unwrap();
+    std::fs::write(&wav, &b[..100_000]).unwrap();
+    let o = run_vx(&["vad", s(&wav), "-m", s(&need("models/silero_vad.onnx"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["complete"], false, "{v}");
+    assert!(
+        v["warnings"]
+            .to_string()
+            .contains("WAV header says 11.000 s"),
+        "{v}"
+    );
+    // The whole file: complete.
+    let o = run_vx(&[
+        "vad",
+        s(&need("media/jfk.wav")),
+        "-m",
+        s(&need("models/silero_vad.onnx")),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["complete"], true, "{v}");
+}

@@ -81,6 +81,8 @@ pub struct Source {
     pub has_video: bool,
     pub has_audio: bool,
     is_still: bool,
+    /// A WAV file shorter than its header says (libavformat quietly takes the file's length).
+    wav_truncated: Option<String>,
 }
 
 // SAFETY: the format context and decoders are only used by the thread that owns the Source;
@@ -116,6 +118,9 @@ impl Source {
         let is_still = format_name == "image2" || format_name.ends_with("_pipe");
         let has_video = ictx.streams().best(ff::media::Type::Video).is_some();
         let has_audio = ictx.streams().best(ff::media::Type::Audio).is_some();
+        let wav_truncated = (format_name == "wav")
+            .then(|| wav_truncation(path))
+            .flatten();
         // Nothing is read until a decoder is enabled.
         for i in 0..ictx.nb_streams() as usize {
             set_discard(&mut ictx, i, true);
@@ -134,6 +139,7 @@ impl Source {
             has_video,
             has_audio,
             is_still,
+            wav_truncated,
         })
     }
 
@@ -279,7 +285,9 @@ impl Source {
         match self.audio.as_ref() {
             Some(a) => {
                 let rate = a.outs.get(spec).map_or(1, |o| o.spec.rate);
-                a.warnings(spec, rate)
+                let mut w = a.warnings(spec, rate);
+                w.extend(self.wav_truncated.clone());
+                w
             }
             None => Vec::new(),
         }
@@ -473,4 +481,53 @@ fn cannot_open(path: &Path, e: ff::Error) -> MediaError {
         path: path.into(),
         reason: format!("cannot open decoder: {e}"),
     }
+}
+
+/// For a WAV file: whether its `data` chunk claims more bytes than the file holds (a copy cut
+/// short). libavformat takes the file's length as the stream's without a word, so the header
+/// is read here: the first 64 KiB are searched for the `fmt ` and `data` chunks.
+fn wav_truncation(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut head = vec![0u8; 64 * 1024];
+    let n = f.read(&mut head).ok()?;
+    let head = &head[..n];
+    if head.len() < 12 || &head[..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return None;
+    }
+    let u32_at = |i: usize| -> Option<u32> {
+        head.get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let mut at = 12usize;
+    let mut byte_rate = None;
+    while at + 8 <= head.len() {
+        let id = &head[at..at + 4];
+        let size = u32_at(at + 4)? as u64;
+        if id == b"fmt " {
+            byte_rate = u32_at(at + 16).filter(|r| *r > 0);
+        }
+        if id == b"data" {
+            // 0 and 0xFFFFFFFF mean "unknown / until the end" (streamed WAV).
+            if size == 0 || size == u32::MAX as u64 {
+                return None;
+            }
+            let have = len.saturating_sub(at as u64 + 8);
+            if have >= size {
+                return None;
+            }
+            let secs = |b: u64| byte_rate.map(|r| b as f64 / r as f64);
+            return Some(match (secs(size), secs(have)) {
+                (Some(want), Some(got)) => format!(
+                    "the WAV header says {want:.3} s of audio but the file holds {got:.3} s: file looks truncated"
+                ),
+                _ => format!(
+                    "the WAV header says {size} bytes of audio but the file holds {have}: file looks truncated"
+                ),
+            });
+        }
+        at = at.checked_add(8 + size as usize + (size as usize & 1))?;
+    }
+    None
 }
