@@ -909,3 +909,33 @@ fn annotated_images_of_same_named_inputs_do_not_collide() {
     }
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
 }
+
+/// `--classes person,car` keeps only those classes; an unknown name is a usage error (issue #12
+/// item 13).
+#[test]
+fn classes_filter() {
+    let (o, all) = detect(&["bus.jpg"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let labels_all = labels(&all["results"][0]);
+    assert!(labels_all.contains(&"bus".to_string()) && labels_all.contains(&"person".to_string()));
+    let (o, only) = detect(&["bus.jpg"], &["--classes", "bus"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kept = labels(&only["results"][0]);
+    assert!(
+        !kept.is_empty() && kept.iter().all(|l| l == "bus"),
+        "{kept:?}"
+    );
+    let o = vx()
+        .args([
+            "detect",
+            need("media/bus.jpg").to_str().unwrap(),
+            "-m",
+            need("models/ssd_mobilenet_v2_coco.onnx").to_str().unwrap(),
+            "--classes",
+            "person,unicorn",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("unicorn"), "{}", stderr(&o));
+}

@@ -109,6 +109,15 @@ impl Labels {
             .unwrap_or_else(|| format!("class {index}"))
     }
 
+    /// Every class name (placeholders "N/A" left out).
+    pub fn names(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|(_, n)| n.clone())
+            .filter(|n| n != "N/A")
+            .collect()
+    }
+
     pub fn name(&self, id: u32) -> String {
         self.0
             .iter()
@@ -748,6 +757,15 @@ impl Detector {
             }
             Family::Yolo => Detector::Yolo(crate::yolo::Yolo::from_session(path, s, labels)?),
         })
+    }
+
+    /// The class names this detector can report ("face" for CenterFace).
+    pub fn class_names(&self) -> Vec<String> {
+        match self {
+            Detector::Ssd(d) => d.labels.names(),
+            Detector::CenterFace(_) => vec!["face".into()],
+            Detector::Yolo(d) => d.labels().names(),
+        }
     }
 
     /// The lowest score this model can report (its own cut-off), where it has one.

@@ -204,6 +204,10 @@ impl Yolo {
         })
     }
 
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
     pub fn detect(
         &mut self,
         rgb: &[u8],

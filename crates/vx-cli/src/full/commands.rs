@@ -557,8 +557,26 @@ pub fn detect(
     let out = open_out(&inputs, a.out.as_deref())?;
     let shared = open_detector(&model, family, a.labels.as_deref(), a.threads)?;
     let threshold = detect_threshold(&shared, a.threshold)?;
+    if let Some(wanted) = &a.classes {
+        let known = shared
+            .detector
+            .lock()
+            .map(|d| d.class_names())
+            .unwrap_or_default();
+        for w in wanted {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(w)) {
+                let some: Vec<&str> = known.iter().take(8).map(String::as_str).collect();
+                return Err(usage(format!(
+                    "--classes {w}: not a class of {} (e.g. {})",
+                    model.display(),
+                    some.join(", ")
+                )));
+            }
+        }
+    }
     let opts = ops::detect::DetectOptions {
         threshold,
+        classes: a.classes.clone(),
         every: a.every,
         annotate: a.annotate.clone(),
         batch: a.batch as usize,

@@ -286,6 +286,9 @@ pub(crate) struct DetectArgs {
     /// Videos: one frame every SECONDS instead of every keyframe.
     #[arg(long, value_name = "SECONDS")]
     pub(crate) every: Option<f64>,
+    /// Keep only these classes, e.g. `--classes person,car` (names from the labels).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub(crate) classes: Option<Vec<String>>,
     /// Also write each picture with its boxes and labels drawn, as JPEG, into DIR.
     #[arg(long, value_name = "DIR")]
     pub(crate) annotate: Option<PathBuf>,

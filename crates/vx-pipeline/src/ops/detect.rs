@@ -55,6 +55,8 @@ pub struct DetectOptions {
     pub batch: usize,
     /// `--debug`: save the exact pictures handed to the model here.
     pub debug_dir: Option<PathBuf>,
+    /// Keep only detections of these class names (`--classes person,car`).
+    pub classes: Option<Vec<String>>,
 }
 
 impl Default for DetectOptions {
@@ -65,6 +67,7 @@ impl Default for DetectOptions {
             annotate: None,
             batch: 4,
             debug_dir: None,
+            classes: None,
         }
     }
 }
@@ -136,6 +139,17 @@ impl Detect {
         }
     }
 
+    /// The detections of the classes asked for (all without `classes`).
+    fn keep(&self, found: Vec<Detection>) -> Vec<Detection> {
+        match &self.opts.classes {
+            Some(c) => found
+                .into_iter()
+                .filter(|d| c.iter().any(|n| n.eq_ignore_ascii_case(&d.label)))
+                .collect(),
+            None => found,
+        }
+    }
+
     fn convert_err(&self, frame: &Frame, reason: String) -> Error {
         Error::Media(MediaError::Convert {
             path: self.source.clone(),
@@ -162,6 +176,7 @@ impl Detect {
             det.detect_frames(&pictures, pw, ph, source, self.opts.threshold)?
         };
         for (p, detections) in pending.into_iter().zip(found) {
+            let detections = self.keep(detections);
             let annotated = self.annotate(&p.frame, &detections)?;
             self.results.push(DetectResult {
                 source: self.source.clone(),
@@ -244,6 +259,7 @@ impl Operation for Detect {
                     .map_err(|_| Error::failed(&self.shared.model, "detector poisoned"))?;
                 det.detect_scaled(&rgb.data, rgb.width, rgb.height, size, self.opts.threshold)?
             };
+            let detections = self.keep(detections);
             let annotated = self.annotate(frame, &detections)?;
             self.results.push(DetectResult {
                 source: self.source.clone(),
