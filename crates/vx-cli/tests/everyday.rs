@@ -311,3 +311,92 @@ fn audio_stream_selection() {
         stderr(&o)
     );
 }
+
+/// `--start`/`--end`/`--duration` on every command that reads media: seeking, times on the
+/// file's timeline (issue #12 item 9).
+#[test]
+fn time_ranges() {
+    let d = TempDir::new("every-range");
+    let clip = d.path("sp.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        "-i",
+        s(&need("media/jfk.wav")),
+        "-t",
+        "11",
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        "-c:a",
+        "aac",
+        "-shortest",
+        s(&clip),
+    ]);
+    let out = d.path("kf");
+    let o = run_vx(&[
+        "-q",
+        "keyframes",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--start",
+        "3.5",
+        "--end",
+        "7",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    let times: Vec<f64> = j["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(times, [4.0, 5.0, 6.0], "{j}");
+    assert_eq!(j["complete"], true, "{j}");
+    // Audio: exactly the range's samples.
+    let wav = d.path("r.wav");
+    let o = run_vx(&[
+        "-q",
+        "audio",
+        s(&clip),
+        "-o",
+        s(&wav),
+        "--start",
+        "1",
+        "--duration",
+        "1.5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&wav).unwrap().len(), 44 + 24_000 * 2);
+    // The words from 5 s on, at their times in the file.
+    let o = run_vx(&[
+        "transcribe",
+        s(&clip),
+        "-m",
+        s(&need("models/whisper-tiny.en.ggml.bin")),
+        "--start",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = v["text"].as_str().unwrap().to_lowercase();
+    assert!(text.contains("what you can do for your country"), "{text}");
+    assert!(!text.contains("fellow americans"), "{text}");
+    assert!(v["segments"][0]["start"].as_f64().unwrap() >= 5.0, "{v}");
+    let o = run_vx(&[
+        "keyframes",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--start",
+        "5",
+        "--end",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

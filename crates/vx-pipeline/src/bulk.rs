@@ -389,6 +389,8 @@ pub struct BulkOptions {
     /// `--video-stream N` / `--audio-stream N` (see `EngineOptions`).
     pub video_stream: Option<usize>,
     pub audio_stream: Option<usize>,
+    /// `--start`/`--end` (see `EngineOptions::range`); part of every operation's key.
+    pub range: Option<(f64, Option<f64>)>,
 }
 
 /// What the caller hears about.
@@ -646,6 +648,7 @@ fn one(
         cancel: Some(opts.cancel.clone()),
         video_stream: opts.video_stream,
         audio_stream: opts.audio_stream,
+        range: opts.range,
     };
     let run = crate::engine::run_file_with(path, make, &mut eopts);
     if let Some(e) = factory_failed

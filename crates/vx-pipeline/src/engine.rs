@@ -40,6 +40,9 @@ pub struct EngineOptions {
     /// (`--video-stream N`, `--audio-stream N`); None: FFmpeg's best.
     pub video_stream: Option<usize>,
     pub audio_stream: Option<usize>,
+    /// Only this part of the timeline: from `start` seconds (the demuxer seeks there) to `end`
+    /// (exclusive; None: the end of the file). Frames and samples outside are not handed on.
+    pub range: Option<(f64, Option<f64>)>,
 }
 
 impl Default for EngineOptions {
@@ -52,6 +55,7 @@ impl Default for EngineOptions {
             cancel: None,
             video_stream: None,
             audio_stream: None,
+            range: None,
         }
     }
 }
@@ -232,6 +236,10 @@ pub fn run_file_with(
         }
     }
     let streams = src.stream_counts();
+    let (range_start, range_end) = opts.range.unwrap_or((0.0, None));
+    if range_start > 0.0 && (video_out.is_none() || audio_out.is_none()) {
+        src.seek(range_start)?;
+    }
     // Operations that cannot run, and why: a stream they need, or their producer, cannot.
     let mut cannot: Vec<Option<Status>> = vec![None; n];
     for i in 0..n {
@@ -296,6 +304,7 @@ pub fn run_file_with(
 
     let mut pass_ms = 0.0;
     let mut cancelled = false;
+    let mut sent_samples: Vec<u64> = vec![0; specs.len()];
     std::thread::scope(|s| {
         let mut handles = Vec::new();
         let mut outlets = outlets;
@@ -360,6 +369,18 @@ pub fn run_file_with(
             match item {
                 Decoded::Video(vf) => {
                     stats.video_frames += 1;
+                    // --start/--end: frames before the range (from the key frame the seek
+                    // landed on) are dropped; the first one at or after its end stops video.
+                    match vf.time {
+                        Some(t) if t + 1e-6 < range_start => continue,
+                        Some(t) if range_end.is_some_and(|e| t + 1e-6 >= e) => {
+                            video_done = true;
+                            stopped_early = true;
+                            src.stop_video();
+                            continue;
+                        }
+                        _ => {}
+                    }
                     let frame = Frame::new(vf);
                     if let Some(t) = frame.time {
                         now_t = now_t.max(t);
@@ -381,9 +402,37 @@ pub fn run_file_with(
                 }
                 Decoded::Audio(block) => {
                     stats.audio_blocks += 1;
-                    let time = offset + block.first_sample as f64 / rate(block.spec);
+                    let r = rate(block.spec);
+                    let ch = specs
+                        .get(block.spec)
+                        .map_or(1, |s| s.channels as usize)
+                        .max(1);
+                    let mut time = offset + block.first_sample as f64 / r;
+                    let mut data = block.samples;
+                    // --start/--end: only the samples inside the range.
+                    let frames = data.len() / ch;
+                    let front = (((range_start - time) * r).ceil().max(0.0) as usize).min(frames);
+                    let keep = match range_end {
+                        Some(e) => (((e - time) * r).ceil().max(0.0) as usize).min(frames),
+                        None => frames,
+                    };
+                    let past_end = range_end.is_some_and(|e| time + frames as f64 / r >= e);
+                    if front >= keep {
+                        if past_end {
+                            audio_done = true;
+                            src.stop_audio();
+                        }
+                        continue;
+                    }
+                    if front > 0 || keep < frames {
+                        data = data[front * ch..keep * ch].to_vec();
+                        time += front as f64 / r;
+                    }
+                    if let Some(n) = sent_samples.get_mut(block.spec) {
+                        *n += (data.len() / ch) as u64;
+                    }
                     now_t = now_t.max(time);
-                    let samples = Arc::new(block.samples);
+                    let samples = Arc::new(data);
                     for (_, k, p) in audio_ports.iter_mut().filter(|(_, _, p)| p.alive()) {
                         if *k == block.spec {
                             let w = Instant::now();
@@ -393,7 +442,7 @@ pub fn run_file_with(
                             blocked += w.elapsed();
                         }
                     }
-                    if !audio_ports.iter().any(|(_, _, p)| p.alive()) {
+                    if past_end || !audio_ports.iter().any(|(_, _, p)| p.alive()) {
                         audio_done = true;
                         src.stop_audio();
                     }
@@ -462,7 +511,14 @@ pub fn run_file_with(
                 video_packets,
                 video_stopped_early: stopped_early,
                 audio: audio_info.clone(),
-                audio_samples: k.map_or(0, |k| src.audio_samples(k)),
+                // With a range, what was handed on; else what was decoded.
+                audio_samples: k.map_or(0, |k| {
+                    if opts.range.is_some() {
+                        sent_samples.get(k).copied().unwrap_or(0)
+                    } else {
+                        src.audio_samples(k)
+                    }
+                }),
                 audio_packets,
                 no_audio: k.and_then(|k| src.no_audio_error(k)).map(|e| e.to_string()),
                 audio_warnings: k.map_or_else(Vec::new, |k| src.audio_warnings(k)),

@@ -57,6 +57,17 @@ pub fn choose_streams(video: Option<usize>, audio: Option<usize>) {
     let _ = STREAMS.set((video, audio));
 }
 
+/// `--start` / `--end` / `--duration`, for every command of this process.
+static RANGE: std::sync::OnceLock<(f64, Option<f64>)> = std::sync::OnceLock::new();
+
+pub fn choose_range(start: f64, end: Option<f64>) {
+    let _ = RANGE.set((start, end));
+}
+
+fn range() -> Option<(f64, Option<f64>)> {
+    RANGE.get().copied()
+}
+
 fn streams() -> (Option<usize>, Option<usize>) {
     STREAMS.get().copied().unwrap_or_default()
 }
@@ -78,6 +89,7 @@ fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
         }),
         video_stream: streams().0,
         audio_stream: streams().1,
+        range: range(),
         ..Default::default()
     }
 }
@@ -757,7 +769,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
             .map(|m| digest(m))
             .collect::<Result<Vec<_>>>()?
             .join(",");
-        let params = serde_json::json!({"vx": version, "params": params});
+        let params = serde_json::json!({"vx": version, "params": params, "range": range()});
         op_keys.push(vx_pipeline::bulk::op_key(name, &params, Some(&digests)));
     }
     let jobs = a.jobs.max(1) as usize;
@@ -852,6 +864,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         cancel,
         video_stream: streams().0,
         audio_stream: streams().1,
+        range: range(),
     };
     let total = match shard {
         Some((k, n)) => found

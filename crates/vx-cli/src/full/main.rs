@@ -31,6 +31,21 @@ struct Cli {
     /// Decode the Nth audio stream (0-based among its audio streams, like -map 0:a:N).
     #[arg(long, global = true, value_name = "N")]
     audio_stream: Option<usize>,
+    /// Only from SECONDS on (the file is seeked, not decoded from its start); times in the
+    /// outputs stay those of the file.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    start: Option<f64>,
+    /// Only up to SECONDS (exclusive).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        conflicts_with = "duration"
+    )]
+    end: Option<f64>,
+    /// Only this many SECONDS from --start (or from the beginning).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    duration: Option<f64>,
     /// Show FFmpeg's own warnings on stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
@@ -389,6 +404,18 @@ fn main() -> ExitCode {
         }
     };
     commands::choose_streams(cli.video_stream, cli.audio_stream);
+    let start = cli.start.unwrap_or(0.0);
+    let end = cli.end.or(cli.duration.map(|d| start + d));
+    let bad = |v: Option<f64>| v.is_some_and(|v| !(v.is_finite() && v >= 0.0));
+    if bad(cli.start) || bad(cli.end) || bad(cli.duration) || end.is_some_and(|e| e <= start) {
+        vx_cli::say!(
+            "vx: error: --start, --end and --duration are seconds >= 0, with the end after the start"
+        );
+        return ExitCode::from(2);
+    }
+    if cli.start.is_some() || end.is_some() {
+        commands::choose_range(start, end);
+    }
     vx_media::init(if cli.verbose {
         vx_media::FfmpegLog::Warnings
     } else {

@@ -68,6 +68,10 @@ const PADDING_SECONDS: f64 = 0.2;
 
 pub(super) struct AudioPart {
     pub(super) index: usize,
+    pub(super) tb: ff::Rational,
+    pub(super) container_start: f64,
+    /// After a seek: set the sample counters from the first decoded frame's timestamp.
+    pub(super) rebase: bool,
     pub(super) decoder: ff::decoder::Audio,
     pub(super) outs: Vec<AudioOut>,
     pub(super) stopped: bool,
@@ -134,6 +138,9 @@ pub(super) fn open_audio(
         .collect();
     Ok(AudioPart {
         index,
+        tb,
+        container_start,
+        rebase: false,
         decoder,
         outs,
         stopped: false,
@@ -253,6 +260,20 @@ impl AudioPart {
         while self.decoder.receive_frame(&mut frame).is_ok() {
             if self.failure.is_some() {
                 continue;
+            }
+            if std::mem::take(&mut self.rebase) {
+                // The first frame after a seek: its samples are numbered from its timestamp
+                // (the stream's first sample is number 0), so times stay on the one timeline.
+                let t = frame
+                    .timestamp()
+                    .or(frame.pts())
+                    .and_then(|p| ts_seconds(p, self.tb))
+                    .map(|t| t - self.container_start - self.info.offset);
+                if let Some(t) = t.filter(|t| *t > 0.0) {
+                    for o in &mut self.outs {
+                        o.written = (t * o.spec.rate as f64).round() as u64;
+                    }
+                }
             }
             for i in 0..self.outs.len() {
                 if let Err(reason) = self.resample(i, &frame, out) {

@@ -208,6 +208,24 @@ impl Source {
         )
     }
 
+    /// Start reading at `t` seconds on the timeline instead of the beginning: the demuxer
+    /// seeks to the key frame at or before `t` (call after enabling the decoders, before the
+    /// first item). Frames before `t` still come out (from that key frame); audio samples keep
+    /// their place on the timeline. The caller drops what lies before `t`.
+    pub fn seek(&mut self, t: f64) -> Result<()> {
+        let ts = ((t + self.start) * ff::ffi::AV_TIME_BASE as f64) as i64;
+        self.ictx
+            .seek(ts, ..ts + 1)
+            .map_err(|e| MediaError::Decode {
+                path: self.path.clone(),
+                reason: format!("cannot seek to {t:.3} s: {e}"),
+            })?;
+        if let Some(a) = self.audio.as_mut() {
+            a.rebase = true;
+        }
+        Ok(())
+    }
+
     /// Decode the best video stream in `mode` (`threads` = 0: libavcodec's choice).
     pub fn enable_video(&mut self, mode: DecodeMode, threads: usize) -> Result<()> {
         self.enable_video_stream(mode, threads, None)
