@@ -400,3 +400,19 @@ fn time_ranges() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Long commands end with a closing line (issue #12 item 6); `-q` keeps it quiet.
+#[test]
+fn closing_summary_lines() {
+    let wav = need("media/jfk.wav");
+    let vad = need("models/silero_vad.onnx");
+    let o = run_vx(&["vad", s(&wav), "-m", s(&vad), "-o", "/dev/null"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("vx: vad: ") && err.contains("11.0 s of media"),
+        "{err}"
+    );
+    let o = run_vx(&["-q", "vad", s(&wav), "-m", s(&vad), "-o", "/dev/null"]);
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+}

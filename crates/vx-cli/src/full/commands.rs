@@ -76,15 +76,38 @@ fn streams() -> (Option<usize>, Option<usize>) {
 fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
     let show = !quiet && std::io::stderr().is_terminal();
     let label = label.to_string();
+    let started = std::time::Instant::now();
+    let (from, to) = range().unwrap_or((0.0, None));
     EngineOptions {
         decoder_threads,
+        // "vx: transcribe  42.0%  4.6 s of 11.0 s, about 3 s left"
         progress: show.then(|| {
             Box::new(move |t: f64, d: Option<f64>| {
-                let pct = d
-                    .filter(|d| *d > 0.0)
-                    .map(|d| format!("{:5.1}% ", (t / d * 100.0).clamp(0.0, 100.0)))
-                    .unwrap_or_default();
-                vx_cli::say_part!("\r\x1b[Kvx: {label} {pct}{t:.1} s");
+                let end = match (to, d) {
+                    (Some(e), Some(d)) => Some(e.min(d)),
+                    (Some(e), None) => Some(e),
+                    (None, d) => d,
+                };
+                let done = (t - from).max(0.0);
+                let line = match end.map(|e| e - from).filter(|len| *len > 0.0) {
+                    Some(len) => {
+                        let f = (done / len).clamp(0.0, 1.0);
+                        let secs = started.elapsed().as_secs_f64();
+                        let left = if f > 0.02 {
+                            secs / f * (1.0 - f)
+                        } else {
+                            f64::NAN
+                        };
+                        let eta = if left.is_finite() {
+                            format!(", about {left:.0} s left")
+                        } else {
+                            String::new()
+                        };
+                        format!("{:5.1}%  {done:.1} s of {len:.1} s{eta}", f * 100.0)
+                    }
+                    None => format!("{done:.1} s"),
+                };
+                vx_cli::say_part!("\r\x1b[Kvx: {label} {line}");
             }) as vx_pipeline::engine::Progress
         }),
         video_stream: streams().0,
@@ -108,11 +131,34 @@ fn single(
     mut opts: EngineOptions,
     quiet: bool,
 ) -> Result<Output> {
+    let started = std::time::Instant::now();
     let run = run_file(path, vec![Task { op, input: None }], &mut opts);
     clear_progress(quiet);
     let mut run = run?;
     note_streams(path, &run, quiet);
-    take_op(path, &mut run, 0)
+    let out = take_op(path, &mut run, 0)?;
+    // A closing line for the commands whose output is the JSON itself.
+    let name = run.ops.first().map(|o| o.name).unwrap_or("");
+    if !quiet
+        && matches!(
+            name,
+            "vad" | "transcribe" | "embed-audio" | "detect" | "faces"
+        )
+    {
+        let secs = started.elapsed().as_secs_f64();
+        let media = match (range(), run.input.duration) {
+            (Some((s, Some(e))), _) => Some(e - s),
+            (Some((s, None)), Some(d)) => Some(d - s),
+            (None, d) => d,
+            _ => None,
+        }
+        .filter(|m| *m > 0.0 && !run.input.still);
+        let speed = media
+            .map(|m| format!(" ({m:.1} s of media, {:.1}x real time)", m / secs.max(1e-3)))
+            .unwrap_or_default();
+        vx_cli::say!("vx: {name}: {} done in {secs:.2} s{speed}", path.display());
+    }
+    Ok(out)
 }
 
 /// Say which stream was used when the file has several of a kind and none was chosen (a
