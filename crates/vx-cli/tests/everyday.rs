@@ -416,3 +416,18 @@ fn closing_summary_lines() {
     let o = run_vx(&["-q", "vad", s(&wav), "-m", s(&vad), "-o", "/dev/null"]);
     assert!(o.stderr.is_empty(), "{}", stderr(&o));
 }
+
+/// `vx probe` prints JSON Lines for one file as for several (`--pretty` indents), and names
+/// its input `source` like every other JSON (issue #12 item 5).
+#[test]
+fn probe_json_lines_and_source() {
+    let wav = need("media/jfk.wav");
+    let o = run_vx(&["probe", s(&wav)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["source"], s(&wav));
+    let o = run_vx(&["probe", "--pretty", s(&wav)]);
+    assert!(String::from_utf8(o.stdout).unwrap().lines().count() > 10);
+}

@@ -13,6 +13,10 @@ use crate::error::{MediaError, Result};
 /// Metadata of one media file.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeInfo {
+    /// The input, as every other JSON of vx names it.
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
+    pub source: PathBuf,
+    /// The same (the field's first name, kept).
     #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub path: PathBuf,
     /// Short name(s) of the demuxer, e.g. `"mov,mp4,m4a,3gp,3g2,mj2"`.
@@ -356,6 +360,7 @@ pub(crate) fn probe_ctx(path: &Path, ctx: &ff::format::context::Input) -> ProbeI
     let (start, bit_rate) = unsafe { ((*ctx.as_ptr()).start_time, (*ctx.as_ptr()).bit_rate) };
     let av_tb = ff::Rational::new(1, ff::ffi::AV_TIME_BASE);
     ProbeInfo {
+        source: path.into(),
         path: path.to_path_buf(),
         container: fmt.name().to_string(),
         container_long: fmt.description().to_string(),

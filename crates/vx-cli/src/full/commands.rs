@@ -247,7 +247,7 @@ fn warn_all(path: &Path, warnings: &[String]) {
     }
 }
 
-pub fn probe(files: &[PathBuf]) -> Result<ExitCode> {
+pub fn probe(files: &[PathBuf], pretty: bool) -> Result<ExitCode> {
     let mut failed = false;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -261,7 +261,7 @@ pub fn probe(files: &[PathBuf]) -> Result<ExitCode> {
         .and_then(typed::<serde_json::Value>);
         match r {
             Ok(info) => {
-                if files.len() == 1 {
+                if pretty {
                     serde_json::to_writer_pretty(&mut out, &info)?;
                 } else {
                     serde_json::to_writer(&mut out, &info)?;

@@ -58,11 +58,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print container and stream metadata as JSON (one object; JSON Lines for several files).
+    /// Print container and stream metadata as JSON Lines: one object per file (`--pretty`:
+    /// indented).
     Probe {
         /// Media files to probe.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Indented JSON instead of one line per file (JSON Lines).
+        #[arg(long)]
+        pretty: bool,
     },
     /// Write every keyframe of a video as an image, plus DIR/keyframes.json.
     ///
@@ -439,7 +443,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
     match cli.command {
-        Command::Probe { files } => commands::probe(&files),
+        Command::Probe { files, pretty } => commands::probe(&files, pretty),
         Command::Models { cmd } => commands::models(cmd, quiet),
         Command::Completions { shell } => {
             use clap::CommandFactory;
