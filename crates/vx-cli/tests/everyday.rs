@@ -431,3 +431,53 @@ fn probe_json_lines_and_source() {
     let o = run_vx(&["probe", "--pretty", s(&wav)]);
     assert!(String::from_utf8(o.stdout).unwrap().lines().count() > 10);
 }
+
+/// `vx subtitles`: mov_text, ASS and SubRip tracks as cues on the file's timeline, SRT out
+/// equal to what went in (tags dropped); no subtitle stream is exit 3 (issue #12 item 12).
+#[test]
+fn embedded_subtitles() {
+    let d = TempDir::new("every-subs");
+    let srt = d.path("s.srt");
+    std::fs::write(
+        &srt,
+        "1\n00:00:01,000 --> 00:00:02,500\nHello <i>world</i>\n\n2\n00:00:03,000 --> 00:00:04,000\nSecond line\nand more\n\n",
+    )
+    .unwrap();
+    let want = "1\n00:00:01,000 --> 00:00:02,500\nHello world\n\n2\n00:00:03,000 --> 00:00:04,000\nSecond line\nand more\n\n";
+    for (name, codec, extra) in [
+        ("mov.mp4", "mov_text", &[][..]),
+        ("ass.mkv", "ass", &[][..]),
+        // A container that starts at 5 s: cues stay on the file's timeline (5 s subtracted).
+        ("srt.mkv", "srt", &["-output_ts_offset", "5"][..]),
+    ] {
+        let f = d.path(name);
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=10",
+            "-i",
+            s(&srt),
+            "-t",
+            "5",
+            "-c:v",
+            "libx264",
+            "-c:s",
+            codec,
+        ];
+        args.extend_from_slice(extra);
+        args.push(s(&f));
+        ffmpeg(&args);
+        let o = run_vx(&["subtitles", s(&f), "--format", "srt"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(String::from_utf8(o.stdout).unwrap(), want, "{name}");
+    }
+    let o = run_vx(&["subtitles", s(&d.path("mov.mp4"))]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["codec"], "mov_text");
+    assert_eq!(v["cues"][1]["text"], "Second line\nand more");
+    let wav = need("media/jfk.wav");
+    let o = run_vx(&["subtitles", s(&wav)]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no subtitle stream"), "{}", stderr(&o));
+}

@@ -16,6 +16,9 @@ pub enum MediaError {
     #[error("{}: no audio stream", path.display())]
     NoAudioStream { path: PathBuf },
 
+    #[error("{}: no {kind} stream", path.display())]
+    NoStream { path: PathBuf, kind: &'static str },
+
     #[error("{}: unsupported codec '{codec}' (no decoder in this FFmpeg build)", path.display())]
     UnsupportedCodec { path: PathBuf, codec: String },
 

@@ -17,6 +17,7 @@ pub mod frames;
 pub mod probe;
 pub mod source;
 pub mod still;
+pub mod subtitles;
 
 pub use error::MediaError;
 /// Picture types and encoders shared with FFmpeg-free code (see the vx-image crate).

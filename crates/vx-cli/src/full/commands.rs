@@ -1215,3 +1215,64 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
         ExitCode::from(1)
     })
 }
+
+/// `vx subtitles`.
+pub fn subtitles(
+    file: &Path,
+    stream: Option<usize>,
+    list: bool,
+    format: TextFormat,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
+    use vx_infer::transcribe::{to_srt, to_vtt, Segment};
+    use vx_media::subtitles;
+    let no_stream = |e: vx_media::MediaError| -> anyhow::Error {
+        match e {
+            vx_media::MediaError::NoStream { .. } => NoStreamError(e.to_string()).into(),
+            e => e.into(),
+        }
+    };
+    if list {
+        for t in subtitles::tracks(file)? {
+            vx_cli::outln!("{}", serde_json::to_string(&t)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let out = open_out(&[file], out)?;
+    let (track, cues) = subtitles::extract(file, stream).map_err(no_stream)?;
+    let segments: Vec<Segment> = cues
+        .iter()
+        .map(|c| Segment {
+            start: c.start,
+            end: c.end,
+            text: c.text.clone(),
+        })
+        .collect();
+    let body = match format {
+        TextFormat::Json => json_text(
+            &serde_json::json!({
+                "source": file.to_string_lossy(),
+                "stream_index": track.stream_index,
+                "codec": track.codec,
+                "language": track.language,
+                "cues": cues,
+                "complete": true,
+                "warnings": [],
+            }),
+            true,
+        )?,
+        TextFormat::Srt => to_srt(&segments).into_bytes(),
+        TextFormat::Vtt => to_vtt(&segments).into_bytes(),
+        TextFormat::Txt => {
+            let mut t: String = segments
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            t.push('\n');
+            t.into_bytes()
+        }
+    };
+    emit(out, &body)?;
+    Ok(ExitCode::SUCCESS)
+}

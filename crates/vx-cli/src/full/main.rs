@@ -132,6 +132,25 @@ enum Command {
         #[arg(long, value_enum, default_value_t = AudioFmt::S16)]
         format: AudioFmt,
     },
+    /// The text subtitles a file carries (mov_text, SubRip, ASS, WebVTT) as JSON, SRT, WebVTT
+    /// or text, times on the file's timeline. Bitmap subtitles (DVD, PGS, DVB) are listed but
+    /// not extracted.
+    Subtitles {
+        /// Input file.
+        file: PathBuf,
+        /// Which subtitle stream (0-based among them); default: the first text one.
+        #[arg(long, value_name = "N")]
+        stream: Option<usize>,
+        /// List the subtitle streams (JSON Lines) instead.
+        #[arg(long)]
+        list: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TextFormat::Json)]
+        format: TextFormat,
+        /// Write here instead of stdout (`-`: stdout).
+        #[arg(short, long, value_name = "OUT")]
+        out: Option<PathBuf>,
+    },
     /// Speech to text with whisper.cpp, run only on the speech VAD finds (windows of up to
     /// 30 s); timestamps in seconds of the file.
     Transcribe {
@@ -482,6 +501,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
             npy,
         } => commands::embed_audio(&file, &model, out.as_deref(), npy, quiet),
+        Command::Subtitles {
+            file,
+            stream,
+            list,
+            format,
+            out,
+        } => commands::subtitles(&file, stream, list, format, out.as_deref()),
         Command::Transcribe {
             file,
             model,
