@@ -10,7 +10,7 @@ use vx_pipeline::engine::{run_file, EngineOptions, FileRun, Status, Task};
 use vx_pipeline::op::{Operation, Output};
 use vx_pipeline::ops;
 
-use crate::{AudioFmt, DetectArgs, ModelsCmd, RunArgs, TextFormat};
+use crate::{AudioFmt, DetectArgs, ModelsCmd, RunArgs, SceneDetector, TextFormat};
 use vx_cli::stream;
 
 /// A usage error found after parsing (exit status 2).
@@ -845,6 +845,9 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                         },
                     ))
                 }
+                "scenes" => Box::new(ops::scenes::Scenes::new(
+                    ops::scenes::SceneOptions::content(),
+                )?),
                 "audio" => Box::new(ops::audio::Audio::new(
                     vx_media::audio::AudioFormat::default(),
                     &dir.join("audio.wav"),
@@ -1272,6 +1275,69 @@ pub fn subtitles(
             t.push('\n');
             t.into_bytes()
         }
+    };
+    emit(out, &body)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vx scenes`.
+#[allow(clippy::too_many_arguments)]
+pub fn scenes(
+    file: &Path,
+    detector: SceneDetector,
+    threshold: Option<f64>,
+    min_scene_len: usize,
+    model: &str,
+    csv: bool,
+    out: Option<&Path>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use ops::scenes::{SceneOptions, Scenes, ScenesReport};
+    let mut opts = match detector {
+        SceneDetector::Content => SceneOptions::content(),
+        SceneDetector::Transnet => SceneOptions::transnet(&resolve_model(model)?),
+    };
+    if let Some(t) = threshold {
+        opts.threshold = t;
+    }
+    opts.min_scene_len = min_scene_len;
+    let out = open_out(&[file], out)?;
+    let op = Scenes::new(opts).map_err(lift)?;
+    let o = single(file, Box::new(op), engine("scenes", 0, quiet), quiet)?;
+    warn_all(file, &o.warnings);
+    let r: ScenesReport = typed(o)?;
+    let body = if csv {
+        // PySceneDetect's `list-scenes` layout (without its timecode line).
+        let mut t = String::from("Scene Number,Start Frame,Start Timecode,Start Time (seconds),End Frame,End Timecode,End Time (seconds),Length (frames),Length (timecode),Length (seconds)\n");
+        let tc = |s: f64| {
+            let ms = (s * 1000.0).round() as u64;
+            format!(
+                "{:02}:{:02}:{:02}.{:03}",
+                ms / 3_600_000,
+                ms / 60_000 % 60,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        };
+        for sc in &r.scenes {
+            let len = sc.end - sc.start;
+            t.push_str(&format!(
+                "{},{},{},{:.3},{},{},{:.3},{},{},{:.3}\n",
+                sc.index + 1,
+                sc.start_frame + 1,
+                tc(sc.start),
+                sc.start,
+                sc.end_frame + 1,
+                tc(sc.end),
+                sc.end,
+                sc.end_frame + 1 - sc.start_frame,
+                tc(len),
+                len
+            ));
+        }
+        t.into_bytes()
+    } else {
+        json_text(&r, true)?
     };
     emit(out, &body)?;
     Ok(ExitCode::SUCCESS)

@@ -132,6 +132,31 @@ enum Command {
         #[arg(long, value_enum, default_value_t = AudioFmt::S16)]
         format: AudioFmt,
     },
+    /// Shot boundaries: scenes and cuts as JSON (or PySceneDetect's CSV scene list).
+    /// `content` is PySceneDetect's ContentDetector (HSV differences); `transnet` is
+    /// TransNetV2 (catches crossfades; model transnetv2.onnx in the model directory).
+    Scenes {
+        /// Input video.
+        file: PathBuf,
+        /// content or transnet.
+        #[arg(long, value_enum, default_value_t = SceneDetector::Content)]
+        detector: SceneDetector,
+        /// Cut threshold: content score (default 27) or transnet probability (default 0.5).
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// content: frames between cuts at least.
+        #[arg(long, default_value_t = 15, value_name = "FRAMES")]
+        min_scene_len: usize,
+        /// transnet: the model (path or name in the model directory).
+        #[arg(short, long, default_value = "transnetv2.onnx")]
+        model: String,
+        /// PySceneDetect's scene list (CSV) instead of JSON.
+        #[arg(long)]
+        csv: bool,
+        /// Write here instead of stdout (`-`: stdout).
+        #[arg(short, long, value_name = "OUT")]
+        out: Option<PathBuf>,
+    },
     /// The text subtitles a file carries (mov_text, SubRip, ASS, WebVTT) as JSON, SRT, WebVTT
     /// or text, times on the file's timeline. Bitmap subtitles (DVD, PGS, DVB) are listed but
     /// not extracted.
@@ -347,6 +372,12 @@ pub(crate) struct DetectArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum SceneDetector {
+    Content,
+    Transnet,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum TextFormat {
     Json,
     Srt,
@@ -501,6 +532,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
             npy,
         } => commands::embed_audio(&file, &model, out.as_deref(), npy, quiet),
+        Command::Scenes {
+            file,
+            detector,
+            threshold,
+            min_scene_len,
+            model,
+            csv,
+            out,
+        } => commands::scenes(
+            &file,
+            detector,
+            threshold,
+            min_scene_len,
+            &model,
+            csv,
+            out.as_deref(),
+            quiet,
+        ),
         Command::Subtitles {
             file,
             stream,

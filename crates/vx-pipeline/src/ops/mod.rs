@@ -6,6 +6,7 @@ pub mod detect;
 pub mod embed_audio;
 pub mod keyframes;
 pub mod probe;
+pub mod scenes;
 pub mod transcribe;
 pub mod vad;
 
@@ -35,6 +36,12 @@ pub const KNOWN: &[OpInfo] = &[
         name: "faces",
         requires: None,
         accepts: Some(Kind::Frames),
+        produces: None,
+    },
+    OpInfo {
+        name: "scenes",
+        requires: None,
+        accepts: None,
         produces: None,
     },
     OpInfo {

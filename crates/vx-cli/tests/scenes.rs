@@ -1,0 +1,139 @@
+//! `vx scenes` (issue #13): the synthetic clip of PROVENANCE.md §10 made again with the ffmpeg
+//! CLI (hard cuts at frames 75 and 150, a 1 s crossfade at 225..249): PySceneDetect's
+//! ContentDetector found cuts at 75 and 150 and missed the crossfade; TransNetV2 gives scenes
+//! 0-74, 75-149, 150-237, 239-299 (shot_boundaries.json). Plus no cuts, one frame, vx run.
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn synthetic(d: &TempDir) -> PathBuf {
+    let p = d.path("syn.mp4");
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:d=3",
+        "-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=25",
+        "-f", "lavfi", "-i", "smptebars=size=320x180:rate=25:d=4",
+        "-f", "lavfi", "-i",
+        "gradients=size=320x180:rate=25:d=3:c0=red:c1=blue:x0=0:y0=0:x1=320:y1=180:speed=0.01",
+        "-filter_complex",
+        "[1:v]trim=duration=3,setpts=PTS-STARTPTS[m];[2:v]trim=duration=4,setpts=PTS-STARTPTS[b];\
+         [3:v]trim=duration=3,setpts=PTS-STARTPTS[g];[b][g]xfade=transition=fade:duration=1:offset=3[bg];\
+         [0:v][m][bg]concat=n=3:v=1:a=0,format=yuv420p[out]",
+        "-map", "[out]", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", s(&p),
+    ]);
+    p
+}
+
+fn scenes(clip: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut a = vec!["-q", "scenes", s(clip)];
+    a.extend_from_slice(extra);
+    let o = run_vx(&a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn spans(v: &serde_json::Value) -> Vec<(i64, i64)> {
+    v["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["start_frame"].as_i64().unwrap(),
+                s["end_frame"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn close(got: &[(i64, i64)], want: &[(i64, i64)]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(a, b)| (a.0 - b.0).abs() <= 1 && (a.1 - b.1).abs() <= 1)
+}
+
+#[test]
+fn content_and_transnet_on_the_reference_clip() {
+    let d = TempDir::new("scenes-ref");
+    let clip = synthetic(&d);
+    let v = scenes(&clip, &[]);
+    assert_eq!(v["frames"], 300);
+    let got = spans(&v);
+    assert!(close(&got, &[(0, 74), (75, 149), (150, 299)]), "{got:?}");
+    assert_eq!(v["scenes"][1]["start"], 3.0);
+    let t = scenes(
+        &clip,
+        &[
+            "--detector",
+            "transnet",
+            "-m",
+            s(&need("models/transnetv2.onnx")),
+        ],
+    );
+    let got = spans(&t);
+    assert!(
+        close(&got, &[(0, 74), (75, 149), (150, 237), (239, 299)]),
+        "{got:?}"
+    );
+    // PySceneDetect's CSV scene list.
+    let o = run_vx(&["-q", "scenes", s(&clip), "--csv"]);
+    let csv = String::from_utf8(o.stdout).unwrap();
+    assert!(csv.starts_with("Scene Number,Start Frame"), "{csv}");
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+}
+
+#[test]
+fn no_cuts_one_frame_and_vx_run() {
+    let d = TempDir::new("scenes-edge");
+    let still = d.path("still.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25:d=6",
+        "-c:v",
+        "libx264",
+        s(&still),
+    ]);
+    let v = scenes(&still, &[]);
+    assert_eq!(spans(&v), [(0, 149)]);
+    assert!(v["cuts"].as_array().unwrap().is_empty());
+    let one = d.path("one.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "libx264",
+        s(&one),
+    ]);
+    assert_eq!(spans(&scenes(&one, &[])), [(0, 0)]);
+    let out = d.path("res");
+    let clip = synthetic(&d);
+    let o = run_vx(&[
+        "-q",
+        "run",
+        s(&clip),
+        "--ops",
+        "[keyframes,scenes]",
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let v = read_json(&dir.join("scenes.json"));
+    assert_eq!(v["scenes"].as_array().unwrap().len(), 3, "{v}");
+}

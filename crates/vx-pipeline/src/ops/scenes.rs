@@ -1,0 +1,352 @@
+//! `scenes`: shot boundaries. Every frame is decoded; two detectors:
+//!
+//! * `content` — PySceneDetect's ContentDetector: each frame scaled to about 256 pixels wide
+//!   (PySceneDetect's auto-downscale), converted to HSV as OpenCV does (H 0..179, S and V
+//!   0..255), and scored by the mean absolute difference of H, S and V with the previous frame
+//!   (weights 1, 1, 1; edges 0). A frame scoring at least `threshold` (27) starts a new scene
+//!   if the last cut (or the first frame) is at least `min_scene_len` (15) frames before it.
+//!   The picture comes from the decoder's YUV scaled to that size by libswscale (one pass), not
+//!   from a full-size RGB picture.
+//! * `transnet` — TransNetV2 on 48x27 RGB frames (see `vx_infer::transnet`), threshold 0.5;
+//!   catches gradual transitions (a crossfade) that `content` misses.
+//!
+//! Frames are counted in decoding order from the first frame handed to the operation.
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use vx_infer::transnet::{TransNet, Windows};
+
+use crate::frame::Frame;
+use crate::op::{Emit, End, Flow, Input, Needs, Operation, Output, Select};
+use crate::{Error, Result};
+
+/// Which detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Detector {
+    Content,
+    Transnet,
+}
+
+/// Settings of the scenes operation.
+#[derive(Debug, Clone)]
+pub struct SceneOptions {
+    pub detector: Detector,
+    /// `content`: the score a cut needs (PySceneDetect's default 27); `transnet`: the
+    /// probability (0.5).
+    pub threshold: f64,
+    /// `content`: frames between cuts at least (PySceneDetect's default 15).
+    pub min_scene_len: usize,
+    /// `transnet`: the model file.
+    pub model: Option<PathBuf>,
+    pub threads: usize,
+}
+
+impl SceneOptions {
+    pub fn content() -> SceneOptions {
+        SceneOptions {
+            detector: Detector::Content,
+            threshold: 27.0,
+            min_scene_len: 15,
+            model: None,
+            threads: 0,
+        }
+    }
+
+    pub fn transnet(model: &Path) -> SceneOptions {
+        SceneOptions {
+            detector: Detector::Transnet,
+            threshold: 0.5,
+            min_scene_len: 0,
+            model: Some(model.to_path_buf()),
+            threads: 0,
+        }
+    }
+}
+
+/// One scene: frames `start_frame..=end_frame`, seconds `start..end` on the file's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scene {
+    pub index: usize,
+    #[serde(serialize_with = "vx_image::secs::ms")]
+    pub start: f64,
+    #[serde(serialize_with = "vx_image::secs::ms")]
+    pub end: f64,
+    pub start_frame: usize,
+    pub end_frame: usize,
+}
+
+/// A cut: the first frame of a new scene and the score that made it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cut {
+    pub frame: usize,
+    #[serde(serialize_with = "vx_image::secs::ms")]
+    pub time: f64,
+    pub score: f64,
+}
+
+/// `scenes.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenesReport {
+    #[serde(serialize_with = "vx_image::secs::lossy_path")]
+    pub source: PathBuf,
+    pub detector: Detector,
+    pub threshold: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_scene_len: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "vx_image::secs::lossy_path_opt")]
+    pub model: Option<PathBuf>,
+    pub frames: usize,
+    pub scenes: Vec<Scene>,
+    pub cuts: Vec<Cut>,
+    pub complete: bool,
+    pub warnings: Vec<String>,
+}
+
+pub struct Scenes {
+    opts: SceneOptions,
+    source: PathBuf,
+    net: Option<TransNet>,
+    windows: Windows,
+    /// Time of each frame (seconds on the timeline), in decoding order.
+    times: Vec<f64>,
+    size: Option<(u32, u32)>,
+    prev_hsv: Option<Vec<u8>>,
+    last_cut: usize,
+    cuts: Vec<Cut>,
+}
+
+impl Scenes {
+    pub fn new(opts: SceneOptions) -> Result<Scenes> {
+        let net = match opts.detector {
+            Detector::Transnet => {
+                let m = opts
+                    .model
+                    .as_deref()
+                    .ok_or_else(|| Error::Usage("transnet needs a model".into()))?;
+                Some(TransNet::open(
+                    m,
+                    vx_infer::runtime::SessionOptions {
+                        threads: opts.threads,
+                    },
+                )?)
+            }
+            Detector::Content => None,
+        };
+        if !(opts.threshold.is_finite() && opts.threshold >= 0.0) {
+            return Err(Error::Usage(format!(
+                "--threshold {}: a number >= 0",
+                opts.threshold
+            )));
+        }
+        Ok(Scenes {
+            opts,
+            source: PathBuf::new(),
+            net,
+            windows: Windows::default(),
+            times: Vec::new(),
+            size: None,
+            prev_hsv: None,
+            last_cut: 0,
+            cuts: Vec::new(),
+        })
+    }
+}
+
+/// An 8-bit RGB pixel to HSV as OpenCV's `COLOR_RGB2HSV` gives it (H 0..179).
+pub fn hsv(r: u8, g: u8, b: u8) -> [u8; 3] {
+    let (r, g, b) = (r as i32, g as i32, b as i32);
+    let v = r.max(g).max(b);
+    let min = r.min(g).min(b);
+    let diff = v - min;
+    let s = if v == 0 { 0 } else { (255 * diff + v / 2) / v };
+    let h = if diff == 0 {
+        0.0
+    } else if v == r {
+        60.0 * (g - b) as f64 / diff as f64
+    } else if v == g {
+        120.0 + 60.0 * (b - r) as f64 / diff as f64
+    } else {
+        240.0 + 60.0 * (r - g) as f64 / diff as f64
+    };
+    let h = if h < 0.0 { h + 360.0 } else { h };
+    let h = ((h / 2.0).round() as i32).rem_euclid(180);
+    [h as u8, s.clamp(0, 255) as u8, v as u8]
+}
+
+/// PySceneDetect's auto-downscale: frames wider than 256 pixels are scaled to about 256 wide.
+fn content_size(w: usize, h: usize) -> (u32, u32) {
+    if w <= 256 {
+        return (w.max(1) as u32, h.max(1) as u32);
+    }
+    let k = w as f64 / 256.0;
+    (
+        ((w as f64 / k).round() as u32).max(1),
+        ((h as f64 / k).round() as u32).max(1),
+    )
+}
+
+impl Operation for Scenes {
+    fn name(&self) -> &'static str {
+        "scenes"
+    }
+
+    fn needs(&mut self, input: &Input) -> Needs {
+        self.source = input.path.clone();
+        Needs {
+            video: Some(Select::All),
+            audio: None,
+        }
+    }
+
+    fn video(&mut self, frame: &Frame, _: &mut dyn Emit) -> Result<Flow> {
+        let index = self.times.len();
+        self.times.push(frame.time.unwrap_or(index as f64 / 25.0));
+        let conv = |r: String| Error::failed(&self.source, format!("scenes: {r}"));
+        match self.opts.detector {
+            Detector::Transnet => {
+                let rgb = frame
+                    .rgb(Some((
+                        vx_infer::transnet::WIDTH as u32,
+                        vx_infer::transnet::HEIGHT as u32,
+                    )))
+                    .map_err(conv)?;
+                if let Some(net) = self.net.as_mut() {
+                    self.windows.push(net, &rgb.data)?;
+                }
+            }
+            Detector::Content => {
+                let size = *self.size.get_or_insert_with(|| {
+                    let (w, h) = frame.size();
+                    content_size(w, h)
+                });
+                let rgb = frame.rgb(Some(size)).map_err(conv)?;
+                let hsv_img: Vec<u8> = rgb
+                    .data
+                    .chunks_exact(3)
+                    .flat_map(|p| hsv(p[0], p[1], p[2]))
+                    .collect();
+                if let Some(prev) = &self.prev_hsv {
+                    if prev.len() == hsv_img.len() {
+                        let n = (hsv_img.len() / 3).max(1) as f64;
+                        let mut d = [0u64; 3];
+                        for (a, b) in hsv_img.chunks_exact(3).zip(prev.chunks_exact(3)) {
+                            for c in 0..3 {
+                                d[c] += (a[c] as i32 - b[c] as i32).unsigned_abs() as u64;
+                            }
+                        }
+                        let score = d.iter().map(|&x| x as f64 / n).sum::<f64>() / 3.0;
+                        if score >= self.opts.threshold
+                            && index - self.last_cut >= self.opts.min_scene_len
+                        {
+                            self.cuts.push(Cut {
+                                frame: index,
+                                time: self.times[index],
+                                score,
+                            });
+                            self.last_cut = index;
+                        }
+                    }
+                }
+                self.prev_hsv = Some(hsv_img);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
+        let n = self.times.len();
+        if n == 0 {
+            return Err(vx_media::MediaError::NoFrames {
+                path: self.source.clone(),
+                detail: end.no_frame_detail.clone(),
+            }
+            .into());
+        }
+        let fps = end
+            .video
+            .as_ref()
+            .and_then(|v| v.frame_rate)
+            .filter(|f| *f > 0.0)
+            .unwrap_or(25.0);
+        // Scenes as (first frame, last frame).
+        let spans: Vec<(usize, usize)> = match self.opts.detector {
+            Detector::Content => {
+                let mut starts: Vec<usize> = vec![0];
+                starts.extend(self.cuts.iter().map(|c| c.frame));
+                starts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &s)| (s, starts.get(i + 1).map_or(n - 1, |&e| e - 1)))
+                    .collect()
+            }
+            Detector::Transnet => {
+                if let Some(net) = self.net.as_mut() {
+                    self.windows.finish(net)?;
+                }
+                let p = &self.windows.single;
+                let spans = vx_infer::transnet::scenes(p, self.opts.threshold as f32);
+                // A cut is the first frame of every scene but the first.
+                self.cuts = spans
+                    .iter()
+                    .skip(1)
+                    .map(|&(s, _)| Cut {
+                        frame: s,
+                        time: self.times.get(s).copied().unwrap_or(0.0),
+                        score: p.get(s.saturating_sub(1)).copied().unwrap_or(0.0) as f64,
+                    })
+                    .collect();
+                spans
+            }
+        };
+        let time = |f: usize| self.times.get(f).copied().unwrap_or(f as f64 / fps);
+        let scenes = spans
+            .iter()
+            .enumerate()
+            .map(|(index, &(s, e))| Scene {
+                index,
+                start: time(s),
+                end: time(e) + 1.0 / fps,
+                start_frame: s,
+                end_frame: e,
+            })
+            .collect();
+        let warnings = end.video_warnings.clone();
+        let report = ScenesReport {
+            source: self.source.clone(),
+            detector: self.opts.detector,
+            threshold: self.opts.threshold,
+            min_scene_len: (self.opts.detector == Detector::Content)
+                .then_some(self.opts.min_scene_len),
+            model: self.opts.model.clone(),
+            frames: n,
+            scenes,
+            cuts: std::mem::take(&mut self.cuts),
+            complete: warnings.is_empty(),
+            warnings: warnings.clone(),
+        };
+        Ok(Output {
+            report: Box::new(report),
+            files: Vec::new(),
+            warnings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hsv_as_opencv() {
+        assert_eq!(hsv(255, 0, 0), [0, 255, 255]);
+        assert_eq!(hsv(0, 255, 0), [60, 255, 255]);
+        assert_eq!(hsv(0, 0, 255), [120, 255, 255]);
+        assert_eq!(hsv(0, 0, 0), [0, 0, 0]);
+        assert_eq!(hsv(128, 128, 128), [0, 0, 128]);
+        assert_eq!(hsv(255, 128, 0), [15, 255, 255]);
+        assert_eq!(content_size(1920, 1080), (256, 144));
+        assert_eq!(content_size(160, 90), (160, 90));
+    }
+}
