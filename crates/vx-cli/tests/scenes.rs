@@ -80,6 +80,15 @@ fn content_and_transnet_on_the_reference_clip() {
         close(&got, &[(0, 74), (75, 149), (150, 237), (239, 299)]),
         "{got:?}"
     );
+    // adaptive: the hard cuts too (its verdict on the crossfade is not checked: no reference).
+    let a = scenes(&clip, &["--detector", "adaptive"]);
+    let cuts: Vec<i64> = a["cuts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["frame"].as_i64().unwrap())
+        .collect();
+    assert!(cuts.contains(&75) && cuts.contains(&150), "{cuts:?}");
     // PySceneDetect's CSV scene list.
     let o = run_vx(&["-q", "scenes", s(&clip), "--csv"]);
     let csv = String::from_utf8(o.stdout).unwrap();

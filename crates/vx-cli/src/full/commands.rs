@@ -1295,6 +1295,7 @@ pub fn scenes(
     use ops::scenes::{SceneOptions, Scenes, ScenesReport};
     let mut opts = match detector {
         SceneDetector::Content => SceneOptions::content(),
+        SceneDetector::Adaptive => SceneOptions::adaptive(),
         SceneDetector::Transnet => SceneOptions::transnet(&resolve_model(model)?),
     };
     if let Some(t) = threshold {

@@ -138,10 +138,11 @@ enum Command {
     Scenes {
         /// Input video.
         file: PathBuf,
-        /// content or transnet.
+        /// content, adaptive or transnet.
         #[arg(long, value_enum, default_value_t = SceneDetector::Content)]
         detector: SceneDetector,
-        /// Cut threshold: content score (default 27) or transnet probability (default 0.5).
+        /// Cut threshold: content score (default 27), adaptive ratio (3.0) or transnet
+        /// probability (0.5).
         #[arg(long)]
         threshold: Option<f64>,
         /// content: frames between cuts at least.
@@ -374,6 +375,7 @@ pub(crate) struct DetectArgs {
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum SceneDetector {
     Content,
+    Adaptive,
     Transnet,
 }
 
