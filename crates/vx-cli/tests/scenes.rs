@@ -146,3 +146,44 @@ fn no_cuts_one_frame_and_vx_run() {
     let v = read_json(&dir.join("scenes.json"));
     assert_eq!(v["scenes"].as_array().unwrap().len(), 3, "{v}");
 }
+
+/// `vx keyframes --per-scene`: one picture per scene, its middle frame; `--at` picks frames by
+/// time (issue #13 item 1, issue #12 item 11).
+#[test]
+fn frames_per_scene_and_at_times() {
+    let d = TempDir::new("scenes-frames");
+    let clip = synthetic(&d);
+    let out = d.path("ps");
+    let o = run_vx(&["-q", "keyframes", s(&clip), "-o", s(&out), "--per-scene"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    let times: Vec<f64> = j["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
+    // Scenes 0-3 s, 3-6 s, 6-12 s: their middles (the first frame at or after).
+    assert_eq!(times, [1.52, 4.52, 9.0], "{j}");
+    let out = d.path("at");
+    let o = run_vx(&[
+        "-q",
+        "keyframes",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--at",
+        "7,1.5,11.9",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    let times: Vec<f64> = j["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(times, [1.52, 7.0, 11.92], "{j}");
+    let o = run_vx(&["keyframes", s(&clip), "-o", s(&out), "--at", "-1"]);
+    assert_eq!(o.status.code(), Some(2));
+}

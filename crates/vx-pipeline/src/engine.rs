@@ -152,6 +152,26 @@ impl Port {
                 self.next = Some(base + (((t - base) / step).floor() + 1.0) * step);
                 true
             }
+            Some(Select::At(times)) => {
+                let Some(t) = frame.time else {
+                    return false;
+                };
+                // `next` holds how many targets were served so far.
+                let served = self.next.unwrap_or(0.0) as usize;
+                let Some(&target) = times.get(served) else {
+                    return false;
+                };
+                if t + 1e-6 < target {
+                    return false;
+                }
+                // One frame for every target it reaches (targets closer than a frame share it).
+                let reached = times[served..]
+                    .iter()
+                    .take_while(|&&x| t + 1e-6 >= x)
+                    .count();
+                self.next = Some((served + reached) as f64);
+                true
+            }
         }
     }
 }
@@ -207,7 +227,8 @@ pub fn run_file_with(
     for (i, t) in tasks.iter().enumerate() {
         if let (Some(sel), None) = (needs[i].video, t.input) {
             mode = Some(match (mode, sel) {
-                (Some(DecodeMode::All), _) | (_, Select::All | Select::Every(_)) => DecodeMode::All,
+                (Some(DecodeMode::All), _)
+                | (_, Select::All | Select::Every(_) | Select::At(_)) => DecodeMode::All,
                 _ => DecodeMode::KeyFrames,
             });
         }

@@ -21,6 +21,8 @@ pub enum Select {
     All,
     /// The first frame, then the first frame at or after each multiple of S seconds after it.
     Every(f64),
+    /// The first frame at or after each of these times (seconds on the timeline, ascending).
+    At(&'static [f64]),
 }
 
 /// What an operation consumes.

@@ -1343,3 +1343,11 @@ pub fn scenes(
     emit(out, &body)?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `vx keyframes --per-scene`: the middle time of every scene of `file` (content detector).
+pub fn scene_middles(file: &Path, quiet: bool) -> Result<Vec<f64>> {
+    let op = ops::scenes::Scenes::new(ops::scenes::SceneOptions::content()).map_err(lift)?;
+    let o = single(file, Box::new(op), engine("scenes", 0, quiet), true)?;
+    let r: ops::scenes::ScenesReport = typed(o)?;
+    Ok(r.scenes.iter().map(|s| (s.start + s.end) / 2.0).collect())
+}

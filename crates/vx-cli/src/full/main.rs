@@ -97,8 +97,20 @@ enum Command {
         max_side: Option<u32>,
         /// One frame every SECONDS instead of the keyframes (every frame is decoded; a clip
         /// with a single keyframe still gives a picture every SECONDS).
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", conflicts_with_all = ["at", "per_scene"])]
         every: Option<f64>,
+        /// The frames at these times instead of the keyframes, e.g. `--at 1.5,30,62`.
+        #[arg(
+            long,
+            value_name = "T1,T2,...",
+            value_delimiter = ',',
+            conflicts_with = "per_scene"
+        )]
+        at: Option<Vec<f64>>,
+        /// One frame per scene (its middle frame; scenes from `vx scenes`' content detector,
+        /// found in a first pass over the file).
+        #[arg(long)]
+        per_scene: bool,
         /// Image format.
         #[arg(long, value_enum, default_value_t = Format::Jpg)]
         format: Format,
@@ -606,11 +618,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dedup,
             max_side,
             every,
+            at,
+            per_scene,
             format,
             threads,
             detect,
             threshold,
         } => {
+            let at: Option<Vec<f64>> = match (at, per_scene) {
+                (Some(mut t), _) => {
+                    if t.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+                        vx_cli::say!("vx: error: --at takes times in seconds >= 0");
+                        return Ok(ExitCode::from(2));
+                    }
+                    t.sort_by(f64::total_cmp);
+                    Some(t)
+                }
+                (None, true) => Some(commands::scene_middles(&file, quiet)?),
+                (None, false) => None,
+            };
             if let Some(e) = every {
                 if !(e.is_finite() && e > 0.0) {
                     vx_cli::say!("vx: error: --every must be a number of seconds > 0");
@@ -630,6 +656,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 dedup,
                 max_side,
                 every,
+                // Kept for the whole process: the engine's selection refers to it.
+                at: at.map(|t| &*Box::leak(t.into_boxed_slice())),
                 format: match format {
                     Format::Jpg => vx_image::jpeg::ImageFormat::Jpeg,
                     Format::Png => vx_image::jpeg::ImageFormat::Png,

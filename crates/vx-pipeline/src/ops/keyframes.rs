@@ -41,6 +41,9 @@ pub struct KeyframeOptions {
     pub max_side: Option<u32>,
     /// One frame every this many seconds instead of the key frames (every frame decoded).
     pub every: Option<f64>,
+    /// The first frame at or after each of these times instead of the key frames (every frame
+    /// decoded until the last one is taken).
+    pub at: Option<&'static [f64]>,
     pub format: ImageFormat,
     /// Encoder workers (at least 1).
     pub workers: usize,
@@ -55,6 +58,7 @@ impl Default for KeyframeOptions {
             dedup: None,
             max_side: None,
             every: None,
+            at: None,
             format: ImageFormat::Jpeg,
             workers: 1,
         }
@@ -285,9 +289,10 @@ impl Operation for Keyframes {
     fn needs(&mut self, input: &Input) -> Needs {
         self.source = input.path.clone();
         Needs {
-            video: Some(match self.opts.every {
-                Some(s) => Select::Every(s),
-                None => Select::Key,
+            video: Some(match (self.opts.at, self.opts.every) {
+                (Some(t), _) => Select::At(t),
+                (None, Some(s)) => Select::Every(s),
+                (None, None) => Select::Key,
             }),
             audio: None,
         }
@@ -340,8 +345,9 @@ impl Operation for Keyframes {
             return Ok(Flow::Stop);
         }
         out.emit(frame.tagged(&name));
+        let all_taken = matches!(self.opts.at, Some(t) if self.stats.decoded >= t.len());
         Ok(
-            if matches!(self.opts.max, Some(m) if self.keyframes.len() >= m) {
+            if all_taken || matches!(self.opts.max, Some(m) if self.keyframes.len() >= m) {
                 Flow::Stop
             } else {
                 Flow::Continue
