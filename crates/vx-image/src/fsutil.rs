@@ -381,6 +381,14 @@ impl DirLock {
     /// another run holds it. Staging directories left by killed runs are removed (no other
     /// run can own them while this one holds the directory).
     pub fn take(dir: &Path) -> io::Result<DirLock> {
+        if let Ok(m) = std::fs::metadata(dir) {
+            if !m.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    "exists and is not a directory",
+                ));
+            }
+        }
         let created = !dir.is_dir();
         std::fs::create_dir_all(dir)?;
         let f = OpenOptions::new()
@@ -418,6 +426,11 @@ impl DirLock {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether this run created the directory.
+    pub fn created(&self) -> bool {
+        self.created
     }
 }
 

@@ -106,6 +106,15 @@ fn walk(
     };
     let canon = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     if !meta.is_dir() {
+        // A FIFO, a device or a socket would block or never end (a link to /dev/zero): only
+        // regular files are inputs (standard input is `-`).
+        if !meta.is_file() {
+            inputs.problems.push((
+                p.to_path_buf(),
+                "not a regular file (a FIFO, a device or a socket): skipped".into(),
+            ));
+            return;
+        }
         if seen_files.insert(canon) {
             inputs.files.push(p.to_path_buf());
         }
@@ -368,6 +377,10 @@ pub fn line_of(record: &Value) -> Value {
     if !record["warnings"].as_array().is_none_or(|w| w.is_empty()) {
         line["warnings"] = record["warnings"].clone();
     }
+    // A field that does not apply is left out, never null (docs/OUTPUTS.md).
+    if let Some(m) = line.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+    }
     line
 }
 
@@ -510,6 +523,14 @@ pub fn run(
         }
     });
     if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        // A run that failed before finishing anything leaves no directory it created.
+        let empty = log.lock().map(|l| l.is_empty()).unwrap_or(false);
+        if empty && lock.created() {
+            let _ = std::fs::remove_file(opts.out.join("results.jsonl"));
+            let dir = lock.path().to_path_buf();
+            drop(lock);
+            let _ = std::fs::remove_dir(&dir);
+        }
         return Err(e);
     }
     let mut log = log.into_inner().unwrap_or_else(|e| e.into_inner());

@@ -258,8 +258,19 @@ pub fn run_file_with(
     }
     let streams = src.stream_counts();
     let (range_start, range_end) = opts.range.unwrap_or((0.0, None));
-    if range_start > 0.0 && (video_out.is_none() || audio_out.is_none()) {
-        src.seek(range_start)?;
+    if let Some(d) = input
+        .duration
+        .filter(|d| range_start > 0.0 && range_start >= *d)
+    {
+        return Err(Error::Failed {
+            path: path.to_path_buf(),
+            reason: format!("--start {range_start} is past the end of the file ({d:.3} s)"),
+        });
+    }
+    // Where the input cannot seek (standard input), it is read from its start and what lies
+    // before the range is dropped below (a failed seek attempt on a pipe loses data).
+    if range_start > 0.0 && src.seekable() && (video_out.is_none() || audio_out.is_none()) {
+        let _ = src.seek(range_start);
     }
     // Operations that cannot run, and why: a stream they need, or their producer, cannot.
     let mut cannot: Vec<Option<Status>> = vec![None; n];
@@ -432,9 +443,12 @@ pub fn run_file_with(
                     let mut data = block.samples;
                     // --start/--end: only the samples inside the range.
                     let frames = data.len() / ch;
-                    let front = (((range_start - time) * r).ceil().max(0.0) as usize).min(frames);
+                    // Sample i lies at time + i / r: keep those with start <= t < end (the
+                    // epsilon keeps 1.0 * 16000 from becoming 16001 through rounding).
+                    let count = |x: f64| ((x * r) - 1e-6).ceil().max(0.0) as usize;
+                    let front = count(range_start - time).min(frames);
                     let keep = match range_end {
-                        Some(e) => (((e - time) * r).ceil().max(0.0) as usize).min(frames),
+                        Some(e) => count(e - time).min(frames),
                         None => frames,
                     };
                     let past_end = range_end.is_some_and(|e| time + frames as f64 / r >= e);
@@ -503,7 +517,8 @@ pub fn run_file_with(
         }
         // The end of the file, for each operation fed by the decoder.
         let video_info = src.video_info().cloned();
-        let video_warnings = src.video_warnings(stopped_early);
+        // Packets skipped on purpose (a --start seek, an --end) are not damage.
+        let video_warnings = src.video_warnings(stopped_early || range_start > 0.0);
         let no_frame_detail = src.no_frame_detail();
         let video_packets = src
             .video_counters()

@@ -815,7 +815,9 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
             .map(|m| digest(m))
             .collect::<Result<Vec<_>>>()?
             .join(",");
-        let params = serde_json::json!({"vx": version, "params": params, "range": range()});
+        let params = serde_json::json!({
+            "vx": version, "params": params, "range": range(), "streams": streams(),
+        });
         op_keys.push(vx_pipeline::bulk::op_key(name, &params, Some(&digests)));
     }
     let jobs = a.jobs.max(1) as usize;
@@ -934,8 +936,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         &factory,
         &on_event,
     )
-    .map_err(lift)
-    .with_context(|| a.out.display().to_string())?;
+    .map_err(lift)?;
     progress.finish(&summary, started.elapsed().as_secs_f64(), &a.out);
     Ok(if summary.interrupted {
         ExitCode::from(130)
@@ -1156,6 +1157,11 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
         }
         models.insert(op.to_string(), json!(found));
     }
+    // Optional: `vx scenes --detector transnet` (content and adaptive need no model).
+    models.insert(
+        "scenes (--detector transnet)".into(),
+        json!(resolve_model("transnetv2.onnx").ok()),
+    );
     if let Err(e) = &ort {
         problems.push(format!(
             "detect, faces, vad, transcribe, embed-audio: ONNX Runtime: {e}"
@@ -1242,7 +1248,11 @@ pub fn subtitles(
         return Ok(ExitCode::SUCCESS);
     }
     let out = open_out(&[file], out)?;
-    let (track, cues) = subtitles::extract(file, stream).map_err(no_stream)?;
+    let (track, mut cues) = subtitles::extract(file, stream).map_err(no_stream)?;
+    // --start/--end: the cues shown in the range.
+    if let Some((from, to)) = range() {
+        cues.retain(|c| c.end > from && to.is_none_or(|t| c.start < t));
+    }
     let segments: Vec<Segment> = cues
         .iter()
         .map(|c| Segment {
@@ -1252,18 +1262,21 @@ pub fn subtitles(
         })
         .collect();
     let body = match format {
-        TextFormat::Json => json_text(
-            &serde_json::json!({
+        TextFormat::Json => {
+            let mut v = serde_json::json!({
                 "source": file.to_string_lossy(),
                 "stream_index": track.stream_index,
                 "codec": track.codec,
-                "language": track.language,
                 "cues": cues,
                 "complete": true,
                 "warnings": [],
-            }),
-            true,
-        )?,
+            });
+            // Left out when unknown, never null.
+            if let Some(l) = &track.language {
+                v["language"] = serde_json::json!(l);
+            }
+            json_text(&v, true)?
+        }
         TextFormat::Srt => to_srt(&segments).into_bytes(),
         TextFormat::Vtt => to_vtt(&segments).into_bytes(),
         TextFormat::Txt => {

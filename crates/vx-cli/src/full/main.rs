@@ -265,8 +265,8 @@ enum Command {
     /// operations side by side; operations of a stage after keyframes look at the frames it
     /// kept. Each input gets OUTDIR/<id>/ with one JSON per operation (keyframes.json with its
     /// images, detect.json, faces.json, transcribe.json...) and result.json (status, outputs
-    /// and time of each operation). Operations: probe, keyframes, detect, faces, audio, vad,
-    /// transcribe, embed-audio.
+    /// and time of each operation). Operations: probe, keyframes, detect, faces, scenes, audio,
+    /// vad, transcribe, embed-audio.
     Run(RunArgs),
     /// MJPEG over RTP/UDP (RFC 2435): send or receive a stream.
     Stream {

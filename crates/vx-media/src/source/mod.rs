@@ -212,7 +212,25 @@ impl Source {
     /// seeks to the key frame at or before `t` (call after enabling the decoders, before the
     /// first item). Frames before `t` still come out (from that key frame); audio samples keep
     /// their place on the timeline. The caller drops what lies before `t`.
+    /// Whether the input can seek (a file, most http servers; not a pipe).
+    pub fn seekable(&self) -> bool {
+        // SAFETY: reading the I/O context's flags of an open format context.
+        unsafe {
+            let pb = (*self.ictx.as_ptr()).pb;
+            !pb.is_null() && ((*pb).seekable & ff::ffi::AVIO_SEEKABLE_NORMAL) != 0
+        }
+    }
+
     pub fn seek(&mut self, t: f64) -> Result<()> {
+        // Containers without an index (MPEG-TS / PS) are seeked by bytes and timestamps found
+        // on the way: landing past the key frame before `t` would lose the frames up to the
+        // next one, so these are seeked 10 s earlier (decoded and dropped).
+        let name = self.ictx.format().name().to_string();
+        let t = if name.contains("mpegts") || name == "mpeg" || name.contains("mpegps") {
+            (t - 10.0).max(0.0)
+        } else {
+            t
+        };
         let ts = ((t + self.start) * ff::ffi::AV_TIME_BASE as f64) as i64;
         self.ictx
             .seek(ts, ..ts + 1)
