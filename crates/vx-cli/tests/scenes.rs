@@ -187,3 +187,36 @@ fn frames_per_scene_and_at_times() {
     let o = run_vx(&["keyframes", s(&clip), "-o", s(&out), "--at", "-1"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `vx keyframes --sheet`: DIR/sheet.jpg, a grid of at most 60 thumbnails (240 px wide, 6
+/// columns) evenly spread over the frames, listed in keyframes.json (issue #12 item 11).
+#[test]
+fn contact_sheet() {
+    let d = TempDir::new("scenes-sheet");
+    let clip = synthetic(&d);
+    // 24 frames: 4 rows; 150 frames: thinned to at most 60 tiles (5 to 10 rows).
+    for (every, rows) in [("0.5", 4..=4usize), ("0.05", 5..=10)] {
+        let out = d.path(&format!("sh{every}"));
+        let o = run_vx(&[
+            "-q",
+            "keyframes",
+            s(&clip),
+            "-o",
+            s(&out),
+            "--every",
+            every,
+            "--sheet",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(read_json(&out.join("keyframes.json"))["sheet"], "sheet.jpg");
+        let probe = ffprobe_json(&["-show_streams", s(&out.join("sheet.jpg"))]);
+        let (w, h) = (
+            probe["streams"][0]["width"].as_u64().unwrap() as usize,
+            probe["streams"][0]["height"].as_u64().unwrap() as usize,
+        );
+        // 240 x 134 tiles (320x180 scaled), 4 px apart.
+        assert_eq!(w, 6 * (240 + 4) + 4);
+        assert_eq!((h - 4) % (134 + 4), 0, "every {every}: {h}");
+        assert!(rows.contains(&((h - 4) / (134 + 4))), "every {every}: {h}");
+    }
+}

@@ -111,6 +111,10 @@ enum Command {
         /// found in a first pass over the file).
         #[arg(long)]
         per_scene: bool,
+        /// Also write DIR/sheet.jpg: the frames as a grid of thumbnails with their times (at
+        /// most 60, evenly spread).
+        #[arg(long)]
+        sheet: bool,
         /// Image format.
         #[arg(long, value_enum, default_value_t = Format::Jpg)]
         format: Format,
@@ -620,6 +624,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             every,
             at,
             per_scene,
+            sheet,
             format,
             threads,
             detect,
@@ -658,6 +663,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 every,
                 // Kept for the whole process: the engine's selection refers to it.
                 at: at.map(|t| &*Box::leak(t.into_boxed_slice())),
+                sheet,
                 format: match format {
                     Format::Jpg => vx_image::jpeg::ImageFormat::Jpeg,
                     Format::Png => vx_image::jpeg::ImageFormat::Png,

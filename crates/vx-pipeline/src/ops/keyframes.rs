@@ -44,6 +44,8 @@ pub struct KeyframeOptions {
     /// The first frame at or after each of these times instead of the key frames (every frame
     /// decoded until the last one is taken).
     pub at: Option<&'static [f64]>,
+    /// Also write `sheet.jpg`: the kept frames as a grid of thumbnails with their times.
+    pub sheet: bool,
     pub format: ImageFormat,
     /// Encoder workers (at least 1).
     pub workers: usize,
@@ -59,6 +61,7 @@ impl Default for KeyframeOptions {
             max_side: None,
             every: None,
             at: None,
+            sheet: false,
             format: ImageFormat::Jpeg,
             workers: 1,
         }
@@ -108,7 +111,15 @@ pub struct KeyframesReport {
     pub video: VideoInfo,
     pub stats: KeyframeStats,
     pub keyframes: Vec<Keyframe>,
+    /// The contact sheet (`--sheet`), relative to the output directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
 }
+
+/// Width of a contact sheet's thumbnails, columns, and the most thumbnails it holds.
+const SHEET_THUMB: u32 = 240;
+const SHEET_COLUMNS: usize = 6;
+const SHEET_MAX: usize = 60;
 
 /// Name of the image written for the keyframe with this index.
 pub fn image_name(index: usize, format: ImageFormat) -> String {
@@ -154,6 +165,54 @@ pub fn is_image_name(name: &str) -> bool {
         && matches!(ext, ".jpg" | ".png")
 }
 
+/// Thumbnails in a grid (at most SHEET_MAX, evenly picked), each labelled with its time.
+fn contact_sheet(
+    thumbs: &[(Option<f64>, std::sync::Arc<vx_media::still::Rgb>)],
+    quality: u8,
+) -> std::result::Result<Vec<u8>, String> {
+    let step = thumbs.len().div_ceil(SHEET_MAX).max(1);
+    let picked: Vec<_> = thumbs.iter().step_by(step).collect();
+    let (tw, th) = (
+        picked.iter().map(|(_, t)| t.width).max().unwrap_or(1),
+        picked.iter().map(|(_, t)| t.height).max().unwrap_or(1),
+    );
+    let gap = 4;
+    let cols = picked.len().clamp(1, SHEET_COLUMNS);
+    let rows = picked.len().div_ceil(cols);
+    let (w, h) = (cols * (tw + gap) + gap, rows * (th + gap) + gap);
+    let mut canvas = vec![24u8; w * h * 3];
+    let mut marks = Vec::new();
+    // The caption bar's height as vx_image::draw sizes it: the label sits inside the tile.
+    let bar = 10 * (w.min(h) / 400).max(1);
+    for (i, (time, t)) in picked.iter().enumerate() {
+        let (x0, y0) = (gap + (i % cols) * (tw + gap), gap + (i / cols) * (th + gap));
+        for y in 0..t.height {
+            let src = &t.data[y * t.width * 3..(y + 1) * t.width * 3];
+            let o = ((y0 + y) * w + x0) * 3;
+            canvas[o..o + src.len()].copy_from_slice(src);
+        }
+        if let Some(t) = time {
+            let secs = t.max(0.0);
+            marks.push(vx_image::draw::Mark {
+                x: x0 as f32,
+                y: (y0 + bar) as f32,
+                w: 0.0,
+                h: 0.0,
+                caption: format!(
+                    "{:02}:{:02}:{:06.3}",
+                    (secs / 3600.0) as u64,
+                    (secs / 60.0) as u64 % 60,
+                    secs % 60.0
+                ),
+                color: [0, 0, 0],
+                points: Vec::new(),
+            });
+        }
+    }
+    vx_image::draw::annotate(&mut canvas, w, h, &marks);
+    Encoder::new(quality)?.jpeg_rgb(&canvas, w, h)
+}
+
 struct Job {
     index: usize,
     img: std::sync::Arc<Yuv>,
@@ -174,6 +233,11 @@ pub struct Keyframes {
     keyframes: Vec<Keyframe>,
     stats: KeyframeStats,
     last_kept: Option<(Option<f64>, u64)>,
+    /// `--sheet`: thumbnails kept (time, picture); every `sheet_stride`-th kept frame, the
+    /// stride doubling (and every other thumbnail dropped) when there are too many: evenly
+    /// spaced over the file whatever its length, in bounded memory.
+    thumbs: Vec<(Option<f64>, std::sync::Arc<vx_media::still::Rgb>)>,
+    sheet_stride: usize,
 }
 
 impl Keyframes {
@@ -193,6 +257,8 @@ impl Keyframes {
             keyframes: Vec::new(),
             stats: KeyframeStats::default(),
             last_kept: None,
+            thumbs: Vec::new(),
+            sheet_stride: 1,
         })
     }
 
@@ -344,6 +410,18 @@ impl Operation for Keyframes {
             // Every worker is gone: the error they reported is collected at the end.
             return Ok(Flow::Stop);
         }
+        if self.opts.sheet && (self.keyframes.len() - 1).is_multiple_of(self.sheet_stride) {
+            let (w, h) = frame.size();
+            let th = ((SHEET_THUMB as f64 * h as f64 / w.max(1) as f64).round() as u32 & !1).max(2);
+            if let Ok(t) = frame.rgb(Some((SHEET_THUMB, th))) {
+                self.thumbs.push((time, t));
+            }
+            if self.thumbs.len() >= 2 * SHEET_MAX {
+                let kept: Vec<_> = self.thumbs.drain(..).step_by(2).collect();
+                self.thumbs = kept;
+                self.sheet_stride *= 2;
+            }
+        }
         out.emit(frame.tagged(&name));
         let all_taken = matches!(self.opts.at, Some(t) if self.stats.decoded >= t.len());
         Ok(
@@ -381,7 +459,17 @@ impl Operation for Keyframes {
         stats.written = keyframes.len();
         (stats.packets_read, stats.decode_errors) = end.video_packets;
         let warnings = end.video_warnings.clone();
-        let files = keyframes.iter().map(|k| self.dir.join(&k.path)).collect();
+        let mut files: Vec<PathBuf> = keyframes.iter().map(|k| self.dir.join(&k.path)).collect();
+        let sheet = if self.opts.sheet && !self.thumbs.is_empty() {
+            let p = self.dir.join("sheet.jpg");
+            let jpeg =
+                contact_sheet(&self.thumbs, self.opts.quality).map_err(|e| Error::failed(&p, e))?;
+            write_atomic(&p, &jpeg).map_err(|e| Error::io(&p, e))?;
+            files.push(p);
+            Some("sheet.jpg".to_string())
+        } else {
+            None
+        };
         let report = KeyframesReport {
             source: self.source.clone(),
             complete: warnings.is_empty(),
@@ -389,6 +477,7 @@ impl Operation for Keyframes {
             video,
             stats,
             keyframes,
+            sheet,
         };
         Ok(Output {
             report: Box::new(report),
