@@ -939,3 +939,64 @@ fn classes_filter() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("unicorn"), "{}", stderr(&o));
 }
+
+/// `vx faces --blur DIR`: the picture with every face hidden by a mosaic, the rest as it was
+/// (issue #12 item 13).
+#[test]
+fn faces_blurred() {
+    let d = TempDir::new("detect-blur");
+    let dir = d.path("blur");
+    let img = need("media/zidane.jpg");
+    let o = vx()
+        .args([
+            "faces",
+            img.to_str().unwrap(),
+            "-m",
+            need("models/centerface.onnx").to_str().unwrap(),
+            "--blur",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &v["results"][0];
+    let blurred = std::path::PathBuf::from(r["blurred"].as_str().unwrap());
+    let (got, orig) = (decode_rgb(&blurred), decode_rgb(&img));
+    let w = 1280usize;
+    let at = |v: &[u8], x: usize, y: usize| -> i32 {
+        v[(y * w + x) * 3..(y * w + x) * 3 + 3]
+            .iter()
+            .map(|&c| c as i32)
+            .sum()
+    };
+    // Outside the faces: the picture (JPEG twice: close, not equal).
+    assert!((at(&got, 100, 600) - at(&orig, 100, 600)).abs() < 40);
+    // Inside each face: flattened, and no longer the photo's detail.
+    for det in r["detections"].as_array().unwrap() {
+        let b = &det["box"];
+        let (x, y) = (
+            b["x"].as_f64().unwrap() as usize,
+            b["y"].as_f64().unwrap() as usize,
+        );
+        let (bw, bh) = (
+            b["w"].as_f64().unwrap() as usize,
+            b["h"].as_f64().unwrap() as usize,
+        );
+        let var = |v: &[u8]| {
+            let vals: Vec<i32> = (0..bh)
+                .step_by(2)
+                .flat_map(|dy| (0..bw).step_by(2).map(move |dx| (dx, dy)))
+                .map(|(dx, dy)| at(v, x + dx, y + dy))
+                .collect();
+            // Mean absolute difference between horizontal neighbours: detail.
+            vals.windows(2).map(|p| (p[0] - p[1]).abs()).sum::<i32>() / vals.len() as i32
+        };
+        assert!(
+            var(&got) * 2 < var(&orig),
+            "{det}: {} vs {}",
+            var(&got),
+            var(&orig)
+        );
+    }
+}

@@ -131,6 +131,46 @@ pub fn annotate(rgb: &mut [u8], width: usize, height: usize, marks: &[Mark]) {
     }
 }
 
+/// Hide a box of a packed RGB24 picture: a mosaic of blocks (each the mean of its pixels) about
+/// a tenth of the box's smaller side, at least 4 pixels. Clipped to the picture.
+pub fn mosaic(rgb: &mut [u8], width: usize, height: usize, x: f32, y: f32, w: f32, h: f32) {
+    if rgb.len() < width * height * 3 || !(x.is_finite() && y.is_finite() && w > 0.0 && h > 0.0) {
+        return;
+    }
+    let x0 = (x.floor().max(0.0) as usize).min(width);
+    let y0 = (y.floor().max(0.0) as usize).min(height);
+    let x1 = ((x + w).ceil().max(0.0) as usize).min(width);
+    let y1 = ((y + h).ceil().max(0.0) as usize).min(height);
+    let block = ((w.min(h) / 10.0) as usize).max(4);
+    let mut by = y0;
+    while by < y1 {
+        let ey = (by + block).min(y1);
+        let mut bx = x0;
+        while bx < x1 {
+            let ex = (bx + block).min(x1);
+            let mut sum = [0u64; 3];
+            for yy in by..ey {
+                for xx in bx..ex {
+                    let o = (yy * width + xx) * 3;
+                    for c in 0..3 {
+                        sum[c] += rgb[o + c] as u64;
+                    }
+                }
+            }
+            let n = ((ey - by) * (ex - bx)).max(1) as u64;
+            let mean = [(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8];
+            for yy in by..ey {
+                for xx in bx..ex {
+                    let o = (yy * width + xx) * 3;
+                    rgb[o..o + 3].copy_from_slice(&mean);
+                }
+            }
+            bx = ex;
+        }
+        by = ey;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +267,21 @@ mod tests {
         };
         annotate(&mut rgb, w, h, &[m]);
         assert_eq!(&rgb[(40 * w + 30) * 3..(40 * w + 30) * 3 + 3], &[0, 200, 0]);
+    }
+
+    #[test]
+    fn mosaic_flattens_the_box_only() {
+        let (w, h) = (40, 40);
+        let mut rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
+        let before = rgb.clone();
+        mosaic(&mut rgb, w, h, 8.0, 8.0, 16.0, 16.0);
+        // Inside: each 4x4 block is one colour.
+        let px = |v: &[u8], x: usize, y: usize| v[(y * w + x) * 3..(y * w + x) * 3 + 3].to_vec();
+        assert_eq!(px(&rgb, 8, 8), px(&rgb, 11, 11));
+        assert_ne!(px(&before, 8, 8), px(&before, 11, 11));
+        // Outside: untouched.
+        assert_eq!(px(&rgb, 0, 0), px(&before, 0, 0));
+        assert_eq!(px(&rgb, 30, 30), px(&before, 30, 30));
+        mosaic(&mut rgb, w, h, -100.0, -100.0, 1000.0, f32::NAN);
     }
 }

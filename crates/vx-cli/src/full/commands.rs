@@ -637,6 +637,7 @@ pub fn detect(
         classes: a.classes.clone(),
         every: a.every,
         annotate: a.annotate.clone(),
+        blur: a.blur.clone(),
         batch: a.batch as usize,
         ..Default::default()
     };

@@ -372,6 +372,10 @@ pub(crate) struct DetectArgs {
     /// Also write each picture with its boxes and labels drawn, as JPEG, into DIR.
     #[arg(long, value_name = "DIR")]
     pub(crate) annotate: Option<PathBuf>,
+    /// Also write each picture with the detected boxes hidden (a mosaic; `vx faces --blur`
+    /// for anonymised pictures), as JPEG, into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) blur: Option<PathBuf>,
     /// Model family, instead of choosing it from the model's inputs and outputs.
     #[arg(long, value_enum)]
     pub(crate) family: Option<FamilyArg>,

@@ -51,6 +51,8 @@ pub struct DetectOptions {
     pub every: Option<f64>,
     /// Also write each picture with its boxes drawn, as JPEG, into this directory.
     pub annotate: Option<PathBuf>,
+    /// Also write each picture with the detected boxes hidden (a mosaic), into this directory.
+    pub blur: Option<PathBuf>,
     /// Video frames per model call where the model allows several (SSD).
     pub batch: usize,
     /// `--debug`: save the exact pictures handed to the model here.
@@ -65,6 +67,7 @@ impl Default for DetectOptions {
             threshold: 0.5,
             every: None,
             annotate: None,
+            blur: None,
             batch: 4,
             debug_dir: None,
             classes: None,
@@ -89,6 +92,10 @@ pub struct DetectResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(serialize_with = "vx_image::secs::lossy_path_opt")]
     pub annotated: Option<PathBuf>,
+    /// The picture with the boxes hidden, with --blur.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "vx_image::secs::lossy_path_opt")]
+    pub blurred: Option<PathBuf>,
     pub width: usize,
     pub height: usize,
     pub detections: Vec<Detection>,
@@ -178,17 +185,35 @@ impl Detect {
         for (p, detections) in pending.into_iter().zip(found) {
             let detections = self.keep(detections);
             let annotated = self.annotate(&p.frame, &detections)?;
+            let blurred = self.blur(&p.frame, &detections)?;
             self.results.push(DetectResult {
                 source: self.source.clone(),
                 time: p.frame.time,
                 keyframe: p.frame.tag.as_deref().map(str::to_string),
                 annotated,
+                blurred,
                 width: source.0,
                 height: source.1,
                 detections,
             });
         }
         Ok(())
+    }
+
+    fn blur(&mut self, frame: &Frame, detections: &[Detection]) -> Result<Option<PathBuf>> {
+        let Some(dir) = self.opts.blur.clone() else {
+            return Ok(None);
+        };
+        let full = frame.rgb(None).map_err(|r| self.convert_err(frame, r))?;
+        let mut img = (*full).clone();
+        for d in detections {
+            let b = &d.bbox;
+            vx_image::draw::mosaic(&mut img.data, img.width, img.height, b.x, b.y, b.w, b.h);
+        }
+        let time = (!self.still).then_some(frame.time).flatten();
+        let p = write_picture(&dir, &self.source, time, &img)?;
+        self.files.push(p.clone());
+        Ok(Some(p))
     }
 
     fn annotate(&mut self, frame: &Frame, detections: &[Detection]) -> Result<Option<PathBuf>> {
@@ -261,11 +286,13 @@ impl Operation for Detect {
             };
             let detections = self.keep(detections);
             let annotated = self.annotate(frame, &detections)?;
+            let blurred = self.blur(frame, &detections)?;
             self.results.push(DetectResult {
                 source: self.source.clone(),
                 time: None,
                 keyframe: None,
                 annotated,
+                blurred,
                 width: size.0,
                 height: size.1,
                 detections,
@@ -336,6 +363,11 @@ pub fn annotate(
         })
         .collect();
     annotate(&mut img.data, img.width, img.height, &marks);
+    write_picture(dir, input, time, &img)
+}
+
+/// Write `img` as DIR/<input stem>-<path hash>[-<ms>ms].jpg (atomically).
+fn write_picture(dir: &Path, input: &Path, time: Option<f64>, img: &Rgb) -> Result<PathBuf> {
     crate::op::ensure_dir(dir)?;
     let stem = input
         .file_stem()
