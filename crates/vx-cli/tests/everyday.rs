@@ -481,3 +481,62 @@ fn embedded_subtitles() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("no subtitle stream"), "{}", stderr(&o));
 }
+
+/// Several inputs for the single-input commands: `-o DIR` gets one output per input; a failing
+/// input does not stop the others (issue #12 item 4).
+#[test]
+fn several_inputs_with_an_output_directory() {
+    let d = TempDir::new("every-many");
+    let a = d.path("a.wav");
+    let b = d.path("b.flac");
+    std::fs::copy(need("media/jfk.wav"), &a).unwrap();
+    ffmpeg(&["-i", s(&a), "-t", "2", s(&b)]);
+    let silent = d.path("silent.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=96x64:rate=10",
+        "-t",
+        "1",
+        "-c:v",
+        "libx264",
+        s(&silent),
+    ]);
+    let out = d.path("wavs");
+    let o = run_vx(&["-q", "audio", s(&a), s(&b), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(out.join("a.wav")).unwrap().len(), 352_044);
+    assert_eq!(
+        std::fs::metadata(out.join("b.wav")).unwrap().len(),
+        44 + 2 * 32_000
+    );
+    // A video without audio among them: its error line, the others written, exit 3.
+    let vad = need("models/silero_vad.onnx");
+    let o = run_vx(&[
+        "-q",
+        "vad",
+        s(&a),
+        s(&silent),
+        "-m",
+        s(&vad),
+        "-o",
+        s(&d.path("v")),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("silent.mp4: no audio stream"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        read_json(&d.path("v/a.json"))["speech"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 1
+    );
+    // Several inputs without -o: a usage error.
+    let o = run_vx(&["vad", s(&a), s(&b), "-m", s(&vad)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -1365,3 +1365,68 @@ pub fn scene_middles(file: &Path, quiet: bool) -> Result<Vec<f64>> {
     let r: ops::scenes::ScenesReport = typed(o)?;
     Ok(r.scenes.iter().map(|s| (s.start + s.end) / 2.0).collect())
 }
+
+/// A single-input command over several inputs: one input runs as it always did (`out` as
+/// given, or stdout); several need `-o DIR`, which gets one `<stem>.<ext>` per input (a stem
+/// that repeats gets the input's path hash). An input that fails prints its error line and the
+/// others go on; the exit status is 1 if one failed, else 3 if one lacked the stream needed.
+pub fn each_input(
+    files: &[PathBuf],
+    out: Option<&Path>,
+    ext: &str,
+    mut one: impl FnMut(&Path, Option<&Path>) -> Result<ExitCode>,
+) -> Result<ExitCode> {
+    if let [file] = files {
+        return one(file, out);
+    }
+    let Some(dir) = out else {
+        return Err(usage(format!(
+            "{} inputs: give -o DIR for their outputs (one {ext} file per input)",
+            files.len()
+        )));
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(usage(format!(
+            "{}: several inputs need -o to name a directory",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let stem = |f: &Path| {
+        f.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "input".into())
+    };
+    let (mut failed, mut no_stream) = (false, false);
+    for f in files {
+        let repeats = files.iter().filter(|g| stem(g) == stem(f)).count() > 1;
+        let name = if repeats {
+            format!(
+                "{}-{:08x}.{ext}",
+                stem(f),
+                vx_pipeline::result::path_hash(f)
+            )
+        } else {
+            format!("{}.{ext}", stem(f))
+        };
+        match one(f, Some(&dir.join(name))) {
+            Ok(c) if c == ExitCode::SUCCESS => {}
+            Ok(_) => failed = true,
+            Err(e) => {
+                if e.downcast_ref::<UsageError>().is_some() {
+                    return Err(e);
+                }
+                vx_cli::say!("vx: error: {}", vx_cli::one_line(&e));
+                match e.downcast_ref::<NoStreamError>() {
+                    Some(_) => no_stream = true,
+                    None => failed = true,
+                }
+            }
+        }
+    }
+    Ok(match (failed, no_stream) {
+        (true, _) => ExitCode::from(1),
+        (false, true) => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    })
+}

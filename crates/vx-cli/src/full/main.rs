@@ -132,8 +132,10 @@ enum Command {
     /// Extract the audio of any file FFmpeg opens as WAV, resampled in-process
     /// (libswresample): 16 kHz mono 16-bit by default, what speech models take.
     Audio {
-        /// Input file (audio or video).
-        file: PathBuf,
+        /// Input files (audio or video); with several, -o names a directory that gets one
+        /// NAME.wav per input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// Output WAV file (written under a temporary name, renamed when complete; `-` or a
         /// pipe: streamed, with the WAV sizes set to "until the end").
         #[arg(short, long, value_name = "OUT.wav")]
@@ -196,8 +198,10 @@ enum Command {
     /// Speech to text with whisper.cpp, run only on the speech VAD finds (windows of up to
     /// 30 s); timestamps in seconds of the file.
     Transcribe {
-        /// Input file (audio or video).
-        file: PathBuf,
+        /// Input files (audio or video); with several, -o names a directory that gets one
+        /// NAME.json (.srt, .vtt, .txt) per input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// whisper.cpp ggml model: a path, or a name in the model directory (`vx models list`;
         /// catalogue names such as tiny.en find ggml-tiny.en.bin).
         #[arg(short, long)]
@@ -229,8 +233,10 @@ enum Command {
     /// Find where people speak (Silero VAD on 16 kHz mono audio decoded in-process): JSON
     /// with the speech spans in seconds.
     Vad {
-        /// Input file (audio or video).
-        file: PathBuf,
+        /// Input files (audio or video); with several, -o names a directory that gets one
+        /// NAME.json per input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// Silero VAD ONNX model, or a name in $VX_MODEL_DIR.
         #[arg(short, long)]
         model: String,
@@ -536,18 +542,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audio {
-            file,
+            files,
             out,
             rate,
             channels,
             format,
-        } => commands::audio(&file, &out, rate, channels, format, quiet),
+        } => commands::each_input(&files, Some(&out), "wav", |f, o| {
+            let o = o.unwrap_or(out.as_path());
+            commands::audio(f, o, rate, channels, format, quiet)
+        }),
         Command::Vad {
-            file,
+            files,
             model,
             threshold,
             out,
-        } => commands::vad(&file, &model, threshold, out.as_deref(), quiet),
+        } => commands::each_input(&files, out.as_deref(), "json", |f, o| {
+            commands::vad(f, &model, threshold, o, quiet)
+        }),
         Command::EmbedAudio {
             file,
             model,
@@ -580,7 +591,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
         } => commands::subtitles(&file, stream, list, format, out.as_deref()),
         Command::Transcribe {
-            file,
+            files,
             model,
             format,
             out,
@@ -589,20 +600,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_vad,
             full_context,
             vad_model,
-        } => commands::transcribe(
-            &file,
-            &model,
-            format,
-            out.as_deref(),
-            commands::TranscribeFlags {
-                language,
-                threads,
-                no_vad,
-                full_context,
-                vad_model,
-            },
-            quiet,
-        ),
+        } => {
+            let ext = match format {
+                TextFormat::Json => "json",
+                TextFormat::Srt => "srt",
+                TextFormat::Vtt => "vtt",
+                TextFormat::Txt => "txt",
+            };
+            commands::each_input(&files, out.as_deref(), ext, |f, o| {
+                commands::transcribe(
+                    f,
+                    &model,
+                    format,
+                    o,
+                    commands::TranscribeFlags {
+                        language: language.clone(),
+                        threads,
+                        no_vad,
+                        full_context,
+                        vad_model: vad_model.clone(),
+                    },
+                    quiet,
+                )
+            })
+        }
         Command::Detect(a) => commands::detect(&a, a.family.map(Into::into), "detect", quiet),
         Command::Faces(a) => commands::detect(
             &a,
