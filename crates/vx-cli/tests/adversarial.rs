@@ -5,12 +5,8 @@ use common::*;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn clip(d: &TempDir) -> PathBuf {
     let p = d.path("v.mp4");

@@ -2,12 +2,8 @@
 //! subtitles): each used to hang, serve a stale result, lose frames or samples, or mislabel.
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn speech_clip(d: &TempDir) -> PathBuf {
     let p = d.path("a.mp4");

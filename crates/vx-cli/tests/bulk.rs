@@ -7,10 +7,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn lines(out: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
     assert!(text.is_empty() || text.ends_with('\n'), "torn: {text}");

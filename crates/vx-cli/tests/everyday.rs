@@ -6,10 +6,6 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn a_copied_vx_finds_vx_full_on_path() {
     let d = TempDir::new("every-install");

@@ -3,11 +3,6 @@
 //! says so in every audio JSON (`complete`, `warnings`).
 mod common;
 use common::*;
-use std::path::Path;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn huge_still_images_are_scaled_or_refused() {

@@ -18,10 +18,6 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn special_files_and_stdout_are_written_not_replaced() {
     let d = TempDir::new("out-special");

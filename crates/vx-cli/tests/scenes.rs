@@ -6,10 +6,6 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn synthetic(d: &TempDir) -> PathBuf {
     let p = d.path("syn.mp4");
     ffmpeg(&[

@@ -482,14 +482,6 @@ impl Stage {
         self.lock.path()
     }
 
-    /// The path `p` (inside the stage) will have once published.
-    pub fn published_path(&self, p: &Path) -> PathBuf {
-        match p.strip_prefix(&self.stage) {
-            Ok(rel) => self.dir().join(rel),
-            Err(_) => p.to_path_buf(),
-        }
-    }
-
     /// Publish the run: first remove `index` (the earlier run's file that lists its outputs,
     /// so nothing presents a mixture) and the earlier run's files `stale` (names relative to
     /// the directory; anything that is not a plain name inside it is ignored), then move
@@ -816,7 +808,6 @@ mod tests {
         assert!(!dir.join(".vx-stage-dead").exists());
         std::fs::write(s.path().join("kf-1.jpg"), b"new1").unwrap();
         std::fs::write(s.path().join("index.json"), b"new").unwrap();
-        assert_eq!(s.published_path(&s.path().join("a")), dir.join("a"));
         s.publish(
             "index.json",
             &["kf-1.jpg".into(), "kf-9.jpg".into(), "../notes.txt".into()],

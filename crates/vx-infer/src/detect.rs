@@ -776,14 +776,6 @@ impl Detector {
         }
     }
 
-    /// The picture size this detector wants from a video scaler (stretched), if any.
-    pub fn native_size(&self) -> Option<(u32, u32)> {
-        match self {
-            Detector::Ssd(_) => Some(SsdDetector::NATIVE_SIZE),
-            _ => None,
-        }
-    }
-
     /// The size a `size` picture is scaled to before this model sees it (`None`: its own).
     /// Video frames go to the SSD at its native size; stills go at their own size (the model
     /// resizes them itself, as its reference does) unless larger than [`MAX_MODEL_PIXELS`],

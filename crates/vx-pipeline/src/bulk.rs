@@ -192,7 +192,7 @@ const EDGE_BYTES: u64 = 1024 * 1024;
 /// The content key of a file: its size and BLAKE3 over its first and last MiB and 32 blocks
 /// of 64 KiB spread evenly between (files up to 4 MiB are hashed whole). About 3 MiB read
 /// whatever the size: a re-run over a finished corpus costs a few milliseconds per file
-/// (hashing a 2 GB file whole costs seconds: measured in BENCHMARKS.md, `content_key_cost`). A change that leaves the
+/// (hashing a 2 GB file whole costs seconds: BENCHMARKS.md). A change that leaves the
 /// size and every sampled byte alike goes unnoticed: `--force` is for that.
 pub fn content_key(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
@@ -798,7 +798,7 @@ fn write_json(path: &Path, v: &Value, pretty: bool) -> Result<()> {
 
 /// Rewrite every path in `v` that lies inside the staging directory `from` to where it will
 /// be once published (`to`).
-pub fn relocate(v: &mut Value, from: &Path, to: &Path) {
+fn relocate(v: &mut Value, from: &Path, to: &Path) {
     match v {
         Value::String(s) => {
             if let Ok(rel) = Path::new(s.as_str()).strip_prefix(from) {
@@ -877,24 +877,5 @@ mod tests {
         std::fs::write(&p, &data).unwrap();
         assert!(content_key(&p).unwrap().starts_with("10000001-"));
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// The cost of the content key against hashing the whole file (BENCHMARKS.md): run with
-    /// `VX_KEY_FILE=/path/to/2GB cargo test -p vx-pipeline --lib content_key_cost -- --ignored
-    /// --nocapture` (twice: the second run reads from the page cache).
-    #[test]
-    #[ignore]
-    fn content_key_cost() {
-        let Some(p) = std::env::var_os("VX_KEY_FILE") else {
-            return;
-        };
-        let p = PathBuf::from(p);
-        let t = Instant::now();
-        let k = content_key(&p).unwrap();
-        let sampled = t.elapsed();
-        let t = Instant::now();
-        let f = file_digest(&p).unwrap();
-        let whole = t.elapsed();
-        println!("sampled key {k}: {sampled:?}; whole-file BLAKE3 {f}: {whole:?}");
     }
 }

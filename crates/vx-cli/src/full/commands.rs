@@ -10,7 +10,7 @@ use vx_pipeline::engine::{run_file, EngineOptions, FileRun, Status, Task};
 use vx_pipeline::op::{Operation, Output};
 use vx_pipeline::ops;
 
-use crate::{AudioFmt, DetectArgs, ModelsCmd, RunArgs, SceneDetector, TextFormat};
+use crate::{AudioFmt, DetectArgs, TextFormat};
 use vx_cli::stream;
 
 /// A usage error found after parsing (exit status 2).
@@ -38,12 +38,12 @@ impl std::fmt::Display for NoStreamError {
 
 impl std::error::Error for NoStreamError {}
 
-fn usage(msg: impl Into<String>) -> anyhow::Error {
+pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
 /// The pipeline's usage errors are usage errors of the command line.
-fn lift(e: vx_pipeline::Error) -> anyhow::Error {
+pub(crate) fn lift(e: vx_pipeline::Error) -> anyhow::Error {
     match e {
         vx_pipeline::Error::Usage(m) => usage(m),
         e => e.into(),
@@ -64,16 +64,16 @@ pub fn choose_range(start: f64, end: Option<f64>) {
     let _ = RANGE.set((start, end));
 }
 
-fn range() -> Option<(f64, Option<f64>)> {
+pub(crate) fn range() -> Option<(f64, Option<f64>)> {
     RANGE.get().copied()
 }
 
-fn streams() -> (Option<usize>, Option<usize>) {
+pub(crate) fn streams() -> (Option<usize>, Option<usize>) {
     STREAMS.get().copied().unwrap_or_default()
 }
 
 /// Engine options with a progress line on a terminal ("vx: LABEL 45.3% 12.0 s").
-fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
+pub(crate) fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
     let show = !quiet && std::io::stderr().is_terminal();
     let label = label.to_string();
     let started = std::time::Instant::now();
@@ -117,7 +117,7 @@ fn engine(label: &str, decoder_threads: usize, quiet: bool) -> EngineOptions {
     }
 }
 
-fn clear_progress(quiet: bool) {
+pub(crate) fn clear_progress(quiet: bool) {
     if !quiet && std::io::stderr().is_terminal() {
         vx_cli::say_part!("\r\x1b[K");
     }
@@ -125,7 +125,7 @@ fn clear_progress(quiet: bool) {
 
 /// Run one operation over `path`; its output, or its error (a skip is an error here: the
 /// single command was asked for something the file does not have).
-fn single(
+pub(crate) fn single(
     path: &Path,
     op: Box<dyn Operation>,
     mut opts: EngineOptions,
@@ -163,7 +163,7 @@ fn single(
 
 /// Say which stream was used when the file has several of a kind and none was chosen (a
 /// film with its French track first gives an empty English transcript otherwise, silently).
-fn note_streams(path: &Path, run: &FileRun, quiet: bool) {
+pub(crate) fn note_streams(path: &Path, run: &FileRun, quiet: bool) {
     let (chosen_v, chosen_a) = streams();
     let ((nv, v), (na, a)) = run.streams;
     for (kind, n, used, chosen, flag) in [
@@ -179,7 +179,7 @@ fn note_streams(path: &Path, run: &FileRun, quiet: bool) {
     }
 }
 
-fn take_op(path: &Path, run: &mut FileRun, i: usize) -> Result<Output> {
+pub(crate) fn take_op(path: &Path, run: &mut FileRun, i: usize) -> Result<Output> {
     let op = &mut run.ops[i];
     match (&op.status, op.error.take(), op.output.take()) {
         (Status::Ok, _, Some(o)) => Ok(o),
@@ -189,13 +189,13 @@ fn take_op(path: &Path, run: &mut FileRun, i: usize) -> Result<Output> {
     }
 }
 
-fn typed<T: 'static>(o: Output) -> Result<T> {
+pub(crate) fn typed<T: 'static>(o: Output) -> Result<T> {
     o.take::<T>()
         .ok_or_else(|| anyhow::anyhow!("internal: unexpected report type"))
 }
 
 /// A report as JSON text (indented or compact) with a final newline.
-fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<Vec<u8>> {
+pub(crate) fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<Vec<u8>> {
     let mut json = if pretty {
         serde_json::to_vec_pretty(value)?
     } else {
@@ -208,7 +208,7 @@ fn json_text(value: &impl serde::Serialize, pretty: bool) -> Result<Vec<u8>> {
 /// Open the output of a command before its work starts (see [`vx_image::fsutil::OutFile`]):
 /// a missing or read-only directory fails now rather than after the work, and an output that
 /// is one of the inputs is refused. `None` (no `-o`) and `-` are stdout.
-fn open_out(inputs: &[&Path], out: Option<&Path>) -> Result<Option<OutFile>> {
+pub(crate) fn open_out(inputs: &[&Path], out: Option<&Path>) -> Result<Option<OutFile>> {
     let Some(p) = out else { return Ok(None) };
     refuse_overwrite(inputs, p)?;
     Ok(Some(
@@ -217,7 +217,7 @@ fn open_out(inputs: &[&Path], out: Option<&Path>) -> Result<Option<OutFile>> {
 }
 
 /// Refuse an output path that names one of the inputs (after links).
-fn refuse_overwrite(inputs: &[&Path], out: &Path) -> Result<()> {
+pub(crate) fn refuse_overwrite(inputs: &[&Path], out: &Path) -> Result<()> {
     for i in inputs {
         if vx_image::fsutil::same_file(i, out) {
             return Err(usage(format!(
@@ -230,7 +230,7 @@ fn refuse_overwrite(inputs: &[&Path], out: &Path) -> Result<()> {
 }
 
 /// Write `bytes` to the output opened by [`open_out`] and publish it, or to stdout.
-fn emit(out: Option<OutFile>, bytes: &[u8]) -> Result<()> {
+pub(crate) fn emit(out: Option<OutFile>, bytes: &[u8]) -> Result<()> {
     match out {
         Some(mut f) => {
             let dest = f.dest().display().to_string();
@@ -241,7 +241,7 @@ fn emit(out: Option<OutFile>, bytes: &[u8]) -> Result<()> {
     }
 }
 
-fn warn_all(path: &Path, warnings: &[String]) {
+pub(crate) fn warn_all(path: &Path, warnings: &[String]) {
     for w in warnings {
         vx_cli::say!("vx: warning: {}: {w}", path.display());
     }
@@ -283,7 +283,10 @@ pub fn probe(files: &[PathBuf], pretty: bool) -> Result<ExitCode> {
 }
 
 /// Class names: the given file, else coco_labels_90.txt beside the model, else none.
-fn default_labels(model: &Path, labels: Option<&Path>) -> Result<vx_infer::detect::Labels> {
+pub(crate) fn default_labels(
+    model: &Path,
+    labels: Option<&Path>,
+) -> Result<vx_infer::detect::Labels> {
     use vx_infer::detect::Labels;
     Ok(match labels {
         Some(p) => Labels::load(p)?,
@@ -299,11 +302,11 @@ fn default_labels(model: &Path, labels: Option<&Path>) -> Result<vx_infer::detec
 }
 
 /// A model given by path, or by name in the model directory.
-fn resolve_model(model: &str) -> Result<PathBuf> {
+pub(crate) fn resolve_model(model: &str) -> Result<PathBuf> {
     vx_cli::models::resolve(model)
 }
 
-fn open_detector(
+pub(crate) fn open_detector(
     model: &Path,
     family: Option<vx_infer::detect::Family>,
     labels: Option<&Path>,
@@ -319,14 +322,23 @@ fn open_detector(
     Ok(ops::detect::SharedDetector::new(model, det))
 }
 
-/// Check a `--threshold` of detect / faces and return the one that applies (the model's own
-/// cut-off when it is higher, with a warning: the reports give the applied value).
-fn detect_threshold(shared: &ops::detect::SharedDetector, requested: f32) -> Result<f32> {
-    if !(0.0..=1.0).contains(&requested) {
+/// A score threshold is between 0 and 1 (a usage error otherwise).
+pub(crate) fn check_score_threshold(t: f32) -> Result<()> {
+    if !(0.0..=1.0).contains(&t) {
         return Err(usage(format!(
-            "--threshold {requested}: a score threshold is between 0 and 1"
+            "--threshold {t}: a score threshold is between 0 and 1"
         )));
     }
+    Ok(())
+}
+
+/// Check a `--threshold` of detect / faces and return the one that applies (the model's own
+/// cut-off when it is higher, with a warning: the reports give the applied value).
+pub(crate) fn detect_threshold(
+    shared: &ops::detect::SharedDetector,
+    requested: f32,
+) -> Result<f32> {
+    check_score_threshold(requested)?;
     let applied = shared.applied_threshold(requested);
     if applied != requested {
         vx_cli::say!(
@@ -546,7 +558,7 @@ pub struct TranscribeFlags {
 }
 
 /// The Silero model transcribe uses: given, in the model directory, or beside the whisper one.
-fn vad_for(model: &Path, vad_model: Option<&str>) -> Result<PathBuf> {
+pub(crate) fn vad_for(model: &Path, vad_model: Option<&str>) -> Result<PathBuf> {
     match vad_model {
         Some(m) => resolve_model(m),
         None => {
@@ -685,268 +697,6 @@ pub fn detect(
     })
 }
 
-/// `vx run`: the plan over each input, OUTDIR/<id>/ with one JSON per operation and
-/// result.json.
-pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
-    use vx_pipeline::plan::plan;
-    let plan = plan(&a.ops, ops::KNOWN).map_err(|e| usage(e.to_string()))?;
-    // --model OP=MODEL
-    let mut given: Vec<(String, String)> = Vec::new();
-    for m in &a.models {
-        let (op, path) = m
-            .split_once('=')
-            .ok_or_else(|| usage(format!("--model {m}: expected OP=MODEL")))?;
-        if !plan.steps.iter().any(|s| s.name == op) {
-            return Err(usage(format!(
-                "--model {m}: '{op}' is not an operation of --ops"
-            )));
-        }
-        given.push((op.to_string(), path.to_string()));
-    }
-    let model_for = |op: &str| -> Result<PathBuf> {
-        if let Some((_, m)) = given.iter().find(|(o, _)| o == op) {
-            return resolve_model(m);
-        }
-        let names = ops::default_models(op);
-        names
-            .iter()
-            .find_map(|n| resolve_model(n).ok())
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{op}: no model given (--model {op}=PATH) and none of {} in the model directory {}",
-                    names.join(", "),
-                    vx_cli::models::model_dir().display()
-                )
-            })
-    };
-    let has = |op: &str| plan.steps.iter().any(|s| s.name == op);
-    // One budget (see vx_pipeline::budget for why it is split this way).
-    let budget = Budget::new(a.threads);
-    let models = plan.steps.iter().filter(|s| ops::is_model(&s.name)).count();
-    let shares = budget.split(models, has("keyframes"));
-    if shares.shared_pool {
-        // Before the first session: every model of the plan draws on one pool.
-        vx_infer::runtime::share_threads(shares.onnx);
-    }
-    // The models' files now (a missing one is a usage problem found before any work); the
-    // models themselves are loaded once, by the first input that needs them: a re-run over a
-    // finished corpus loads none.
-    type Lazy<T> = std::sync::OnceLock<std::result::Result<T, String>>;
-    let mut detector_models = std::collections::HashMap::new();
-    for op in ["detect", "faces"] {
-        if has(op) {
-            detector_models.insert(op, model_for(op)?);
-        }
-    }
-    let detectors: std::collections::HashMap<&str, Lazy<(ops::detect::SharedDetector, f32)>> =
-        detector_models.keys().map(|k| (*k, Lazy::new())).collect();
-    let detector = |op: &str| -> vx_pipeline::Result<(ops::detect::SharedDetector, f32)> {
-        let cell = detectors
-            .get(op)
-            .ok_or_else(|| vx_pipeline::Error::Message(format!("{op}: no model")))?;
-        cell.get_or_init(|| {
-            let family = (op == "faces").then_some(vx_infer::detect::Family::CenterFace);
-            let shared = open_detector(&detector_models[op], family, None, shares.onnx)
-                .map_err(|e| vx_cli::one_line(&e))?;
-            let threshold =
-                detect_threshold(&shared, a.threshold).map_err(|e| vx_cli::one_line(&e))?;
-            Ok((shared, threshold))
-        })
-        .clone()
-        .map_err(vx_pipeline::Error::Message)
-    };
-    if !(0.0..=1.0).contains(&a.threshold) {
-        return Err(usage(format!(
-            "--threshold {}: a score threshold is between 0 and 1",
-            a.threshold
-        )));
-    }
-    let whisper_model = match has("transcribe") {
-        true => Some(model_for("transcribe")?),
-        false => None,
-    };
-    let whisper_cell: Lazy<ops::transcribe::SharedWhisper> = Lazy::new();
-    let whisper = || -> vx_pipeline::Result<ops::transcribe::SharedWhisper> {
-        whisper_cell
-            .get_or_init(|| match &whisper_model {
-                Some(m) => ops::transcribe::SharedWhisper::open(m).map_err(|e| e.to_string()),
-                None => Err("no whisper model".into()),
-            })
-            .clone()
-            .map_err(vx_pipeline::Error::Message)
-    };
-    let vad_model = match has("vad") || has("transcribe") {
-        true => Some(model_for("vad")?),
-        false => None,
-    };
-    let embed_model = match has("embed-audio") {
-        true => Some(model_for("embed-audio")?),
-        false => None,
-    };
-    // Each operation's cache key: its parameters and its models' digests (bulk::op_key).
-    let version = env!("CARGO_PKG_VERSION");
-    let digest = |p: &Path| -> Result<String> {
-        vx_pipeline::bulk::file_digest(p).with_context(|| p.display().to_string())
-    };
-    let mut op_keys = Vec::new();
-    for step in &plan.steps {
-        let name = step.name.as_str();
-        let (params, models): (serde_json::Value, Vec<PathBuf>) = match name {
-            "detect" | "faces" => (
-                serde_json::json!({"threshold": a.threshold}),
-                vec![detector_models[name].clone()],
-            ),
-            "vad" => (
-                serde_json::json!({"threshold": 0.5}),
-                vad_model.iter().cloned().collect(),
-            ),
-            "transcribe" => (
-                serde_json::json!({"language": null, "full_context": false}),
-                whisper_model
-                    .iter()
-                    .cloned()
-                    .chain(vad_model.iter().cloned())
-                    .collect(),
-            ),
-            "embed-audio" => (serde_json::json!({}), embed_model.iter().cloned().collect()),
-            _ => (serde_json::json!({}), Vec::new()),
-        };
-        let digests = models
-            .iter()
-            .map(|m| digest(m))
-            .collect::<Result<Vec<_>>>()?
-            .join(",");
-        let params = serde_json::json!({
-            "vx": version, "params": params, "range": range(), "streams": streams(),
-        });
-        op_keys.push(vx_pipeline::bulk::op_key(name, &params, Some(&digests)));
-    }
-    let jobs = a.jobs.max(1) as usize;
-    let per_job = |n: usize| (n / jobs).max(1);
-    let factory = |dir: &Path, steps: &[usize]| -> vx_pipeline::Result<Vec<Task>> {
-        let mut tasks = Vec::new();
-        for &i in steps {
-            let step = &plan.steps[i];
-            let op: Box<dyn Operation> = match step.name.as_str() {
-                "probe" => Box::new(ops::probe::Probe::default()),
-                "keyframes" => Box::new(ops::keyframes::Keyframes::new(
-                    ops::keyframes::KeyframeOptions {
-                        workers: per_job(shares.encoders),
-                        ..Default::default()
-                    },
-                    dir,
-                )?),
-                name @ ("detect" | "faces") => {
-                    let (shared, threshold) = detector(name)?;
-                    Box::new(ops::detect::Detect::new(
-                        if name == "detect" { "detect" } else { "faces" },
-                        shared,
-                        ops::detect::DetectOptions {
-                            threshold,
-                            debug_dir: a.debug.then(|| dir.join("debug")),
-                            ..Default::default()
-                        },
-                    ))
-                }
-                "scenes" => Box::new(ops::scenes::Scenes::new(
-                    ops::scenes::SceneOptions::content(),
-                )?),
-                "audio" => Box::new(ops::audio::Audio::new(
-                    vx_media::audio::AudioFormat::default(),
-                    &dir.join("audio.wav"),
-                )?),
-                "vad" => Box::new(ops::vad::Vad::new(
-                    vad_model.as_deref().unwrap_or(Path::new("")),
-                    0.5,
-                    1,
-                )?),
-                "transcribe" => Box::new(ops::transcribe::Transcribe::new(
-                    whisper()?,
-                    ops::transcribe::TranscribeOptions {
-                        language: None,
-                        threads: shares.whisper,
-                        full_context: false,
-                        vad_model: vad_model.clone(),
-                    },
-                )?),
-                "embed-audio" => Box::new(ops::embed_audio::EmbedAudio::new(
-                    embed_model.as_deref().unwrap_or(Path::new("")),
-                    shares.onnx,
-                    None,
-                )?),
-                other => {
-                    return Err(vx_pipeline::Error::Usage(format!(
-                        "unknown operation {other}"
-                    )))
-                }
-            };
-            // Inputs refer to positions among the steps that run.
-            let input = step.input.and_then(|p| steps.iter().position(|&j| j == p));
-            tasks.push(Task { op, input });
-        }
-        Ok(tasks)
-    };
-    let found = vx_pipeline::bulk::expand(&a.inputs, &a.out);
-    for (p, why) in &found.problems {
-        vx_cli::say!("vx: warning: {}: {why}", p.display());
-    }
-    if found.files.is_empty() {
-        return Err(usage("no input files found"));
-    }
-    let shard = match &a.shard {
-        Some(s) => Some(vx_pipeline::bulk::parse_shard(s).map_err(usage)?),
-        None => None,
-    };
-    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        // Ctrl-C / SIGTERM: inputs in progress are abandoned (redone next time), the rest kept.
-        let _ = ctrlc::set_handler(move || {
-            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        });
-    }
-    let opts = vx_pipeline::bulk::BulkOptions {
-        out: a.out.clone(),
-        jobs,
-        force: a.force,
-        shard,
-        debug: a.debug,
-        queue: a.queue as usize,
-        decoder_threads: per_job(shares.decoder),
-        cancel,
-        video_stream: streams().0,
-        audio_stream: streams().1,
-        range: range(),
-    };
-    let total = match shard {
-        Some((k, n)) => found
-            .files
-            .iter()
-            .filter(|f| vx_pipeline::bulk::in_shard(&vx_pipeline::result::input_id(f), k, n))
-            .count(),
-        None => found.files.len(),
-    };
-    let started = std::time::Instant::now();
-    let progress = crate::progress::Bulk::new(total, jobs, quiet);
-    let on_event = |e: vx_pipeline::bulk::Event| progress.event(e);
-    let summary = vx_pipeline::bulk::run(
-        &plan.steps,
-        &op_keys,
-        &found.files,
-        &opts,
-        &factory,
-        &on_event,
-    )
-    .map_err(lift)?;
-    progress.finish(&summary, started.elapsed().as_secs_f64(), &a.out);
-    Ok(if summary.interrupted {
-        ExitCode::from(130)
-    } else if summary.partial + summary.errors > 0 || !found.problems.is_empty() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
 /// The FFmpeg side of `vx stream`: video sources, Matroska recording, video size.
 pub struct Ffmpeg;
 
@@ -993,377 +743,6 @@ impl stream::MediaBackend for Ffmpeg {
             path, width, height,
         )?)))
     }
-}
-
-pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
-    use vx_cli::models::{fetch, list, model_dir, CATALOGUE};
-    let dir = model_dir();
-    match cmd {
-        ModelsCmd::List { json } => {
-            let files = list(&dir)?;
-            let missing: Vec<_> = CATALOGUE
-                .iter()
-                .filter(|k| !files.iter().any(|f| f.file == k.file))
-                .collect();
-            let manual: Vec<_> = vx_cli::models::MANUAL
-                .iter()
-                .filter(|m| !files.iter().any(|f| f.file == m.file))
-                .collect();
-            if json {
-                let v = serde_json::json!({
-                    "dir": dir,
-                    "files": files,
-                    "fetchable": missing,
-                    "not_fetchable": manual,
-                });
-                vx_cli::outln!("{}", serde_json::to_string_pretty(&v)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            vx_cli::outln!("{}", dir.display());
-            if files.is_empty() {
-                vx_cli::outln!("  (no model files)");
-            }
-            for f in &files {
-                if let Some(e) = &f.error {
-                    vx_cli::outln!("  {:<32} unreadable: {e}", f.file);
-                    continue;
-                }
-                let note = match (f.known_as, f.verified) {
-                    (Some(n), Some(true)) => format!("  = {n}, checksum ok"),
-                    (Some(n), _) => format!("  ! {n}, CHECKSUM MISMATCH"),
-                    _ => String::new(),
-                };
-                vx_cli::outln!(
-                    "  {:<32} {:>9.1} MiB  sha256 {}{note}",
-                    f.file,
-                    f.bytes as f64 / (1024.0 * 1024.0),
-                    f.sha256
-                );
-            }
-            if !missing.is_empty() {
-                vx_cli::outln!("fetchable (vx models fetch NAME):");
-                for k in missing {
-                    vx_cli::outln!(
-                        "  {:<10} {:>6.0} MiB  {}",
-                        k.name,
-                        k.approx_bytes as f64 / (1024.0 * 1024.0),
-                        k.about
-                    );
-                }
-            }
-            if !manual.is_empty() {
-                vx_cli::outln!(
-                    "missing defaults with no official download (make them as described):"
-                );
-                for m in manual {
-                    vx_cli::outln!("  {:<28} {:<12} {}", m.file, m.for_ops, m.how);
-                }
-            }
-        }
-        ModelsCmd::Fetch {
-            name: None,
-            all: true,
-            force,
-        } => {
-            let (ok, failed) = vx_cli::models::fetch_all(&dir, force);
-            for p in &ok {
-                vx_cli::outln!("{}", p.display());
-            }
-            for f in &failed {
-                vx_cli::say!("vx: error: {f}");
-            }
-            if !quiet {
-                for m in vx_cli::models::MANUAL {
-                    if !dir.join(m.file).is_file() {
-                        vx_cli::say!(
-                            "vx: note: {} ({}) has no official download; see `vx models list`",
-                            m.file,
-                            m.for_ops
-                        );
-                    }
-                }
-            }
-            return Ok(if failed.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
-        }
-        ModelsCmd::Fetch { name, force, .. } => {
-            let name = name.unwrap_or_default();
-            let tty = std::io::stderr().is_terminal() && !quiet;
-            let mut last = std::time::Instant::now();
-            let path = fetch(&name, &dir, force, |done, total| {
-                if tty && last.elapsed().as_millis() >= 200 {
-                    last = std::time::Instant::now();
-                    vx_cli::say_part!(
-                        "\r{name}: {:.1} / {:.1} MiB",
-                        done as f64 / 1048576.0,
-                        total as f64 / 1048576.0
-                    );
-                }
-            })?;
-            if tty {
-                vx_cli::say!();
-            }
-            if !quiet {
-                vx_cli::say!("vx: {name}: {}", path.display());
-            }
-            vx_cli::outln!("{}", path.display());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `vx doctor`.
-pub fn doctor(json: bool) -> Result<ExitCode> {
-    use serde_json::json;
-    let ffmpeg: serde_json::Map<String, serde_json::Value> = vx_media::versions()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    let wanted = [
-        "h264",
-        "hevc",
-        "vp8",
-        "vp9",
-        "av1",
-        "libdav1d",
-        "mpeg2video",
-        "mpeg4",
-        "mjpeg",
-        "prores",
-        "aac",
-        "mp3",
-        "opus",
-        "vorbis",
-        "flac",
-        "pcm_s16le",
-    ];
-    let (have, missing): (Vec<&str>, Vec<&str>) =
-        wanted.iter().partition(|n| vx_media::has_decoder(n));
-    let ort = vx_infer::runtime::describe();
-    let whisper = vx_infer::runtime::whisper_system_info();
-    let dir = vx_cli::models::model_dir();
-    let mut models = serde_json::Map::new();
-    let mut problems = Vec::new();
-    for (op, names) in ops::DEFAULT_MODELS {
-        let found = names.iter().find_map(|n| resolve_model(n).ok());
-        if found.is_none() {
-            problems.push(format!(
-                "{op}: no default model ({}) in {} (`vx models list` says how to get it)",
-                names.join(", "),
-                dir.display()
-            ));
-        }
-        models.insert(op.to_string(), json!(found));
-    }
-    // Optional: `vx scenes --detector transnet` (content and adaptive need no model).
-    models.insert(
-        "scenes (--detector transnet)".into(),
-        json!(resolve_model("transnetv2.onnx").ok()),
-    );
-    if let Err(e) = &ort {
-        problems.push(format!(
-            "detect, faces, vad, transcribe, embed-audio: ONNX Runtime: {e}"
-        ));
-    }
-    if !missing.is_empty() {
-        problems.push(format!("FFmpeg decoders missing: {}", missing.join(", ")));
-    }
-    let report = json!({
-        "vx": env!("CARGO_PKG_VERSION"),
-        "ffmpeg": ffmpeg,
-        "decoders": have,
-        "decoders_missing": missing,
-        "onnxruntime": match &ort {
-            Ok((p, info)) => json!({"path": p, "build": info}),
-            Err(e) => json!({"error": e.to_string()}),
-        },
-        "whisper_cpp": whisper,
-        "model_dir": dir,
-        "default_models": models,
-        "problems": problems,
-    });
-    if json {
-        vx_cli::outln!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        vx_cli::outln!("vx {}", env!("CARGO_PKG_VERSION"));
-        let f = &report["ffmpeg"];
-        vx_cli::outln!(
-            "FFmpeg: libavcodec {}, libavformat {}, libavutil {}, libswscale {}, libswresample {}",
-            f["libavcodec"].as_str().unwrap_or("?"),
-            f["libavformat"].as_str().unwrap_or("?"),
-            f["libavutil"].as_str().unwrap_or("?"),
-            f["libswscale"].as_str().unwrap_or("?"),
-            f["libswresample"].as_str().unwrap_or("?")
-        );
-        vx_cli::outln!("  decoders: {}", have.join(" "));
-        match &ort {
-            Ok((p, info)) => vx_cli::outln!("ONNX Runtime: {} ({info})", p.display()),
-            Err(e) => vx_cli::outln!("ONNX Runtime: missing: {e}"),
-        }
-        vx_cli::outln!("whisper.cpp: {whisper}");
-        vx_cli::outln!("model directory: {}", dir.display());
-        for (op, m) in &models {
-            match m.as_str() {
-                Some(p) => vx_cli::outln!("  {op:<12} {p}"),
-                None => vx_cli::outln!("  {op:<12} (missing)"),
-            }
-        }
-        if problems.is_empty() {
-            vx_cli::outln!("every command is ready");
-        } else {
-            for p in &problems {
-                vx_cli::outln!("problem: {p}");
-            }
-        }
-    }
-    Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-/// `vx subtitles`.
-pub fn subtitles(
-    file: &Path,
-    stream: Option<usize>,
-    list: bool,
-    format: TextFormat,
-    out: Option<&Path>,
-) -> Result<ExitCode> {
-    use vx_infer::transcribe::{to_srt, to_vtt, Segment};
-    use vx_media::subtitles;
-    let no_stream = |e: vx_media::MediaError| -> anyhow::Error {
-        match e {
-            vx_media::MediaError::NoStream { .. } => NoStreamError(e.to_string()).into(),
-            e => e.into(),
-        }
-    };
-    if list {
-        for t in subtitles::tracks(file)? {
-            vx_cli::outln!("{}", serde_json::to_string(&t)?);
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let out = open_out(&[file], out)?;
-    let (track, mut cues) = subtitles::extract(file, stream).map_err(no_stream)?;
-    // --start/--end: the cues shown in the range.
-    if let Some((from, to)) = range() {
-        cues.retain(|c| c.end > from && to.is_none_or(|t| c.start < t));
-    }
-    let segments: Vec<Segment> = cues
-        .iter()
-        .map(|c| Segment {
-            start: c.start,
-            end: c.end,
-            text: c.text.clone(),
-        })
-        .collect();
-    let body = match format {
-        TextFormat::Json => {
-            let mut v = serde_json::json!({
-                "source": file.to_string_lossy(),
-                "stream_index": track.stream_index,
-                "codec": track.codec,
-                "cues": cues,
-                "complete": true,
-                "warnings": [],
-            });
-            // Left out when unknown, never null.
-            if let Some(l) = &track.language {
-                v["language"] = serde_json::json!(l);
-            }
-            json_text(&v, true)?
-        }
-        TextFormat::Srt => to_srt(&segments).into_bytes(),
-        TextFormat::Vtt => to_vtt(&segments).into_bytes(),
-        TextFormat::Txt => {
-            let mut t: String = segments
-                .iter()
-                .map(|s| s.text.as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
-            t.push('\n');
-            t.into_bytes()
-        }
-    };
-    emit(out, &body)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `vx scenes`.
-#[allow(clippy::too_many_arguments)]
-pub fn scenes(
-    file: &Path,
-    detector: SceneDetector,
-    threshold: Option<f64>,
-    min_scene_len: usize,
-    model: &str,
-    csv: bool,
-    out: Option<&Path>,
-    quiet: bool,
-) -> Result<ExitCode> {
-    use ops::scenes::{SceneOptions, Scenes, ScenesReport};
-    let mut opts = match detector {
-        SceneDetector::Content => SceneOptions::content(),
-        SceneDetector::Adaptive => SceneOptions::adaptive(),
-        SceneDetector::Transnet => SceneOptions::transnet(&resolve_model(model)?),
-    };
-    if let Some(t) = threshold {
-        opts.threshold = t;
-    }
-    opts.min_scene_len = min_scene_len;
-    let out = open_out(&[file], out)?;
-    let op = Scenes::new(opts).map_err(lift)?;
-    let o = single(file, Box::new(op), engine("scenes", 0, quiet), quiet)?;
-    warn_all(file, &o.warnings);
-    let r: ScenesReport = typed(o)?;
-    let body = if csv {
-        // PySceneDetect's `list-scenes` layout (without its timecode line).
-        let mut t = String::from("Scene Number,Start Frame,Start Timecode,Start Time (seconds),End Frame,End Timecode,End Time (seconds),Length (frames),Length (timecode),Length (seconds)\n");
-        let tc = |s: f64| {
-            let ms = (s * 1000.0).round() as u64;
-            format!(
-                "{:02}:{:02}:{:02}.{:03}",
-                ms / 3_600_000,
-                ms / 60_000 % 60,
-                ms / 1000 % 60,
-                ms % 1000
-            )
-        };
-        for sc in &r.scenes {
-            let len = sc.end - sc.start;
-            t.push_str(&format!(
-                "{},{},{},{:.3},{},{},{:.3},{},{},{:.3}\n",
-                sc.index + 1,
-                sc.start_frame + 1,
-                tc(sc.start),
-                sc.start,
-                sc.end_frame + 1,
-                tc(sc.end),
-                sc.end,
-                sc.end_frame + 1 - sc.start_frame,
-                tc(len),
-                len
-            ));
-        }
-        t.into_bytes()
-    } else {
-        json_text(&r, true)?
-    };
-    emit(out, &body)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `vx keyframes --per-scene`: the middle time of every scene of `file` (content detector).
-pub fn scene_middles(file: &Path, quiet: bool) -> Result<Vec<f64>> {
-    let op = ops::scenes::Scenes::new(ops::scenes::SceneOptions::content()).map_err(lift)?;
-    let o = single(file, Box::new(op), engine("scenes", 0, quiet), true)?;
-    let r: ops::scenes::ScenesReport = typed(o)?;
-    Ok(r.scenes.iter().map(|s| (s.start + s.end) / 2.0).collect())
 }
 
 /// A single-input command over several inputs: one input runs as it always did (`out` as

@@ -14,7 +14,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use vx_cli::{one_line, stream};
 
 mod commands;
+mod info;
 mod progress;
+mod run;
+mod video;
 
 #[derive(Parser)]
 #[command(
@@ -522,7 +525,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
     match cli.command {
         Command::Probe { files, pretty } => commands::probe(&files, pretty),
-        Command::Models { cmd } => commands::models(cmd, quiet),
+        Command::Models { cmd } => info::models(cmd, quiet),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut out = Vec::new();
@@ -531,7 +534,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             std::io::stdout().write_all(&out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Doctor { json } => commands::doctor(json),
+        Command::Doctor { json } => info::doctor(json),
         Command::Man => {
             use clap::CommandFactory;
             let mut out = Vec::new();
@@ -573,7 +576,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             model,
             csv,
             out,
-        } => commands::scenes(
+        } => video::scenes(
             &file,
             detector,
             threshold,
@@ -589,7 +592,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             list,
             format,
             out,
-        } => commands::subtitles(&file, stream, list, format, out.as_deref()),
+        } => video::subtitles(&file, stream, list, format, out.as_deref()),
         Command::Transcribe {
             files,
             model,
@@ -637,7 +640,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stream { cmd } => {
             stream::run(cmd, quiet, Some(&commands::Ffmpeg)).map(|_| ExitCode::SUCCESS)
         }
-        Command::Run(a) => commands::run(&a, quiet),
+        Command::Run(a) => run::run(&a, quiet),
         Command::Keyframes {
             file,
             out,
@@ -664,7 +667,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     t.sort_by(f64::total_cmp);
                     Some(t)
                 }
-                (None, true) => Some(commands::scene_middles(&file, quiet)?),
+                (None, true) => Some(video::scene_middles(&file, quiet)?),
                 (None, false) => None,
             };
             if let Some(e) = every {

@@ -248,3 +248,8 @@ pub fn need(rel: &str) -> PathBuf {
     asset(rel)
         .unwrap_or_else(|| panic!("missing test asset {rel}: ../shared/assets or VX_ASSETS_DIR"))
 }
+
+/// A path as the &str a command line takes (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

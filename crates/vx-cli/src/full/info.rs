@@ -1,0 +1,240 @@
+//! `vx models` and `vx doctor`: what the installation and the model directory hold.
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use vx_pipeline::ops;
+
+use super::commands::*;
+use crate::ModelsCmd;
+
+pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
+    use vx_cli::models::{fetch, list, model_dir, CATALOGUE};
+    let dir = model_dir();
+    match cmd {
+        ModelsCmd::List { json } => {
+            let files = list(&dir)?;
+            let missing: Vec<_> = CATALOGUE
+                .iter()
+                .filter(|k| !files.iter().any(|f| f.file == k.file))
+                .collect();
+            let manual: Vec<_> = vx_cli::models::MANUAL
+                .iter()
+                .filter(|m| !files.iter().any(|f| f.file == m.file))
+                .collect();
+            if json {
+                let v = serde_json::json!({
+                    "dir": dir,
+                    "files": files,
+                    "fetchable": missing,
+                    "not_fetchable": manual,
+                });
+                vx_cli::outln!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            vx_cli::outln!("{}", dir.display());
+            if files.is_empty() {
+                vx_cli::outln!("  (no model files)");
+            }
+            for f in &files {
+                if let Some(e) = &f.error {
+                    vx_cli::outln!("  {:<32} unreadable: {e}", f.file);
+                    continue;
+                }
+                let note = match (f.known_as, f.verified) {
+                    (Some(n), Some(true)) => format!("  = {n}, checksum ok"),
+                    (Some(n), _) => format!("  ! {n}, CHECKSUM MISMATCH"),
+                    _ => String::new(),
+                };
+                vx_cli::outln!(
+                    "  {:<32} {:>9.1} MiB  sha256 {}{note}",
+                    f.file,
+                    f.bytes as f64 / (1024.0 * 1024.0),
+                    f.sha256
+                );
+            }
+            if !missing.is_empty() {
+                vx_cli::outln!("fetchable (vx models fetch NAME):");
+                for k in missing {
+                    vx_cli::outln!(
+                        "  {:<10} {:>6.0} MiB  {}",
+                        k.name,
+                        k.approx_bytes as f64 / (1024.0 * 1024.0),
+                        k.about
+                    );
+                }
+            }
+            if !manual.is_empty() {
+                vx_cli::outln!(
+                    "missing defaults with no official download (make them as described):"
+                );
+                for m in manual {
+                    vx_cli::outln!("  {:<28} {:<12} {}", m.file, m.for_ops, m.how);
+                }
+            }
+        }
+        ModelsCmd::Fetch {
+            name: None,
+            all: true,
+            force,
+        } => {
+            let (ok, failed) = vx_cli::models::fetch_all(&dir, force);
+            for p in &ok {
+                vx_cli::outln!("{}", p.display());
+            }
+            for f in &failed {
+                vx_cli::say!("vx: error: {f}");
+            }
+            if !quiet {
+                for m in vx_cli::models::MANUAL {
+                    if !dir.join(m.file).is_file() {
+                        vx_cli::say!(
+                            "vx: note: {} ({}) has no official download; see `vx models list`",
+                            m.file,
+                            m.for_ops
+                        );
+                    }
+                }
+            }
+            return Ok(if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        ModelsCmd::Fetch { name, force, .. } => {
+            let name = name.unwrap_or_default();
+            let tty = std::io::stderr().is_terminal() && !quiet;
+            let mut last = std::time::Instant::now();
+            let path = fetch(&name, &dir, force, |done, total| {
+                if tty && last.elapsed().as_millis() >= 200 {
+                    last = std::time::Instant::now();
+                    vx_cli::say_part!(
+                        "\r{name}: {:.1} / {:.1} MiB",
+                        done as f64 / 1048576.0,
+                        total as f64 / 1048576.0
+                    );
+                }
+            })?;
+            if tty {
+                vx_cli::say!();
+            }
+            if !quiet {
+                vx_cli::say!("vx: {name}: {}", path.display());
+            }
+            vx_cli::outln!("{}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vx doctor`.
+pub fn doctor(json: bool) -> Result<ExitCode> {
+    use serde_json::json;
+    let ffmpeg: serde_json::Map<String, serde_json::Value> = vx_media::versions()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let wanted = [
+        "h264",
+        "hevc",
+        "vp8",
+        "vp9",
+        "av1",
+        "libdav1d",
+        "mpeg2video",
+        "mpeg4",
+        "mjpeg",
+        "prores",
+        "aac",
+        "mp3",
+        "opus",
+        "vorbis",
+        "flac",
+        "pcm_s16le",
+    ];
+    let (have, missing): (Vec<&str>, Vec<&str>) =
+        wanted.iter().partition(|n| vx_media::has_decoder(n));
+    let ort = vx_infer::runtime::describe();
+    let whisper = vx_infer::runtime::whisper_system_info();
+    let dir = vx_cli::models::model_dir();
+    let mut models = serde_json::Map::new();
+    let mut problems = Vec::new();
+    for (op, names) in ops::DEFAULT_MODELS {
+        let found = names.iter().find_map(|n| resolve_model(n).ok());
+        if found.is_none() {
+            problems.push(format!(
+                "{op}: no default model ({}) in {} (`vx models list` says how to get it)",
+                names.join(", "),
+                dir.display()
+            ));
+        }
+        models.insert(op.to_string(), json!(found));
+    }
+    // Optional: `vx scenes --detector transnet` (content and adaptive need no model).
+    models.insert(
+        "scenes (--detector transnet)".into(),
+        json!(resolve_model("transnetv2.onnx").ok()),
+    );
+    if let Err(e) = &ort {
+        problems.push(format!(
+            "detect, faces, vad, transcribe, embed-audio: ONNX Runtime: {e}"
+        ));
+    }
+    if !missing.is_empty() {
+        problems.push(format!("FFmpeg decoders missing: {}", missing.join(", ")));
+    }
+    let report = json!({
+        "vx": env!("CARGO_PKG_VERSION"),
+        "ffmpeg": ffmpeg,
+        "decoders": have,
+        "decoders_missing": missing,
+        "onnxruntime": match &ort {
+            Ok((p, info)) => json!({"path": p, "build": info}),
+            Err(e) => json!({"error": e.to_string()}),
+        },
+        "whisper_cpp": whisper,
+        "model_dir": dir,
+        "default_models": models,
+        "problems": problems,
+    });
+    if json {
+        vx_cli::outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        vx_cli::outln!("vx {}", env!("CARGO_PKG_VERSION"));
+        let f = &report["ffmpeg"];
+        vx_cli::outln!(
+            "FFmpeg: libavcodec {}, libavformat {}, libavutil {}, libswscale {}, libswresample {}",
+            f["libavcodec"].as_str().unwrap_or("?"),
+            f["libavformat"].as_str().unwrap_or("?"),
+            f["libavutil"].as_str().unwrap_or("?"),
+            f["libswscale"].as_str().unwrap_or("?"),
+            f["libswresample"].as_str().unwrap_or("?")
+        );
+        vx_cli::outln!("  decoders: {}", have.join(" "));
+        match &ort {
+            Ok((p, info)) => vx_cli::outln!("ONNX Runtime: {} ({info})", p.display()),
+            Err(e) => vx_cli::outln!("ONNX Runtime: missing: {e}"),
+        }
+        vx_cli::outln!("whisper.cpp: {whisper}");
+        vx_cli::outln!("model directory: {}", dir.display());
+        for (op, m) in &models {
+            match m.as_str() {
+                Some(p) => vx_cli::outln!("  {op:<12} {p}"),
+                None => vx_cli::outln!("  {op:<12} (missing)"),
+            }
+        }
+        if problems.is_empty() {
+            vx_cli::outln!("every command is ready");
+        } else {
+            for p in &problems {
+                vx_cli::outln!("problem: {p}");
+            }
+        }
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
