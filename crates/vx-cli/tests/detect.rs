@@ -822,21 +822,8 @@ fn exif_orientation_is_applied_to_still_images() {
         "2",
         stored.to_str().unwrap(),
     ]);
-    // An EXIF APP1 segment holding only Orientation = 6, right after SOI.
-    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01".to_vec();
-    tiff.extend_from_slice(&[
-        0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1, 0x00, 0x06, 0, 0, 0, 0, 0, 0,
-    ]);
-    let mut body = b"Exif\x00\x00".to_vec();
-    body.extend_from_slice(&tiff);
-    let jpeg = std::fs::read(&stored).unwrap();
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xff, 0xe1]);
-    out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&jpeg[2..]);
     let phone = d.path("phone.jpg");
-    std::fs::write(&phone, out).unwrap();
+    with_exif_orientation(&stored, 6, &phone);
     let faces = need("models/centerface.onnx");
     let run = |img: &std::path::Path| -> serde_json::Value {
         let o = vx()

@@ -142,7 +142,7 @@ pub(crate) fn single(
     if !quiet
         && matches!(
             name,
-            "vad" | "transcribe" | "embed-audio" | "detect" | "faces"
+            "vad" | "transcribe" | "embed-audio" | "detect" | "faces" | "ocr"
         )
     {
         let secs = started.elapsed().as_secs_f64();

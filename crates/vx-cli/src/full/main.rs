@@ -272,14 +272,20 @@ enum Command {
     Detect(DetectArgs),
     /// Detect faces (boxes and 5 landmarks) in images or videos with a CenterFace ONNX model.
     Faces(DetectArgs),
+    /// Read the text shown in images or videos (PP-OCRv4: text detection, direction
+    /// classifier, recogniser; the steps and defaults of RapidOCR).
+    ///
+    /// Videos: every keyframe by default, or one frame every --every seconds. JSON: per
+    /// picture, its lines in reading order, each with its text, score and four corners.
+    Ocr(OcrArgs),
     /// Run several operations over each input in one pass over the file.
     ///
     /// `--ops "keyframes;[detect,faces];transcribe"`: `;` separates stages, `[a,b]` runs
     /// operations side by side; operations of a stage after keyframes look at the frames it
     /// kept. Each input gets OUTDIR/<id>/ with one JSON per operation (keyframes.json with its
     /// images, detect.json, faces.json, transcribe.json...) and result.json (status, outputs
-    /// and time of each operation). Operations: probe, keyframes, detect, faces, scenes, audio,
-    /// vad, transcribe, embed-audio.
+    /// and time of each operation). Operations: probe, keyframes, detect, faces, ocr, scenes,
+    /// audio, vad, transcribe, embed-audio.
     Run(RunArgs),
     /// MJPEG over RTP/UDP (RFC 2435): send or receive a stream.
     Stream {
@@ -393,6 +399,44 @@ pub(crate) struct DetectArgs {
     /// bench/detect.)
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub(crate) batch: u32,
+    /// Write the JSON here instead of stdout (atomically).
+    #[arg(short, long, value_name = "OUT.json")]
+    pub(crate) out: Option<PathBuf>,
+    /// Inference threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct OcrArgs {
+    /// Images (JPEG, PNG, WebP, ...) and/or videos, decoded in-process.
+    #[arg(required = true)]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// The text detector (DB), a file or a name in the model directory; the classifier and
+    /// recogniser are looked for beside it by their usual names.
+    #[arg(short, long, default_value = vx_infer::ocr::DET_MODEL)]
+    pub(crate) model: String,
+    /// The recogniser (CTC; its character table in its metadata, or
+    /// ch_PP-OCRv4_rec_keys.txt beside it); default: ch_PP-OCRv4_rec_infer.onnx beside the
+    /// detector.
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) rec_model: Option<String>,
+    /// The 0/180° direction classifier; default: ch_ppocr_mobile_v2.0_cls_infer.onnx beside
+    /// the detector, skipped when it is not there.
+    #[arg(long, value_name = "MODEL", conflicts_with = "no_cls")]
+    pub(crate) cls_model: Option<String>,
+    /// Do not run the direction classifier (upside-down text is then misread).
+    #[arg(long)]
+    pub(crate) no_cls: bool,
+    /// Drop lines read with a lower score.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) text_score: f32,
+    /// Videos: one frame every SECONDS instead of every keyframe.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) every: Option<f64>,
+    /// Also write each picture with its lines drawn, as JPEG, into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) annotate: Option<PathBuf>,
     /// Write the JSON here instead of stdout (atomically).
     #[arg(short, long, value_name = "OUT.json")]
     pub(crate) out: Option<PathBuf>,
@@ -628,6 +672,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Detect(a) => commands::detect(&a, a.family.map(Into::into), "detect", quiet),
+        Command::Ocr(a) => video::ocr(&a, quiet),
         Command::Faces(a) => commands::detect(
             &a,
             Some(

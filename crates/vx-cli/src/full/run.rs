@@ -101,6 +101,36 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         true => Some(model_for("vad")?),
         false => None,
     };
+    // OCR: the detector, and the recogniser and classifier beside it.
+    let ocr_models = match has("ocr") {
+        true => {
+            let det = model_for("ocr")?;
+            let rec = det.with_file_name(vx_infer::ocr::REC_MODEL);
+            let cls = det.with_file_name(vx_infer::ocr::CLS_MODEL);
+            if !rec.is_file() {
+                anyhow::bail!(
+                    "ocr: no text recogniser beside the detector {} (looked for {})",
+                    det.display(),
+                    rec.display()
+                );
+            }
+            Some((det, rec, cls.is_file().then_some(cls)))
+        }
+        false => None,
+    };
+    let ocr_cell: Lazy<ops::ocr::SharedOcr> = Lazy::new();
+    let ocr = || -> vx_pipeline::Result<ops::ocr::SharedOcr> {
+        ocr_cell
+            .get_or_init(|| match &ocr_models {
+                Some((det, _, _)) => {
+                    super::video::open_ocr(det, None, None, false, 0.5, shares.onnx)
+                        .map_err(|e| vx_cli::one_line(&e))
+                }
+                None => Err("no OCR models".into()),
+            })
+            .clone()
+            .map_err(vx_pipeline::Error::Message)
+    };
     let embed_model = match has("embed-audio") {
         true => Some(model_for("embed-audio")?),
         false => None,
@@ -131,6 +161,14 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                     .collect(),
             ),
             "embed-audio" => (serde_json::json!({}), embed_model.iter().cloned().collect()),
+            "ocr" => (
+                serde_json::json!({"text_score": 0.5}),
+                ocr_models
+                    .iter()
+                    .flat_map(|(d, r, c)| [Some(d.clone()), Some(r.clone()), c.clone()])
+                    .flatten()
+                    .collect(),
+            ),
             _ => (serde_json::json!({}), Vec::new()),
         };
         let digests = models
@@ -170,6 +208,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                         },
                     ))
                 }
+                "ocr" => Box::new(ops::ocr::OcrOp::new(ocr()?, Default::default())),
                 "scenes" => Box::new(ops::scenes::Scenes::new(
                     ops::scenes::SceneOptions::content(),
                 )?),

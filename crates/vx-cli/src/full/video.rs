@@ -1,4 +1,4 @@
-//! `vx scenes` and `vx subtitles`, and the scene pass of `vx keyframes --per-scene`.
+//! `vx scenes`, `vx subtitles` and `vx ocr`, and the scene pass of `vx keyframes --per-scene`.
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -146,4 +146,132 @@ pub fn scene_middles(file: &Path, quiet: bool) -> Result<Vec<f64>> {
     let o = single(file, Box::new(op), engine("scenes", 0, quiet), true)?;
     let r: ops::scenes::ScenesReport = typed(o)?;
     Ok(r.scenes.iter().map(|s| (s.start + s.end) / 2.0).collect())
+}
+
+/// Load the OCR models: the detector `det`, the recogniser (`rec`, else the usual name
+/// beside the detector) and the direction classifier (`cls`, else the usual name beside the
+/// detector when it is there; none with `no_cls`).
+pub(crate) fn open_ocr(
+    det: &Path,
+    rec: Option<&str>,
+    cls: Option<&str>,
+    no_cls: bool,
+    text_score: f32,
+    threads: usize,
+) -> Result<ops::ocr::SharedOcr> {
+    use vx_infer::ocr::{Ocr, OcrOptions, CLS_MODEL, REC_MODEL};
+    if !(0.0..=1.0).contains(&text_score) {
+        return Err(usage(format!(
+            "--text-score {text_score}: a score threshold is between 0 and 1"
+        )));
+    }
+    let beside = |name: &str| det.with_file_name(name);
+    let rec = match rec {
+        Some(r) => resolve_model(r)?,
+        None => {
+            let p = beside(REC_MODEL);
+            if !p.is_file() {
+                anyhow::bail!(
+                    "{}: no text recogniser beside the detector (looked for {}); give --rec-model",
+                    det.display(),
+                    p.display()
+                );
+            }
+            p
+        }
+    };
+    let cls = match (cls, no_cls) {
+        (_, true) => None,
+        (Some(c), false) => Some(resolve_model(c)?),
+        (None, false) => {
+            let p = beside(CLS_MODEL);
+            if p.is_file() {
+                Some(p)
+            } else {
+                vx_cli::say!(
+                    "vx: warning: no direction classifier ({} not found): upside-down text will be misread",
+                    p.display()
+                );
+                None
+            }
+        }
+    };
+    let ocr = Ocr::open(
+        det,
+        cls.as_deref(),
+        &rec,
+        vx_infer::runtime::SessionOptions { threads },
+        OcrOptions {
+            text_score,
+            classify: cls.is_some(),
+            ..OcrOptions::default()
+        },
+    )?;
+    Ok(ops::ocr::SharedOcr::new(ocr))
+}
+
+/// `vx ocr`.
+pub fn ocr(a: &crate::OcrArgs, quiet: bool) -> Result<ExitCode> {
+    if let Some(e) = a.every {
+        if !(e.is_finite() && e > 0.0) {
+            return Err(usage("--every must be a number of seconds > 0"));
+        }
+    }
+    let det = resolve_model(&a.model)?;
+    let inputs: Vec<&Path> = a.inputs.iter().map(|p| p.as_path()).collect();
+    let out = open_out(&inputs, a.out.as_deref())?;
+    let shared = open_ocr(
+        &det,
+        a.rec_model.as_deref(),
+        a.cls_model.as_deref(),
+        a.no_cls,
+        a.text_score,
+        a.threads,
+    )?;
+    let opts = ops::ocr::OcrOptions {
+        every: a.every,
+        annotate: a.annotate.clone(),
+    };
+    let mut results = Vec::with_capacity(a.inputs.len());
+    let mut warnings = Vec::new();
+    let (mut failed, mut done) = (false, 0);
+    for input in &a.inputs {
+        let op = ops::ocr::OcrOp::new(shared.clone(), opts.clone());
+        match single(input, Box::new(op), engine("ocr", 0, quiet), quiet) {
+            Ok(o) => {
+                warn_all(input, &o.warnings);
+                let r: ops::ocr::OcrReport = typed(o)?;
+                results.extend(r.results);
+                warnings.extend(
+                    r.warnings
+                        .iter()
+                        .map(|w| format!("{}: {w}", input.display())),
+                );
+                done += 1;
+            }
+            Err(e) => {
+                let line = vx_cli::one_line(&e);
+                vx_cli::say!("vx: error: {line}");
+                warnings.push(line);
+                failed = true;
+            }
+        }
+    }
+    if done == 0 {
+        // Nothing succeeded: no JSON that looks like an (empty) result.
+        return Ok(ExitCode::from(1));
+    }
+    let report = ops::ocr::OcrReport {
+        model: shared.models.clone(),
+        text_score: a.text_score,
+        results,
+        complete: warnings.is_empty(),
+        warnings,
+    };
+    emit(out, &json_text(&report, true)?)?;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -253,3 +253,36 @@ pub fn need(rel: &str) -> PathBuf {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Copy the JPEG `src` to `dst` with an EXIF APP1 segment holding only Orientation =
+/// `orientation` right after SOI (6: "turn 90 degrees clockwise to display", as phones write).
+pub fn with_exif_orientation(src: &Path, orientation: u8, dst: &Path) {
+    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01".to_vec();
+    tiff.extend_from_slice(&[
+        0x01,
+        0x12,
+        0x00,
+        0x03,
+        0,
+        0,
+        0,
+        1,
+        0x00,
+        orientation,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    let mut body = b"Exif\x00\x00".to_vec();
+    body.extend_from_slice(&tiff);
+    let jpeg = std::fs::read(src).unwrap();
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xff, 0xe1]);
+    out.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&jpeg[2..]);
+    std::fs::write(dst, out).unwrap();
+}

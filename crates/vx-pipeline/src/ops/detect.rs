@@ -367,7 +367,12 @@ pub fn annotate(
 }
 
 /// Write `img` as DIR/<input stem>-<path hash>[-<ms>ms].jpg (atomically).
-fn write_picture(dir: &Path, input: &Path, time: Option<f64>, img: &Rgb) -> Result<PathBuf> {
+pub(crate) fn write_picture(
+    dir: &Path,
+    input: &Path,
+    time: Option<f64>,
+    img: &Rgb,
+) -> Result<PathBuf> {
     crate::op::ensure_dir(dir)?;
     let stem = input
         .file_stem()

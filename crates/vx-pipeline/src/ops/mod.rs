@@ -5,6 +5,7 @@ pub mod audio;
 pub mod detect;
 pub mod embed_audio;
 pub mod keyframes;
+pub mod ocr;
 pub mod probe;
 pub mod scenes;
 pub mod transcribe;
@@ -34,6 +35,12 @@ pub const KNOWN: &[OpInfo] = &[
     },
     OpInfo {
         name: "faces",
+        requires: None,
+        accepts: Some(Kind::Frames),
+        produces: None,
+    },
+    OpInfo {
+        name: "ocr",
         requires: None,
         accepts: Some(Kind::Frames),
         produces: None,
@@ -75,6 +82,9 @@ pub const KNOWN: &[OpInfo] = &[
 pub const DEFAULT_MODELS: &[(&str, &[&str])] = &[
     ("detect", &["ssd_mobilenet_v2_coco.onnx"]),
     ("faces", &["centerface.onnx"]),
+    // The detector; the direction classifier and the recogniser are found beside it
+    // (vx_infer::ocr::{CLS_MODEL, REC_MODEL}).
+    ("ocr", &["ch_PP-OCRv4_det_infer.onnx"]),
     ("vad", &["silero_vad.onnx"]),
     (
         "transcribe",
@@ -100,5 +110,8 @@ pub fn default_models(op: &str) -> &'static [&'static str] {
 /// Whether `op` runs a heavy model (a share of the thread budget: [`crate::budget`]). The
 /// Silero VAD is light: one thread.
 pub fn is_model(op: &str) -> bool {
-    matches!(op, "detect" | "faces" | "transcribe" | "embed-audio")
+    matches!(
+        op,
+        "detect" | "faces" | "ocr" | "transcribe" | "embed-audio"
+    )
 }
