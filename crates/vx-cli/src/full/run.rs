@@ -122,10 +122,16 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
     let ocr = || -> vx_pipeline::Result<ops::ocr::SharedOcr> {
         ocr_cell
             .get_or_init(|| match &ocr_models {
-                Some((det, _, _)) => {
-                    super::video::open_ocr(det, None, None, false, 0.5, shares.onnx)
-                        .map_err(|e| vx_cli::one_line(&e))
-                }
+                Some((det, _, _)) => super::video::open_ocr(
+                    det,
+                    None,
+                    None,
+                    false,
+                    0.5,
+                    shares.onnx,
+                    a.jobs.max(1) as usize,
+                )
+                .map_err(|e| vx_cli::one_line(&e)),
                 None => Err("no OCR models".into()),
             })
             .clone()
