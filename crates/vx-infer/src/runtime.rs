@@ -91,7 +91,7 @@ pub fn init() -> Result<&'static ort::environment::Environment> {
     })
 }
 
-/// Where ONNX Runtime was loaded from and its build string (`git-branch=rel-1.31.1, ...`),
+/// Where ONNX Runtime was loaded from and its build string (`git-branch=rel-1.32.0, ...`),
 /// for `vx doctor`.
 pub fn describe() -> Result<(PathBuf, String)> {
     init()?;

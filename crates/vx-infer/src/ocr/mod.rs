@@ -141,17 +141,24 @@ impl Ocr {
         opts: SessionOptions,
         ocr: OcrOptions,
     ) -> Result<Ocr> {
-        let det_s = session(det, opts)?;
+        // The three sessions are made side by side (graph optimisation is most of the load).
+        let (det_s, cls_s, rec_s) = std::thread::scope(|scope| {
+            let d = scope.spawn(|| session(det, opts));
+            let c = scope.spawn(|| cls.map(|p| session(p, opts)).transpose());
+            let r = session(rec, opts);
+            let panicked = || InferError::Model {
+                path: det.into(),
+                reason: "loading panicked".into(),
+            };
+            let d = d.join().unwrap_or_else(|_| Err(panicked()));
+            let c = c.join().unwrap_or_else(|_| Err(panicked()));
+            (d, c, r)
+        });
+        let (det_s, cls_s, rec_s) = (det_s?, cls_s?, rec_s?);
         one_input(det, &det_s, "the DB text detector")?;
-        let cls_s = match cls {
-            Some(p) => {
-                let s = session(p, opts)?;
-                one_input(p, &s, "the text direction classifier")?;
-                Some(s)
-            }
-            None => None,
-        };
-        let rec_s = session(rec, opts)?;
+        if let (Some(p), Some(s)) = (cls, &cls_s) {
+            one_input(p, s, "the text direction classifier")?;
+        }
         one_input(rec, &rec_s, "the CTC text recogniser")?;
         let table = rec_s.metadata().ok().and_then(|m| m.custom("character"));
         let table = match table {
