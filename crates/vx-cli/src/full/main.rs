@@ -264,6 +264,32 @@ enum Command {
         #[arg(long, value_name = "OUT.npy")]
         npy: Option<PathBuf>,
     },
+    /// Sentence embeddings of texts (all-MiniLM-L6-v2 and other sentence-transformers
+    /// exports: mean of the token embeddings, unit length). A text over 256 tokens is split
+    /// into pieces at word boundaries, each with its own vector.
+    EmbedText {
+        /// Texts to embed (`-` reads one text per line from stdin).
+        #[arg(required_unless_present = "file")]
+        texts: Vec<String>,
+        /// Read one text per line from this file as well.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The ONNX model, or a name in the model directory.
+        #[arg(short, long, default_value = "all-MiniLM-L6-v2-int8.onnx")]
+        model: String,
+        /// The tokenizer.json; default: tokenizer.json or NAME-tokenizer.json beside the model.
+        #[arg(long, value_name = "PATH")]
+        tokenizer: Option<PathBuf>,
+        /// Write the JSON here instead of stdout (atomically).
+        #[arg(short, long, value_name = "OUT.json")]
+        out: Option<PathBuf>,
+        /// Also write the vectors as a [pieces, dim] float32 .npy file.
+        #[arg(long, value_name = "OUT.npy")]
+        npy: Option<PathBuf>,
+        /// Inference threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
     /// Detect objects in images or videos with an ONNX model (adapter chosen from the model's
     /// signature: TF Object Detection API SSD, CenterFace, YOLO v5/v8/11).
     ///
@@ -673,6 +699,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Detect(a) => commands::detect(&a, a.family.map(Into::into), "detect", quiet),
         Command::Ocr(a) => video::ocr(&a, quiet),
+        Command::EmbedText {
+            texts,
+            file,
+            model,
+            tokenizer,
+            out,
+            npy,
+            threads,
+        } => video::embed_text(
+            &texts,
+            file.as_deref(),
+            &model,
+            tokenizer.as_deref(),
+            out.as_deref(),
+            npy.as_deref(),
+            threads,
+            quiet,
+        ),
         Command::Faces(a) => commands::detect(
             &a,
             Some(

@@ -331,3 +331,111 @@ fn looks_like_picture(p: &Path) -> bool {
         "jpg" | "jpeg" | "png" | "webp" | "bmp" | "tif" | "tiff" | "gif"
     )
 }
+
+/// `vx embed-text`.
+#[allow(clippy::too_many_arguments)]
+pub fn embed_text(
+    texts: &[String],
+    file: Option<&Path>,
+    model: &str,
+    tokenizer: Option<&Path>,
+    out: Option<&Path>,
+    npy: Option<&Path>,
+    threads: usize,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use anyhow::Context;
+    use std::io::BufRead;
+    // One text per non-empty line.
+    fn read_lines(all: &mut Vec<String>, r: &mut dyn BufRead, name: &str) -> Result<()> {
+        for line in r.lines() {
+            let line = line.with_context(|| name.to_string())?;
+            let line = line.trim_end_matches('\r');
+            if !line.trim().is_empty() {
+                all.push(line.to_string());
+            }
+        }
+        Ok(())
+    }
+    let mut all: Vec<String> = Vec::new();
+    for t in texts {
+        if t == "-" {
+            read_lines(&mut all, &mut std::io::stdin().lock(), "standard input")?;
+        } else {
+            all.push(t.clone());
+        }
+    }
+    if let Some(f) = file {
+        let fh = std::fs::File::open(f).with_context(|| f.display().to_string())?;
+        read_lines(
+            &mut all,
+            &mut std::io::BufReader::new(fh),
+            &f.display().to_string(),
+        )?;
+    }
+    if all.is_empty() {
+        return Err(usage("no text to embed"));
+    }
+    let model = resolve_model(model)?;
+    let tokenizer = match tokenizer {
+        Some(t) => t.to_path_buf(),
+        None => vx_infer::text::tokenizer_beside(&model).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no tokenizer.json or NAME-tokenizer.json beside the model; give --tokenizer",
+                model.display()
+            )
+        })?,
+    };
+    if let (Some(o), Some(n)) = (out, npy) {
+        if o == n {
+            return Err(usage(format!(
+                "{}: -o and --npy name the same file; choose two",
+                o.display()
+            )));
+        }
+    }
+    let out = open_out(&[], out)?;
+    let started = std::time::Instant::now();
+    let mut e = vx_infer::text::TextEmbedder::open(
+        &model,
+        &tokenizer,
+        vx_infer::runtime::SessionOptions { threads },
+    )?;
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let pieces = e.embed(&refs)?;
+    let dim = pieces.first().map_or(0, |p| p.embedding.len());
+    let report = serde_json::json!({
+        "model": model.to_string_lossy(),
+        "tokenizer": tokenizer.to_string_lossy(),
+        "dimensions": dim,
+        "max_tokens": vx_infer::text::MAX_TOKENS,
+        "embeddings": pieces.iter().map(|p| serde_json::json!({
+            "index": p.index,
+            "text": all[p.index].get(p.start..p.end).unwrap_or_default(),
+            "start": p.start,
+            "end": p.end,
+            "tokens": p.tokens,
+            "embedding": p.embedding,
+        })).collect::<Vec<_>>(),
+        "complete": true,
+        "warnings": [],
+    });
+    if let Some(n) = npy {
+        let bytes = ops::embed_audio::npy_f32(
+            pieces.len(),
+            dim,
+            pieces.iter().flat_map(|p| p.embedding.iter().copied()),
+        );
+        vx_image::fsutil::write_atomic(n, &bytes).with_context(|| n.display().to_string())?;
+    }
+    emit(out, &json_text(&report, true)?)?;
+    if !quiet {
+        vx_cli::say!(
+            "vx: embed-text: {} text(s), {} piece(s) in {:.2} s",
+            all.len(),
+            pieces.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
