@@ -102,6 +102,10 @@ impl TextEmbedder {
         })
     }
 
+    pub fn model_path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn tokenizer_path(&self) -> &Path {
         &self.tokenizer_path
     }

@@ -17,6 +17,7 @@ mod commands;
 mod info;
 mod progress;
 mod run;
+mod search;
 mod video;
 
 #[derive(Parser)]
@@ -304,6 +305,44 @@ enum Command {
     /// Videos: every keyframe by default, or one frame every --every seconds. JSON: per
     /// picture, its lines in reading order, each with its text, score and four corners.
     Ocr(OcrArgs),
+    /// Build (or rebuild) the search index of a `vx run` results directory: SQLite with
+    /// full-text search over transcripts, on-screen text and detected labels, and sentence
+    /// embeddings of the texts (docs/INDEX.md). Default: OUTDIR/index.db.
+    Index {
+        /// The results directory of `vx run`.
+        outdir: PathBuf,
+        /// Where the index goes.
+        #[arg(long, value_name = "PATH")]
+        index: Option<PathBuf>,
+        /// Sentence-embedding model (default all-MiniLM-L6-v2-int8.onnx when it is in the model
+        /// directory).
+        #[arg(long, value_name = "MODEL")]
+        text_model: Option<String>,
+        /// No embeddings: search by words only.
+        #[arg(long, conflicts_with = "text_model")]
+        no_embed: bool,
+    },
+    /// Search an index: words (BM25) and meaning (cosine of sentence embeddings), merged by
+    /// reciprocal rank fusion. One hit per line (score, source, time, kind, text), or JSON
+    /// Lines. Exit status 1 when nothing matches.
+    Search {
+        /// The index file, or the results directory holding index.db.
+        index: PathBuf,
+        /// What to look for.
+        query: String,
+        /// How many hits.
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+        /// Only hits of this kind.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        /// JSON Lines: source, dir, kind, start, end, text, score, keyframe.
+        #[arg(long)]
+        json: bool,
+        /// Sentence-embedding model for the query (default: the one the index was built with).
+        #[arg(long, value_name = "MODEL")]
+        text_model: Option<String>,
+    },
     /// Run several operations over each input in one pass over the file.
     ///
     /// `--ops "keyframes;[detect,faces];transcribe"`: `;` separates stages, `[a,b]` runs
@@ -469,6 +508,25 @@ pub(crate) struct OcrArgs {
     /// Inference threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub(crate) threads: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum KindArg {
+    Speech,
+    Text,
+    Object,
+    Face,
+}
+
+impl From<KindArg> for vx_index::Kind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Speech => vx_index::Kind::Speech,
+            KindArg::Text => vx_index::Kind::Text,
+            KindArg::Object => vx_index::Kind::Object,
+            KindArg::Face => vx_index::Kind::Face,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -699,6 +757,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Detect(a) => commands::detect(&a, a.family.map(Into::into), "detect", quiet),
         Command::Ocr(a) => video::ocr(&a, quiet),
+        Command::Index {
+            outdir,
+            index,
+            text_model,
+            no_embed,
+        } => search::index(
+            &outdir,
+            index.as_deref(),
+            text_model.as_deref(),
+            no_embed,
+            quiet,
+        ),
+        Command::Search {
+            index,
+            query,
+            k,
+            kind,
+            json,
+            text_model,
+        } => search::search(
+            &index,
+            &query,
+            k,
+            kind.map(Into::into),
+            json,
+            text_model.as_deref(),
+        ),
         Command::EmbedText {
             texts,
             file,

@@ -1,0 +1,162 @@
+//! `vx index` and `vx search`: the SQLite index of a results directory (vx_index).
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use vx_index::{Index, Kind};
+
+use super::commands::*;
+
+/// The default sentence-embedding model (looked up in the model directory).
+pub const TEXT_MODEL: &str = "all-MiniLM-L6-v2-int8.onnx";
+
+/// The index file for a path: a directory means DIR/index.db.
+pub fn index_path(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        p.join("index.db")
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// The sentence embedder: `model` (a path or name), else the default when it is in the model
+/// directory; None when there is none (then search is by words only).
+fn embedder(model: Option<&str>, required: bool) -> Result<Option<vx_infer::text::TextEmbedder>> {
+    let path = match model {
+        Some(m) => resolve_model(m)?,
+        None => match resolve_model(TEXT_MODEL) {
+            Ok(p) => p,
+            Err(e) if required => return Err(e),
+            Err(_) => return Ok(None),
+        },
+    };
+    let tok = vx_infer::text::tokenizer_beside(&path).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no tokenizer.json or NAME-tokenizer.json beside the model",
+            path.display()
+        )
+    })?;
+    Ok(Some(vx_infer::text::TextEmbedder::open(
+        &path,
+        &tok,
+        vx_infer::runtime::SessionOptions::default(),
+    )?))
+}
+
+/// `vx index OUTDIR`.
+pub fn index(
+    outdir: &Path,
+    index: Option<&Path>,
+    text_model: Option<&str>,
+    no_embed: bool,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let dirs = vx_index::input_dirs(outdir).with_context(|| outdir.display().to_string())?;
+    if dirs.is_empty() {
+        return Err(usage(format!(
+            "{}: no results of `vx run` here (no <id>/result.json)",
+            outdir.display()
+        )));
+    }
+    let path = index.map_or_else(|| outdir.join("index.db"), Path::to_path_buf);
+    let mut idx = Index::open(&path)?;
+    let mut emb = if no_embed {
+        None
+    } else {
+        embedder(text_model, text_model.is_some())?
+    };
+    if emb.is_none() && !no_embed && !quiet {
+        vx_cli::say!(
+            "vx: note: no {TEXT_MODEL} in the model directory: the index has no embeddings (search by words only)"
+        );
+    }
+    let mut failed = 0;
+    let mut ids = Vec::new();
+    for d in &dirs {
+        if let Some(n) = d.file_name() {
+            ids.push(n.to_string_lossy().into_owned());
+        }
+        if let Err(e) = idx.add_input(d, emb.as_mut()) {
+            vx_cli::say!("vx: error: {}", vx_cli::one_line(&anyhow::Error::from(e)));
+            failed += 1;
+        }
+    }
+    let removed = idx.retain(&ids)?;
+    let (files, kinds) = idx.counts()?;
+    if !quiet {
+        let k: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        vx_cli::say!(
+            "vx: indexed {files} input(s) ({}{}) into {} in {:.2} s",
+            if k.is_empty() {
+                "nothing searchable".into()
+            } else {
+                k.join(", ")
+            },
+            if removed > 0 {
+                format!("; {removed} gone removed")
+            } else {
+                String::new()
+            },
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `vx search INDEX QUERY`.
+pub fn search(
+    index: &Path,
+    query: &str,
+    k: usize,
+    kind: Option<Kind>,
+    json: bool,
+    text_model: Option<&str>,
+) -> Result<ExitCode> {
+    let path = index_path(index);
+    if !path.is_file() {
+        return Err(usage(format!(
+            "{}: no index (make one with `vx index OUTDIR` or `vx run ... --index`)",
+            path.display()
+        )));
+    }
+    let idx = Index::open(&path)?;
+    // The model the index was built with, unless told otherwise.
+    let recorded = idx.text_model();
+    let model = text_model
+        .map(str::to_string)
+        .or(recorded.filter(|m| Path::new(m).is_file()));
+    let mut emb = embedder(model.as_deref(), text_model.is_some())?;
+    let hits = idx.search(query, k, kind, emb.as_mut())?;
+    if json {
+        for h in &hits {
+            vx_cli::outln!("{}", serde_json::to_string(h)?);
+        }
+    } else {
+        for h in &hits {
+            let t = match (h.start, h.end) {
+                (Some(a), Some(b)) if b > a => format!("{a:.1}-{b:.1} s"),
+                (Some(a), _) => format!("{a:.1} s"),
+                _ => "picture".into(),
+            };
+            vx_cli::outln!(
+                "{:.4}  {}  {}  [{}] {}",
+                h.score,
+                h.source,
+                t,
+                h.kind,
+                h.text
+            );
+        }
+    }
+    Ok(if hits.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,183 @@
+//! `vx index` and `vx search` (issue #14): the quality check on an index built by `vx run`
+//! from the shared media (words, meaning, objects, on-screen text each found in the top 3 at
+//! the right file and time), and an index that stays consistent when the indexer is killed.
+mod common;
+use common::*;
+use std::path::Path;
+
+fn with_models(args: &[&str]) -> std::process::Output {
+    vx().args(args)
+        .env("VX_MODEL_DIR", need("models"))
+        .output()
+        .unwrap()
+}
+
+fn search(index: &Path, q: &str) -> Vec<serde_json::Value> {
+    let o = with_models(&["search", s(index), q, "-k", "3", "--json"]);
+    assert!(o.status.success(), "{q}: {}", stderr(&o));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn shared_media_are_found_by_words_meaning_objects_and_text() {
+    let d = TempDir::new("search-quality");
+    let corpus = d.path("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let jfk = speech_in_mp4(&d, "media/jfk.wav", "corpus/jfk");
+    let austen = speech_in_mp4(
+        &d,
+        "media/sense_and_sensibility_01_austen_64kb-0890.wav",
+        "corpus/austen",
+    );
+    for f in ["media/bus.jpg", "media/ocr_slide.png", "media/dog.jpg"] {
+        let p = need(f);
+        std::fs::copy(&p, corpus.join(p.file_name().unwrap())).unwrap();
+    }
+    let out = d.path("out");
+    let o = with_models(&[
+        "-q",
+        "run",
+        s(&corpus),
+        "--ops",
+        "keyframes;[detect,ocr];transcribe",
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = with_models(&["-q", "index", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let index = out.join("index.db");
+    let top = |q: &str, file: &Path, kind: &str| -> serde_json::Value {
+        let hits = search(&out, q);
+        hits.iter()
+            .find(|h| h["source"].as_str() == file.to_str() && h["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("{q}: {file:?} ({kind}) not in the top 3: {hits:?}"))
+    };
+    // Words (the reader says "... is to be ill disposed"; whisper tiny.en writes
+    // "ill-disposed". Clip 0880's "ill disposed" it hears as "old-sposed": issue #15).
+    let h = top("ill-disposed", &austen, "speech");
+    assert!(h["start"].as_f64().unwrap() < 3.0, "{h}");
+    // Meaning: none of these words but "country" and "you"/"can" are in the query's sense.
+    let h = top(
+        "a man asking what you can do for your country",
+        &jfk,
+        "speech",
+    );
+    assert!(h["similarity"].as_f64().unwrap() > 0.5, "{h}");
+    let h = top("appeal to citizens to serve the nation", &jfk, "speech");
+    assert!(h.get("text_rank").is_none(), "found by meaning alone: {h}");
+    // An object, with the picture's keyframe image.
+    let h = top("bus", &corpus.join("bus.jpg"), "object");
+    assert!(Path::new(h["keyframe"].as_str().unwrap()).is_file(), "{h}");
+    top("dog", &corpus.join("dog.jpg"), "object");
+    // On-screen text.
+    top("quarterly review", &corpus.join("ocr_slide.png"), "text");
+    // Nothing: exit status 1, no output.
+    let o = with_models(&["search", s(&index), "zzzzqqqq", "--kind", "speech"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    // A rebuild gives the same index (inputs replaced, not doubled).
+    let count = |p: &Path| {
+        let o = std::process::Command::new("python3")
+            .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from items').fetchone()[0], c.execute('select count(*) from files').fetchone()[0])"])
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let before = count(&index);
+    let o = with_models(&["-q", "index", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(count(&index), before);
+    assert!(before.ends_with(" 5\n"), "{before}");
+}
+
+/// Results of many inputs (synthetic, 3 items each) indexed by a `vx index` killed at
+/// varying moments: the index always opens, passes SQLite's integrity check, and holds every
+/// input whole or not at all; the next run completes it.
+#[test]
+fn killed_indexer_leaves_a_consistent_index() {
+    let d = TempDir::new("search-kill");
+    let out = d.path("out");
+    for i in 0..1500 {
+        let dir = out.join(format!("clip{i:04}.mp4-{i:08x}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("result.json"),
+            format!(r#"{{"source":"/m/clip{i}.mp4","status":"ok","ops":{{"transcribe":{{"status":"ok"}},"detect":{{"status":"ok"}}}}}}"#),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("transcribe.json"),
+            format!(r#"{{"segments":[{{"start":0.5,"end":2,"text":"clip {i} first words"}},{{"start":2,"end":4,"text":"more words {i}"}}]}}"#),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("detect.json"),
+            r#"{"results":[{"time":1.0,"detections":[{"label":"car","score":0.8}]}]}"#,
+        )
+        .unwrap();
+    }
+    let check = r#"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+assert c.execute('pragma integrity_check').fetchone()[0] == 'ok'
+bad = c.execute('select count(*) from files f where (select count(*) from items i where i.file_id = f.id) != 3').fetchone()[0]
+fts = c.execute("select count(*) from items_fts where items_fts match 'words'").fetchone()[0]
+items = c.execute("select count(*) from items where kind = 'speech'").fetchone()[0]
+print(c.execute('select count(*) from files').fetchone()[0], bad, fts == items)
+"#;
+    let mut partial_seen = false;
+    for delay_ms in [15u64, 30, 50, 80, 120, 200] {
+        let mut child = vx()
+            .args(["-q", "index", s(&out), "--no-embed"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let db = out.join("index.db");
+        if !db.exists() {
+            continue;
+        }
+        let o = std::process::Command::new("python3")
+            .args(["-c", check])
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = String::from_utf8(o.stdout).unwrap();
+        let f: Vec<&str> = r.split_whitespace().collect();
+        assert_eq!(
+            f[1], "0",
+            "an input half in the index after a kill at {delay_ms} ms: {r}"
+        );
+        assert_eq!(f[2], "True", "full-text index out of step: {r}");
+        if f[0] != "1500" {
+            partial_seen = true;
+        }
+    }
+    // Finish it.
+    let o = vx()
+        .args(["-q", "index", s(&out), "--no-embed"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let hits = {
+        let o = vx()
+            .args(["search", s(&out), "clip 599", "--json", "-k", "1"])
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(hits.contains("/m/clip599.mp4"), "{hits}");
+    // Not a proof that a kill landed mid-run on this machine, but say so if none did.
+    if !partial_seen {
+        eprintln!("note: every kill came after the index was complete");
+    }
+}

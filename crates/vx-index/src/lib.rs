@@ -1,0 +1,455 @@
+//! The search index of vx (docs/INDEX.md): one SQLite file (bundled SQLite, FTS5) built from
+//! the results directory of `vx run` — files, keyframes, scenes, and the searchable items:
+//! transcript segments (`speech`), on-screen text lines (`text`), detected objects
+//! (`object`) and faces (`face`) — each on the file's one timeline, with the sentence
+//! embeddings of the speech and text items. [`Index::add_input`] writes one input in one
+//! transaction (its earlier rows replaced), so the file is consistent whenever the process
+//! stops. [`Index::search`] ranks by BM25 (FTS5) and by the cosine of the query's embedding
+//! (an exact scan), merged by reciprocal rank fusion.
+mod search;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection};
+use serde_json::Value;
+use vx_infer::text::TextEmbedder;
+
+pub use search::{Hit, Kind};
+
+/// The schema version this build writes and reads (`meta.schema_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{}: {reason}", path.display())]
+    Input { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Infer(#[from] vx_infer::InferError),
+}
+
+pub type Result<T, E = IndexError> = std::result::Result<T, E>;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+  id INTEGER PRIMARY KEY,
+  input_id TEXT NOT NULL UNIQUE,
+  source TEXT NOT NULL,
+  dir TEXT NOT NULL,
+  content_key TEXT,
+  duration REAL,
+  status TEXT,
+  probe TEXT
+);
+CREATE TABLE IF NOT EXISTS keyframes(
+  id INTEGER PRIMARY KEY,
+  file_id INTEGER NOT NULL,
+  time REAL,
+  image TEXT NOT NULL,
+  phash TEXT
+);
+CREATE INDEX IF NOT EXISTS keyframes_file ON keyframes(file_id, time);
+CREATE TABLE IF NOT EXISTS scenes(
+  id INTEGER PRIMARY KEY,
+  file_id INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  start REAL NOT NULL,
+  end REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items(
+  id INTEGER PRIMARY KEY,
+  file_id INTEGER NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('speech', 'text', 'object', 'face')),
+  start REAL,
+  end REAL,
+  text TEXT NOT NULL,
+  score REAL,
+  data TEXT
+);
+CREATE INDEX IF NOT EXISTS items_file ON items(file_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
+  text, content='items', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS items_ai AFTER INSERT ON items BEGIN
+  INSERT INTO items_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS items_ad AFTER DELETE ON items BEGIN
+  INSERT INTO items_fts(items_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TABLE IF NOT EXISTS embeddings(
+  item_id INTEGER PRIMARY KEY,
+  vector BLOB NOT NULL
+);
+";
+
+/// A searchable item before it is written: kind, start, end, text, score, data.
+type Item = (
+    &'static str,
+    Option<f64>,
+    Option<f64>,
+    String,
+    Option<f64>,
+    Value,
+);
+
+/// What one input added.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    pub keyframes: usize,
+    pub items: usize,
+    pub embeddings: usize,
+}
+
+pub struct Index {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Index {
+    /// Open (or create) the index at `path`. An index of another schema version is refused
+    /// with a clear error (rebuild it with `vx index`).
+    pub fn open(path: &Path) -> Result<Index> {
+        let err = |source| IndexError::Sqlite {
+            path: path.into(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        // WAL: readers (vx search) never block the writer, and a killed writer leaves the
+        // last committed state.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        let version: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        match version.as_deref().map(str::parse::<i64>) {
+            None => {
+                conn.execute_batch(SCHEMA).map_err(err)?;
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(err)?;
+            }
+            Some(Ok(SCHEMA_VERSION)) => {}
+            Some(v) => {
+                return Err(IndexError::Input {
+                    path: path.into(),
+                    reason: format!(
+                        "index schema version {v:?}, this vx reads {SCHEMA_VERSION}: rebuild it \
+                         with `vx index OUTDIR`"
+                    ),
+                })
+            }
+        }
+        Ok(Index {
+            conn,
+            path: path.into(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> IndexError {
+        IndexError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The embedding model recorded in the index (`meta.text_model`), if any.
+    pub fn text_model(&self) -> Option<String> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'text_model'", [], |r| {
+                r.get(0)
+            })
+            .ok()
+    }
+
+    /// Index the results of one input (`dir` = OUTDIR/<id>, holding result.json), replacing
+    /// what the index held for it, in one transaction. Texts are embedded with `embedder`
+    /// when given.
+    pub fn add_input(&mut self, dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Added> {
+        let input = |reason: String| IndexError::Input {
+            path: dir.into(),
+            reason,
+        };
+        let result = read_json(&dir.join("result.json")).map_err(input)?;
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| input("no input id".into()))?;
+        let source = result["source"].as_str().unwrap_or_default().to_string();
+        let ops = &result["ops"];
+        let outputs = |op: &str| -> Option<Value> {
+            let ok = ops[op]["status"].as_str() == Some("ok");
+            ok.then(|| read_json(&dir.join(format!("{op}.json"))).ok())
+                .flatten()
+        };
+        // Everything to write, gathered before the transaction.
+        let mut keyframes = Vec::new();
+        if let Some(k) = outputs("keyframes") {
+            for f in k["keyframes"].as_array().into_iter().flatten() {
+                keyframes.push((
+                    f["time"].as_f64(),
+                    f["path"].as_str().unwrap_or_default().to_string(),
+                    f["phash"].as_str().map(str::to_string),
+                ));
+            }
+        }
+        let mut scenes = Vec::new();
+        if let Some(s) = outputs("scenes") {
+            for sc in s["scenes"].as_array().into_iter().flatten() {
+                scenes.push((
+                    sc["index"].as_i64().unwrap_or(0),
+                    sc["start"].as_f64().unwrap_or(0.0),
+                    sc["end"].as_f64().unwrap_or(0.0),
+                ));
+            }
+        }
+        let mut items: Vec<Item> = Vec::new();
+        if let Some(t) = outputs("transcribe") {
+            for s in t["segments"].as_array().into_iter().flatten() {
+                let text = s["text"].as_str().unwrap_or_default().trim().to_string();
+                if !text.is_empty() {
+                    items.push((
+                        "speech",
+                        s["start"].as_f64(),
+                        s["end"].as_f64(),
+                        text,
+                        None,
+                        Value::Null,
+                    ));
+                }
+            }
+        }
+        if let Some(o) = outputs("ocr") {
+            for r in o["results"].as_array().into_iter().flatten() {
+                let t = r["time"].as_f64();
+                for l in r["lines"].as_array().into_iter().flatten() {
+                    let text = l["text"].as_str().unwrap_or_default().trim().to_string();
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let data = serde_json::json!({"box": l["box"], "keyframe": r["keyframe"]});
+                    items.push(("text", t, t, text, l["score"].as_f64(), data));
+                }
+            }
+        }
+        for (op, kind) in [("detect", "object"), ("faces", "face")] {
+            if let Some(d) = outputs(op) {
+                for r in d["results"].as_array().into_iter().flatten() {
+                    let t = r["time"].as_f64();
+                    for det in r["detections"].as_array().into_iter().flatten() {
+                        let label = det["label"].as_str().unwrap_or(kind).to_string();
+                        let data =
+                            serde_json::json!({"box": det["box"], "keyframe": r["keyframe"]});
+                        items.push((kind, t, t, label, det["score"].as_f64(), data));
+                    }
+                }
+            }
+        }
+        // Embeddings of every item's text (a label such as "bus" too, so that a query for it
+        // ranks its detections by meaning as well as by the word); each distinct text once,
+        // one vector per item (the first piece of a long text, at most 256 tokens).
+        let mut vectors: Vec<Option<Vec<f32>>> = vec![None; items.len()];
+        let model = embedder
+            .as_ref()
+            .map(|e| e.model_path().to_string_lossy().into_owned());
+        if let Some(e) = embedder {
+            let mut distinct: Vec<&str> = items.iter().map(|i| i.3.as_str()).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if !distinct.is_empty() {
+                let mut by_text: std::collections::HashMap<&str, Vec<f32>> = Default::default();
+                for p in e.embed(&distinct)? {
+                    by_text.entry(distinct[p.index]).or_insert(p.embedding);
+                }
+                for (slot, item) in vectors.iter_mut().zip(&items) {
+                    *slot = by_text.get(item.3.as_str()).cloned();
+                }
+            }
+        }
+        let tx = self.conn.transaction().map_err(|e| IndexError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        let path = self.path.clone();
+        let err = |source| IndexError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let old: Option<i64> = tx
+            .query_row("SELECT id FROM files WHERE input_id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .ok();
+        if let Some(f) = old {
+            tx.execute(
+                "DELETE FROM embeddings WHERE item_id IN (SELECT id FROM items WHERE file_id = ?1)",
+                [f],
+            )
+            .map_err(err)?;
+            for t in ["items", "keyframes", "scenes"] {
+                tx.execute(&format!("DELETE FROM {t} WHERE file_id = ?1"), [f])
+                    .map_err(err)?;
+            }
+            tx.execute("DELETE FROM files WHERE id = ?1", [f])
+                .map_err(err)?;
+        }
+        tx.execute(
+            "INSERT INTO files(input_id, source, dir, content_key, duration, status, probe)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                source,
+                dir.to_string_lossy(),
+                result["cache"]["content"].as_str(),
+                result["duration"]
+                    .as_f64()
+                    .or(result["probe"]["duration"].as_f64()),
+                result["status"].as_str(),
+                (!result["probe"].is_null()).then(|| result["probe"].to_string()),
+            ],
+        )
+        .map_err(err)?;
+        let file_id = tx.last_insert_rowid();
+        let mut added = Added::default();
+        {
+            let mut k = tx
+                .prepare(
+                    "INSERT INTO keyframes(file_id, time, image, phash) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(err)?;
+            for (t, image, phash) in &keyframes {
+                k.execute(params![file_id, t, image, phash]).map_err(err)?;
+                added.keyframes += 1;
+            }
+            let mut s = tx
+                .prepare("INSERT INTO scenes(file_id, idx, start, end) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(err)?;
+            for (i, a, b) in &scenes {
+                s.execute(params![file_id, i, a, b]).map_err(err)?;
+            }
+            let mut it = tx
+                .prepare(
+                    "INSERT INTO items(file_id, kind, start, end, text, score, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(err)?;
+            let mut em = tx
+                .prepare("INSERT INTO embeddings(item_id, vector) VALUES (?1, ?2)")
+                .map_err(err)?;
+            for ((kind, a, b, text, score, data), v) in items.iter().zip(&vectors) {
+                let data = (!data.is_null()).then(|| data.to_string());
+                it.execute(params![file_id, kind, a, b, text, score, data])
+                    .map_err(err)?;
+                added.items += 1;
+                if let Some(v) = v {
+                    let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    em.execute(params![tx.last_insert_rowid(), blob])
+                        .map_err(err)?;
+                    added.embeddings += 1;
+                }
+            }
+        }
+        if let Some(m) = model {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('text_model', ?1)",
+                [m],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(added)
+    }
+
+    /// Remove inputs whose id is not in `keep` (a rebuild of a directory some inputs left).
+    pub fn retain(&mut self, keep: &[String]) -> Result<usize> {
+        let ids: Vec<(i64, String)> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT id, input_id FROM files")
+                .map_err(|e| self.err(e))?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.err(e))?;
+            rows.filter_map(|r| r.ok()).collect()
+        };
+        let mut removed = 0;
+        for (f, input) in ids {
+            if keep.contains(&input) {
+                continue;
+            }
+            let tx = self.conn.transaction().map_err(|e| IndexError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+            let run = |sql: &str| tx.execute(sql, [f]).map(|_| ());
+            run(
+                "DELETE FROM embeddings WHERE item_id IN (SELECT id FROM items WHERE file_id = ?1)",
+            )
+            .and_then(|_| run("DELETE FROM items WHERE file_id = ?1"))
+            .and_then(|_| run("DELETE FROM keyframes WHERE file_id = ?1"))
+            .and_then(|_| run("DELETE FROM scenes WHERE file_id = ?1"))
+            .and_then(|_| run("DELETE FROM files WHERE id = ?1"))
+            .and_then(|_| tx.commit())
+            .map_err(|e| IndexError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Counts of files and items (by kind), for reports.
+    pub fn counts(&self) -> Result<(usize, Vec<(String, usize)>)> {
+        let files: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT kind, count(*) FROM items GROUP BY kind ORDER BY kind")
+            .map_err(|e| self.err(e))?;
+        let kinds = st
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize))
+            })
+            .map_err(|e| self.err(e))?
+            .filter_map(|r| r.ok())
+            .collect();
+        Ok((files as usize, kinds))
+    }
+}
+
+fn read_json(p: &Path) -> std::result::Result<Value, String> {
+    let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// The input directories of a results directory (those holding result.json), sorted.
+pub fn input_dirs(outdir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(outdir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("result.json").is_file())
+        .collect();
+    v.sort();
+    Ok(v)
+}

@@ -1,0 +1,229 @@
+//! Hybrid search: BM25 over the items' text (FTS5) and the cosine of the query's embedding
+//! against every stored vector (an exact scan), merged by reciprocal rank fusion (score =
+//! sum over the two lists of 1 / (60 + rank)).
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rusqlite::params;
+use serde::Serialize;
+use vx_infer::text::TextEmbedder;
+
+use crate::{Index, IndexError, Result};
+
+/// What an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Speech,
+    Text,
+    Object,
+    Face,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Speech => "speech",
+            Kind::Text => "text",
+            Kind::Object => "object",
+            Kind::Face => "face",
+        }
+    }
+}
+
+/// One result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub source: String,
+    /// The input's results directory.
+    pub dir: String,
+    pub kind: String,
+    /// Seconds on the file's timeline (absent for still images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<f64>,
+    pub text: String,
+    /// Reciprocal-rank-fusion score (higher is better).
+    pub score: f64,
+    /// Rank in the full-text list and cosine similarity, where the item was in them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_rank: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
+    /// The keyframe image nearest to the hit's time, if keyframes were extracted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyframe: Option<PathBuf>,
+}
+
+/// An item's fused score, its rank in the word list and its cosine, where it had them.
+type Fused = (f64, Option<usize>, Option<f32>);
+
+/// How many candidates each list contributes before fusion.
+const CANDIDATES: usize = 100;
+/// Items less similar than this to the query are no candidates by meaning (unrelated
+/// sentences score about 0 to 0.15 with MiniLM; paraphrases 0.5 and more).
+pub const MIN_SIMILARITY: f32 = 0.2;
+const RRF_K: f64 = 60.0;
+
+/// The FTS5 query for free text: each word quoted (no operator syntax from users), any of
+/// them matching.
+fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" OR "))
+}
+
+impl Index {
+    /// The `k` best items for `query`, optionally of one kind. Without an embedder (or
+    /// without stored vectors) the ranking is BM25 alone.
+    pub fn search(
+        &self,
+        query: &str,
+        k: usize,
+        kind: Option<Kind>,
+        embedder: Option<&mut TextEmbedder>,
+    ) -> Result<Vec<Hit>> {
+        let err = |e| self.err(e);
+        let kind_s = kind.map(Kind::as_str);
+        // Full text.
+        let mut by_text: Vec<i64> = Vec::new();
+        if let Some(fq) = fts_query(query) {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid
+                     WHERE items_fts MATCH ?1 AND (?2 IS NULL OR items.kind = ?2)
+                     ORDER BY bm25(items_fts) LIMIT ?3",
+                )
+                .map_err(err)?;
+            by_text = st
+                .query_map(params![fq, kind_s, CANDIDATES as i64], |r| r.get(0))
+                .map_err(err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(err)?;
+        }
+        // Meaning.
+        let mut by_vector: Vec<(i64, f32)> = Vec::new();
+        if let Some(e) = embedder {
+            let q = e.embed(&[query])?;
+            if let Some(qv) = q.first().map(|p| &p.embedding) {
+                let mut st = self
+                    .conn
+                    .prepare(
+                        "SELECT embeddings.item_id, embeddings.vector FROM embeddings
+                         JOIN items ON items.id = embeddings.item_id
+                         WHERE (?1 IS NULL OR items.kind = ?1)",
+                    )
+                    .map_err(err)?;
+                let mut rows = st.query(params![kind_s]).map_err(err)?;
+                while let Some(r) = rows.next().map_err(err)? {
+                    let id: i64 = r.get(0).map_err(err)?;
+                    let blob = r.get_ref(1).map_err(err)?.as_blob().unwrap_or(&[]);
+                    if blob.len() != qv.len() * 4 {
+                        continue;
+                    }
+                    let dot: f32 = blob
+                        .chunks_exact(4)
+                        .zip(qv)
+                        .map(|(b, q)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * q)
+                        .sum();
+                    if dot >= MIN_SIMILARITY {
+                        by_vector.push((id, dot));
+                    }
+                }
+                by_vector.sort_by(|a, b| b.1.total_cmp(&a.1));
+                by_vector.truncate(CANDIDATES);
+            }
+        }
+        // Fusion.
+        let mut fused: HashMap<i64, Fused> = HashMap::new();
+        for (rank, id) in by_text.iter().enumerate() {
+            let e = fused.entry(*id).or_default();
+            e.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+            e.1 = Some(rank + 1);
+        }
+        for (rank, (id, sim)) in by_vector.iter().enumerate() {
+            let e = fused.entry(*id).or_default();
+            e.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+            e.2 = Some(*sim);
+        }
+        let mut order: Vec<(i64, Fused)> = fused.into_iter().collect();
+        order.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+        order.truncate(k);
+        let mut hits = Vec::with_capacity(order.len());
+        let mut item = self
+            .conn
+            .prepare(
+                "SELECT files.source, files.dir, items.kind, items.start, items.end, items.text,
+                        items.file_id
+                 FROM items JOIN files ON files.id = items.file_id WHERE items.id = ?1",
+            )
+            .map_err(err)?;
+        let mut near = self
+            .conn
+            .prepare(
+                "SELECT image FROM keyframes WHERE file_id = ?1
+                 ORDER BY abs(coalesce(time, 0) - ?2) LIMIT 1",
+            )
+            .map_err(err)?;
+        for (id, (score, text_rank, similarity)) in order {
+            let (source, dir, kind, start, end, text, file_id) = item
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<f64>>(3)?,
+                        r.get::<_, Option<f64>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ))
+                })
+                .map_err(err)?;
+            let keyframe: Option<String> = near
+                .query_row(params![file_id, start.unwrap_or(0.0)], |r| r.get(0))
+                .ok();
+            hits.push(Hit {
+                keyframe: keyframe.map(|k| PathBuf::from(&dir).join(k)),
+                source,
+                dir,
+                kind,
+                start,
+                end,
+                text,
+                score,
+                text_rank,
+                similarity,
+            });
+        }
+        Ok(hits)
+    }
+}
+
+impl From<(rusqlite::Error, PathBuf)> for IndexError {
+    fn from((source, path): (rusqlite::Error, PathBuf)) -> Self {
+        IndexError::Sqlite { path, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_quoted_words() {
+        assert_eq!(
+            fts_query("ill-disposed"),
+            Some("\"ill\" OR \"disposed\"".into())
+        );
+        assert_eq!(
+            fts_query("a \"b\" OR c*"),
+            Some("\"a\" OR \"b\" OR \"OR\" OR \"c\"".into())
+        );
+        assert_eq!(fts_query("  -- "), None);
+    }
+}

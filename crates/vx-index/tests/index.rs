@@ -1,0 +1,158 @@
+//! The index on synthetic `vx run` results (no models): what add_input stores, replacing an
+//! input, removing gone ones, word search with kinds and nearest keyframes, schema versions.
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use vx_index::{Index, Kind};
+
+struct Tmp(PathBuf);
+impl Tmp {
+    fn new(name: &str) -> Tmp {
+        let p = std::env::temp_dir().join(format!("vx-index-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Tmp(p)
+    }
+}
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write(p: &Path, v: serde_json::Value) {
+    std::fs::write(p, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+/// OUTDIR/<id>/ as vx run leaves it: result.json, keyframes, a transcript, OCR and detections.
+fn input(out: &Path, id: &str, words: &str) -> PathBuf {
+    let d = out.join(id);
+    std::fs::create_dir_all(&d).unwrap();
+    write(
+        &d.join("result.json"),
+        json!({"source": format!("/media/{id}"), "status": "ok", "duration": 20.0,
+               "cache": {"content": "k"},
+               "ops": {"keyframes": {"status": "ok"}, "transcribe": {"status": "ok"},
+                       "ocr": {"status": "ok"}, "detect": {"status": "ok"},
+                       "faces": {"status": "skipped"}}}),
+    );
+    write(
+        &d.join("keyframes.json"),
+        json!({"keyframes": [{"time": 0.0, "path": "kf-000000.jpg"}, {"time": 10.0, "path": "kf-000001.jpg"}]}),
+    );
+    write(
+        &d.join("transcribe.json"),
+        json!({"segments": [{"start": 1.0, "end": 4.0, "text": " hello there"},
+                            {"start": 11.0, "end": 14.5, "text": words}]}),
+    );
+    write(
+        &d.join("ocr.json"),
+        json!({"results": [{"time": 10.0, "keyframe": "kf-000001.jpg",
+                            "lines": [{"text": "Quarterly Review", "score": 0.99, "box": [[0,0],[1,0],[1,1],[0,1]]}]}]}),
+    );
+    write(
+        &d.join("detect.json"),
+        json!({"results": [{"time": 0.0, "detections": [{"label": "bus", "score": 0.9, "box": {"x": 1, "y": 2, "w": 3, "h": 4}}]}]}),
+    );
+    // A skipped operation's file is not read even if one is there.
+    write(
+        &d.join("faces.json"),
+        json!({"results": [{"detections": [{"label": "face"}]}]}),
+    );
+    d
+}
+
+#[test]
+fn inputs_are_stored_replaced_and_searched() {
+    let t = Tmp::new("basic");
+    let out = t.0.join("out");
+    let a = input(&out, "a.mp4-1", "he was not an ill disposed young man");
+    let b = input(&out, "b.mp4-2", "the stock market fell");
+    let mut idx = Index::open(&out.join("index.db")).unwrap();
+    for d in [&a, &b] {
+        let added = idx.add_input(d, None).unwrap();
+        assert_eq!((added.keyframes, added.items, added.embeddings), (2, 4, 0));
+    }
+    let (files, kinds) = idx.counts().unwrap();
+    assert_eq!(files, 2);
+    assert_eq!(
+        kinds,
+        [
+            ("object".to_string(), 2),
+            ("speech".to_string(), 4),
+            ("text".to_string(), 2)
+        ]
+    );
+    // Words, with the hyphen of a query split as the index splits text.
+    let hits = idx.search("ill-disposed", 5, None, None).unwrap();
+    assert_eq!(hits[0].source, "/media/a.mp4-1");
+    assert_eq!((hits[0].start, hits[0].end), (Some(11.0), Some(14.5)));
+    assert_eq!(hits[0].kind, "speech");
+    // The keyframe nearest to 11 s is the one at 10 s.
+    assert_eq!(hits[0].keyframe.as_ref().unwrap(), &a.join("kf-000001.jpg"));
+    // Kinds filter.
+    let hits = idx.search("bus", 5, Some(Kind::Object), None).unwrap();
+    assert_eq!(hits.len(), 2);
+    assert!(hits.iter().all(|h| h.kind == "object" && h.text == "bus"));
+    assert!(idx
+        .search("bus", 5, Some(Kind::Speech), None)
+        .unwrap()
+        .is_empty());
+    let hits = idx
+        .search("quarterly review", 5, Some(Kind::Text), None)
+        .unwrap();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0].start, Some(10.0));
+    // Re-adding an input replaces its rows (a changed transcript).
+    write(
+        &a.join("transcribe.json"),
+        json!({"segments": [{"start": 2.0, "end": 3.0, "text": "completely different"}]}),
+    );
+    idx.add_input(&a, None).unwrap();
+    assert!(idx.search("disposed", 5, None, None).unwrap().is_empty());
+    assert_eq!(idx.search("different", 5, None, None).unwrap().len(), 1);
+    // An input gone from the directory is removed.
+    assert_eq!(idx.retain(&["b.mp4-2".to_string()]).unwrap(), 1);
+    assert_eq!(idx.counts().unwrap().0, 1);
+    assert!(idx.search("different", 5, None, None).unwrap().is_empty());
+    // Queries with FTS5 syntax in them are words, not syntax.
+    idx.search("\"bus\" OR NEAR(x) *", 5, None, None).unwrap();
+    assert!(idx.search("---", 5, None, None).unwrap().is_empty());
+}
+
+#[test]
+fn broken_inputs_and_other_schema_versions_are_errors() {
+    let t = Tmp::new("errors");
+    let mut idx = Index::open(&t.0.join("index.db")).unwrap();
+    let bad = t.0.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("result.json"), b"{not json").unwrap();
+    let e = idx.add_input(&bad, None).unwrap_err().to_string();
+    assert!(e.contains("result.json"), "{e}");
+    assert_eq!(idx.counts().unwrap().0, 0, "nothing half-written");
+    drop(idx);
+    // A future schema: refused with the way out.
+    let c = rusqlite_free_update(&t.0.join("index.db"));
+    assert!(c, "updated");
+    let e = match Index::open(&t.0.join("index.db")) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("opened an index of another version"),
+    };
+    assert!(
+        e.contains("schema version") && e.contains("vx index"),
+        "{e}"
+    );
+}
+
+/// Set meta.schema_version to 99 with the sqlite3 module of Python (no SQLite dev-dependency).
+fn rusqlite_free_update(db: &Path) -> bool {
+    std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"update meta set value='99' where key='schema_version'\"); c.commit()",
+        ])
+        .arg(db)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
