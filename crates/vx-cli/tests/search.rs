@@ -127,6 +127,10 @@ fn killed_indexer_leaves_a_consistent_index() {
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 assert c.execute('pragma integrity_check').fetchone()[0] == 'ok'
+if not c.execute("select count(*) from sqlite_master where name = 'meta'").fetchone()[0]:
+    # Killed before the schema was committed: an empty database, which vx completes.
+    print(0, 0, True)
+    sys.exit(0)
 bad = c.execute('select count(*) from files f where (select count(*) from items i where i.file_id = f.id) != 3').fetchone()[0]
 fts = c.execute("select count(*) from items_fts where items_fts match 'words'").fetchone()[0]
 items = c.execute("select count(*) from items where kind = 'speech'").fetchone()[0]

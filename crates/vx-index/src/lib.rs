@@ -136,11 +136,11 @@ impl Index {
             .ok();
         match version.as_deref().map(str::parse::<i64>) {
             None => {
-                conn.execute_batch(SCHEMA).map_err(err)?;
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)",
-                    [SCHEMA_VERSION.to_string()],
-                )
+                // The whole schema and its version in one transaction.
+                conn.execute_batch(&format!(
+                    "BEGIN; {SCHEMA} INSERT OR REPLACE INTO meta(key, value) \
+                     VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
+                ))
                 .map_err(err)?;
             }
             Some(Ok(SCHEMA_VERSION)) => {}
