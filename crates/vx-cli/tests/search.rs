@@ -81,7 +81,7 @@ fn shared_media_are_found_by_words_meaning_objects_and_text() {
     let o = with_models(&["search", s(&index), "zzzzqqqq", "--kind", "speech"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty());
-    // A rebuild gives the same index (inputs replaced, not doubled).
+    // A rebuild by `vx index` gives the same index (inputs replaced, not doubled).
     let count = |p: &Path| {
         let o = std::process::Command::new("python3")
             .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from items').fetchone()[0], c.execute('select count(*) from files').fetchone()[0])"])

@@ -597,6 +597,11 @@ pub(crate) struct RunArgs {
     /// command with K = 0..N-1 on N machines (docs/SCALE.md).
     #[arg(long, value_name = "K/N")]
     pub(crate) shard: Option<String>,
+    /// Also index each input as it finishes, into PATH (default OUTDIR/index.db): the
+    /// searchable SQLite index of `vx index` / `vx search` (docs/INDEX.md).
+    #[arg(long, value_name = "PATH", num_args = 0..=1)]
+    #[allow(clippy::option_option)]
+    pub(crate) index: Option<Option<PathBuf>>,
 }
 
 fn main() -> ExitCode {

@@ -293,9 +293,24 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
             .count(),
         None => found.files.len(),
     };
+    // --index: each input goes into the index as it finishes (its own transaction).
+    let indexer = match &a.index {
+        Some(p) => Some(std::sync::Mutex::new(super::search::Indexer::open(
+            &p.clone().unwrap_or_else(|| a.out.join("index.db")),
+            quiet,
+        )?)),
+        None => None,
+    };
     let started = std::time::Instant::now();
     let progress = crate::progress::Bulk::new(total, jobs, quiet);
-    let on_event = |e: vx_pipeline::bulk::Event| progress.event(e);
+    let on_event = |e: vx_pipeline::bulk::Event| {
+        if let (Some(ix), vx_pipeline::bulk::Event::Done { line, .. }) = (&indexer, &e) {
+            if let (Some(id), Ok(mut ix)) = (line["id"].as_str(), ix.lock()) {
+                ix.add(&a.out.join(id));
+            }
+        }
+        progress.event(e)
+    };
     let summary = vx_pipeline::bulk::run(
         &plan.steps,
         &op_keys,

@@ -160,3 +160,38 @@ pub fn search(
         ExitCode::SUCCESS
     })
 }
+
+/// `vx run --index`: the index and the embedder, inputs added as they finish; a failure is
+/// a warning (the results on disk stay; `vx index OUTDIR` redoes it).
+pub struct Indexer {
+    index: Index,
+    embedder: Option<vx_infer::text::TextEmbedder>,
+}
+
+impl Indexer {
+    pub fn open(path: &Path, quiet: bool) -> Result<Indexer> {
+        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
+        }
+        let index = Index::open(path)?;
+        let embedder = embedder(None, false)?;
+        if embedder.is_none() && !quiet {
+            vx_cli::say!(
+                "vx: note: no {TEXT_MODEL} in the model directory: the index has no embeddings (search by words only)"
+            );
+        }
+        Ok(Indexer { index, embedder })
+    }
+
+    pub fn add(&mut self, dir: &Path) {
+        if !dir.join("result.json").is_file() {
+            return;
+        }
+        if let Err(e) = self.index.add_input(dir, self.embedder.as_mut()) {
+            vx_cli::say!(
+                "vx: warning: not indexed: {}",
+                vx_cli::one_line(&anyhow::Error::from(e))
+            );
+        }
+    }
+}
