@@ -108,6 +108,8 @@ pub struct Added {
 pub struct Index {
     conn: Connection,
     path: PathBuf,
+    /// Every stored vector, once [`Index::preload`] has read them.
+    vectors: std::sync::OnceLock<Vec<(i64, String, Vec<f32>)>>,
 }
 
 impl Index {
@@ -157,6 +159,7 @@ impl Index {
         Ok(Index {
             conn,
             path: path.into(),
+            vectors: Default::default(),
         })
     }
 

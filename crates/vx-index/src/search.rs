@@ -77,7 +77,36 @@ fn fts_query(q: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" OR "))
 }
 
+/// Every stored vector with its item's id and kind.
+const VECTORS: &str = "SELECT embeddings.item_id, items.kind, embeddings.vector FROM embeddings
+                       JOIN items ON items.id = embeddings.item_id";
+
 impl Index {
+    /// Load every stored vector into memory (4 bytes per dimension per item: 150 MB for
+    /// 100,000 MiniLM vectors) for several searches in one process; a single search streams
+    /// them from the database instead.
+    pub fn preload(&self) -> Result<usize> {
+        let err = |e| self.err(e);
+        let mut st = self.conn.prepare(VECTORS).map_err(err)?;
+        let rows = st
+            .query_map([], |r| {
+                let blob = r.get_ref(2)?.as_blob().unwrap_or(&[]).to_vec();
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    blob.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect::<Vec<f32>>(),
+                ))
+            })
+            .map_err(err)?;
+        let all: Vec<(i64, String, Vec<f32>)> =
+            rows.collect::<rusqlite::Result<_>>().map_err(err)?;
+        let n = all.len();
+        let _ = self.vectors.set(all);
+        Ok(n)
+    }
+
     /// The `k` best items for `query`, optionally of one kind. Without an embedder (or
     /// without stored vectors) the ranking is BM25 alone.
     pub fn search(
@@ -111,28 +140,38 @@ impl Index {
         if let Some(e) = embedder {
             let q = e.embed(&[query])?;
             if let Some(qv) = q.first().map(|p| &p.embedding) {
-                let mut st = self
-                    .conn
-                    .prepare(
-                        "SELECT embeddings.item_id, embeddings.vector FROM embeddings
-                         JOIN items ON items.id = embeddings.item_id
-                         WHERE (?1 IS NULL OR items.kind = ?1)",
-                    )
-                    .map_err(err)?;
-                let mut rows = st.query(params![kind_s]).map_err(err)?;
-                while let Some(r) = rows.next().map_err(err)? {
-                    let id: i64 = r.get(0).map_err(err)?;
-                    let blob = r.get_ref(1).map_err(err)?.as_blob().unwrap_or(&[]);
-                    if blob.len() != qv.len() * 4 {
-                        continue;
+                let mut consider = |id: i64, item_kind: &str, v: &[f32]| {
+                    if kind_s.is_some_and(|k| k != item_kind) || v.len() != qv.len() {
+                        return;
                     }
-                    let dot: f32 = blob
-                        .chunks_exact(4)
-                        .zip(qv)
-                        .map(|(b, q)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * q)
-                        .sum();
+                    let dot: f32 = v.iter().zip(qv).map(|(a, b)| a * b).sum();
                     if dot >= MIN_SIMILARITY {
                         by_vector.push((id, dot));
+                    }
+                };
+                match self.vectors.get() {
+                    // Loaded by `preload` (several queries in one process).
+                    Some(all) => {
+                        for (id, k, v) in all {
+                            consider(*id, k, v);
+                        }
+                    }
+                    // One query: streamed from the database, nothing kept.
+                    None => {
+                        let mut st = self.conn.prepare(VECTORS).map_err(err)?;
+                        let mut rows = st.query([]).map_err(err)?;
+                        let mut v = Vec::new();
+                        while let Some(r) = rows.next().map_err(err)? {
+                            let id: i64 = r.get(0).map_err(err)?;
+                            let k: String = r.get(1).map_err(err)?;
+                            let blob = r.get_ref(2).map_err(err)?.as_blob().unwrap_or(&[]);
+                            v.clear();
+                            v.extend(
+                                blob.chunks_exact(4)
+                                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                            );
+                            consider(id, &k, &v);
+                        }
                     }
                 }
                 by_vector.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -329,7 +329,12 @@ enum Command {
         /// The index file, or the results directory holding index.db.
         index: PathBuf,
         /// What to look for.
-        query: String,
+        #[arg(required_unless_present = "queries")]
+        query: Option<String>,
+        /// Several queries, one per line, in one process (the vectors read once); each
+        /// hit says its query, and the median time per query goes to stderr.
+        #[arg(long, value_name = "FILE", conflicts_with = "query")]
+        queries: Option<PathBuf>,
         /// How many hits.
         #[arg(short, default_value_t = 10)]
         k: usize,
@@ -777,13 +782,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Search {
             index,
             query,
+            queries,
             k,
             kind,
             json,
             text_model,
         } => search::search(
             &index,
-            &query,
+            query.as_deref(),
+            queries.as_deref(),
             k,
             kind.map(Into::into),
             json,

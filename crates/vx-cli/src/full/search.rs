@@ -109,10 +109,11 @@ pub fn index(
     })
 }
 
-/// `vx search INDEX QUERY`.
+/// `vx search INDEX QUERY` / `vx search INDEX --queries FILE`.
 pub fn search(
     index: &Path,
-    query: &str,
+    query: Option<&str>,
+    queries: Option<&Path>,
     k: usize,
     kind: Option<Kind>,
     json: bool,
@@ -125,6 +126,17 @@ pub fn search(
             path.display()
         )));
     }
+    let list: Vec<String> = match (query, queries) {
+        (Some(q), _) => vec![q.to_string()],
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| f.display().to_string())?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        (None, None) => return Err(usage("a query or --queries FILE")),
+    };
     let idx = Index::open(&path)?;
     // The model the index was built with, unless told otherwise.
     let recorded = idx.text_model();
@@ -132,29 +144,54 @@ pub fn search(
         .map(str::to_string)
         .or(recorded.filter(|m| Path::new(m).is_file()));
     let mut emb = embedder(model.as_deref(), text_model.is_some())?;
-    let hits = idx.search(query, k, kind, emb.as_mut())?;
-    if json {
-        for h in &hits {
-            vx_cli::outln!("{}", serde_json::to_string(h)?);
+    if list.len() > 1 {
+        idx.preload()?;
+    }
+    let mut times = Vec::with_capacity(list.len());
+    let mut found = 0;
+    for q in &list {
+        let t0 = std::time::Instant::now();
+        let hits = idx.search(q, k, kind, emb.as_mut())?;
+        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        found += usize::from(!hits.is_empty());
+        if !json && list.len() > 1 {
+            vx_cli::outln!("== {q}");
         }
-    } else {
         for h in &hits {
-            let t = match (h.start, h.end) {
-                (Some(a), Some(b)) if b > a => format!("{a:.1}-{b:.1} s"),
-                (Some(a), _) => format!("{a:.1} s"),
-                _ => "picture".into(),
-            };
-            vx_cli::outln!(
-                "{:.4}  {}  {}  [{}] {}",
-                h.score,
-                h.source,
-                t,
-                h.kind,
-                h.text
-            );
+            if json {
+                let mut v = serde_json::to_value(h)?;
+                if list.len() > 1 {
+                    v["query"] = serde_json::json!(q);
+                }
+                vx_cli::outln!("{}", serde_json::to_string(&v)?);
+            } else {
+                let t = match (h.start, h.end) {
+                    (Some(a), Some(b)) if b > a => format!("{a:.1}-{b:.1} s"),
+                    (Some(a), _) => format!("{a:.1} s"),
+                    _ => "picture".into(),
+                };
+                vx_cli::outln!(
+                    "{:.4}  {}  {}  [{}] {}",
+                    h.score,
+                    h.source,
+                    t,
+                    h.kind,
+                    h.text
+                );
+            }
         }
     }
-    Ok(if hits.is_empty() {
+    if list.len() > 1 {
+        let mut sorted = times.clone();
+        sorted.sort_by(f64::total_cmp);
+        vx_cli::say!(
+            "vx: {} queries, median {:.1} ms, slowest {:.1} ms",
+            list.len(),
+            sorted[sorted.len() / 2],
+            sorted[sorted.len() - 1]
+        );
+    }
+    Ok(if found == 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
