@@ -1,6 +1,6 @@
 """The Python baseline of bench/search: the same hybrid search as `vx search` over the same
 index file — the query embedded by onnxruntime with the same MiniLM model and tokenizer.json
-(tokenizers), an exact numpy scan of the stored vectors (loaded once), BM25 from the same FTS5
+(tokenizers), the same leaving-out of very common words, an exact numpy scan of the stored vectors (loaded once), BM25 from the same FTS5
 table through the sqlite3 module, reciprocal rank fusion — timed per query in-process.
 
 usage: search_baseline.py INDEX MODEL TOKENIZER QUERIES_FILE -> prints the median ms per query
@@ -36,8 +36,16 @@ def embed(text):
     return v / np.linalg.norm(v)
 
 
+TOTAL = db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+
 def search(q, k=10):
-    words = [w for w in re.split(r"[^\w]+", q) if w]
+    words = [w.lower() for w in re.split(r"[^\w]+", q) if w]
+    # As vx does: leave out words in more than a fifth of the items when others remain.
+    rare = [w for w in words if (db.execute("SELECT doc FROM items_vocab WHERE term = ?", (w,)).fetchone()
+                                 or [0])[0] <= TOTAL / 5]
+    if rare and len(rare) < len(words):
+        words = rare
     text_ids = []
     if words:
         fq = " OR ".join(f'"{w}"' for w in words)

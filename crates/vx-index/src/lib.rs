@@ -87,6 +87,10 @@ CREATE TABLE IF NOT EXISTS embeddings(
 );
 ";
 
+/// The full-text index's vocabulary (a view of it, no data of its own).
+const VOCAB: &str =
+    "CREATE VIRTUAL TABLE IF NOT EXISTS items_vocab USING fts5vocab(items_fts, 'row');";
+
 /// A searchable item before it is written: kind, start, end, text, score, data.
 type Item = (
     &'static str,
@@ -109,7 +113,7 @@ pub struct Index {
     conn: Connection,
     path: PathBuf,
     /// Every stored vector, once [`Index::preload`] has read them.
-    vectors: std::sync::OnceLock<Vec<(i64, String, Vec<f32>)>>,
+    vectors: std::sync::OnceLock<search::Vectors>,
 }
 
 impl Index {
@@ -140,12 +144,16 @@ impl Index {
             None => {
                 // The whole schema and its version in one transaction.
                 conn.execute_batch(&format!(
-                    "BEGIN; {SCHEMA} INSERT OR REPLACE INTO meta(key, value) \
+                    "BEGIN; {SCHEMA} {VOCAB} INSERT OR REPLACE INTO meta(key, value) \
                      VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
                 ))
                 .map_err(err)?;
             }
-            Some(Ok(SCHEMA_VERSION)) => {}
+            Some(Ok(SCHEMA_VERSION)) => {
+                // Made by this version's open (not part of the stored data): the terms' document
+                // counts that search uses to leave out very common words.
+                let _ = conn.execute_batch(VOCAB);
+            }
             Some(v) => {
                 return Err(IndexError::Input {
                     path: path.into(),

@@ -77,32 +77,97 @@ fn fts_query(q: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" OR "))
 }
 
+/// Dot product in eight independent lanes (the compiler vectorises this; a plain `sum` of
+/// products stays scalar, as float addition is not associative): 100,000 MiniLM vectors in
+/// about 10 ms instead of 45.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Every stored vector, in memory: ids, kinds and one contiguous matrix.
+#[derive(Debug, Default)]
+pub(crate) struct Vectors {
+    ids: Vec<i64>,
+    kinds: Vec<String>,
+    dim: usize,
+    data: Vec<f32>,
+}
+
 /// Every stored vector with its item's id and kind.
 const VECTORS: &str = "SELECT embeddings.item_id, items.kind, embeddings.vector FROM embeddings
                        JOIN items ON items.id = embeddings.item_id";
 
 impl Index {
+    /// The FTS5 query for `query`, without its very common words (in more than a fifth of
+    /// the items, as "the" and "a" in speech) when it has others: BM25 gives them almost no
+    /// weight, but ranking every item that holds them is most of a search's time (40 ms of
+    /// 50 on 100,000 segments).
+    fn fts_query_for(&self, query: &str) -> Option<String> {
+        let words: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let total: f64 = self
+            .conn
+            .query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))
+            .unwrap_or(0) as f64;
+        let df = |w: &str| -> f64 {
+            self.conn
+                .query_row("SELECT doc FROM items_vocab WHERE term = ?1", [w], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap_or(0) as f64
+        };
+        let rare: Vec<&String> = words
+            .iter()
+            .filter(|w| total == 0.0 || df(w) <= total / 5.0)
+            .collect();
+        if rare.is_empty() || rare.len() == words.len() {
+            return fts_query(query);
+        }
+        let kept: Vec<&str> = rare.iter().map(|w| w.as_str()).collect();
+        fts_query(&kept.join(" "))
+    }
+
     /// Load every stored vector into memory (4 bytes per dimension per item: 150 MB for
     /// 100,000 MiniLM vectors) for several searches in one process; a single search streams
     /// them from the database instead.
     pub fn preload(&self) -> Result<usize> {
         let err = |e| self.err(e);
         let mut st = self.conn.prepare(VECTORS).map_err(err)?;
-        let rows = st
-            .query_map([], |r| {
-                let blob = r.get_ref(2)?.as_blob().unwrap_or(&[]).to_vec();
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    blob.chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect::<Vec<f32>>(),
-                ))
-            })
-            .map_err(err)?;
-        let all: Vec<(i64, String, Vec<f32>)> =
-            rows.collect::<rusqlite::Result<_>>().map_err(err)?;
-        let n = all.len();
+        let mut rows = st.query([]).map_err(err)?;
+        let mut all = Vectors::default();
+        while let Some(r) = rows.next().map_err(err)? {
+            let blob = r.get_ref(2).map_err(err)?.as_blob().unwrap_or(&[]);
+            let dim = blob.len() / 4;
+            if all.dim == 0 {
+                all.dim = dim;
+            }
+            if dim == 0 || dim != all.dim {
+                continue;
+            }
+            all.ids.push(r.get(0).map_err(err)?);
+            all.kinds.push(r.get(1).map_err(err)?);
+            all.data.extend(
+                blob.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+        }
+        let n = all.ids.len();
         let _ = self.vectors.set(all);
         Ok(n)
     }
@@ -120,15 +185,18 @@ impl Index {
         let kind_s = kind.map(Kind::as_str);
         // Full text.
         let mut by_text: Vec<i64> = Vec::new();
-        if let Some(fq) = fts_query(query) {
-            let mut st = self
-                .conn
-                .prepare(
-                    "SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid
-                     WHERE items_fts MATCH ?1 AND (?2 IS NULL OR items.kind = ?2)
-                     ORDER BY bm25(items_fts) LIMIT ?3",
-                )
-                .map_err(err)?;
+        if let Some(fq) = self.fts_query_for(query) {
+            // Without a kind, the full-text table alone (joining every match to its item
+            // first costs 40 ms on 100,000 segments when the query has common words).
+            let sql = if kind_s.is_some() {
+                "SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid
+                 WHERE items_fts MATCH ?1 AND items.kind = ?2
+                 ORDER BY bm25(items_fts) LIMIT ?3"
+            } else {
+                "SELECT rowid FROM items_fts WHERE items_fts MATCH ?1 AND ?2 IS NULL
+                 ORDER BY bm25(items_fts) LIMIT ?3"
+            };
+            let mut st = self.conn.prepare(sql).map_err(err)?;
             by_text = st
                 .query_map(params![fq, kind_s, CANDIDATES as i64], |r| r.get(0))
                 .map_err(err)?
@@ -144,18 +212,24 @@ impl Index {
                     if kind_s.is_some_and(|k| k != item_kind) || v.len() != qv.len() {
                         return;
                     }
-                    let dot: f32 = v.iter().zip(qv).map(|(a, b)| a * b).sum();
-                    if dot >= MIN_SIMILARITY {
-                        by_vector.push((id, dot));
+                    let d = dot(v, qv);
+                    if d >= MIN_SIMILARITY {
+                        by_vector.push((id, d));
                     }
                 };
                 match self.vectors.get() {
                     // Loaded by `preload` (several queries in one process).
-                    Some(all) => {
-                        for (id, k, v) in all {
+                    Some(all) if all.dim > 0 => {
+                        for ((id, k), v) in all
+                            .ids
+                            .iter()
+                            .zip(&all.kinds)
+                            .zip(all.data.chunks_exact(all.dim))
+                        {
                             consider(*id, k, v);
                         }
                     }
+                    Some(_) => {}
                     // One query: streamed from the database, nothing kept.
                     None => {
                         let mut st = self.conn.prepare(VECTORS).map_err(err)?;
@@ -174,8 +248,12 @@ impl Index {
                         }
                     }
                 }
-                by_vector.sort_by(|a, b| b.1.total_cmp(&a.1));
-                by_vector.truncate(CANDIDATES);
+                // The best CANDIDATES without sorting them all.
+                if by_vector.len() > CANDIDATES {
+                    by_vector.select_nth_unstable_by(CANDIDATES - 1, |a, b| b.1.total_cmp(&a.1));
+                    by_vector.truncate(CANDIDATES);
+                }
+                by_vector.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             }
         }
         // Fusion.
@@ -252,6 +330,15 @@ impl From<(rusqlite::Error, PathBuf)> for IndexError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_in_lanes_equals_the_plain_sum() {
+        let a: Vec<f32> = (0..389).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..389).map(|i| (i as f32 * 0.11).cos()).collect();
+        let plain: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        assert!((dot(&a, &b) as f64 - plain).abs() < 1e-4);
+        assert_eq!(dot(&[], &[]), 0.0);
+    }
 
     #[test]
     fn queries_are_quoted_words() {

@@ -19,8 +19,8 @@ use crate::{InferError, Result};
 
 /// Tokens per piece, `[CLS]` and `[SEP]` included (sentence-transformers' max_seq_length).
 pub const MAX_TOKENS: usize = 256;
-/// Pieces per model call.
-const BATCH: usize = 16;
+/// Pieces per model call (pieces of similar length go together: sorted by length first).
+const BATCH: usize = 32;
 
 /// One embedded piece of a text.
 #[derive(Debug, Clone, Serialize)]
@@ -163,6 +163,8 @@ impl TextEmbedder {
                 todo.push((i, ids, start, end));
             }
         }
+        // Similar lengths together, so that little of a batch is padding.
+        todo.sort_by_key(|t| t.1.len());
         let mut out = Vec::with_capacity(todo.len());
         for batch in todo.chunks(BATCH) {
             let vectors = self.run(batch.iter().map(|b| &b.1[..]).collect())?;
@@ -176,6 +178,8 @@ impl TextEmbedder {
                 });
             }
         }
+        // Back in input order (pieces of one text in text order).
+        out.sort_by_key(|p| (p.index, p.start));
         Ok(out)
     }
 
