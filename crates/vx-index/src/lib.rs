@@ -193,108 +193,25 @@ impl Index {
 
     /// Index the results of one input (`dir` = OUTDIR/<id>, holding result.json), replacing
     /// what the index held for it, in one transaction. Texts are embedded with `embedder`
-    /// when given.
+    /// when given. ([`prepare`] and [`Index::write`] in one.)
     pub fn add_input(&mut self, dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Added> {
-        let input = |reason: String| IndexError::Input {
-            path: dir.into(),
-            reason,
-        };
-        let result = read_json(&dir.join("result.json")).map_err(input)?;
-        let id = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| input("no input id".into()))?;
-        let source = result["source"].as_str().unwrap_or_default().to_string();
-        let ops = &result["ops"];
-        let outputs = |op: &str| -> Option<Value> {
-            let ok = ops[op]["status"].as_str() == Some("ok");
-            ok.then(|| read_json(&dir.join(format!("{op}.json"))).ok())
-                .flatten()
-        };
-        // Everything to write, gathered before the transaction.
-        let mut keyframes = Vec::new();
-        if let Some(k) = outputs("keyframes") {
-            for f in k["keyframes"].as_array().into_iter().flatten() {
-                keyframes.push((
-                    f["time"].as_f64(),
-                    f["path"].as_str().unwrap_or_default().to_string(),
-                    f["phash"].as_str().map(str::to_string),
-                ));
-            }
-        }
-        let mut scenes = Vec::new();
-        if let Some(s) = outputs("scenes") {
-            for sc in s["scenes"].as_array().into_iter().flatten() {
-                scenes.push((
-                    sc["index"].as_i64().unwrap_or(0),
-                    sc["start"].as_f64().unwrap_or(0.0),
-                    sc["end"].as_f64().unwrap_or(0.0),
-                ));
-            }
-        }
-        let mut items: Vec<Item> = Vec::new();
-        if let Some(t) = outputs("transcribe") {
-            for s in t["segments"].as_array().into_iter().flatten() {
-                let text = s["text"].as_str().unwrap_or_default().trim().to_string();
-                if !text.is_empty() {
-                    items.push((
-                        "speech",
-                        s["start"].as_f64(),
-                        s["end"].as_f64(),
-                        text,
-                        None,
-                        Value::Null,
-                    ));
-                }
-            }
-        }
-        if let Some(o) = outputs("ocr") {
-            for r in o["results"].as_array().into_iter().flatten() {
-                let t = r["time"].as_f64();
-                for l in r["lines"].as_array().into_iter().flatten() {
-                    let text = l["text"].as_str().unwrap_or_default().trim().to_string();
-                    if text.is_empty() {
-                        continue;
-                    }
-                    let data = serde_json::json!({"box": l["box"], "keyframe": r["keyframe"]});
-                    items.push(("text", t, t, text, l["score"].as_f64(), data));
-                }
-            }
-        }
-        for (op, kind) in [("detect", "object"), ("faces", "face")] {
-            if let Some(d) = outputs(op) {
-                for r in d["results"].as_array().into_iter().flatten() {
-                    let t = r["time"].as_f64();
-                    for det in r["detections"].as_array().into_iter().flatten() {
-                        let label = det["label"].as_str().unwrap_or(kind).to_string();
-                        let data =
-                            serde_json::json!({"box": det["box"], "keyframe": r["keyframe"]});
-                        items.push((kind, t, t, label, det["score"].as_f64(), data));
-                    }
-                }
-            }
-        }
-        // Embeddings of every item's text (a label such as "bus" too, so that a query for it
-        // ranks its detections by meaning as well as by the word); each distinct text once,
-        // one vector per item (the first piece of a long text, at most 256 tokens).
-        let mut vectors: Vec<Option<Vec<f32>>> = vec![None; items.len()];
-        let model = embedder
-            .as_ref()
-            .map(|e| e.model_path().to_string_lossy().into_owned());
-        if let Some(e) = embedder {
-            let mut distinct: Vec<&str> = items.iter().map(|i| i.3.as_str()).collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if !distinct.is_empty() {
-                let mut by_text: std::collections::HashMap<&str, Vec<f32>> = Default::default();
-                for p in e.embed(&distinct)? {
-                    by_text.entry(distinct[p.index]).or_insert(p.embedding);
-                }
-                for (slot, item) in vectors.iter_mut().zip(&items) {
-                    *slot = by_text.get(item.3.as_str()).cloned();
-                }
-            }
-        }
+        let p = prepare(dir, embedder)?;
+        self.write(p)
+    }
+
+    /// Write one prepared input in one transaction, replacing what the index held for it.
+    pub fn write(&mut self, p: Prepared) -> Result<Added> {
+        let Prepared {
+            dir,
+            id,
+            source,
+            result,
+            keyframes,
+            scenes,
+            items,
+            vectors,
+            model,
+        } = p;
         let tx = self.conn.transaction().map_err(|e| IndexError::Sqlite {
             path: self.path.clone(),
             source: e,
@@ -447,6 +364,134 @@ impl Index {
             .collect();
         Ok((files as usize, kinds))
     }
+}
+
+/// One input's rows, read from its results and embedded, ready for [`Index::write`]
+/// (prepared on any thread: several inputs can be embedded at once while one writes).
+pub struct Prepared {
+    dir: PathBuf,
+    id: String,
+    source: String,
+    result: Value,
+    keyframes: Vec<(Option<f64>, String, Option<String>)>,
+    scenes: Vec<(i64, f64, f64)>,
+    items: Vec<Item>,
+    vectors: Vec<Option<Vec<f32>>>,
+    model: Option<String>,
+}
+
+/// Read the results of one input (`dir` = OUTDIR/<id>) and embed its texts.
+pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepared> {
+    let input = |reason: String| IndexError::Input {
+        path: dir.into(),
+        reason,
+    };
+    let result = read_json(&dir.join("result.json")).map_err(input)?;
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| input("no input id".into()))?;
+    let source = result["source"].as_str().unwrap_or_default().to_string();
+    let ops = &result["ops"];
+    let outputs = |op: &str| -> Option<Value> {
+        let ok = ops[op]["status"].as_str() == Some("ok");
+        ok.then(|| read_json(&dir.join(format!("{op}.json"))).ok())
+            .flatten()
+    };
+    // Everything to write, gathered before the transaction.
+    let mut keyframes = Vec::new();
+    if let Some(k) = outputs("keyframes") {
+        for f in k["keyframes"].as_array().into_iter().flatten() {
+            keyframes.push((
+                f["time"].as_f64(),
+                f["path"].as_str().unwrap_or_default().to_string(),
+                f["phash"].as_str().map(str::to_string),
+            ));
+        }
+    }
+    let mut scenes = Vec::new();
+    if let Some(s) = outputs("scenes") {
+        for sc in s["scenes"].as_array().into_iter().flatten() {
+            scenes.push((
+                sc["index"].as_i64().unwrap_or(0),
+                sc["start"].as_f64().unwrap_or(0.0),
+                sc["end"].as_f64().unwrap_or(0.0),
+            ));
+        }
+    }
+    let mut items: Vec<Item> = Vec::new();
+    if let Some(t) = outputs("transcribe") {
+        for s in t["segments"].as_array().into_iter().flatten() {
+            let text = s["text"].as_str().unwrap_or_default().trim().to_string();
+            if !text.is_empty() {
+                items.push((
+                    "speech",
+                    s["start"].as_f64(),
+                    s["end"].as_f64(),
+                    text,
+                    None,
+                    Value::Null,
+                ));
+            }
+        }
+    }
+    if let Some(o) = outputs("ocr") {
+        for r in o["results"].as_array().into_iter().flatten() {
+            let t = r["time"].as_f64();
+            for l in r["lines"].as_array().into_iter().flatten() {
+                let text = l["text"].as_str().unwrap_or_default().trim().to_string();
+                if text.is_empty() {
+                    continue;
+                }
+                let data = serde_json::json!({"box": l["box"], "keyframe": r["keyframe"]});
+                items.push(("text", t, t, text, l["score"].as_f64(), data));
+            }
+        }
+    }
+    for (op, kind) in [("detect", "object"), ("faces", "face")] {
+        if let Some(d) = outputs(op) {
+            for r in d["results"].as_array().into_iter().flatten() {
+                let t = r["time"].as_f64();
+                for det in r["detections"].as_array().into_iter().flatten() {
+                    let label = det["label"].as_str().unwrap_or(kind).to_string();
+                    let data = serde_json::json!({"box": det["box"], "keyframe": r["keyframe"]});
+                    items.push((kind, t, t, label, det["score"].as_f64(), data));
+                }
+            }
+        }
+    }
+    // Embeddings of every item's text (a label such as "bus" too, so that a query for it
+    // ranks its detections by meaning as well as by the word); each distinct text once,
+    // one vector per item (the first piece of a long text, at most 256 tokens).
+    let mut vectors: Vec<Option<Vec<f32>>> = vec![None; items.len()];
+    let model = embedder
+        .as_ref()
+        .map(|e| e.model_path().to_string_lossy().into_owned());
+    if let Some(e) = embedder {
+        let mut distinct: Vec<&str> = items.iter().map(|i| i.3.as_str()).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if !distinct.is_empty() {
+            let mut by_text: std::collections::HashMap<&str, Vec<f32>> = Default::default();
+            for p in e.embed(&distinct)? {
+                by_text.entry(distinct[p.index]).or_insert(p.embedding);
+            }
+            for (slot, item) in vectors.iter_mut().zip(&items) {
+                *slot = by_text.get(item.3.as_str()).cloned();
+            }
+        }
+    }
+    Ok(Prepared {
+        dir: dir.to_path_buf(),
+        id,
+        source,
+        result,
+        keyframes,
+        scenes,
+        items,
+        vectors,
+        model,
+    })
 }
 
 fn read_json(p: &Path) -> std::result::Result<Value, String> {

@@ -21,7 +21,11 @@ pub fn index_path(p: &Path) -> PathBuf {
 
 /// The sentence embedder: `model` (a path or name), else the default when it is in the model
 /// directory; None when there is none (then search is by words only).
-fn embedder(model: Option<&str>, required: bool) -> Result<Option<vx_infer::text::TextEmbedder>> {
+fn embedder(
+    model: Option<&str>,
+    required: bool,
+    threads: usize,
+) -> Result<Option<vx_infer::text::TextEmbedder>> {
     let path = match model {
         Some(m) => resolve_model(m)?,
         None => match resolve_model(TEXT_MODEL) {
@@ -39,7 +43,7 @@ fn embedder(model: Option<&str>, required: bool) -> Result<Option<vx_infer::text
     Ok(Some(vx_infer::text::TextEmbedder::open(
         &path,
         &tok,
-        vx_infer::runtime::SessionOptions::default(),
+        vx_infer::runtime::SessionOptions { threads },
     )?))
 }
 
@@ -61,27 +65,60 @@ pub fn index(
     }
     let path = index.map_or_else(|| outdir.join("index.db"), Path::to_path_buf);
     let mut idx = Index::open(&path)?;
-    let mut emb = if no_embed {
-        None
+    // Embedding is the work: one worker per core, each with its own copy of the model on one
+    // thread (1.2-1.4x the throughput of one copy on two threads), and this thread writing
+    // each input's transaction as it comes.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = if no_embed {
+        1
     } else {
-        embedder(text_model, text_model.is_some())?
+        cores.min(dirs.len()).max(1)
     };
-    if emb.is_none() && !no_embed && !quiet {
-        vx_cli::say!(
-            "vx: note: no {TEXT_MODEL} in the model directory: the index has no embeddings (search by words only)"
-        );
+    let mut embedders = Vec::new();
+    if !no_embed {
+        let threads = if workers > 1 { 1 } else { 0 };
+        for _ in 0..workers {
+            match embedder(text_model, text_model.is_some(), threads)? {
+                Some(e) => embedders.push(Some(e)),
+                None => break,
+            }
+        }
+        if embedders.is_empty() && !quiet {
+            vx_cli::say!(
+                "vx: note: no {TEXT_MODEL} in the model directory: the index has no embeddings (search by words only)"
+            );
+        }
+    }
+    if embedders.is_empty() {
+        embedders.push(None);
     }
     let mut failed = 0;
-    let mut ids = Vec::new();
-    for d in &dirs {
-        if let Some(n) = d.file_name() {
-            ids.push(n.to_string_lossy().into_owned());
+    let ids: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel(embedders.len() * 2);
+    std::thread::scope(|scope| -> Result<()> {
+        for mut e in embedders.drain(..) {
+            let (tx, next, dirs) = (tx.clone(), &next, &dirs);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(d) = dirs.get(i) else { break };
+                if tx.send(vx_index::prepare(d, e.as_mut())).is_err() {
+                    break;
+                }
+            });
         }
-        if let Err(e) = idx.add_input(d, emb.as_mut()) {
-            vx_cli::say!("vx: error: {}", vx_cli::one_line(&anyhow::Error::from(e)));
-            failed += 1;
+        drop(tx);
+        for prepared in rx {
+            if let Err(e) = prepared.and_then(|p| idx.write(p)) {
+                vx_cli::say!("vx: error: {}", vx_cli::one_line(&anyhow::Error::from(e)));
+                failed += 1;
+            }
         }
-    }
+        Ok(())
+    })?;
     let removed = idx.retain(&ids)?;
     let (files, kinds) = idx.counts()?;
     if !quiet {
@@ -143,7 +180,7 @@ pub fn search(
     let model = text_model
         .map(str::to_string)
         .or(recorded.filter(|m| Path::new(m).is_file()));
-    let mut emb = embedder(model.as_deref(), text_model.is_some())?;
+    let mut emb = embedder(model.as_deref(), text_model.is_some(), 0)?;
     if list.len() > 1 {
         idx.preload()?;
     }
@@ -211,7 +248,7 @@ impl Indexer {
             std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
         }
         let index = Index::open(path)?;
-        let embedder = embedder(None, false)?;
+        let embedder = embedder(None, false, 0)?;
         if embedder.is_none() && !quiet {
             vx_cli::say!(
                 "vx: note: no {TEXT_MODEL} in the model directory: the index has no embeddings (search by words only)"
