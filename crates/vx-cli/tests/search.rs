@@ -81,6 +81,8 @@ fn shared_media_are_found_by_words_meaning_objects_and_text() {
     let o = with_models(&["search", s(&index), "zzzzqqqq", "--kind", "speech"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty());
+    // The same index for an agent: `vx mcp` over stdio (JSON-RPC 2.0, one message a line).
+    mcp_client(&index, &jfk, &corpus.join("bus.jpg"));
     // A rebuild by `vx index` gives the same index (inputs replaced, not doubled).
     let count = |p: &Path| {
         let o = std::process::Command::new("python3")
@@ -184,4 +186,72 @@ print(c.execute('select count(*) from files').fetchone()[0], bad, fts == items)
     if !partial_seen {
         eprintln!("note: every kill came after the index was complete");
     }
+}
+
+/// Speaks the protocol as a client would: initialize, the initialized notification,
+/// tools/list, two tools/call, an unknown method and a line that is not JSON.
+fn mcp_client(index: &Path, jfk: &Path, bus: &Path) {
+    use std::io::Write;
+    let mut child = vx()
+        .args(["mcp", s(index)])
+        .env("VX_MODEL_DIR", need("models"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let msgs = [
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}}).to_string(),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.to_string(),
+        serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "a bus in the street", "k": 3}}}).to_string(),
+        serde_json::json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "describe_file", "arguments": {"source": s(jfk)}}}).to_string(),
+        r#"{"jsonrpc":"2.0","id":5,"method":"resources/list"}"#.to_string(),
+        "not json".to_string(),
+    ];
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for m in &msgs {
+            writeln!(stdin, "{m}").unwrap();
+        }
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let replies: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Six answers: the notification gets none.
+    assert_eq!(replies.len(), 6, "{replies:?}");
+    assert_eq!(replies[0]["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(replies[0]["result"]["serverInfo"]["name"], "vx");
+    let tools: Vec<&str> = replies[1]["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["search", "describe_file"]);
+    let hits = &replies[2]["result"]["structuredContent"]["hits"];
+    assert!(
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["source"].as_str() == bus.to_str() && h["kind"] == "object"),
+        "{hits}"
+    );
+    assert_eq!(replies[2]["result"]["isError"], false);
+    let text = replies[2]["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("bus.jpg"), "{text}");
+    let d = &replies[3]["result"]["structuredContent"];
+    let speech: String = d["speech"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["text"].as_str().unwrap())
+        .collect();
+    assert!(speech.contains("your country"), "{d}");
+    assert_eq!(replies[4]["error"]["code"], -32601);
+    assert_eq!(replies[5]["error"]["code"], -32700);
 }

@@ -327,6 +327,89 @@ impl From<(rusqlite::Error, PathBuf)> for IndexError {
     }
 }
 
+impl Index {
+    /// What the index holds about one input, found by its source path or its input id:
+    /// its record, its transcript, on-screen text and labels with their times, its keyframes.
+    pub fn describe(&self, which: &str) -> Result<Option<serde_json::Value>> {
+        let err = |e| self.err(e);
+        let file = self
+            .conn
+            .query_row(
+                "SELECT id, input_id, source, dir, duration, status, probe FROM files
+                 WHERE source = ?1 OR input_id = ?1 LIMIT 1",
+                [which],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<f64>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                },
+            )
+            .ok();
+        let Some((id, input_id, source, dir, duration, status, probe)) = file else {
+            return Ok(None);
+        };
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT kind, start, end, text FROM items WHERE file_id = ?1
+                 ORDER BY coalesce(start, 0), id",
+            )
+            .map_err(err)?;
+        let mut by_kind: std::collections::BTreeMap<String, Vec<serde_json::Value>> =
+            Default::default();
+        let rows = st
+            .query_map([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<f64>>(1)?,
+                    r.get::<_, Option<f64>>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(err)?;
+        for row in rows {
+            let (kind, start, end, text) = row.map_err(err)?;
+            by_kind
+                .entry(kind)
+                .or_default()
+                .push(serde_json::json!({"start": start, "end": end, "text": text}));
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT time, image FROM keyframes WHERE file_id = ?1 ORDER BY time")
+            .map_err(err)?;
+        let keyframes: Vec<serde_json::Value> = st
+            .query_map([id], |r| {
+                Ok(serde_json::json!({
+                    "time": r.get::<_, Option<f64>>(0)?,
+                    "image": PathBuf::from(&dir).join(r.get::<_, String>(1)?),
+                }))
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
+        Ok(Some(serde_json::json!({
+            "source": source,
+            "input_id": input_id,
+            "dir": dir,
+            "duration": duration,
+            "status": status,
+            "probe": probe.and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok()),
+            "speech": by_kind.remove("speech").unwrap_or_default(),
+            "text": by_kind.remove("text").unwrap_or_default(),
+            "objects": by_kind.remove("object").unwrap_or_default(),
+            "faces": by_kind.remove("face").unwrap_or_default(),
+            "keyframes": keyframes,
+        })))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ use vx_cli::{one_line, stream};
 
 mod commands;
 mod info;
+mod mcp;
 mod progress;
 mod run;
 mod search;
@@ -345,6 +346,16 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Sentence-embedding model for the query (default: the one the index was built with).
+        #[arg(long, value_name = "MODEL")]
+        text_model: Option<String>,
+    },
+    /// The index for AI agents: a Model Context Protocol server over stdio (JSON-RPC 2.0,
+    /// one message per line) with the tools `search` and `describe_file`. Register it in an
+    /// agent as the command `vx mcp INDEX`.
+    Mcp {
+        /// The index file, or the results directory holding index.db.
+        index: PathBuf,
+        /// Sentence-embedding model for queries (default: the one the index was built with).
         #[arg(long, value_name = "MODEL")]
         text_model: Option<String>,
     },
@@ -767,6 +778,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Detect(a) => commands::detect(&a, a.family.map(Into::into), "detect", quiet),
         Command::Ocr(a) => video::ocr(&a, quiet),
+        Command::Mcp { index, text_model } => mcp::serve(&index, text_model.as_deref()),
         Command::Index {
             outdir,
             index,

@@ -47,6 +47,14 @@ fn embedder(
     )?))
 }
 
+/// The query embedder of a search: `model`, else the default when present.
+pub(crate) fn embedder_for(
+    model: Option<&str>,
+    required: bool,
+) -> Result<Option<vx_infer::text::TextEmbedder>> {
+    embedder(model, required, 0)
+}
+
 /// `vx index OUTDIR`.
 pub fn index(
     outdir: &Path,

@@ -1,0 +1,180 @@
+//! `vx mcp INDEX`: the index for agents, as a Model Context Protocol server over stdio
+//! (JSON-RPC 2.0, one message per line): `initialize`, `ping`, `tools/list`, `tools/call`
+//! with the tools `search` (the hybrid search of `vx search`) and `describe_file` (what the
+//! index holds about one input). Logs go to stderr; stdout carries only protocol messages.
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+use vx_index::{Index, Kind};
+
+/// The protocol revision this server speaks (it answers a client's own when it asks for
+/// another: the tools part has not changed between revisions).
+const PROTOCOL: &str = "2025-06-18";
+
+fn tools() -> Value {
+    json!([
+        {
+            "name": "search",
+            "description": "Search the indexed videos, audio and pictures: what is said (transcripts), written on screen (OCR) or shown (detected objects, faces). Words and meaning both count. Returns hits with the file, the time in seconds, the kind, the text and the nearest keyframe image.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string", "description": "what to look for, in words"},
+                    "k": {"type": "integer", "minimum": 1, "maximum": 100, "description": "how many hits (default 10)"},
+                    "kind": {"type": "string", "enum": ["speech", "text", "object", "face"], "description": "only hits of this kind"}
+                },
+                "required": ["query"]
+            }
+        },
+        {
+            "name": "describe_file",
+            "description": "Everything the index holds about one file (its source path or input id, as search hits give them): duration, media metadata, the transcript, on-screen text, detected objects and faces with their times, and the keyframe images.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {"source": {"type": "string"}},
+                "required": ["source"]
+            }
+        }
+    ])
+}
+
+fn error(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+/// A tool result: the JSON as text content (what every client shows) and as structured
+/// content.
+fn tool_result(v: Value, is_error: bool) -> Value {
+    let text = if let Value::String(s) = &v {
+        s.clone()
+    } else {
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    };
+    let mut r = json!({"content": [{"type": "text", "text": text}], "isError": is_error});
+    if v.is_object() {
+        r["structuredContent"] = v;
+    }
+    r
+}
+
+struct Server {
+    index: Index,
+    embedder: Option<vx_infer::text::TextEmbedder>,
+}
+
+impl Server {
+    fn call(&mut self, name: &str, args: &Value) -> Value {
+        match name {
+            "search" => {
+                let Some(q) = args["query"].as_str() else {
+                    return tool_result(json!("missing argument: query"), true);
+                };
+                let k = args["k"].as_u64().unwrap_or(10).clamp(1, 100) as usize;
+                let kind = match args["kind"].as_str() {
+                    None => None,
+                    Some("speech") => Some(Kind::Speech),
+                    Some("text") => Some(Kind::Text),
+                    Some("object") => Some(Kind::Object),
+                    Some("face") => Some(Kind::Face),
+                    Some(other) => {
+                        return tool_result(json!(format!("unknown kind: {other}")), true)
+                    }
+                };
+                match self.index.search(q, k, kind, self.embedder.as_mut()) {
+                    Ok(hits) => tool_result(json!({"query": q, "hits": hits}), false),
+                    Err(e) => tool_result(json!(e.to_string()), true),
+                }
+            }
+            "describe_file" => {
+                let Some(s) = args["source"].as_str() else {
+                    return tool_result(json!("missing argument: source"), true);
+                };
+                match self.index.describe(s) {
+                    Ok(Some(d)) => tool_result(d, false),
+                    Ok(None) => tool_result(json!(format!("no such file in the index: {s}")), true),
+                    Err(e) => tool_result(json!(e.to_string()), true),
+                }
+            }
+            other => tool_result(json!(format!("unknown tool: {other}")), true),
+        }
+    }
+
+    /// The answer to one message (None for notifications).
+    fn handle(&mut self, msg: &Value) -> Option<Value> {
+        let id = msg.get("id").cloned();
+        let method = msg["method"].as_str().unwrap_or_default();
+        let Some(id) = id else {
+            // Notifications (notifications/initialized, cancelled...): nothing to answer.
+            return None;
+        };
+        let result = match method {
+            "initialize" => {
+                let asked = msg["params"]["protocolVersion"]
+                    .as_str()
+                    .unwrap_or(PROTOCOL);
+                json!({
+                    "protocolVersion": asked,
+                    "capabilities": {"tools": {"listChanged": false}},
+                    "serverInfo": {"name": "vx", "version": env!("CARGO_PKG_VERSION")},
+                    "instructions": "Search what was said, written on screen or shown in the indexed media; times are seconds from the start of each file."
+                })
+            }
+            "ping" => json!({}),
+            "tools/list" => json!({"tools": tools()}),
+            "tools/call" => {
+                let name = msg["params"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let args = msg["params"]["arguments"].clone();
+                self.call(&name, &args)
+            }
+            _ => return Some(error(&id, -32601, &format!("method not found: {method}"))),
+        };
+        Some(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+    }
+}
+
+/// `vx mcp INDEX`.
+pub fn serve(index: &Path, text_model: Option<&str>) -> Result<ExitCode> {
+    let path = super::search::index_path(index);
+    if !path.is_file() {
+        return Err(super::commands::usage(format!(
+            "{}: no index (make one with `vx index OUTDIR` or `vx run ... --index`)",
+            path.display()
+        )));
+    }
+    let index = Index::open(&path)?;
+    let model = text_model
+        .map(str::to_string)
+        .or(index.text_model().filter(|m| Path::new(m).is_file()));
+    let embedder = super::search::embedder_for(model.as_deref(), text_model.is_some())?;
+    // Several searches in one process: the vectors once.
+    index.preload()?;
+    let mut server = Server { index, embedder };
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = match serde_json::from_str::<Value>(&line) {
+            Ok(Value::Array(batch)) => {
+                let r: Vec<Value> = batch.iter().filter_map(|m| server.handle(m)).collect();
+                (!r.is_empty()).then_some(Value::Array(r))
+            }
+            Ok(msg) if msg.is_object() => server.handle(&msg),
+            Ok(_) => Some(error(&Value::Null, -32600, "invalid request")),
+            Err(e) => Some(error(&Value::Null, -32700, &format!("parse error: {e}"))),
+        };
+        if let Some(r) = reply {
+            writeln!(out, "{}", serde_json::to_string(&r)?)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
