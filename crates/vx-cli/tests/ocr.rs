@@ -265,6 +265,10 @@ fn missing_or_wrong_models_are_one_line_errors() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(texts(&v["results"][0]), ["vx keyframes", "2026"]);
     assert!(v["model"]["cls"].is_null());
+    // An audio file: no picture to read, exit status 3 (not damage), no JSON.
+    let o = run_vx(&["ocr", s(&need("media/jfk.wav")), "-m", &det()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
     // A model of another kind as the detector: refused by its signature.
     let o = run_vx(&["ocr", s(&img), "-m", s(&need("models/silero_vad.onnx"))]);
     let err = stderr(&o);

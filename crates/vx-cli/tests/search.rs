@@ -208,12 +208,18 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path) {
         serde_json::json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "describe_file", "arguments": {"source": s(jfk)}}}).to_string(),
         r#"{"jsonrpc":"2.0","id":5,"method":"resources/list"}"#.to_string(),
         "not json".to_string(),
+        r#"{"jsonrpc":"2.0","id":6,"result":{}}"#.to_string(),
+        "[]".to_string(),
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rm","arguments":{}}}"#.to_string(),
     ];
     {
         let mut stdin = child.stdin.take().unwrap();
         for m in &msgs {
             writeln!(stdin, "{m}").unwrap();
         }
+        // A line that is not UTF-8: a parse error, and the server goes on.
+        stdin.write_all(b"\xff\xfe{\n").unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":8,"method":"ping"}}"#).unwrap();
     }
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -222,8 +228,8 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // Six answers: the notification gets none.
-    assert_eq!(replies.len(), 6, "{replies:?}");
+    // The notification and the client's response get no answer.
+    assert_eq!(replies.len(), 10, "{replies:?}");
     assert_eq!(replies[0]["result"]["protocolVersion"], "2025-06-18");
     assert_eq!(replies[0]["result"]["serverInfo"]["name"], "vx");
     let tools: Vec<&str> = replies[1]["result"]["tools"]
@@ -254,4 +260,9 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path) {
     assert!(speech.contains("your country"), "{d}");
     assert_eq!(replies[4]["error"]["code"], -32601);
     assert_eq!(replies[5]["error"]["code"], -32700);
+    assert_eq!(replies[6]["error"]["code"], -32600, "empty batch");
+    assert_eq!(replies[7]["error"]["code"], -32602, "unknown tool");
+    assert_eq!(replies[8]["error"]["code"], -32700, "not UTF-8");
+    assert_eq!(replies[9]["id"], 8);
+    assert!(replies[9]["result"].is_object());
 }

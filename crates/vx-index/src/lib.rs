@@ -133,18 +133,42 @@ impl Index {
             .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
-        let version: Option<String> = conn
+        // A new database has no meta table; any other failure to read the version is an error
+        // (never a reason to write vx's schema into it).
+        let has_meta: i64 = conn
             .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
                 [],
                 |r| r.get(0),
             )
-            .ok();
+            .map_err(err)?;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(err)?;
+        if has_meta == 0 && tables > 0 {
+            return Err(IndexError::Input {
+                path: path.into(),
+                reason: "an SQLite database that is not a vx index; choose another path".into(),
+            });
+        }
+        let version: Option<String> = if has_meta == 0 {
+            None
+        } else {
+            match conn.query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            ) {
+                Ok(v) => Some(v),
+                Err(rusqlite::Error::QueryReturnedNoRows) => None,
+                Err(e) => return Err(err(e)),
+            }
+        };
         match version.as_deref().map(str::parse::<i64>) {
             None => {
                 // The whole schema and its version in one transaction.
                 conn.execute_batch(&format!(
-                    "BEGIN; {SCHEMA} {VOCAB} INSERT OR REPLACE INTO meta(key, value) \
+                    "BEGIN IMMEDIATE; {SCHEMA} {VOCAB} INSERT OR IGNORE INTO meta(key, value) \
                      VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
                 ))
                 .map_err(err)?;
@@ -212,10 +236,15 @@ impl Index {
             vectors,
             model,
         } = p;
-        let tx = self.conn.transaction().map_err(|e| IndexError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        // IMMEDIATE: the write lock from the start (a deferred transaction that reads first
+        // cannot wait for another writer: it fails at once when it has to upgrade).
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| IndexError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })?;
         let path = self.path.clone();
         let err = |source| IndexError::Sqlite {
             path: path.clone(),
@@ -225,7 +254,11 @@ impl Index {
             .query_row("SELECT id FROM files WHERE input_id = ?1", [&id], |r| {
                 r.get(0)
             })
-            .ok();
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(err(e)),
+            })?;
         if let Some(f) = old {
             tx.execute(
                 "DELETE FROM embeddings WHERE item_id IN (SELECT id FROM items WHERE file_id = ?1)",
@@ -323,10 +356,13 @@ impl Index {
             if keep.contains(&input) {
                 continue;
             }
-            let tx = self.conn.transaction().map_err(|e| IndexError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| IndexError::Sqlite {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
             let run = |sql: &str| tx.execute(sql, [f]).map(|_| ());
             run(
                 "DELETE FROM embeddings WHERE item_id IN (SELECT id FROM items WHERE file_id = ?1)",
@@ -464,9 +500,13 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
     // ranks its detections by meaning as well as by the word); each distinct text once,
     // one vector per item (the first piece of a long text, at most 256 tokens).
     let mut vectors: Vec<Option<Vec<f32>>> = vec![None; items.len()];
-    let model = embedder
-        .as_ref()
-        .map(|e| e.model_path().to_string_lossy().into_owned());
+    let model = embedder.as_ref().map(|e| {
+        let p = e.model_path();
+        std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .to_string_lossy()
+            .into_owned()
+    });
     if let Some(e) = embedder {
         let mut distinct: Vec<&str> = items.iter().map(|i| i.3.as_str()).collect();
         distinct.sort_unstable();
@@ -482,7 +522,8 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
         }
     }
     Ok(Prepared {
-        dir: dir.to_path_buf(),
+        // Absolute: searches run from anywhere (an agent's working directory) find the images.
+        dir: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
         id,
         source,
         result,

@@ -144,6 +144,27 @@ fn broken_inputs_and_other_schema_versions_are_errors() {
     );
 }
 
+#[test]
+fn another_sqlite_database_is_not_taken_over() {
+    let t = Tmp::new("foreign");
+    let db = t.0.join("other.db");
+    let ok = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table notes(x)'); c.commit()",
+        ])
+        .arg(&db)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok);
+    let e = match Index::open(&db) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("opened a foreign database as an index"),
+    };
+    assert!(e.contains("not a vx index"), "{e}");
+}
+
 /// Set meta.schema_version to 99 with the sqlite3 module of Python (no SQLite dev-dependency).
 fn rusqlite_free_update(db: &Path) -> bool {
     std::process::Command::new("python3")

@@ -193,8 +193,12 @@ impl TextEmbedder {
             pieces.len(),
             pieces.iter().map(|p| p.len()).max().unwrap_or(0),
         );
-        if b == 0 || s == 0 {
-            return Ok(vec![Vec::new(); b]);
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        if s == 0 {
+            // A tokenizer that adds no [CLS]/[SEP] gives empty texts no token at all.
+            return Err(run("a text has no tokens".into()));
         }
         let mut ids = vec![0i64; b * s];
         let mut mask = vec![0i64; b * s];

@@ -127,9 +127,21 @@ fn picture_without_text_has_no_lines() {
         .collect();
     assert!(ocr.read(&grad, w, h).unwrap().lines.is_empty());
     // Tiny and odd sizes go through the resize rules without error.
-    for (w, h) in [(1, 1), (5, 300), (3000, 2), (40, 40)] {
+    for (w, h) in [(1, 1), (30, 300), (400, 2), (40, 40)] {
         let px = vec![255u8; w * h * 3];
         ocr.read(&px, w, h).unwrap();
     }
     assert!(ocr.read(&[0u8; 10], 2, 2).is_err());
+    // A picture the side rules would blow up (2000x1 -> 60000x15000 with its black bands) is
+    // refused, not allocated (regression: review of the OCR pipeline).
+    let thin = vec![255u8; 2000 * 3];
+    let e = ocr.read(&thin, 2000, 1).unwrap_err().to_string();
+    assert!(e.contains("too thin"), "{e}");
+    for (w, h) in [(2000, 5), (5, 300)] {
+        let e = ocr
+            .read(&vec![255u8; w * h * 3], w, h)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("too thin"), "{w}x{h}: {e}");
+    }
 }

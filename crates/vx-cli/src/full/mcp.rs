@@ -13,6 +13,8 @@ use vx_index::{Index, Kind};
 /// The protocol revision this server speaks (it answers a client's own when it asks for
 /// another: the tools part has not changed between revisions).
 const PROTOCOL: &str = "2025-06-18";
+/// Revisions whose tools part this server follows.
+const KNOWN: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18"];
 
 fn tools() -> Value {
     json!([
@@ -105,18 +107,32 @@ impl Server {
     /// The answer to one message (None for notifications).
     fn handle(&mut self, msg: &Value) -> Option<Value> {
         let id = msg.get("id").cloned();
-        let method = msg["method"].as_str().unwrap_or_default();
         let Some(id) = id else {
             // Notifications (notifications/initialized, cancelled...): nothing to answer.
             return None;
         };
+        if msg.get("method").is_none() {
+            // A response from the client (to nothing this server asks): ignored; anything
+            // else without a method is not a request.
+            if msg.get("result").is_some() || msg.get("error").is_some() {
+                return None;
+            }
+            return Some(error(&id, -32600, "invalid request: no method"));
+        }
+        let method = msg["method"].as_str().unwrap_or_default();
         let result = match method {
             "initialize" => {
+                // The client's revision when it is one this server knows; else its own.
                 let asked = msg["params"]["protocolVersion"]
                     .as_str()
                     .unwrap_or(PROTOCOL);
+                let version = if KNOWN.contains(&asked) {
+                    asked
+                } else {
+                    PROTOCOL
+                };
                 json!({
-                    "protocolVersion": asked,
+                    "protocolVersion": version,
                     "capabilities": {"tools": {"listChanged": false}},
                     "serverInfo": {"name": "vx", "version": env!("CARGO_PKG_VERSION")},
                     "instructions": "Search what was said, written on screen or shown in the indexed media; times are seconds from the start of each file."
@@ -129,6 +145,9 @@ impl Server {
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
+                if !matches!(name.as_str(), "search" | "describe_file") {
+                    return Some(error(&id, -32602, &format!("unknown tool: {name}")));
+                }
                 let args = msg["params"]["arguments"].clone();
                 self.call(&name, &args)
             }
@@ -148,23 +167,37 @@ pub fn serve(index: &Path, text_model: Option<&str>) -> Result<ExitCode> {
         )));
     }
     let index = Index::open(&path)?;
-    let model = text_model
-        .map(str::to_string)
-        .or(index.text_model().filter(|m| Path::new(m).is_file()));
-    let embedder = super::search::embedder_for(model.as_deref(), text_model.is_some())?;
+    let embedder = super::search::query_embedder(&index, text_model)?;
     // Several searches in one process: the vectors once.
     index.preload()?;
     let mut server = Server { index, embedder };
-    let stdin = std::io::stdin();
+    let mut stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
-    for line in stdin.lock().lines() {
-        let line = line?;
-        if line.trim().is_empty() {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // Bytes, not text: a line that is not UTF-8 gets a parse error, not the end.
+        if stdin.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let reply = match serde_json::from_str::<Value>(&line) {
+        let reply = match serde_json::from_slice::<Value>(&line) {
+            Ok(Value::Array(batch)) if batch.is_empty() => {
+                Some(error(&Value::Null, -32600, "invalid request: empty batch"))
+            }
             Ok(Value::Array(batch)) => {
-                let r: Vec<Value> = batch.iter().filter_map(|m| server.handle(m)).collect();
+                let r: Vec<Value> = batch
+                    .iter()
+                    .filter_map(|m| {
+                        if m.is_object() {
+                            server.handle(m)
+                        } else {
+                            Some(error(&Value::Null, -32600, "invalid request"))
+                        }
+                    })
+                    .collect();
                 (!r.is_empty()).then_some(Value::Array(r))
             }
             Ok(msg) if msg.is_object() => server.handle(&msg),

@@ -47,12 +47,28 @@ fn embedder(
     )?))
 }
 
-/// The query embedder of a search: `model`, else the default when present.
-pub(crate) fn embedder_for(
-    model: Option<&str>,
-    required: bool,
+/// The query embedder of a search: `given`, else the model the index was built with (by
+/// its recorded path, or by its file name in the model directory if it moved); none for an
+/// index without embeddings (then words alone).
+pub(crate) fn query_embedder(
+    idx: &Index,
+    given: Option<&str>,
 ) -> Result<Option<vx_infer::text::TextEmbedder>> {
-    embedder(model, required, 0)
+    if let Some(m) = given {
+        return embedder(Some(m), true, 0);
+    }
+    let Some(recorded) = idx.text_model() else {
+        return Ok(None);
+    };
+    let by_name = Path::new(&recorded)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let m = if Path::new(&recorded).is_file() {
+        Some(recorded)
+    } else {
+        by_name
+    };
+    embedder(m.as_deref(), true, 0)
 }
 
 /// `vx index OUTDIR`.
@@ -183,12 +199,7 @@ pub fn search(
         (None, None) => return Err(usage("a query or --queries FILE")),
     };
     let idx = Index::open(&path)?;
-    // The model the index was built with, unless told otherwise.
-    let recorded = idx.text_model();
-    let model = text_model
-        .map(str::to_string)
-        .or(recorded.filter(|m| Path::new(m).is_file()));
-    let mut emb = embedder(model.as_deref(), text_model.is_some(), 0)?;
+    let mut emb = query_embedder(&idx, text_model)?;
     if list.len() > 1 {
         idx.preload()?;
     }
@@ -256,7 +267,12 @@ impl Indexer {
             std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
         }
         let index = Index::open(path)?;
-        let embedder = embedder(None, false, 0)?;
+        // The model the index was built with, so that its vectors stay comparable; the
+        // default for a new index.
+        let embedder = match index.text_model() {
+            Some(_) => query_embedder(&index, None)?,
+            None => embedder(None, false, 0)?,
+        };
         if embedder.is_none() && !quiet {
             vx_cli::say!(
                 "vx: note: no {TEXT_MODEL} in the model directory: the index has no embeddings (search by words only)"

@@ -274,7 +274,7 @@ pub fn ocr(a: &crate::OcrArgs, quiet: bool) -> Result<ExitCode> {
     });
     let mut results = Vec::with_capacity(a.inputs.len());
     let mut warnings = Vec::new();
-    let (mut failed, mut done) = (false, 0);
+    let (mut failed, mut no_stream, mut done) = (false, false, 0);
     for (input, outcome) in a.inputs.iter().zip(outcomes) {
         let outcome = outcome
             .into_inner()
@@ -297,13 +297,22 @@ pub fn ocr(a: &crate::OcrArgs, quiet: bool) -> Result<ExitCode> {
                 let line = vx_cli::one_line(&e);
                 vx_cli::say!("vx: error: {line}");
                 warnings.push(line);
-                failed = true;
+                // An input without a picture (audio only) is exit status 3, not damage.
+                match e.downcast_ref::<NoStreamError>() {
+                    Some(_) => no_stream = true,
+                    None => failed = true,
+                }
             }
         }
     }
+    let status = match (failed, no_stream) {
+        (true, _) => ExitCode::from(1),
+        (false, true) => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    };
     if done == 0 {
         // Nothing succeeded: no JSON that looks like an (empty) result.
-        return Ok(ExitCode::from(1));
+        return Ok(status);
     }
     let report = ops::ocr::OcrReport {
         model: shared.models.clone(),
@@ -313,11 +322,7 @@ pub fn ocr(a: &crate::OcrArgs, quiet: bool) -> Result<ExitCode> {
         warnings,
     };
     emit(out, &json_text(&report, true)?)?;
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(status)
 }
 
 /// A still image by its name (only a choice of threads depends on it).

@@ -95,6 +95,11 @@ const BATCH: usize = 6;
 const CLS_W: usize = 192;
 const REC_W: usize = 320;
 const LINE_H: usize = 48;
+/// The most pixels the OCR steps may make of a picture (after the side rules and the black
+/// bands; the detector's input too). A normal picture stays far under it (a 4K frame: 2.2 MP;
+/// ocr_plain.png's detector input: 2.2 MP), but the rules enlarge a thin picture without
+/// limit: 2000x1 would become 60000x15000.
+pub const MAX_OCR_PIXELS: usize = 4096 * 4096;
 /// At most this many tensor columns in one recogniser call (six crops 100 times as wide as
 /// high): an extreme line then goes in a batch of its own instead of inflating five others.
 const REC_COLUMNS: usize = BATCH * LINE_H * 100;
@@ -193,6 +198,17 @@ impl Ocr {
         })
     }
 
+    fn too_thin(&self, w: usize, h: usize) -> InferError {
+        InferError::Run {
+            path: self.det_path.clone(),
+            reason: format!(
+                "a {w}x{h} picture is too thin for OCR (its detector input would be over {} \
+                 pixels)",
+                MAX_OCR_PIXELS
+            ),
+        }
+    }
+
     /// The model files, for reports: detector, classifier, recogniser.
     pub fn models(&self) -> (&Path, Option<&Path>, &Path) {
         (&self.det_path, self.cls_path.as_deref(), &self.rec_path)
@@ -221,6 +237,9 @@ impl Ocr {
             if nw == 0 || nh == 0 {
                 return Ok(Reading::default());
             }
+            if nw.saturating_mul(nh) > MAX_OCR_PIXELS {
+                return Err(self.too_thin(width, height));
+            }
             img = warp::resize(&img, nw, nh);
             rx *= w as f64 / nw as f64;
             ry *= h as f64 / nh as f64;
@@ -230,6 +249,10 @@ impl Ocr {
         if img.height <= MIN_HEIGHT || img.width as f64 / img.height as f64 > MAX_RATIO {
             let new_h = ((img.width as f64 / MAX_RATIO) as usize).max(MIN_HEIGHT) * 2;
             top = new_h.abs_diff(img.height) / 2;
+            let padded_h = img.height.saturating_add(2 * top);
+            if img.width.saturating_mul(padded_h) > MAX_OCR_PIXELS {
+                return Err(self.too_thin(width, height));
+            }
             let mut padded = Img::new(img.width, img.height + 2 * top);
             padded.data[top * img.width * 3..(top + img.height) * img.width * 3]
                 .copy_from_slice(&img.data);
@@ -295,6 +318,9 @@ impl Ocr {
         let dh = (round_even((h as f64 * ratio).trunc() / 32.0) * 32.0) as usize;
         if dw == 0 || dh == 0 {
             return Ok((Vec::new(), (dw, dh)));
+        }
+        if dw.saturating_mul(dh) > MAX_OCR_PIXELS {
+            return Err(self.too_thin(w, h));
         }
         let input = warp::resize(img, dw, dh);
         let mut tensor = vec![0f32; 3 * dw * dh];

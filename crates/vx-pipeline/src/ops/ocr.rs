@@ -37,12 +37,22 @@ struct Pool {
 }
 
 /// A copy taken from the pool; it goes back when dropped.
-struct Lease<'a> {
-    pool: &'a Pool,
+pub struct Lease {
+    pool: Arc<Pool>,
     ocr: Option<Ocr>,
 }
 
-impl Drop for Lease<'_> {
+impl Lease {
+    /// Read one packed RGB24 picture.
+    pub fn read(&mut self, rgb: &[u8], width: usize, height: usize) -> Result<Vec<TextLine>> {
+        match self.ocr.as_mut() {
+            Some(o) => Ok(o.read(rgb, width, height)?.lines),
+            None => Err(Error::Message("no OCR models".into())),
+        }
+    }
+}
+
+impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(o) = self.ocr.take() {
             if let Ok(mut f) = self.pool.free.lock() {
@@ -93,26 +103,41 @@ impl SharedOcr {
         self.pool.max
     }
 
-    fn lease(&self) -> Result<Lease<'_>> {
-        let pool = &*self.pool;
+    /// A free copy of the models (waits for one; loads another while fewer than `max` exist).
+    pub fn lease(&self) -> Result<Lease> {
+        let pool = &self.pool;
         let poisoned = || Error::failed(&self.models.det, "OCR models poisoned");
         let mut free = pool.free.lock().map_err(|_| poisoned())?;
         loop {
             if let Some(o) = free.0.pop() {
-                return Ok(Lease { pool, ocr: Some(o) });
+                return Ok(Lease {
+                    pool: pool.clone(),
+                    ocr: Some(o),
+                });
             }
             if free.1 < pool.max {
                 free.1 += 1;
                 drop(free);
-                return match (pool.make)() {
-                    Ok(o) => Ok(Lease { pool, ocr: Some(o) }),
-                    Err(e) => {
-                        if let Ok(mut f) = pool.free.lock() {
-                            f.1 -= 1;
-                        }
-                        Err(e.into())
+                match (pool.make)() {
+                    Ok(o) => {
+                        return Ok(Lease {
+                            pool: pool.clone(),
+                            ocr: Some(o),
+                        })
                     }
-                };
+                    Err(e) => {
+                        let mut f = pool.free.lock().map_err(|_| poisoned())?;
+                        f.1 -= 1;
+                        // Another copy could not be loaded (memory...): wait for one of the
+                        // copies that exist instead of failing, and let no waiter sleep on.
+                        pool.returned.notify_all();
+                        if f.1 == 0 {
+                            return Err(e.into());
+                        }
+                        free = f;
+                        continue;
+                    }
+                }
             }
             free = pool.returned.wait(free).map_err(|_| poisoned())?;
         }
@@ -120,11 +145,7 @@ impl SharedOcr {
 
     /// Read one packed RGB24 picture with a free copy of the models.
     pub fn read(&self, rgb: &[u8], width: usize, height: usize) -> Result<Vec<TextLine>> {
-        let mut lease = self.lease()?;
-        match lease.ocr.as_mut() {
-            Some(o) => Ok(o.read(rgb, width, height)?.lines),
-            None => Err(Error::failed(&self.models.det, "no OCR models")),
-        }
+        self.lease()?.read(rgb, width, height)
     }
 }
 
@@ -311,10 +332,13 @@ impl Operation for OcrOp {
         while self.in_flight.len() >= self.shared.parallel() {
             self.collect_one()?;
         }
-        let (shared, picture) = (self.shared.clone(), rgb.clone());
+        // A copy of the models first: decoding waits here while every copy is busy, so that
+        // no more frames are held than copies can read, whatever number of inputs share them.
+        let mut lease = self.shared.lease()?;
+        let picture = rgb.clone();
         let job = std::thread::Builder::new()
             .name("vx-ocr".into())
-            .spawn(move || shared.read(&picture.data, picture.width, picture.height))
+            .spawn(move || lease.read(&picture.data, picture.width, picture.height))
             .map_err(|e| Error::io(&self.source, e))?;
         self.in_flight.push_back(InFlight {
             frame: frame.clone(),
@@ -326,7 +350,13 @@ impl Operation for OcrOp {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         while !self.in_flight.is_empty() {
-            self.collect_one()?;
+            if let Err(e) = self.collect_one() {
+                // No reading goes on after the file is done.
+                for f in self.in_flight.drain(..) {
+                    let _ = f.job.join();
+                }
+                return Err(e);
+            }
         }
         if self.seen == 0 {
             return Err(MediaError::NoFrames {
