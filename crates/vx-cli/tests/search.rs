@@ -168,12 +168,22 @@ print(c.execute('select count(*) from files').fetchone()[0], bad, fts == items)
             partial_seen = true;
         }
     }
-    // Finish it.
+    // Finish it, with two indexers writing the same index at once: each input's transaction
+    // waits for the other writer instead of failing (regression: deferred transactions gave
+    // up at once with SQLITE_BUSY_SNAPSHOT).
+    let a = vx()
+        .args(["-q", "index", s(&out), "--no-embed"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let o = vx()
         .args(["-q", "index", s(&out), "--no-embed"])
         .output()
         .unwrap();
+    let oa = a.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(oa.status.success(), "{}", stderr(&oa));
+    assert!(!stderr(&o).contains("error") && !stderr(&oa).contains("error"));
     let hits = {
         let o = vx()
             .args(["search", s(&out), "clip 599", "--json", "-k", "1"])
