@@ -232,6 +232,59 @@ fn video_frames_on_the_timeline_and_inside_vx_run() {
     }
 }
 
+/// `"scenes;[ocr,detect]"`: the first frame of each scene goes to OCR and detection (one
+/// decode); the slide and the captioned photo are two scenes cut at 2 s.
+#[test]
+fn scenes_hand_their_first_frames_to_ocr() {
+    let d = TempDir::new("ocr-scenes");
+    let clip = slides(&d);
+    let out = d.path("out");
+    let o = run_vx(&[
+        "-q",
+        "run",
+        s(&clip),
+        "--ops",
+        "scenes;[ocr,detect]",
+        "-o",
+        s(&out),
+        "--model",
+        &format!("ocr={}", det()),
+        "--model",
+        &format!("detect={}", s(&need("models/ssd_mobilenet_v2_coco.onnx"))),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let scenes = read_json(&dir.join("scenes.json"));
+    let starts: Vec<f64> = scenes["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_f64().unwrap())
+        .collect();
+    assert_eq!(starts, [0.0, 2.0], "{scenes}");
+    let got = lines_at(&read_json(&dir.join("ocr.json")));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].0, 0.0);
+    assert_eq!(got[0].1, SLIDE);
+    assert_eq!(got[1].0, 2.0);
+    assert!(got[1].1.iter().any(|l| l == "GOOD DOG 42"), "{got:?}");
+    let det = read_json(&dir.join("detect.json"));
+    let times: Vec<f64> = det["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(times, [0.0, 2.0]);
+    let result = read_json(&dir.join("result.json"));
+    assert_eq!(result["pass"]["opens"], 1);
+}
+
 #[test]
 fn missing_or_wrong_models_are_one_line_errors() {
     let d = TempDir::new("ocr-models");

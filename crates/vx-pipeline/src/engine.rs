@@ -317,11 +317,19 @@ pub fn run_file_with(
             end_ports.push((i, p));
         }
     }
+    // A later stage takes every frame its producer hands on (the frames keyframes kept, the
+    // first frame of each scene), whatever it would select from the decoder itself.
     let outlets: Vec<Vec<Port>> = (0..n)
         .map(|j| {
             (0..n)
                 .filter(|&i| tasks[i].input == Some(j))
                 .filter_map(|i| port(i, &channels))
+                .map(|mut p| {
+                    if p.select.is_some() {
+                        p.select = Some(Select::All);
+                    }
+                    p
+                })
                 .collect()
         })
         .collect();

@@ -49,7 +49,7 @@ pub const KNOWN: &[OpInfo] = &[
         name: "scenes",
         requires: None,
         accepts: None,
-        produces: None,
+        produces: Some(Kind::Frames),
     },
     OpInfo {
         name: "audio",

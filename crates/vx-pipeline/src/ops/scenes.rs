@@ -131,6 +131,11 @@ pub struct Scenes {
     cuts: Vec<Cut>,
     /// `adaptive`: the last 2 x WINDOW + 1 (frame, content score).
     window: std::collections::VecDeque<(usize, f64)>,
+    /// The last few frames (index, frame), to hand a scene's first frame to later stages
+    /// once its cut is known (`adaptive` knows it WINDOW frames late).
+    recent: std::collections::VecDeque<(usize, Frame)>,
+    /// Cuts whose first frame has been handed on.
+    emitted: usize,
 }
 
 /// `adaptive`: frames on each side of the one judged, and the least content score of a cut.
@@ -171,6 +176,8 @@ impl Scenes {
             last_cut: 0,
             cuts: Vec::new(),
             window: std::collections::VecDeque::new(),
+            recent: Default::default(),
+            emitted: 0,
         })
     }
 }
@@ -261,8 +268,14 @@ impl Operation for Scenes {
         }
     }
 
-    fn video(&mut self, frame: &Frame, _: &mut dyn Emit) -> Result<Flow> {
+    fn video(&mut self, frame: &Frame, out: &mut dyn Emit) -> Result<Flow> {
         let index = self.times.len();
+        if self.opts.detector != Detector::Transnet {
+            self.recent.push_back((index, frame.clone()));
+            if self.recent.len() > 2 * ADAPTIVE_WINDOW + 2 {
+                self.recent.pop_front();
+            }
+        }
         self.times.push(frame.time.unwrap_or(index as f64 / 25.0));
         let conv = |r: String| Error::failed(&self.source, format!("scenes: {r}"));
         match self.opts.detector {
@@ -319,6 +332,18 @@ impl Operation for Scenes {
                 }
                 self.prev_hsv = Some(hsv_img);
             }
+        }
+        // The first frame of each scene goes on to later stages (`"scenes;[detect,ocr]"`): the
+        // file's first frame, then each cut's as soon as the cut is known. (`transnet` knows its
+        // cuts only at the end of the file: it hands on the first frame alone.)
+        if index == 0 {
+            out.emit(frame.clone());
+        }
+        while let Some(cut) = self.cuts.get(self.emitted) {
+            if let Some((_, f)) = self.recent.iter().find(|(i, _)| *i == cut.frame) {
+                out.emit(f.clone());
+            }
+            self.emitted += 1;
         }
         Ok(Flow::Continue)
     }
