@@ -273,8 +273,8 @@ fn scenes_hand_their_first_frames_to_ocr() {
     assert_eq!(got[0].1, SLIDE);
     assert_eq!(got[1].0, 2.0);
     assert!(got[1].1.iter().any(|l| l == "GOOD DOG 42"), "{got:?}");
-    let det = read_json(&dir.join("detect.json"));
-    let times: Vec<f64> = det["results"]
+    let detections = read_json(&dir.join("detect.json"));
+    let times: Vec<f64> = detections["results"]
         .as_array()
         .unwrap()
         .iter()
@@ -283,6 +283,36 @@ fn scenes_hand_their_first_frames_to_ocr() {
     assert_eq!(times, [0.0, 2.0]);
     let result = read_json(&dir.join("result.json"));
     assert_eq!(result["pass"]["opens"], 1);
+    // "scenes;keyframes;[ocr]": one image per scene, and OCR on those images' frames.
+    let out = d.path("out2");
+    let o = run_vx(&[
+        "-q",
+        "run",
+        s(&clip),
+        "--ops",
+        "scenes;keyframes;ocr",
+        "-o",
+        s(&out),
+        "--model",
+        &format!("ocr={}", det()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let kf = read_json(&dir.join("keyframes.json"));
+    let kf = kf["keyframes"].as_array().unwrap();
+    let times: Vec<f64> = kf.iter().map(|k| k["time"].as_f64().unwrap()).collect();
+    assert_eq!(times, [0.0, 2.0]);
+    let ocr = read_json(&dir.join("ocr.json"));
+    for (r, k) in ocr["results"].as_array().unwrap().iter().zip(kf) {
+        assert_eq!(r["keyframe"], k["path"]);
+        assert!(dir.join(k["path"].as_str().unwrap()).is_file());
+    }
+    assert_eq!(texts(&ocr["results"][0]), SLIDE);
 }
 
 #[test]

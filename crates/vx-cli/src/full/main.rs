@@ -364,7 +364,8 @@ enum Command {
     ///
     /// `--ops "keyframes;[detect,faces];transcribe"`: `;` separates stages, `[a,b]` runs
     /// operations side by side; operations of a stage after keyframes look at the frames it
-    /// kept, after scenes at the first frame of each scene ("scenes;[detect,ocr]"). Each input gets OUTDIR/<id>/ with one JSON per operation (keyframes.json with its
+    /// kept, after scenes at the first frame of each scene ("scenes;keyframes;[detect,ocr]":
+    /// one image per scene, with its objects and text). Each input gets OUTDIR/<id>/ with one JSON per operation (keyframes.json with its
     /// images, detect.json, faces.json, transcribe.json...) and result.json (status, outputs
     /// and time of each operation). Operations: probe, keyframes, detect, faces, ocr, scenes,
     /// audio, vad, transcribe, embed-audio.

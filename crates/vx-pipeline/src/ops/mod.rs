@@ -24,7 +24,8 @@ pub const KNOWN: &[OpInfo] = &[
     OpInfo {
         name: "keyframes",
         requires: None,
-        accepts: None,
+        // After scenes: one image per scene instead of the encoder's key frames.
+        accepts: Some(Kind::Frames),
         produces: Some(Kind::Frames),
     },
     OpInfo {
