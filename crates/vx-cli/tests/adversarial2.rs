@@ -126,12 +126,7 @@ fn stream_choices_are_part_of_the_cache_key() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run("0");
     assert!(!stderr(&o).contains("already done"), "{}", stderr(&o));
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let dir = first_dir(&out);
     assert_eq!(read_json(&dir.join("vad.json"))["speech_seconds"], 0.0);
 }
 

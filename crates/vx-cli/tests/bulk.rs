@@ -290,11 +290,7 @@ fn only_the_changed_operation_runs_again() {
         assert!(o.status.success(), "{}", stderr(&o));
     };
     run("0.5");
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let dir = first_dir(&out);
     use std::os::unix::fs::MetadataExt;
     let ino = |f: &str| std::fs::metadata(dir.join(f)).unwrap().ino();
     let (kf, det) = (ino("kf-000000.jpg"), ino("detect.json"));

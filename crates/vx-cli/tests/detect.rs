@@ -987,3 +987,17 @@ fn faces_blurred() {
         );
     }
 }
+
+/// An input without a picture (audio only) is exit status 3, as docs/OUTPUTS.md says, not 1
+/// (damage): the multi-input commands share one way of gathering their inputs' outcomes.
+#[test]
+fn audio_only_input_exits_3() {
+    let o = run_vx(&[
+        "detect",
+        s(&need("media/jfk.wav")),
+        "-m",
+        s(&need("models/ssd_mobilenet_v2_coco.onnx")),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+}

@@ -183,12 +183,7 @@ fn damaged_audio_is_reported_in_every_audio_json() {
         s(&res),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dir = std::fs::read_dir(&res)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let dir = first_dir(&res);
     for f in ["audio.json", "vad.json"] {
         let v = read_json(&dir.join(f));
         assert_eq!(v["complete"], false, "{f}: {v}");

@@ -202,12 +202,7 @@ fn video_frames_on_the_timeline_and_inside_vx_run() {
         &format!("detect={}", s(&need("models/ssd_mobilenet_v2_coco.onnx"))),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let dir = first_dir(&out);
     let result = read_json(&dir.join("result.json"));
     assert_eq!(result["ops"]["ocr"]["status"], "ok", "{result}");
     assert_eq!(result["pass"]["opens"], 1, "one pass over the file");
@@ -253,12 +248,7 @@ fn scenes_hand_their_first_frames_to_ocr() {
         &format!("detect={}", s(&need("models/ssd_mobilenet_v2_coco.onnx"))),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let dir = first_dir(&out);
     let scenes = read_json(&dir.join("scenes.json"));
     let starts: Vec<f64> = scenes["scenes"]
         .as_array()
@@ -297,12 +287,7 @@ fn scenes_hand_their_first_frames_to_ocr() {
         &format!("ocr={}", det()),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let dir = first_dir(&out);
     let kf = read_json(&dir.join("keyframes.json"));
     let kf = kf["keyframes"].as_array().unwrap();
     let times: Vec<f64> = kf.iter().map(|k| k["time"].as_f64().unwrap()).collect();

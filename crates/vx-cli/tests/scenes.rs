@@ -133,12 +133,7 @@ fn no_cuts_one_frame_and_vx_run() {
         s(&out),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dir = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
+    let dir = first_dir(&out);
     let v = read_json(&dir.join("scenes.json"));
     assert_eq!(v["scenes"].as_array().unwrap().len(), 3, "{v}");
 }

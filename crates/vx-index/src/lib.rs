@@ -87,7 +87,8 @@ CREATE TABLE IF NOT EXISTS embeddings(
 );
 ";
 
-/// The full-text index's vocabulary (a view of it, no data of its own).
+/// The full-text index's vocabulary (a view of it, no data of its own): the terms' document
+/// counts that search uses to leave out very common words (without it, search keeps them).
 const VOCAB: &str =
     "CREATE VIRTUAL TABLE IF NOT EXISTS items_vocab USING fts5vocab(items_fts, 'row');";
 
@@ -173,11 +174,7 @@ impl Index {
                 ))
                 .map_err(err)?;
             }
-            Some(Ok(SCHEMA_VERSION)) => {
-                // Made by this version's open (not part of the stored data): the terms' document
-                // counts that search uses to leave out very common words.
-                let _ = conn.execute_batch(VOCAB);
-            }
+            Some(Ok(SCHEMA_VERSION)) => {}
             Some(v) => {
                 return Err(IndexError::Input {
                     path: path.into(),
@@ -260,17 +257,7 @@ impl Index {
                 e => Err(err(e)),
             })?;
         if let Some(f) = old {
-            tx.execute(
-                "DELETE FROM embeddings WHERE item_id IN (SELECT id FROM items WHERE file_id = ?1)",
-                [f],
-            )
-            .map_err(err)?;
-            for t in ["items", "keyframes", "scenes"] {
-                tx.execute(&format!("DELETE FROM {t} WHERE file_id = ?1"), [f])
-                    .map_err(err)?;
-            }
-            tx.execute("DELETE FROM files WHERE id = ?1", [f])
-                .map_err(err)?;
+            delete_file(&tx, f).map_err(err)?;
         }
         tx.execute(
             "INSERT INTO files(input_id, source, dir, content_key, duration, status, probe)
@@ -363,19 +350,12 @@ impl Index {
                     path: self.path.clone(),
                     source: e,
                 })?;
-            let run = |sql: &str| tx.execute(sql, [f]).map(|_| ());
-            run(
-                "DELETE FROM embeddings WHERE item_id IN (SELECT id FROM items WHERE file_id = ?1)",
-            )
-            .and_then(|_| run("DELETE FROM items WHERE file_id = ?1"))
-            .and_then(|_| run("DELETE FROM keyframes WHERE file_id = ?1"))
-            .and_then(|_| run("DELETE FROM scenes WHERE file_id = ?1"))
-            .and_then(|_| run("DELETE FROM files WHERE id = ?1"))
-            .and_then(|_| tx.commit())
-            .map_err(|e| IndexError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            delete_file(&tx, f)
+                .and_then(|_| tx.commit())
+                .map_err(|e| IndexError::Sqlite {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
             removed += 1;
         }
         Ok(removed)
@@ -533,6 +513,19 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
         vectors,
         model,
     })
+}
+
+/// Remove one input's rows (inside the caller's transaction).
+fn delete_file(tx: &rusqlite::Transaction<'_>, file_id: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM embeddings WHERE item_id IN (SELECT id FROM items WHERE file_id = ?1)",
+        [file_id],
+    )?;
+    for t in ["items", "keyframes", "scenes"] {
+        tx.execute(&format!("DELETE FROM {t} WHERE file_id = ?1"), [file_id])?;
+    }
+    tx.execute("DELETE FROM files WHERE id = ?1", [file_id])?;
+    Ok(())
 }
 
 fn read_json(p: &Path) -> std::result::Result<Value, String> {

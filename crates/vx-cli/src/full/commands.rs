@@ -529,14 +529,7 @@ pub fn embed_audio(
     quiet: bool,
 ) -> Result<ExitCode> {
     let model = resolve_model(model)?;
-    if let (Some(o), Some(n)) = (out, &npy) {
-        if o == n.as_path() || vx_image::fsutil::same_file(o, n) {
-            return Err(usage(format!(
-                "{}: -o and --npy name the same file; choose two",
-                n.display()
-            )));
-        }
-    }
+    two_outputs(out, npy.as_deref())?;
     let out = open_out(&[file], out)?;
     if let Some(n) = &npy {
         refuse_overwrite(&[file], n)?;
@@ -653,48 +646,82 @@ pub fn detect(
         batch: a.batch as usize,
         ..Default::default()
     };
-    let mut results = Vec::with_capacity(a.inputs.len());
-    let mut warnings = Vec::new();
-    let (mut failed, mut done) = (false, 0);
-    for input in &a.inputs {
+    let outcomes = a.inputs.iter().map(|input| {
         let op = ops::detect::Detect::new(name, shared.clone(), opts.clone());
-        match single(input, Box::new(op), engine(name, 0, quiet), quiet) {
+        (
+            input.as_path(),
+            single(input, Box::new(op), engine(name, 0, quiet), quiet),
+        )
+    });
+    let (gathered, status) = gather(outcomes, |r: ops::detect::DetectReport| {
+        (r.results, r.warnings)
+    })?;
+    // Nothing succeeded: no JSON that looks like an (empty) result.
+    if let Some((results, warnings)) = gathered {
+        let report = ops::detect::DetectReport {
+            model,
+            threshold,
+            results,
+            complete: warnings.is_empty(),
+            warnings,
+        };
+        emit(out, &json_text(&report, true)?)?;
+    }
+    Ok(status)
+}
+
+/// The results and warnings of every input that succeeded (None when none did).
+pub(crate) type Gathered<T> = Option<(Vec<T>, Vec<String>)>;
+
+/// The reports of a command's inputs gathered into one: each report's results and warnings
+/// (`take`), the error line of each input that failed printed and kept as a warning. Returns
+/// them (None when no input succeeded: then no JSON is written) and the exit status: 1 if
+/// an input failed, else 3 if one lacked the stream the command needs, else 0.
+pub(crate) fn gather<'a, R: 'static, T>(
+    outcomes: impl IntoIterator<Item = (&'a Path, Result<Output>)>,
+    mut take: impl FnMut(R) -> (Vec<T>, Vec<String>),
+) -> Result<(Gathered<T>, ExitCode)> {
+    let (mut results, mut warnings) = (Vec::new(), Vec::new());
+    let (mut failed, mut no_stream, mut done) = (false, false, 0);
+    for (input, outcome) in outcomes {
+        match outcome {
             Ok(o) => {
                 warn_all(input, &o.warnings);
-                let r: ops::detect::DetectReport = typed(o)?;
-                results.extend(r.results);
-                warnings.extend(
-                    r.warnings
-                        .iter()
-                        .map(|w| format!("{}: {w}", input.display())),
-                );
+                let (r, w) = take(typed(o)?);
+                results.extend(r);
+                warnings.extend(w.iter().map(|w| format!("{}: {w}", input.display())));
                 done += 1;
             }
             Err(e) => {
                 let line = vx_cli::one_line(&e);
                 vx_cli::say!("vx: error: {line}");
                 warnings.push(line);
-                failed = true;
+                match e.downcast_ref::<NoStreamError>() {
+                    Some(_) => no_stream = true,
+                    None => failed = true,
+                }
             }
         }
     }
-    let report = ops::detect::DetectReport {
-        model,
-        threshold,
-        results,
-        complete: warnings.is_empty(),
-        warnings,
+    let status = match (failed, no_stream) {
+        (true, _) => ExitCode::from(1),
+        (false, true) => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
     };
-    if done == 0 {
-        // Nothing succeeded: no JSON that looks like an (empty) result.
-        return Ok(ExitCode::from(1));
+    Ok(((done > 0).then_some((results, warnings)), status))
+}
+
+/// `-o` and `--npy` must be two files (a usage error otherwise).
+pub(crate) fn two_outputs(out: Option<&Path>, npy: Option<&Path>) -> Result<()> {
+    if let (Some(o), Some(n)) = (out, npy) {
+        if o == n || vx_image::fsutil::same_file(o, n) {
+            return Err(usage(format!(
+                "{}: -o and --npy name the same file; choose two",
+                n.display()
+            )));
+        }
     }
-    emit(out, &json_text(&report, true)?)?;
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(())
 }
 
 /// The FFmpeg side of `vx stream`: video sources, Matroska recording, video size.

@@ -71,6 +71,12 @@ pub(crate) fn query_embedder(
     embedder(m.as_deref(), true, 0)
 }
 
+fn note_no_model() {
+    vx_cli::say!(
+        "vx: note: no {TEXT_MODEL} in the model directory: the index has no embeddings (search by words only)"
+    );
+}
+
 /// `vx index OUTDIR`.
 pub fn index(
     outdir: &Path,
@@ -108,9 +114,7 @@ pub fn index(
             }
         }
         if embedders.is_empty() && !quiet {
-            vx_cli::say!(
-                "vx: note: no {TEXT_MODEL} in the model directory: the index has no embeddings (search by words only)"
-            );
+            note_no_model();
         }
     }
     if embedders.is_empty() {
@@ -274,9 +278,7 @@ impl Indexer {
             None => embedder(None, false, 0)?,
         };
         if embedder.is_none() && !quiet {
-            vx_cli::say!(
-                "vx: note: no {TEXT_MODEL} in the model directory: the index has no embeddings (search by words only)"
-            );
+            note_no_model();
         }
         Ok(Indexer { index, embedder })
     }

@@ -272,56 +272,26 @@ pub fn ocr(a: &crate::OcrArgs, quiet: bool) -> Result<ExitCode> {
             });
         }
     });
-    let mut results = Vec::with_capacity(a.inputs.len());
-    let mut warnings = Vec::new();
-    let (mut failed, mut no_stream, mut done) = (false, false, 0);
-    for (input, outcome) in a.inputs.iter().zip(outcomes) {
+    let outcomes = a.inputs.iter().zip(outcomes).map(|(input, outcome)| {
         let outcome = outcome
             .into_inner()
             .ok()
             .flatten()
             .unwrap_or_else(|| Err(anyhow::anyhow!("{}: not read", input.display())));
-        match outcome {
-            Ok(o) => {
-                warn_all(input, &o.warnings);
-                let r: ops::ocr::OcrReport = typed(o)?;
-                results.extend(r.results);
-                warnings.extend(
-                    r.warnings
-                        .iter()
-                        .map(|w| format!("{}: {w}", input.display())),
-                );
-                done += 1;
-            }
-            Err(e) => {
-                let line = vx_cli::one_line(&e);
-                vx_cli::say!("vx: error: {line}");
-                warnings.push(line);
-                // An input without a picture (audio only) is exit status 3, not damage.
-                match e.downcast_ref::<NoStreamError>() {
-                    Some(_) => no_stream = true,
-                    None => failed = true,
-                }
-            }
-        }
+        (input.as_path(), outcome)
+    });
+    let (gathered, status) = gather(outcomes, |r: ops::ocr::OcrReport| (r.results, r.warnings))?;
+    // Nothing succeeded: no JSON that looks like an (empty) result.
+    if let Some((results, warnings)) = gathered {
+        let report = ops::ocr::OcrReport {
+            model: shared.models.clone(),
+            text_score: a.text_score,
+            results,
+            complete: warnings.is_empty(),
+            warnings,
+        };
+        emit(out, &json_text(&report, true)?)?;
     }
-    let status = match (failed, no_stream) {
-        (true, _) => ExitCode::from(1),
-        (false, true) => ExitCode::from(3),
-        _ => ExitCode::SUCCESS,
-    };
-    if done == 0 {
-        // Nothing succeeded: no JSON that looks like an (empty) result.
-        return Ok(status);
-    }
-    let report = ops::ocr::OcrReport {
-        model: shared.models.clone(),
-        text_score: a.text_score,
-        results,
-        complete: warnings.is_empty(),
-        warnings,
-    };
-    emit(out, &json_text(&report, true)?)?;
     Ok(status)
 }
 
@@ -391,14 +361,7 @@ pub fn embed_text(
             )
         })?,
     };
-    if let (Some(o), Some(n)) = (out, npy) {
-        if o == n {
-            return Err(usage(format!(
-                "{}: -o and --npy name the same file; choose two",
-                o.display()
-            )));
-        }
-    }
+    two_outputs(out, npy)?;
     let out = open_out(&[], out)?;
     let started = std::time::Instant::now();
     let mut e = vx_infer::text::TextEmbedder::open(

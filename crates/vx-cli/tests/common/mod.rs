@@ -286,3 +286,13 @@ pub fn with_exif_orientation(src: &Path, orientation: u8, dst: &Path) {
     out.extend_from_slice(&jpeg[2..]);
     std::fs::write(dst, out).unwrap();
 }
+
+/// The (first) input directory `vx run` made in OUTDIR.
+pub fn first_dir(out: &Path) -> PathBuf {
+    std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no input directory in {}", out.display()))
+}

@@ -93,6 +93,11 @@ pub fn blobs(bits: &[u8], w: usize, h: usize, max: usize) -> Vec<Vec<Pt>> {
     out
 }
 
+/// Distance between two points.
+pub fn dist(a: Pt, b: Pt) -> f64 {
+    ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt()
+}
+
 fn cross(o: Pt, a: Pt, b: Pt) -> f64 {
     (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x)
 }
@@ -137,7 +142,7 @@ pub fn min_area_rect(points: &[Pt]) -> ([Pt; 4], f64) {
     let mut best: Option<(f64, [Pt; 4], f64)> = None;
     for i in 0..h.len() {
         let (a, b) = (h[i], h[(i + 1) % h.len()]);
-        let len = ((b.x - a.x).powi(2) + (b.y - a.y).powi(2)).sqrt();
+        let len = dist(a, b);
         if len == 0.0 {
             continue;
         }
@@ -214,11 +219,12 @@ pub fn box_score(prob: &[f32], w: usize, h: usize, quad: &[Pt; 4]) -> f64 {
         }
         let x0 = (lo.round().max(xmin as f64)) as usize;
         let x1 = (hi.round().min(xmax as f64)) as usize;
-        for x in x0..=x1.max(x0) {
-            if x <= x1 {
-                sum += prob[y * w + x] as f64;
-                n += 1;
-            }
+        if x0 <= x1 {
+            sum += prob[y * w + x0..=y * w + x1]
+                .iter()
+                .map(|&p| p as f64)
+                .sum::<f64>();
+            n += x1 - x0 + 1;
         }
     }
     if n == 0 {
@@ -237,7 +243,7 @@ pub fn unclip(quad: &[Pt; 4], ratio: f64) -> Vec<Pt> {
     for i in 0..4 {
         let (a, b) = (quad[i], quad[(i + 1) % 4]);
         area += a.x * b.y - b.x * a.y;
-        perimeter += ((b.x - a.x).powi(2) + (b.y - a.y).powi(2)).sqrt();
+        perimeter += dist(a, b);
     }
     let area = area.abs() / 2.0;
     if perimeter == 0.0 {

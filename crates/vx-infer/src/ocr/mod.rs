@@ -262,7 +262,7 @@ impl Ocr {
         let mut crops: Vec<Img> = quads
             .iter()
             .map(|q| {
-                let d = |a: Pt, b: Pt| ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt();
+                let d = geom::dist;
                 let cw = d(q[0], q[1]).max(d(q[2], q[3])) as usize;
                 let ch = d(q[0], q[3]).max(d(q[1], q[2])) as usize;
                 let c = warp::warp_quad(&img, q, cw.max(1), ch.max(1));
@@ -364,7 +364,7 @@ impl Ocr {
                 x: p.x.clamp(0.0, (w - 1) as f64).trunc(),
                 y: p.y.clamp(0.0, (h - 1) as f64).trunc(),
             });
-            let d = |a: Pt, b: Pt| ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt();
+            let d = geom::dist;
             if d(q[0], q[1]).trunc() <= 3.0 || d(q[0], q[3]).trunc() <= 3.0 {
                 continue;
             }

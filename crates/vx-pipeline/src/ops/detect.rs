@@ -11,7 +11,7 @@ use vx_media::still::Rgb;
 use vx_media::MediaError;
 
 use crate::frame::Frame;
-use crate::op::{Emit, End, Flow, Input, Needs, Operation, Output, Select};
+use crate::op::{Emit, End, Flow, Input, Needs, Operation, Output};
 use crate::{Error, Result};
 
 /// A loaded detector, shared by every file (and operation instance) that uses it.
@@ -254,18 +254,7 @@ impl Operation for Detect {
     fn needs(&mut self, input: &Input) -> Needs {
         self.source = input.path.clone();
         self.still = input.still;
-        let select = if input.still {
-            Select::All
-        } else {
-            match self.opts.every {
-                Some(s) => Select::Every(s),
-                None => Select::Key,
-            }
-        };
-        Needs {
-            video: Some(select),
-            audio: None,
-        }
+        super::picture_needs(input, self.opts.every)
     }
 
     fn video(&mut self, frame: &Frame, _: &mut dyn Emit) -> Result<Flow> {

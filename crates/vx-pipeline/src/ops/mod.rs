@@ -11,7 +11,25 @@ pub mod scenes;
 pub mod transcribe;
 pub mod vad;
 
+use crate::op::{Input, Needs, Select};
 use crate::plan::{Kind, OpInfo};
+
+/// What a picture operation (detect, faces, ocr) takes from the decoder: the picture of a
+/// still image; of a video, one frame every `every` seconds, or its key frames.
+pub fn picture_needs(input: &Input, every: Option<f64>) -> Needs {
+    let select = if input.still {
+        Select::All
+    } else {
+        match every {
+            Some(s) => Select::Every(s),
+            None => Select::Key,
+        }
+    };
+    Needs {
+        video: Some(select),
+        audio: None,
+    }
+}
 
 /// Every operation `--ops` accepts.
 pub const KNOWN: &[OpInfo] = &[
