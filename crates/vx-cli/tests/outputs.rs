@@ -408,7 +408,9 @@ fn vx_run_replaces_an_input_directory_as_a_whole() {
     let o = run_vx(&["-q", "run", s(&a), "--ops", "keyframes", "-o", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let ids = names(&out);
-    assert_eq!(ids.len(), 2, "{ids:?}"); // the input's directory and results.jsonl
+    // The input's directory, the index (no WAL files left) and results.jsonl.
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(ids[1..], ["index.db", "results.jsonl"]);
     let dir = out.join(&ids[0]);
     assert_eq!(names(&dir).len(), 5, "{:?}", names(&dir)); // 3 images, keyframes + result
     let o = run_vx(&["-q", "run", s(&a), "--ops", "probe", "-o", s(&out)]);

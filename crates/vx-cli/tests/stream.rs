@@ -78,6 +78,18 @@ fn sorted_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     v
 }
 
+/// Give a peer writing JPEGs into `dir` the time to write `n` (10 s at most: a loaded machine
+/// is slow, a fixed pause made this test flaky), then 300 ms for the last one to be whole.
+fn wait_for_files(dir: &Path, n: usize) {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(10)
+        && (!dir.is_dir() || sorted_files(dir, "jpg").len() < n)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+}
+
 /// 8 JPEGs made by libjpeg-turbo's cjpeg from ffmpeg test frames with `opts`.
 fn cjpeg_set(d: &TempDir, name: &str, size: &str, opts: &[&str]) -> PathBuf {
     let ppm = d.path(&format!("ppm-{size}"));
@@ -253,7 +265,7 @@ fn vx_to_ffmpeg_with_sdp() {
         ]));
         wait_bound(port);
         vx_send(&dir, port, &[]);
-        std::thread::sleep(Duration::from_millis(700));
+        wait_for_files(&out, sorted_files(&dir, "jpg").len());
         peer.stop();
         assert_same_pictures(&sorted_files(&dir, "jpg"), &sorted_files(&out, "jpg"));
     }
@@ -402,7 +414,7 @@ fn large_frames_sixteen_bit_tables_and_mkv_vx_to_vx() {
     let peer = gst_receiver(port, &out, ",x-dimensions=(string)\"2560,1440\"");
     wait_bound(port);
     vx_send(&big, port, &[]);
-    std::thread::sleep(Duration::from_millis(700));
+    wait_for_files(&out, sorted_files(&big, "jpg").len());
     peer.stop();
     assert_same_pictures(&sorted_files(&big, "jpg"), &sorted_files(&out, "jpg"));
 

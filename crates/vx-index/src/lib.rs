@@ -17,7 +17,7 @@ use vx_infer::text::TextEmbedder;
 pub use search::{Hit, Kind};
 
 /// The schema version this build writes and reads (`meta.schema_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS files(
   id INTEGER PRIMARY KEY,
   input_id TEXT NOT NULL UNIQUE,
   source TEXT NOT NULL,
+  path TEXT,
   dir TEXT NOT NULL,
   content_key TEXT,
   duration REAL,
@@ -110,6 +111,16 @@ pub struct Added {
     pub embeddings: usize,
 }
 
+/// Where one input's files are ([`Index::locate`]).
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub source: String,
+    pub path: Option<PathBuf>,
+    pub dir: PathBuf,
+    /// The probe record (`Value::Null` when there is none).
+    pub probe: Value,
+}
+
 pub struct Index {
     conn: Connection,
     path: PathBuf,
@@ -175,6 +186,16 @@ impl Index {
                 .map_err(err)?;
             }
             Some(Ok(SCHEMA_VERSION)) => {}
+            // Version 1 had no files.path (the source's absolute path, which `vx serve`
+            // plays): added empty; a rebuild with `vx index` fills it.
+            Some(Ok(1)) => {
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; ALTER TABLE files ADD COLUMN path TEXT; \
+                     UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'; \
+                     COMMIT;"
+                ))
+                .map_err(err)?;
+            }
             Some(v) => {
                 return Err(IndexError::Input {
                     path: path.into(),
@@ -203,6 +224,31 @@ impl Index {
         }
     }
 
+    /// Where one input's files are: its source as named, the source's absolute path (when
+    /// it was found at indexing time), its results directory and its probe record; None for
+    /// an unknown id.
+    pub fn locate(&self, input_id: &str) -> Result<Option<Located>> {
+        match self.conn.query_row(
+            "SELECT source, path, dir, probe FROM files WHERE input_id = ?1",
+            [input_id],
+            |r| {
+                Ok(Located {
+                    source: r.get(0)?,
+                    path: r.get::<_, Option<String>>(1)?.map(PathBuf::from),
+                    dir: PathBuf::from(r.get::<_, String>(2)?),
+                    probe: r
+                        .get::<_, Option<String>>(3)?
+                        .and_then(|p| serde_json::from_str(&p).ok())
+                        .unwrap_or_default(),
+                })
+            },
+        ) {
+            Ok(l) => Ok(Some(l)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     /// The embedding model recorded in the index (`meta.text_model`), if any.
     pub fn text_model(&self) -> Option<String> {
         self.conn
@@ -226,6 +272,7 @@ impl Index {
             dir,
             id,
             source,
+            source_path,
             result,
             keyframes,
             scenes,
@@ -260,11 +307,12 @@ impl Index {
             delete_file(&tx, f).map_err(err)?;
         }
         tx.execute(
-            "INSERT INTO files(input_id, source, dir, content_key, duration, status, probe)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO files(input_id, source, path, dir, content_key, duration, status, probe)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 id,
                 source,
+                source_path,
                 dir.to_string_lossy(),
                 result["cache"]["content"].as_str(),
                 result["duration"]
@@ -388,6 +436,8 @@ pub struct Prepared {
     dir: PathBuf,
     id: String,
     source: String,
+    /// The source's absolute path, when it is a file found from here.
+    source_path: Option<String>,
     result: Value,
     keyframes: Vec<(Option<f64>, String, Option<String>)>,
     scenes: Vec<(i64, f64, f64)>,
@@ -505,6 +555,7 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
         // Absolute: searches run from anywhere (an agent's working directory) find the images.
         dir: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
         id,
+        source_path: source_path(&source),
         source,
         result,
         keyframes,
@@ -513,6 +564,17 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
         vectors,
         model,
     })
+}
+
+/// The absolute path of a source as `vx run` named it (relative to the directory it ran in,
+/// which is this process's for `vx run --index`): None for URLs, standard input, and files
+/// not found from here.
+fn source_path(source: &str) -> Option<String> {
+    if source.is_empty() || source == "-" || source.contains("://") || source.starts_with("pipe:") {
+        return None;
+    }
+    let p = std::fs::canonicalize(source).ok()?;
+    p.is_file().then(|| p.to_string_lossy().into_owned())
 }
 
 /// Remove one input's rows (inside the caller's transaction).

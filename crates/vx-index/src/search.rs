@@ -35,6 +35,8 @@ impl Kind {
 #[derive(Debug, Clone, Serialize)]
 pub struct Hit {
     pub source: String,
+    /// The input's id in the results directory (`OUTDIR/<input_id>`).
+    pub input_id: String,
     /// The input's results directory.
     pub dir: String,
     pub kind: String,
@@ -276,7 +278,7 @@ impl Index {
             .conn
             .prepare(
                 "SELECT files.source, files.dir, items.kind, items.start, items.end, items.text,
-                        items.file_id
+                        items.file_id, files.input_id
                  FROM items JOIN files ON files.id = items.file_id WHERE items.id = ?1",
             )
             .map_err(err)?;
@@ -288,7 +290,7 @@ impl Index {
             )
             .map_err(err)?;
         for (id, (score, text_rank, similarity)) in order {
-            let (source, dir, kind, start, end, text, file_id) = item
+            let (source, dir, kind, start, end, text, file_id, input_id) = item
                 .query_row([id], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
@@ -298,6 +300,7 @@ impl Index {
                         r.get::<_, Option<f64>>(4)?,
                         r.get::<_, String>(5)?,
                         r.get::<_, i64>(6)?,
+                        r.get::<_, String>(7)?,
                     ))
                 })
                 .map_err(err)?;
@@ -307,6 +310,7 @@ impl Index {
             hits.push(Hit {
                 keyframe: keyframe.map(|k| PathBuf::from(&dir).join(k)),
                 source,
+                input_id,
                 dir,
                 kind,
                 start,
@@ -329,13 +333,14 @@ impl From<(rusqlite::Error, PathBuf)> for IndexError {
 
 impl Index {
     /// What the index holds about one input, found by its source path or its input id:
-    /// its record, its transcript, on-screen text and labels with their times, its keyframes.
+    /// its record, its scenes, its transcript, on-screen text and labels with their times
+    /// (and boxes and keyframes where they have them), its keyframes.
     pub fn describe(&self, which: &str) -> Result<Option<serde_json::Value>> {
         let err = |e| self.err(e);
         let file = self
             .conn
             .query_row(
-                "SELECT id, input_id, source, dir, duration, status, probe FROM files
+                "SELECT id, input_id, source, dir, duration, status, probe, path FROM files
                  WHERE source = ?1 OR input_id = ?1 LIMIT 1",
                 [which],
                 |r| {
@@ -347,17 +352,18 @@ impl Index {
                         r.get::<_, Option<f64>>(4)?,
                         r.get::<_, Option<String>>(5)?,
                         r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<String>>(7)?,
                     ))
                 },
             )
             .ok();
-        let Some((id, input_id, source, dir, duration, status, probe)) = file else {
+        let Some((id, input_id, source, dir, duration, status, probe, path)) = file else {
             return Ok(None);
         };
         let mut st = self
             .conn
             .prepare(
-                "SELECT kind, start, end, text FROM items WHERE file_id = ?1
+                "SELECT kind, start, end, text, score, data FROM items WHERE file_id = ?1
                  ORDER BY coalesce(start, 0), id",
             )
             .map_err(err)?;
@@ -370,15 +376,27 @@ impl Index {
                     r.get::<_, Option<f64>>(1)?,
                     r.get::<_, Option<f64>>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, Option<f64>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             })
             .map_err(err)?;
         for row in rows {
-            let (kind, start, end, text) = row.map_err(err)?;
-            by_kind
-                .entry(kind)
-                .or_default()
-                .push(serde_json::json!({"start": start, "end": end, "text": text}));
+            let (kind, start, end, text, score, data) = row.map_err(err)?;
+            let mut v = serde_json::json!({"start": start, "end": end, "text": text});
+            if let Some(s) = score {
+                v["score"] = s.into();
+            }
+            // Box and keyframe (relative to the input's directory) of text and detections.
+            let data: serde_json::Value = data
+                .and_then(|d| serde_json::from_str(&d).ok())
+                .unwrap_or_default();
+            for key in ["box", "keyframe"] {
+                if !data[key].is_null() {
+                    v[key] = data[key].clone();
+                }
+            }
+            by_kind.entry(kind).or_default().push(v);
         }
         let mut st = self
             .conn
@@ -394,19 +412,89 @@ impl Index {
             .map_err(err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(err)?;
+        let mut st = self
+            .conn
+            .prepare("SELECT idx, start, end FROM scenes WHERE file_id = ?1 ORDER BY idx")
+            .map_err(err)?;
+        let scenes: Vec<serde_json::Value> = st
+            .query_map([id], |r| {
+                Ok(serde_json::json!({
+                    "index": r.get::<_, i64>(0)?,
+                    "start": r.get::<_, f64>(1)?,
+                    "end": r.get::<_, f64>(2)?,
+                }))
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
         Ok(Some(serde_json::json!({
             "source": source,
+            "path": path,
             "input_id": input_id,
             "dir": dir,
             "duration": duration,
             "status": status,
             "probe": probe.and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok()),
+            "scenes": scenes,
             "speech": by_kind.remove("speech").unwrap_or_default(),
             "text": by_kind.remove("text").unwrap_or_default(),
             "objects": by_kind.remove("object").unwrap_or_default(),
             "faces": by_kind.remove("face").unwrap_or_default(),
             "keyframes": keyframes,
         })))
+    }
+
+    /// Every input: id, source, duration, status and how many items of each kind it has.
+    pub fn files(&self) -> Result<Vec<serde_json::Value>> {
+        let err = |e| self.err(e);
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT files.id, input_id, source, duration, status,
+                        (SELECT image FROM keyframes WHERE file_id = files.id
+                         ORDER BY time LIMIT 1), dir
+                 FROM files ORDER BY source, input_id",
+            )
+            .map_err(err)?;
+        let mut count = self
+            .conn
+            .prepare("SELECT kind, count(*) FROM items WHERE file_id = ?1 GROUP BY kind")
+            .map_err(err)?;
+        let rows: Vec<_> = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<f64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, input_id, source, duration, status, image, dir) in rows {
+            let mut counts = serde_json::Map::new();
+            for c in count
+                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(err)?
+            {
+                let (k, n) = c.map_err(err)?;
+                counts.insert(k, n.into());
+            }
+            out.push(serde_json::json!({
+                "input_id": input_id,
+                "source": source,
+                "duration": duration,
+                "status": status,
+                "keyframe": image.map(|i| PathBuf::from(&dir).join(i)),
+                "items": counts,
+            }));
+        }
+        Ok(out)
     }
 }
 

@@ -177,3 +177,81 @@ fn rusqlite_free_update(db: &Path) -> bool {
         .map(|s| s.success())
         .unwrap_or(false)
 }
+
+/// Run one statement on an index with Python's sqlite3 (no SQLite dev-dependency here).
+fn python_sql(db: &Path, sql: &str) {
+    let ok = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+        ])
+        .arg(db)
+        .arg(sql)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "{sql}");
+}
+
+#[test]
+fn sources_are_located_and_version_1_is_converted_in_place() {
+    let t = Tmp::new("locate");
+    let out = t.0.join("out");
+    let d = input(&out, "a.mp4-1", "words");
+    // A source named relative to the indexing process's directory (this crate's).
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("result.json")).unwrap()).unwrap();
+    r["source"] = json!("Cargo.toml");
+    write(&d.join("result.json"), r);
+    write(
+        &d.join("scenes.json"),
+        json!({"scenes": [{"index": 0, "start": 0.0, "end": 5.0}, {"index": 1, "start": 5.0, "end": 20.0}]}),
+    );
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("result.json")).unwrap()).unwrap();
+    r["ops"]["scenes"] = json!({"status": "ok"});
+    write(&d.join("result.json"), r);
+    input(&out, "gone.mp4-2", "more words");
+    let db = t.0.join("index.db");
+    let mut idx = Index::open(&db).unwrap();
+    idx.add_input(&d, None).unwrap();
+    idx.add_input(&out.join("gone.mp4-2"), None).unwrap();
+    let l = idx.locate("a.mp4-1").unwrap().unwrap();
+    assert_eq!(l.source, "Cargo.toml");
+    assert_eq!(
+        l.path.as_deref(),
+        Some(std::fs::canonicalize("Cargo.toml").unwrap().as_path())
+    );
+    assert_eq!(l.dir, std::fs::canonicalize(&d).unwrap());
+    // A source that is not there has no path; an unknown id is None.
+    assert_eq!(idx.locate("gone.mp4-2").unwrap().unwrap().path, None);
+    assert!(idx.locate("nope").unwrap().is_none());
+    // describe: scenes, and the boxes and keyframes of text and detections.
+    let desc = idx.describe("a.mp4-1").unwrap().unwrap();
+    assert_eq!(desc["scenes"].as_array().unwrap().len(), 2, "{desc}");
+    assert_eq!(desc["scenes"][1]["start"], 5.0);
+    assert_eq!(desc["text"][0]["keyframe"], "kf-000001.jpg", "{desc}");
+    assert_eq!(desc["objects"][0]["box"]["w"], 3, "{desc}");
+    assert_eq!(desc["objects"][0]["score"], 0.9);
+    let files = idx.files().unwrap();
+    assert_eq!(files.len(), 2);
+    let a = files.iter().find(|f| f["input_id"] == "a.mp4-1").unwrap();
+    assert_eq!(a["items"]["speech"], 2, "{files:?}");
+    assert_eq!(a["items"]["object"], 1, "{files:?}");
+    drop(idx);
+    // A version 1 index (no files.path) is converted when opened, its rows kept.
+    python_sql(
+        &db,
+        "ALTER TABLE files DROP COLUMN path; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+    );
+    let mut idx = Index::open(&db).unwrap();
+    assert_eq!(idx.counts().unwrap().0, 2);
+    assert_eq!(idx.locate("a.mp4-1").unwrap().unwrap().path, None);
+    assert_eq!(idx.search("words", 5, None, None).unwrap().len(), 2);
+    idx.add_input(&d, None).unwrap();
+    assert!(idx.locate("a.mp4-1").unwrap().unwrap().path.is_some());
+    drop(idx);
+    // Opened again: version 2, nothing to convert.
+    let idx = Index::open(&db).unwrap();
+    assert_eq!(idx.counts().unwrap().0, 2);
+}

@@ -194,9 +194,13 @@ pub(crate) struct RunArgs {
     /// command with K = 0..N-1 on N machines (docs/SCALE.md).
     #[arg(long, value_name = "K/N")]
     pub(crate) shard: Option<String>,
-    /// Also index each input as it finishes, into PATH (default OUTDIR/index.db): the
-    /// searchable SQLite index of `vx index` / `vx search` (docs/INDEX.md).
+    /// Where each input is indexed as it finishes (default OUTDIR/index.db): the searchable
+    /// SQLite index of `vx search`, `vx serve` and `vx mcp` (docs/INDEX.md).
     #[arg(long, value_name = "PATH", num_args = 0..=1)]
     #[allow(clippy::option_option)]
     pub(crate) index: Option<Option<PathBuf>>,
+    /// No index: the results directory only (`vx index OUTDIR` can build it later; use this
+    /// for shards writing one directory on shared storage, where SQLite's locks are unsafe).
+    #[arg(long, conflicts_with = "index")]
+    pub(crate) no_index: bool,
 }

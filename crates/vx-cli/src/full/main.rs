@@ -360,6 +360,20 @@ enum Command {
         #[arg(long, value_name = "MODEL")]
         text_model: Option<String>,
     },
+    /// A local web page over an index: a search box, results as keyframe thumbnails that
+    /// play the source at their second, and a page per file (scenes, transcript, on-screen
+    /// text, detections drawn on frames). Serves only the index's own sources and results,
+    /// read-only, on 127.0.0.1 unless --listen says otherwise. Stops on Ctrl-C.
+    Serve {
+        /// The index file, or the results directory holding index.db.
+        index: PathBuf,
+        /// Address and port to listen on (port 0: any free port; the address is printed).
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Sentence-embedding model for queries (default: the one the index was built with).
+        #[arg(long, value_name = "MODEL")]
+        text_model: Option<String>,
+    },
     /// Run several operations over each input in one pass over the file.
     ///
     /// `--ops "keyframes;[detect,faces];transcribe"`: `;` separates stages, `[a,b]` runs
@@ -586,6 +600,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Detect(a) => commands::detect(&a, a.family.map(Into::into), "detect", quiet),
         Command::Ocr(a) => video::ocr(&a, quiet),
         Command::Mcp { index, text_model } => mcp::serve(&index, text_model.as_deref()),
+        Command::Serve {
+            index,
+            listen,
+            text_model,
+        } => search::serve(&index, listen, text_model.as_deref(), quiet),
         Command::Index {
             outdir,
             index,

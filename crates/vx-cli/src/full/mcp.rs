@@ -159,13 +159,7 @@ impl Server {
 
 /// `vx mcp INDEX`.
 pub fn serve(index: &Path, text_model: Option<&str>) -> Result<ExitCode> {
-    let path = super::search::index_path(index);
-    if !path.is_file() {
-        return Err(super::commands::usage(format!(
-            "{}: no index (make one with `vx index OUTDIR` or `vx run ... --index`)",
-            path.display()
-        )));
-    }
+    let path = super::search::existing_index(index)?;
     let index = Index::open(&path)?;
     let embedder = super::search::query_embedder(&index, text_model)?;
     // Several searches in one process: the vectors once.

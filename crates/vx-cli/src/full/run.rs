@@ -293,13 +293,18 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
             .count(),
         None => found.files.len(),
     };
-    // --index: each input goes into the index as it finishes (its own transaction).
-    let indexer = match &a.index {
-        Some(p) => Some(std::sync::Mutex::new(super::search::Indexer::open(
-            &p.clone().unwrap_or_else(|| a.out.join("index.db")),
+    // The index (unless --no-index): each input goes into it as it finishes (its own
+    // transaction).
+    let indexer = if a.no_index {
+        None
+    } else {
+        Some(std::sync::Mutex::new(super::search::Indexer::open(
+            &a.index
+                .clone()
+                .flatten()
+                .unwrap_or_else(|| a.out.join("index.db")),
             quiet,
-        )?)),
-        None => None,
+        )?))
     };
     let started = std::time::Instant::now();
     let progress = crate::progress::Bulk::new(total, jobs, quiet);

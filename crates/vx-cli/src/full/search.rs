@@ -19,6 +19,19 @@ pub fn index_path(p: &Path) -> PathBuf {
     }
 }
 
+/// The index file of `vx search`, `vx mcp` and `vx serve` (a usage error when there is none:
+/// they never create one).
+pub fn existing_index(p: &Path) -> Result<PathBuf> {
+    let path = index_path(p);
+    if !path.is_file() {
+        return Err(usage(format!(
+            "{}: no index (make one with `vx run ... -o OUTDIR` or `vx index OUTDIR`)",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
 /// The sentence embedder: `model` (a path or name), else the default when it is in the model
 /// directory; None when there is none (then search is by words only).
 fn embedder(
@@ -184,13 +197,7 @@ pub fn search(
     json: bool,
     text_model: Option<&str>,
 ) -> Result<ExitCode> {
-    let path = index_path(index);
-    if !path.is_file() {
-        return Err(usage(format!(
-            "{}: no index (make one with `vx index OUTDIR` or `vx run ... --index`)",
-            path.display()
-        )));
-    }
+    let path = existing_index(index)?;
     let list: Vec<String> = match (query, queries) {
         (Some(q), _) => vec![q.to_string()],
         (None, Some(f)) => std::fs::read_to_string(f)
@@ -258,40 +265,136 @@ pub fn search(
     })
 }
 
-/// `vx run --index`: the index and the embedder, inputs added as they finish; a failure is
-/// a warning (the results on disk stay; `vx index OUTDIR` redoes it).
+/// `vx run`'s index (OUTDIR/index.db unless `--no-index`): inputs added as they finish; a
+/// failure is a warning (the results on disk stay; `vx index OUTDIR` redoes it). The sentence
+/// embedder is loaded when the first input with texts to embed finishes (a run of keyframes
+/// alone never loads it).
 pub struct Indexer {
-    index: Index,
-    embedder: Option<vx_infer::text::TextEmbedder>,
+    path: PathBuf,
+    /// Opened at once when the file exists (a wrong file is an error before any input
+    /// runs), else made when the first input finishes (a run that fails before any input
+    /// leaves no file, and no output directory, behind).
+    index: Option<Index>,
+    /// Could not be made: said once, the run goes on without it.
+    failed: bool,
+    /// None until needed; then the embedder, or None when there is no model.
+    embedder: Option<Option<vx_infer::text::TextEmbedder>>,
+    quiet: bool,
 }
+
+/// The operation outputs that hold texts to embed.
+const TEXT_OUTPUTS: [&str; 4] = ["transcribe.json", "ocr.json", "detect.json", "faces.json"];
 
 impl Indexer {
     pub fn open(path: &Path, quiet: bool) -> Result<Indexer> {
-        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
-        }
-        let index = Index::open(path)?;
-        // The model the index was built with, so that its vectors stay comparable; the
-        // default for a new index.
-        let embedder = match index.text_model() {
-            Some(_) => query_embedder(&index, None)?,
-            None => embedder(None, false, 0)?,
+        let index = if path.exists() {
+            Some(Index::open(path)?)
+        } else {
+            None
         };
-        if embedder.is_none() && !quiet {
-            note_no_model();
+        Ok(Indexer {
+            path: path.to_path_buf(),
+            index,
+            failed: false,
+            embedder: None,
+            quiet,
+        })
+    }
+
+    fn index(&mut self) -> Option<&mut Index> {
+        if self.index.is_none() && !self.failed {
+            let made = (|| -> Result<Index> {
+                if let Some(d) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
+                }
+                Ok(Index::open(&self.path)?)
+            })();
+            match made {
+                Ok(i) => self.index = Some(i),
+                Err(e) => {
+                    self.failed = true;
+                    vx_cli::say!("vx: warning: no index: {}", vx_cli::one_line(&e));
+                }
+            }
         }
-        Ok(Indexer { index, embedder })
+        self.index.as_mut()
+    }
+
+    /// The model the index was built with, so that its vectors stay comparable; the default
+    /// for a new index; none (words only, said once) when it cannot be loaded.
+    fn load_embedder(&mut self) -> Option<vx_infer::text::TextEmbedder> {
+        let loaded = match self.index.as_ref() {
+            Some(i) if i.text_model().is_some() => query_embedder(i, None),
+            _ => embedder(None, false, 0),
+        };
+        match loaded {
+            Ok(None) => {
+                if !self.quiet {
+                    note_no_model();
+                }
+                None
+            }
+            Ok(e) => e,
+            Err(e) => {
+                vx_cli::say!(
+                    "vx: warning: no embeddings in the index (search by words only): {}",
+                    vx_cli::one_line(&e)
+                );
+                None
+            }
+        }
     }
 
     pub fn add(&mut self, dir: &Path) {
         if !dir.join("result.json").is_file() {
             return;
         }
-        if let Err(e) = self.index.add_input(dir, self.embedder.as_mut()) {
+        if self.index().is_none() {
+            return;
+        }
+        if self.embedder.is_none() && TEXT_OUTPUTS.iter().any(|f| dir.join(f).is_file()) {
+            self.embedder = Some(self.load_embedder());
+        }
+        let (Some(index), emb) = (
+            self.index.as_mut(),
+            self.embedder.as_mut().and_then(Option::as_mut),
+        ) else {
+            return;
+        };
+        if let Err(e) = index.add_input(dir, emb) {
             vx_cli::say!(
                 "vx: warning: not indexed: {}",
                 vx_cli::one_line(&anyhow::Error::from(e))
             );
         }
     }
+}
+
+/// `vx serve INDEX`: the web page (vx_serve) until Ctrl-C.
+pub fn serve(
+    index: &Path,
+    listen: std::net::SocketAddr,
+    text_model: Option<&str>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let path = existing_index(index)?;
+    let idx = Index::open(&path)?;
+    let emb = query_embedder(&idx, text_model)?;
+    if emb.is_none() && !quiet {
+        vx_cli::say!("vx: the index has no embeddings: search by words only");
+    }
+    if !listen.ip().is_loopback() {
+        vx_cli::say!(
+            "vx: warning: listening on {listen}: every host that reaches it can read the \
+             indexed files"
+        );
+    }
+    let shown = path.display().to_string();
+    vx_serve::serve(idx, emb, listen, 2, |addr| {
+        // Always printed (also with -q): scripts read the address from here.
+        println!("vx: serving {shown} on http://{addr}/ (Ctrl-C stops)");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -279,7 +279,9 @@ impl Operation for Detect {
             self.results.push(DetectResult {
                 source: self.source.clone(),
                 time: None,
-                keyframe: None,
+                // The keyframe image of the picture when keyframes ran before (as for videos
+                // and as ocr does: the index draws the boxes on it).
+                keyframe: frame.tag.as_deref().map(str::to_string),
                 annotated,
                 blurred,
                 width: size.0,

@@ -1,0 +1,405 @@
+//! `vx serve`: a local web page over a vx search index (docs/INDEX.md, "The web page").
+//!
+//! One HTTP server (axum on a small tokio runtime) answering:
+//!
+//! * `/` the search page and `/file/<id>` a page per input (plain HTML, CSS and JavaScript
+//!   compiled into the binary: no CDN, no build step);
+//! * `/api/search?q=&k=&kind=`, `/api/files`, `/api/file/<id>`: JSON from the index;
+//! * `/src/<id>`: an input's source file as it was indexed (with byte ranges, so that a
+//!   video element can seek), `/out/<id>/<path>`: a file inside that input's results
+//!   directory ([`paths::resolve_under`]: no `..`, no absolute path, no link leading out).
+//!
+//! Nothing else on disk is reachable, nothing is written, and requests whose `Host` is not
+//! the address served (a page on another site reaching a local port through DNS rebinding)
+//! are refused unless the server listens on every interface.
+pub mod paths;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use vx_index::{Index, Kind};
+use vx_infer::text::TextEmbedder;
+
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+const FILE_HTML: &str = include_str!("../assets/file.html");
+const APP_JS: &str = include_str!("../assets/app.js");
+const STYLE_CSS: &str = include_str!("../assets/style.css");
+
+/// Results per search unless `k` says otherwise, and the most a request may ask for.
+const DEFAULT_K: usize = 20;
+const MAX_K: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The index and the query embedder, used by one search at a time.
+struct Searcher {
+    index: Index,
+    embedder: Option<TextEmbedder>,
+}
+
+struct AppState {
+    searcher: Mutex<Searcher>,
+    /// Host header values accepted (None: any, when listening on every interface).
+    hosts: Option<Vec<String>>,
+}
+
+type Shared = Arc<AppState>;
+
+/// Serve `index` on `listen` until SIGINT or SIGTERM. `ready` gets the bound address (the
+/// port chosen when `listen` asked for port 0) once requests are accepted. Queries are
+/// embedded with `embedder` (None: search by words alone). `workers`: the runtime's threads.
+pub fn serve(
+    index: Index,
+    embedder: Option<TextEmbedder>,
+    listen: SocketAddr,
+    workers: usize,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .max_blocking_threads(4)
+        .enable_io()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let hosts = (!listen.ip().is_unspecified()).then(|| allowed_hosts(addr));
+        let state = Arc::new(AppState {
+            searcher: Mutex::new(Searcher { index, embedder }),
+            hosts,
+        });
+        let app = router(state);
+        ready(addr);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped())
+            .await?;
+        Ok(())
+    })
+}
+
+/// The names a browser on this machine uses for `addr`.
+fn allowed_hosts(addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    let mut v = vec![addr.to_string(), format!("localhost:{port}")];
+    if addr.ip().is_loopback() {
+        v.extend([format!("127.0.0.1:{port}"), format!("[::1]:{port}")]);
+    }
+    v
+}
+
+async fn stopped() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(|| async { html(INDEX_HTML) }))
+        .route("/file/{id}", get(|| async { html(FILE_HTML) }))
+        .route(
+            "/static/app.js",
+            get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/static/style.css",
+            get(|| async { asset(STYLE_CSS, "text/css; charset=utf-8") }),
+        )
+        .route("/api/search", get(api_search))
+        .route("/api/files", get(api_files))
+        .route("/api/file/{id}", get(api_file))
+        .route("/src/{id}", get(source_file))
+        .route("/out/{id}/{*rel}", get(out_file))
+        .fallback(|| async { not_found() })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Every response: the Host check, no sniffing of types, and a policy that lets the pages
+/// load only this server's own scripts, pictures and media.
+async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    if let Some(hosts) = &st.hosts {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            return (StatusCode::FORBIDDEN, "unknown Host\n").into_response();
+        }
+    }
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; \
+             frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+fn html(body: &'static str) -> Response {
+    asset(body, "text/html; charset=utf-8")
+}
+
+fn asset(body: &'static str, mime: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+fn error(status: StatusCode, msg: String) -> Response {
+    (status, Json(json!({ "error": msg }))).into_response()
+}
+
+/// Run `f` on the searcher on a blocking thread (SQLite and the embedder block).
+async fn with_searcher<T: Send + 'static>(
+    st: &Shared,
+    f: impl FnOnce(&mut Searcher) -> Result<T, vx_index::IndexError> + Send + 'static,
+) -> Result<T, Response> {
+    let st = st.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let mut s = st.searcher.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s)
+    })
+    .await;
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    k: Option<usize>,
+    kind: Option<String>,
+}
+
+fn parse_kind(s: &str) -> Option<Kind> {
+    Some(match s {
+        "speech" => Kind::Speech,
+        "text" => Kind::Text,
+        "object" => Kind::Object,
+        "face" => Kind::Face,
+        _ => return None,
+    })
+}
+
+/// Links of one input: its media (`/src/<id>`) when its source is a file, and what kind.
+fn media_of(index: &Index, input_id: &str) -> Value {
+    let Ok(Some(l)) = index.locate(input_id) else {
+        return Value::Null;
+    };
+    let playable = l.path.as_ref().is_some_and(|p| p.is_file());
+    json!({
+        "url": playable.then(|| format!("/src/{}", paths::encode_segment(input_id))),
+        "type": paths::media_type(&l.probe),
+    })
+}
+
+async fn api_search(State(st): State<Shared>, Query(p): Query<SearchParams>) -> Response {
+    let q = p.q.unwrap_or_default().trim().to_string();
+    if q.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "an empty query".into());
+    }
+    let kind = match p.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => None,
+        Some(k) => match parse_kind(k) {
+            Some(k) => Some(k),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("kind {k:?}: one of speech, text, object, face"),
+                )
+            }
+        },
+    };
+    let k = p.k.unwrap_or(DEFAULT_K).clamp(1, MAX_K);
+    let query = q.clone();
+    let r = with_searcher(&st, move |s| {
+        let t0 = std::time::Instant::now();
+        let hits = s.index.search(&query, k, kind, s.embedder.as_mut())?;
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let mut media_by_input: std::collections::HashMap<String, Value> = Default::default();
+        let mut out = Vec::with_capacity(hits.len());
+        for h in hits {
+            let mut v = serde_json::to_value(&h).unwrap_or_default();
+            let dir = PathBuf::from(&h.dir);
+            v["thumb"] = h
+                .keyframe
+                .as_ref()
+                .and_then(|k| paths::out_url(&h.input_id, &dir, k))
+                .into();
+            v["page"] = format!("/file/{}", paths::encode_segment(&h.input_id)).into();
+            let media = media_by_input
+                .entry(h.input_id.clone())
+                .or_insert_with(|| media_of(&s.index, &h.input_id));
+            v["media"] = media.clone();
+            out.push(v);
+        }
+        Ok((out, ms))
+    })
+    .await;
+    match r {
+        Ok((hits, ms)) => Json(json!({"query": q, "ms": ms, "hits": hits})).into_response(),
+        Err(resp) => resp,
+    }
+}
+
+async fn api_files(State(st): State<Shared>) -> Response {
+    let r = with_searcher(&st, |s| {
+        let mut files = s.index.files()?;
+        for f in &mut files {
+            let id = f["input_id"].as_str().unwrap_or_default().to_string();
+            let thumb = s.index.locate(&id)?.and_then(|l| {
+                let k = PathBuf::from(f["keyframe"].as_str()?);
+                paths::out_url(&id, &l.dir, &k)
+            });
+            f["thumb"] = thumb.into();
+            f["page"] = format!("/file/{}", paths::encode_segment(&id)).into();
+        }
+        Ok(files)
+    })
+    .await;
+    match r {
+        Ok(files) => Json(json!({ "files": files })).into_response(),
+        Err(resp) => resp,
+    }
+}
+
+async fn api_file(State(st): State<Shared>, UrlPath(id): UrlPath<String>) -> Response {
+    let r = with_searcher(&st, move |s| {
+        let Some(mut d) = s.index.describe(&id)? else {
+            return Ok(None);
+        };
+        let dir = PathBuf::from(d["dir"].as_str().unwrap_or_default());
+        let url = |rel: &Value| -> Value {
+            rel.as_str()
+                .and_then(|r| paths::out_url(&id, &dir, &dir.join(r)))
+                .into()
+        };
+        for k in d["keyframes"].as_array_mut().into_iter().flatten() {
+            k["url"] = k["image"]
+                .as_str()
+                .and_then(|i| paths::out_url(&id, &dir, std::path::Path::new(i)))
+                .into();
+        }
+        for kind in ["text", "objects", "faces"] {
+            for it in d[kind].as_array_mut().into_iter().flatten() {
+                if !it["keyframe"].is_null() {
+                    it["keyframe_url"] = url(&it["keyframe"]);
+                }
+            }
+        }
+        d["media"] = media_of(&s.index, &id);
+        d["frame"] = match paths::display_size(&d["probe"]) {
+            Some((w, h)) => json!({"width": w, "height": h}),
+            None => Value::Null,
+        };
+        d["result_url"] = url(&json!("result.json"));
+        Ok(Some(d))
+    })
+    .await;
+    match r {
+        Ok(Some(d)) => Json(d).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such input in the index".into()),
+        Err(resp) => resp,
+    }
+}
+
+/// Send one file with tower-http (byte ranges, conditional requests, its MIME type).
+async fn send(path: PathBuf, req: Request) -> Response {
+    match tower_http::services::ServeFile::new(path)
+        .oneshot(req)
+        .await
+    {
+        Ok(res) => res.map(axum::body::Body::new),
+        Err(_) => not_found(),
+    }
+}
+
+async fn source_file(
+    State(st): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+    req: Request,
+) -> Response {
+    let located = with_searcher(&st, move |s| s.index.locate(&id)).await;
+    match located {
+        Ok(Some(l)) => match l.path.as_deref().and_then(paths::source_file) {
+            Some(p) => send(p, req).await,
+            None => not_found(),
+        },
+        Ok(None) => not_found(),
+        Err(resp) => resp,
+    }
+}
+
+async fn out_file(
+    State(st): State<Shared>,
+    UrlPath((id, rel)): UrlPath<(String, String)>,
+    req: Request,
+) -> Response {
+    let located = with_searcher(&st, move |s| s.index.locate(&id)).await;
+    match located {
+        Ok(Some(l)) => match paths::resolve_under(&l.dir, &rel) {
+            Some(p) => send(p, req).await,
+            None => not_found(),
+        },
+        Ok(None) => not_found(),
+        Err(resp) => resp,
+    }
+}
