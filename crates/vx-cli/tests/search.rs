@@ -82,7 +82,10 @@ fn shared_media_are_found_by_words_meaning_objects_and_text() {
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty());
     // The same index for an agent: `vx mcp` over stdio (JSON-RPC 2.0, one message a line).
-    mcp_client(&index, &jfk, &corpus.join("bus.jpg"));
+    let pet = d.path("elsewhere/pet.jpg");
+    std::fs::create_dir_all(pet.parent().unwrap()).unwrap();
+    std::fs::copy(need("media/dog.jpg"), &pet).unwrap();
+    mcp_client(&index, &jfk, &corpus.join("bus.jpg"), &pet);
     // A rebuild by `vx index` gives the same index (inputs replaced, not doubled).
     let count = |p: &Path| {
         let o = std::process::Command::new("python3")
@@ -96,7 +99,8 @@ fn shared_media_are_found_by_words_meaning_objects_and_text() {
     let o = with_models(&["-q", "index", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(count(&index), before);
-    assert!(before.ends_with(" 5\n"), "{before}");
+    // The corpus's five files and the one `extract` added.
+    assert!(before.ends_with(" 6\n"), "{before}");
 }
 
 /// Results of many inputs (synthetic, 3 items each) indexed by a `vx index` killed at
@@ -200,7 +204,7 @@ print(c.execute('select count(*) from files').fetchone()[0], bad, fts == items)
 
 /// Speaks the protocol as a client would: initialize, the initialized notification,
 /// tools/list, two tools/call, an unknown method and a line that is not JSON.
-fn mcp_client(index: &Path, jfk: &Path, bus: &Path) {
+fn mcp_client(index: &Path, jfk: &Path, bus: &Path, pet: &Path) {
     use std::io::Write;
     let mut child = vx()
         .args(["mcp", s(index)])
@@ -221,6 +225,10 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path) {
         r#"{"jsonrpc":"2.0","id":6,"result":{}}"#.to_string(),
         "[]".to_string(),
         r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rm","arguments":{}}}"#.to_string(),
+        // A new file: extracted into the same results directory and index, then found.
+        serde_json::json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "extract", "arguments": {"path": s(pet), "ops": "keyframes;detect"}}}).to_string(),
+        serde_json::json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "dog", "k": 5, "kind": "object"}}}).to_string(),
+        serde_json::json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {"name": "extract", "arguments": {"path": "/no/such/file.mp4"}}}).to_string(),
     ];
     {
         let mut stdin = child.stdin.take().unwrap();
@@ -239,7 +247,7 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     // The notification and the client's response get no answer.
-    assert_eq!(replies.len(), 10, "{replies:?}");
+    assert_eq!(replies.len(), 13, "{replies:?}");
     assert_eq!(replies[0]["result"]["protocolVersion"], "2025-06-18");
     assert_eq!(replies[0]["result"]["serverInfo"]["name"], "vx");
     let tools: Vec<&str> = replies[1]["result"]["tools"]
@@ -248,7 +256,7 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path) {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tools, ["search", "describe_file"]);
+    assert_eq!(tools, ["search", "extract", "describe_file"]);
     let hits = &replies[2]["result"]["structuredContent"]["hits"];
     assert!(
         hits.as_array()
@@ -272,7 +280,32 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path) {
     assert_eq!(replies[5]["error"]["code"], -32700);
     assert_eq!(replies[6]["error"]["code"], -32600, "empty batch");
     assert_eq!(replies[7]["error"]["code"], -32602, "unknown tool");
-    assert_eq!(replies[8]["error"]["code"], -32700, "not UTF-8");
-    assert_eq!(replies[9]["id"], 8);
-    assert!(replies[9]["result"].is_object());
+    let pet_canon = std::fs::canonicalize(pet).unwrap();
+    let x = &replies[8]["result"];
+    assert_eq!(x["isError"], false, "{x}");
+    let x = &x["structuredContent"];
+    assert_eq!(x["source"].as_str(), pet_canon.to_str(), "{x}");
+    assert!(
+        x["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["text"] == "dog"),
+        "{x}"
+    );
+    // Its results went to the index's directory, beside the others.
+    assert!(Path::new(x["dir"].as_str().unwrap())
+        .starts_with(std::fs::canonicalize(index.parent().unwrap()).unwrap()));
+    let hits = &replies[9]["result"]["structuredContent"]["hits"];
+    assert!(
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["source"].as_str() == pet_canon.to_str()),
+        "the extracted file is searched: {hits}"
+    );
+    assert_eq!(replies[10]["result"]["isError"], true);
+    assert_eq!(replies[11]["error"]["code"], -32700, "not UTF-8");
+    assert_eq!(replies[12]["id"], 8);
+    assert!(replies[12]["result"].is_object());
 }

@@ -174,6 +174,13 @@ impl Index {
         Ok(n)
     }
 
+    /// Read the vectors again (after the index changed: an input added by this process or
+    /// another).
+    pub fn reload(&mut self) -> Result<usize> {
+        self.vectors = Default::default();
+        self.preload()
+    }
+
     /// The `k` best items for `query`, optionally of one kind. Without an embedder (or
     /// without stored vectors) the ranking is BM25 alone.
     pub fn search(

@@ -351,8 +351,9 @@ enum Command {
         text_model: Option<String>,
     },
     /// The index for AI agents: a Model Context Protocol server over stdio (JSON-RPC 2.0,
-    /// one message per line) with the tools `search` and `describe_file`. Register it in an
-    /// agent as the command `vx mcp INDEX`.
+    /// one message per line) with the tools `search`, `describe_file` and `extract` (a new
+    /// file run through `vx run` into the same index). Register it in an agent as the command
+    /// `vx mcp INDEX`.
     Mcp {
         /// The index file, or the results directory holding index.db.
         index: PathBuf,

@@ -1,9 +1,10 @@
 //! `vx mcp INDEX`: the index for agents, as a Model Context Protocol server over stdio
 //! (JSON-RPC 2.0, one message per line): `initialize`, `ping`, `tools/list`, `tools/call`
-//! with the tools `search` (the hybrid search of `vx search`) and `describe_file` (what the
-//! index holds about one input). Logs go to stderr; stdout carries only protocol messages.
+//! with the tools `search` (the hybrid search of `vx search`), `describe_file` (what the
+//! index holds about one input) and `extract` (a new file run through `vx run` into the same
+//! results directory and index). Logs go to stderr; stdout carries only protocol messages.
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -29,6 +30,18 @@ fn tools() -> Value {
                     "kind": {"type": "string", "enum": ["speech", "text", "object", "face"], "description": "only hits of this kind"}
                 },
                 "required": ["query"]
+            }
+        },
+        {
+            "name": "extract",
+            "description": "Add a video, audio file or picture on this machine to the index: keyframes, detected objects, on-screen text and the transcript (those whose models are installed), in one pass; then it can be searched. Returns what was found, as describe_file does. Takes about as long as the file plays, or less.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "the file's path on this machine"},
+                    "ops": {"type": "string", "description": "the operations, as vx run --ops takes them (default: keyframes;[detect,ocr];transcribe, without those whose model is missing)"}
+                },
+                "required": ["path"]
             }
         },
         {
@@ -67,7 +80,93 @@ struct Server {
     embedder: Option<vx_infer::text::TextEmbedder>,
 }
 
+/// The operations `extract` runs by default: keyframes, and detect, ocr and transcribe when
+/// their default model is in the model directory.
+fn default_ops() -> String {
+    let have = |op: &str| {
+        vx_pipeline::ops::DEFAULT_MODELS
+            .iter()
+            .find(|(o, _)| *o == op)
+            .is_some_and(|(_, names)| {
+                names
+                    .iter()
+                    .any(|n| super::commands::resolve_model(n).is_ok())
+            })
+    };
+    let pictures: Vec<&str> = ["detect", "ocr"].into_iter().filter(|o| have(o)).collect();
+    let mut ops = "keyframes".to_string();
+    if !pictures.is_empty() {
+        ops.push_str(&format!(";[{}]", pictures.join(",")));
+    }
+    if have("transcribe") {
+        ops.push_str(";transcribe");
+    }
+    ops
+}
+
 impl Server {
+    /// `extract`: `vx run PATH --ops OPS -o OUTDIR --index INDEX` as a child process (this
+    /// binary; its stdout is not the protocol's), OUTDIR being the directory of the index;
+    /// then the vectors read again and the file described.
+    fn extract(&mut self, args: &Value) -> Value {
+        let Some(path) = args["path"].as_str() else {
+            return tool_result(json!("missing argument: path"), true);
+        };
+        if !Path::new(path).is_file() {
+            return tool_result(json!(format!("{path}: no such file")), true);
+        }
+        let source = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
+        let ops = args["ops"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(default_ops);
+        let index = self.index.path().to_path_buf();
+        let outdir = index
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => return tool_result(json!(format!("cannot find vx: {e}")), true),
+        };
+        let run = std::process::Command::new(exe)
+            .arg("-q")
+            .arg("run")
+            .arg(&source)
+            .args(["--ops", &ops, "-o"])
+            .arg(&outdir)
+            .arg("--index")
+            .arg(&index)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output();
+        let out = match run {
+            Ok(o) => o,
+            Err(e) => return tool_result(json!(format!("cannot run vx: {e}")), true),
+        };
+        let errors = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        // 0: done; 1: some operation failed (the others' results are in the index).
+        if !matches!(out.status.code(), Some(0 | 1)) {
+            return tool_result(json!(format!("vx run failed: {errors}")), true);
+        }
+        if let Err(e) = self.index.reload() {
+            return tool_result(json!(e.to_string()), true);
+        }
+        match self.index.describe(&source.to_string_lossy()) {
+            Ok(Some(mut d)) => {
+                d["ops"] = json!(ops);
+                if !errors.is_empty() {
+                    d["warnings"] = json!(errors.lines().collect::<Vec<_>>());
+                }
+                tool_result(d, false)
+            }
+            Ok(None) => tool_result(json!(format!("{path}: not indexed: {errors}")), true),
+            Err(e) => tool_result(json!(e.to_string()), true),
+        }
+    }
+
     fn call(&mut self, name: &str, args: &Value) -> Value {
         match name {
             "search" => {
@@ -90,6 +189,7 @@ impl Server {
                     Err(e) => tool_result(json!(e.to_string()), true),
                 }
             }
+            "extract" => self.extract(args),
             "describe_file" => {
                 let Some(s) = args["source"].as_str() else {
                     return tool_result(json!("missing argument: source"), true);
@@ -145,7 +245,7 @@ impl Server {
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                if !matches!(name.as_str(), "search" | "describe_file") {
+                if !matches!(name.as_str(), "search" | "describe_file" | "extract") {
                     return Some(error(&id, -32602, &format!("unknown tool: {name}")));
                 }
                 let args = msg["params"]["arguments"].clone();
