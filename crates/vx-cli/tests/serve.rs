@@ -569,10 +569,12 @@ fn search_and_play_in_a_real_browser() {
          return img && img.complete && img.naturalWidth > 0 && n ? n : null;",
     );
     assert_eq!(drawn.as_u64().unwrap() as usize, want);
-    assert!(b
-        .js("return document.querySelector('#player img.still').complete")
-        .as_bool()
-        .unwrap());
+    // The picture itself in the player.
+    b.wait(
+        "the picture in the player",
+        "const i = document.querySelector('#player img.still');
+         return i && i.complete && i.naturalWidth === 810;",
+    );
 
     // Markup in a transcript is shown as text, never run.
     b.open(&format!("{site}/?q=zebra"));
