@@ -322,3 +322,50 @@ fn windows_follow_the_speech() {
         assert!(b <= 11.6 || a >= 22.5, "{s}");
     }
 }
+
+#[test]
+fn short_utterances_are_heard_together_and_timed_on_the_file() {
+    // Three LibriVox clips 3 s apart: three VAD windows, transcribed in one whisper call
+    // (joined end to end, as faster-whisper joins its speech chunks); each segment's times
+    // must still fall inside its own clip on the file's timeline.
+    let d = TempDir::new("transcribe-batch");
+    let wav = d.path("three.wav");
+    let clip = |n: &str| {
+        need(&format!(
+            "media/sense_and_sensibility_01_austen_64kb-{n}.wav"
+        ))
+    };
+    let (a, b, c) = (clip("0870"), clip("0880"), clip("0890"));
+    ffmpeg(&[
+        "-i",
+        s(&a),
+        "-i",
+        s(&b),
+        "-i",
+        s(&c),
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono:d=3",
+        "-filter_complex",
+        "[3]asplit=2[s1][s2];[0][s1][1][s2][2]concat=n=5:v=0:a=1",
+        s(&wav),
+    ]);
+    let v = json(&wav);
+    // Clips: 0870 at 0-7.1 s, 0880 at 10.1-13.09 s, 0890 at 16.09-21.39 s.
+    let clips = [(0.0, 7.1), (10.1, 13.09), (16.09, 21.39)];
+    for seg in v["segments"].as_array().unwrap() {
+        let (s0, s1) = (seg["start"].as_f64().unwrap(), seg["end"].as_f64().unwrap());
+        assert!(
+            clips
+                .iter()
+                .any(|&(a, b)| s0 >= a - 0.3 && s1 <= b + 0.3 && s1 >= s0),
+            "segment outside its clip: {seg}"
+        );
+    }
+    let truth = "and mister john dashwood had then leisure to consider how much there might be \
+                 prudently in his power to do for them he was not an ill disposed young man \
+                 unless to be rather cold hearted and rather selfish is to be ill disposed";
+    let got = words(v["text"].as_str().unwrap());
+    assert!(edits(&got, &words(truth)) <= 4, "{v}");
+}

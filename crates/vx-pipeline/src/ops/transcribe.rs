@@ -1,17 +1,21 @@
 //! `transcribe`: whisper.cpp on the speech Silero VAD finds (windows of up to 30 s).
 //!
 //! On the operation's thread the audio runs through the VAD as it arrives; blocks of samples
-//! with their speech probabilities go (bounded) to a whisper thread, which transcribes each
-//! window as soon as no later audio can change it (`WindowStream`) and forgets the audio no
-//! window still to come can need: memory does not grow with the file's length, and whisper
-//! works while the file is still being decoded.
+//! with their speech probabilities go (bounded) to a whisper thread, which takes each window
+//! as soon as no later audio can change it (`WindowStream`), groups the windows into batches
+//! of at most 20 s (`Batcher`: touching windows joined into one stretch, separate ones heard
+//! side by side), transcribes each batch in one whisper call, and forgets the audio nothing
+//! still to come can need: memory does not grow with the file's length, and whisper works
+//! while the file is still being decoded.
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use serde::Serialize;
-use vx_infer::transcribe::{Options, Segment, Whisper, WindowOptions, WindowStream};
+use vx_infer::transcribe::{
+    Batcher, Options, Piece, Segment, Whisper, WindowOptions, WindowStream,
+};
 use vx_infer::vad::{SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
 
 use crate::op::{End, Flow, Input, Needs, Operation, Output};
@@ -263,6 +267,7 @@ fn whisper_loop(
     let (mut audio, mut base) = (Vec::<f32>::new(), 0usize);
     let mut vad_windows = use_vad.then(|| WindowStream::new(SpanOptions::default(), wo));
     let mut next = 0.0f64;
+    let mut batcher = Batcher::default();
     loop {
         let mut end = None;
         let mut probs = Vec::new();
@@ -306,11 +311,25 @@ fn whisper_loop(
             }
             (fresh, next - wo.pad)
         };
-        for w in &ws {
-            let a = ((w.start * rate) as usize).max(base) - base;
-            let b = ((w.end * rate) as usize).min(base + audio.len()) - base;
-            if b > a {
-                let t = whisper.transcribe(&audio[a..b], w.start, language.as_deref(), &wopts)?;
+        // Windows grouped into batches, one whisper call each (vx_infer::transcribe::Batcher).
+        let mut ready: Vec<Vec<Span>> = ws.into_iter().filter_map(|w| batcher.push(w)).collect();
+        if end.is_some() {
+            ready.extend(batcher.finish());
+        }
+        for batch in ready {
+            let pieces: Vec<Piece<'_>> = batch
+                .iter()
+                .filter_map(|w| {
+                    let a = ((w.start * rate) as usize).max(base) - base;
+                    let b = ((w.end * rate) as usize).min(base + audio.len()) - base;
+                    (b > a).then(|| Piece {
+                        start: (base + a) as f64 / rate,
+                        samples: &audio[a..b],
+                    })
+                })
+                .collect();
+            if !pieces.is_empty() {
+                let t = whisper.transcribe_pieces(&pieces, language.as_deref(), &wopts)?;
                 language = Some(t.language);
                 segments.extend(t.segments);
             }
@@ -320,8 +339,9 @@ fn whisper_loop(
                 language.or_else(|| (!whisper.is_multilingual()).then(|| "en".to_string()));
             return Ok((segments, language, duration));
         }
-        // Forget the audio no window still to come can need.
-        let keep_from = ((horizon * rate) as usize).clamp(base, base + audio.len());
+        // Forget the audio no window still to come, nor the pending batch, can need.
+        let keep = batcher.start().map_or(horizon, |s| s.min(horizon));
+        let keep_from = ((keep * rate) as usize).clamp(base, base + audio.len());
         audio.drain(..keep_from - base);
         base = keep_from;
     }
