@@ -369,3 +369,69 @@ fn short_utterances_are_heard_together_and_timed_on_the_file() {
     let got = words(v["text"].as_str().unwrap());
     assert!(edits(&got, &words(truth)) <= 4, "{v}");
 }
+
+#[test]
+fn words_prompt_and_beam_search() {
+    // Word times: inside their segment, in order, the same words as the segment's text.
+    let jfk = need("media/jfk.wav");
+    let o = transcribe(&jfk, &["--words", "--beam-size", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut last = 0.0;
+    let mut all = Vec::new();
+    for seg in v["segments"].as_array().unwrap() {
+        let (s0, s1) = (seg["start"].as_f64().unwrap(), seg["end"].as_f64().unwrap());
+        let ws = seg["words"].as_array().unwrap();
+        assert!(!ws.is_empty(), "{seg}");
+        let text: String = ws
+            .iter()
+            .map(|w| w["word"].as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(words(&text), words(seg["text"].as_str().unwrap()), "{seg}");
+        for w in ws {
+            let (a, b) = (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap());
+            assert!(
+                s0 <= a && a <= b && b <= s1 && a >= last - 1e-9,
+                "{w} in {seg}"
+            );
+            let p = w["probability"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&p), "{w}");
+            last = a;
+            all.push((words(w["word"].as_str().unwrap()), a));
+        }
+    }
+    // "country" is said at about 5.5 s and again at the end (10 s).
+    let country: Vec<f64> = all
+        .iter()
+        .filter(|(w, _)| w.first().is_some_and(|w| w == "country"))
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(country.len(), 2, "{all:?}");
+    assert!(
+        (4.5..7.0).contains(&country[0]) && country[1] > 8.5,
+        "{country:?}"
+    );
+    // The prompt steers spelling: tiny.en hears clip 0880's "ill disposed" as "old-sposed"
+    // alone; with the phrase in the prompt it writes it.
+    let clip = need("media/sense_and_sensibility_01_austen_64kb-0880.wav");
+    let plain = transcribe(&clip, &["--format", "txt"]);
+    let steered = transcribe(
+        &clip,
+        &[
+            "--format",
+            "txt",
+            "--prompt",
+            "He was not an ill-disposed young man.",
+        ],
+    );
+    let (plain, steered) = (
+        String::from_utf8_lossy(&plain.stdout).to_lowercase(),
+        String::from_utf8_lossy(&steered.stdout).to_lowercase(),
+    );
+    assert!(!plain.contains("ill-disposed"), "{plain}");
+    assert!(steered.contains("ill-disposed"), "{steered}");
+    // Beam widths past whisper.cpp's decoders are refused by the parser.
+    let o = transcribe(&clip, &["--beam-size", "9"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

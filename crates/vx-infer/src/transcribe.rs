@@ -20,6 +20,59 @@ pub struct Segment {
     #[serde(serialize_with = "vx_image::secs::ms")]
     pub end: f64,
     pub text: String,
+    /// Its words with their times, when asked for ([`Options::words`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<Word>>,
+}
+
+/// One word of a segment: whisper.cpp's token timestamps (`token_timestamps`), the tokens of
+/// a word (a token that starts with a space starts a new word; punctuation stays with the
+/// word before it) joined, and the mean probability of its tokens.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Word {
+    pub word: String,
+    #[serde(serialize_with = "vx_image::secs::ms")]
+    pub start: f64,
+    #[serde(serialize_with = "vx_image::secs::ms")]
+    pub end: f64,
+    pub probability: f32,
+}
+
+/// Words from tokens (text, t0 and t1 in 10 ms units, probability), times in seconds of the
+/// audio whisper was given.
+pub fn words_of(tokens: impl IntoIterator<Item = (String, i64, i64, f32)>) -> Vec<Word> {
+    let mut out: Vec<(Word, usize)> = Vec::new();
+    for (text, t0, t1, p) in tokens {
+        if text.is_empty() {
+            continue;
+        }
+        let (a, b) = (t0 as f64 / 100.0, t1.max(t0) as f64 / 100.0);
+        let starts_word = text.starts_with(' ') || out.is_empty();
+        let glued = text.chars().all(|c| c.is_ascii_punctuation()) && !out.is_empty();
+        if starts_word && !glued {
+            out.push((
+                Word {
+                    word: text.trim().to_string(),
+                    start: a,
+                    end: b,
+                    probability: p,
+                },
+                1,
+            ));
+        } else if let Some((w, n)) = out.last_mut() {
+            w.word.push_str(&text);
+            w.end = w.end.max(b);
+            w.probability += p;
+            *n += 1;
+        }
+    }
+    out.into_iter()
+        .filter(|(w, _)| !w.word.is_empty())
+        .map(|(mut w, n)| {
+            w.probability /= n as f32;
+            w
+        })
+        .collect()
 }
 
 pub struct Whisper {
@@ -137,7 +190,23 @@ impl Whisper {
             Some(s) => s,
             s @ None => s.insert(self.ctx.create_state().map_err(|e| run(format!("{e:?}")))?),
         };
-        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        let strategy = if opts.beam_size > 1 {
+            SamplingStrategy::BeamSearch {
+                beam_size: opts.beam_size.min(MAX_BEAM) as i32,
+                patience: -1.0,
+            }
+        } else {
+            SamplingStrategy::Greedy { best_of: 1 }
+        };
+        let mut p = FullParams::new(strategy);
+        if let Some(prompt) = opts.prompt.as_deref().filter(|t| !t.is_empty()) {
+            if prompt.contains('\0') {
+                return Err(run("the prompt holds a NUL character".into()));
+            }
+            // Given to every batch (whisper.cpp clears its text context per call).
+            p.set_initial_prompt(prompt);
+        }
+        p.set_token_timestamps(opts.words);
         p.set_language(Some(language.unwrap_or("auto")));
         p.set_n_threads(opts.threads.max(1) as i32);
         p.set_print_special(false);
@@ -159,6 +228,7 @@ impl Whisper {
                 .to_string(),
         };
         let mut segments = Vec::new();
+        let eot = self.ctx.token_eot();
         for seg in state.as_iter() {
             let text = seg
                 .to_str_lossy()
@@ -176,10 +246,34 @@ impl Whisper {
             let ms = |t: f64| (t * 1000.0).round() / 1000.0;
             let start = file_time(&table, seg.start_timestamp() as f64 / 100.0, false);
             let end = file_time(&table, seg.end_timestamp() as f64 / 100.0, true);
+            let words = opts.words.then(|| {
+                let tokens = (0..seg.n_tokens())
+                    .filter_map(|i| seg.get_token(i))
+                    .filter_map(|t| {
+                        let d = t.token_data();
+                        // Special tokens (end of text, timestamps, language...) are no words.
+                        (t.token_id() < eot).then(|| {
+                            let text = t.to_str_lossy().map(|c| c.into_owned()).unwrap_or_default();
+                            (text, d.t0, d.t1, d.p)
+                        })
+                    });
+                words_of(tokens)
+                    .into_iter()
+                    .map(|w| {
+                        let (a, b) = word_times(&table, w.start, w.end, start, end);
+                        Word {
+                            start: ms(a),
+                            end: ms(b),
+                            ..w
+                        }
+                    })
+                    .collect()
+            });
             segments.push(Segment {
                 start: ms(start),
                 end: ms(end.max(start)),
                 text,
+                words,
             });
         }
         Ok(Transcription { segments, language })
@@ -217,6 +311,22 @@ pub fn file_time(table: &[(f64, f64)], t: f64, is_end: bool) -> f64 {
         at += len;
     }
     0.0
+}
+
+/// A word's times (`a`..`b` in seconds of the joined stretches) on the file's timeline, kept
+/// inside its segment's (`seg_start`..`seg_end`, already mapped): a word next to a junction
+/// may map across it when the segment does not.
+pub fn word_times(
+    table: &[(f64, f64)],
+    a: f64,
+    b: f64,
+    seg_start: f64,
+    seg_end: f64,
+) -> (f64, f64) {
+    let hi = seg_end.max(seg_start);
+    let a = file_time(table, a, false).max(seg_start).min(hi);
+    let b = file_time(table, b, true).max(a).min(hi);
+    (a, b)
 }
 
 /// Seconds on each side of a junction of stretches taken as the silence between them (the
@@ -287,7 +397,16 @@ pub struct Options {
     /// encoder's cost is the same for 1 s of speech as for 30 s). Off by default: the encoder
     /// then sees the window plus a margin, at least [`MIN_CONTEXT`] seconds.
     pub full_context: bool,
+    /// Text given to the decoder before each batch (names, spelling, style).
+    pub prompt: Option<String>,
+    /// Beam search with this many beams (at most [`MAX_BEAM`]); 0 or 1: greedy.
+    pub beam_size: usize,
+    /// Word times ([`Segment::words`]).
+    pub words: bool,
 }
+
+/// The widest beam whisper.cpp decodes with (its decoders per state).
+pub const MAX_BEAM: usize = 8;
 
 /// What one window gave.
 #[derive(Debug, Clone)]
@@ -716,6 +835,36 @@ mod tests {
     }
 
     #[test]
+    fn words_are_joined_from_tokens_and_kept_in_their_segment() {
+        let t = |s: &str, a: i64, b: i64, p: f32| (s.to_string(), a, b, p);
+        let w = words_of([
+            t(" He", 10, 30, 0.9),
+            t(" ill", 30, 50, 0.5),
+            t("-", 50, 52, 0.7),
+            t("dis", 52, 70, 0.8),
+            t("posed", 70, 90, 0.6),
+            t(".", 90, 91, 1.0),
+            t("", 91, 92, 1.0),
+        ]);
+        let got: Vec<(&str, f64, f64)> = w
+            .iter()
+            .map(|w| (w.word.as_str(), w.start, w.end))
+            .collect();
+        assert_eq!(got, [("He", 0.1, 0.3), ("ill-disposed.", 0.3, 0.91)]);
+        assert!((w[1].probability - (0.5 + 0.7 + 0.8 + 0.6 + 1.0) / 5.0).abs() < 1e-6);
+        // A word at a junction whose segment ends before it: kept inside the segment (a
+        // panic in f64::clamp before).
+        let table = [(0.0, 7.3), (9.9, 3.3)];
+        let (a, b) = word_times(&table, 7.3, 7.6, 5.5, 7.11);
+        assert!(
+            a <= b && (5.5..=7.11).contains(&a) && (5.5..=7.11).contains(&b),
+            "{a} {b}"
+        );
+        let (a, b) = word_times(&table, 1.0, 2.0, 3.0, 2.5);
+        assert!(a <= b, "{a} {b}");
+    }
+
+    #[test]
     fn encoder_context() {
         assert_eq!(audio_ctx(0.5), 500); // at least 10 s
         assert_eq!(audio_ctx(12.0), 650); // window + 1 s
@@ -728,6 +877,7 @@ mod tests {
             start: 3661.5,
             end: 3662.004,
             text: "hi".into(),
+            words: None,
         }];
         assert_eq!(to_srt(&segs), "1\n01:01:01,500 --> 01:01:02,004\nhi\n\n");
         assert!(to_vtt(&segs).starts_with("WEBVTT\n\n01:01:01.500 --> 01:01:02.004\nhi\n"));

@@ -242,6 +242,9 @@ fn audio_operations_on_pushed_samples() {
             threads: 2,
             full_context: false,
             vad_model: Some(need("models/silero_vad.onnx")),
+            prompt: None,
+            beam_size: 1,
+            words: false,
         },
     )
     .unwrap();

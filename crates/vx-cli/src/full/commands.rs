@@ -548,6 +548,9 @@ pub struct TranscribeFlags {
     pub no_vad: bool,
     pub full_context: bool,
     pub vad_model: Option<String>,
+    pub prompt: Option<String>,
+    pub beam_size: usize,
+    pub words: bool,
 }
 
 /// The Silero model transcribe uses: given, in the model directory, or beside the whisper one.
@@ -588,6 +591,9 @@ pub fn transcribe(
             threads: Budget::new(f.threads).total,
             full_context: f.full_context,
             vad_model,
+            prompt: f.prompt,
+            beam_size: f.beam_size,
+            words: f.words,
         },
     )
     .map_err(lift)?;

@@ -235,6 +235,16 @@ enum Command {
         /// Silero VAD model; default: silero_vad.onnx in $VX_MODEL_DIR or beside --model.
         #[arg(long, value_name = "PATH")]
         vad_model: Option<String>,
+        /// Text the decoder sees before each batch of speech (names, spelling, style), as
+        /// whisper's initial prompt.
+        #[arg(long, value_name = "TEXT")]
+        prompt: Option<String>,
+        /// Beam search with N beams (slower, sometimes more accurate); 1 = greedy.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+        beam_size: u16,
+        /// Word times (JSON: each segment's `words`, with start, end and probability).
+        #[arg(long)]
+        words: bool,
     },
     /// Find where people speak (Silero VAD on 16 kHz mono audio decoded in-process): JSON
     /// with the speech spans in seconds.
@@ -574,6 +584,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_vad,
             full_context,
             vad_model,
+            prompt,
+            beam_size,
+            words,
         } => {
             let ext = match format {
                 TextFormat::Json => "json",
@@ -593,6 +606,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         no_vad,
                         full_context,
                         vad_model: vad_model.clone(),
+                        prompt: prompt.clone(),
+                        beam_size: beam_size.into(),
+                        words,
                     },
                     quiet,
                 )

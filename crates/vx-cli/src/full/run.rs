@@ -234,6 +234,9 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                         threads: shares.whisper,
                         full_context: false,
                         vad_model: vad_model.clone(),
+                        prompt: None,
+                        beam_size: 1,
+                        words: false,
                     },
                 )?),
                 "embed-audio" => Box::new(ops::embed_audio::EmbedAudio::new(

@@ -42,6 +42,7 @@ pub fn subtitles(
             start: c.start,
             end: c.end,
             text: c.text.clone(),
+            words: None,
         })
         .collect();
     let body = match format {

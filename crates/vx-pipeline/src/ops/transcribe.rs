@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use serde::Serialize;
 use vx_infer::transcribe::{
-    Batcher, Options, Piece, Segment, Whisper, WindowOptions, WindowStream,
+    Batcher, Options, Piece, Segment, Whisper, WindowOptions, WindowStream, Word,
 };
 use vx_infer::vad::{SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
 
@@ -49,6 +49,12 @@ pub struct TranscribeOptions {
     pub full_context: bool,
     /// Silero VAD model; None transcribes everything in fixed 30 s windows.
     pub vad_model: Option<PathBuf>,
+    /// Text given to the decoder before each batch.
+    pub prompt: Option<String>,
+    /// Beam search width (0 or 1: greedy).
+    pub beam_size: usize,
+    /// Word times in the segments.
+    pub words: bool,
 }
 
 /// `transcript.json`.
@@ -214,6 +220,15 @@ impl Operation for Transcribe {
                 start: s.start + offset,
                 end: s.end + offset,
                 text: s.text,
+                words: s.words.map(|ws| {
+                    ws.into_iter()
+                        .map(|w| Word {
+                            start: w.start + offset,
+                            end: w.end + offset,
+                            ..w
+                        })
+                        .collect()
+                }),
             })
             .collect();
         let text = segments
@@ -258,6 +273,9 @@ fn whisper_loop(
     let wopts = Options {
         threads: opts.threads.max(1),
         full_context: opts.full_context,
+        prompt: opts.prompt.clone(),
+        beam_size: opts.beam_size,
+        words: opts.words,
     };
     let mut language = opts.language.clone().filter(|l| l != "auto");
     let wo = WindowOptions::default();
