@@ -649,6 +649,23 @@ fn is_plain_name(s: &str) -> bool {
     matches!((c.next(), c.next()), (Some(Component::Normal(_)), None))
 }
 
+/// 32 bits of a stable hash (FNV-1a) of `path` made absolute: tells apart files of the same
+/// name in different folders, the same across runs, builds and machines (the suffix of
+/// `vx run`'s input ids; the index checks a source against it).
+pub fn path_hash(path: &Path) -> u32 {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    });
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in abs.as_os_str().as_encoded_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -554,8 +554,8 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
     Ok(Prepared {
         // Absolute: searches run from anywhere (an agent's working directory) find the images.
         dir: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        source_path: source_path(&source, &id),
         id,
-        source_path: source_path(&source),
         source,
         result,
         keyframes,
@@ -567,14 +567,17 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
 }
 
 /// The absolute path of a source as `vx run` named it (relative to the directory it ran in,
-/// which is this process's for `vx run --index`): None for URLs, standard input, and files
-/// not found from here.
-fn source_path(source: &str) -> Option<String> {
+/// which is this process's for `vx run --index`), when it is the very file the input id was
+/// made from (the id ends in the hash of that file's absolute path: a relative name resolved
+/// from another directory, or a result.json naming some other file, gives None): None too for
+/// URLs, standard input, and files not found from here.
+fn source_path(source: &str, input_id: &str) -> Option<String> {
     if source.is_empty() || source == "-" || source.contains("://") || source.starts_with("pipe:") {
         return None;
     }
     let p = std::fs::canonicalize(source).ok()?;
-    p.is_file().then(|| p.to_string_lossy().into_owned())
+    let hash = format!("-{:08x}", vx_image::fsutil::path_hash(&p));
+    (p.is_file() && input_id.ends_with(&hash)).then(|| p.to_string_lossy().into_owned())
 }
 
 /// Remove one input's rows (inside the caller's transaction).

@@ -197,7 +197,12 @@ fn python_sql(db: &Path, sql: &str) {
 fn sources_are_located_and_version_1_is_converted_in_place() {
     let t = Tmp::new("locate");
     let out = t.0.join("out");
-    let d = input(&out, "a.mp4-1", "words");
+    // The id names the source's absolute path (its hash), as vx run makes it.
+    let id = format!(
+        "Cargo.toml-{:08x}",
+        vx_image::fsutil::path_hash(Path::new("Cargo.toml"))
+    );
+    let d = input(&out, &id, "words");
     // A source named relative to the indexing process's directory (this crate's).
     let mut r: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("result.json")).unwrap()).unwrap();
@@ -216,7 +221,7 @@ fn sources_are_located_and_version_1_is_converted_in_place() {
     let mut idx = Index::open(&db).unwrap();
     idx.add_input(&d, None).unwrap();
     idx.add_input(&out.join("gone.mp4-2"), None).unwrap();
-    let l = idx.locate("a.mp4-1").unwrap().unwrap();
+    let l = idx.locate(&id).unwrap().unwrap();
     assert_eq!(l.source, "Cargo.toml");
     assert_eq!(
         l.path.as_deref(),
@@ -225,9 +230,22 @@ fn sources_are_located_and_version_1_is_converted_in_place() {
     assert_eq!(l.dir, std::fs::canonicalize(&d).unwrap());
     // A source that is not there has no path; an unknown id is None.
     assert_eq!(idx.locate("gone.mp4-2").unwrap().unwrap().path, None);
+    // Nor has a source that is not the file the id was made from (a result.json naming
+    // another file, or a relative name resolved from another directory).
+    let other = input(&out, "Cargo.toml-00000000", "other words");
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(other.join("result.json")).unwrap()).unwrap();
+    r["source"] = json!("Cargo.toml");
+    write(&other.join("result.json"), r);
+    idx.add_input(&other, None).unwrap();
+    assert_eq!(
+        idx.locate("Cargo.toml-00000000").unwrap().unwrap().path,
+        None
+    );
+    idx.retain(&[id.clone(), "gone.mp4-2".to_string()]).unwrap();
     assert!(idx.locate("nope").unwrap().is_none());
     // describe: scenes, and the boxes and keyframes of text and detections.
-    let desc = idx.describe("a.mp4-1").unwrap().unwrap();
+    let desc = idx.describe(&id).unwrap().unwrap();
     assert_eq!(desc["scenes"].as_array().unwrap().len(), 2, "{desc}");
     assert_eq!(desc["scenes"][1]["start"], 5.0);
     assert_eq!(desc["text"][0]["keyframe"], "kf-000001.jpg", "{desc}");
@@ -235,7 +253,7 @@ fn sources_are_located_and_version_1_is_converted_in_place() {
     assert_eq!(desc["objects"][0]["score"], 0.9);
     let files = idx.files().unwrap();
     assert_eq!(files.len(), 2);
-    let a = files.iter().find(|f| f["input_id"] == "a.mp4-1").unwrap();
+    let a = files.iter().find(|f| f["input_id"] == id.as_str()).unwrap();
     assert_eq!(a["items"]["speech"], 2, "{files:?}");
     assert_eq!(a["items"]["object"], 1, "{files:?}");
     drop(idx);
@@ -246,10 +264,10 @@ fn sources_are_located_and_version_1_is_converted_in_place() {
     );
     let mut idx = Index::open(&db).unwrap();
     assert_eq!(idx.counts().unwrap().0, 2);
-    assert_eq!(idx.locate("a.mp4-1").unwrap().unwrap().path, None);
+    assert_eq!(idx.locate(&id).unwrap().unwrap().path, None);
     assert_eq!(idx.search("words", 5, None, None).unwrap().len(), 2);
     idx.add_input(&d, None).unwrap();
-    assert!(idx.locate("a.mp4-1").unwrap().unwrap().path.is_some());
+    assert!(idx.locate(&id).unwrap().unwrap().path.is_some());
     drop(idx);
     // Opened again: version 2, nothing to convert.
     let idx = Index::open(&db).unwrap();

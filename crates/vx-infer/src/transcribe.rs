@@ -38,40 +38,37 @@ pub struct Word {
     pub probability: f32,
 }
 
-/// Words from tokens (text, t0 and t1 in 10 ms units, probability), times in seconds of the
-/// audio whisper was given.
-pub fn words_of(tokens: impl IntoIterator<Item = (String, i64, i64, f32)>) -> Vec<Word> {
-    let mut out: Vec<(Word, usize)> = Vec::new();
-    for (text, t0, t1, p) in tokens {
-        if text.is_empty() {
+/// Words from tokens (bytes, t0 and t1 in 10 ms units, probability), times in seconds of the
+/// audio whisper was given. Tokens are bytes of UTF-8, not always whole characters (a CJK
+/// character or an emoji can span two): a word's bytes are joined, then decoded once.
+pub fn words_of(tokens: impl IntoIterator<Item = (Vec<u8>, i64, i64, f32)>) -> Vec<Word> {
+    // Bytes, start, end, summed probability, tokens.
+    let mut out: Vec<(Vec<u8>, f64, f64, f32, usize)> = Vec::new();
+    for (bytes, t0, t1, p) in tokens {
+        if bytes.is_empty() {
             continue;
         }
         let (a, b) = (t0 as f64 / 100.0, t1.max(t0) as f64 / 100.0);
-        let starts_word = text.starts_with(' ') || out.is_empty();
-        let glued = text.chars().all(|c| c.is_ascii_punctuation()) && !out.is_empty();
-        if starts_word && !glued {
-            out.push((
-                Word {
-                    word: text.trim().to_string(),
-                    start: a,
-                    end: b,
-                    probability: p,
-                },
-                1,
-            ));
-        } else if let Some((w, n)) = out.last_mut() {
-            w.word.push_str(&text);
-            w.end = w.end.max(b);
-            w.probability += p;
-            *n += 1;
+        let starts_word = bytes[0] == b' ' || out.is_empty();
+        let glued = bytes.iter().all(u8::is_ascii_punctuation) && !out.is_empty();
+        match out.last_mut() {
+            Some(w) if !starts_word || glued => {
+                w.0.extend_from_slice(&bytes);
+                w.2 = w.2.max(b);
+                w.3 += p;
+                w.4 += 1;
+            }
+            _ => out.push((bytes, a, b, p, 1)),
         }
     }
     out.into_iter()
-        .filter(|(w, _)| !w.word.is_empty())
-        .map(|(mut w, n)| {
-            w.probability /= n as f32;
-            w
+        .map(|(bytes, start, end, p, n)| Word {
+            word: String::from_utf8_lossy(&bytes).trim().to_string(),
+            start,
+            end,
+            probability: p / n as f32,
         })
+        .filter(|w| !w.word.is_empty())
         .collect()
 }
 
@@ -253,8 +250,9 @@ impl Whisper {
                         let d = t.token_data();
                         // Special tokens (end of text, timestamps, language...) are no words.
                         (t.token_id() < eot).then(|| {
-                            let text = t.to_str_lossy().map(|c| c.into_owned()).unwrap_or_default();
-                            (text, d.t0, d.t1, d.p)
+                            // Bytes: a character may be split across tokens.
+                            let bytes = t.to_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+                            (bytes, d.t0, d.t1, d.p)
                         })
                     });
                 words_of(tokens)
@@ -297,11 +295,13 @@ pub fn file_time(table: &[(f64, f64)], t: f64, is_end: bool) -> f64 {
     let mut at = 0.0;
     for (i, &(start, len)) in table.iter().enumerate() {
         let last = i + 1 == table.len();
-        if is_end && i > 0 && t >= at && t < at + JUNCTION {
+        // At most half of a (short) stretch counts as its edge.
+        let edge = JUNCTION.min(len / 2.0);
+        if is_end && i > 0 && t >= at && t < at + edge {
             let (s, l) = table[i - 1];
             return s + l;
         }
-        if !is_end && !last && t >= at + len - JUNCTION && t < at + len {
+        if !is_end && !last && t >= at + len - edge && t < at + len {
             return table[i + 1].0;
         }
         let inside = if is_end { t <= at + len } else { t < at + len };
@@ -828,6 +828,10 @@ mod tests {
         assert_eq!(file_time(&table, 4.8, false), 40.0);
         assert_eq!(file_time(&table, 5.0, true), 15.0);
         assert_eq!(file_time(&table, 5.2, true), 15.0);
+        // A stretch shorter than two junction margins keeps its own middle.
+        let short = [(30.4, 0.2), (40.0, 5.0)];
+        assert_eq!(file_time(&short, 0.0, false), 30.4);
+        assert!((file_time(&short, 0.25, true) - 30.6).abs() < 1e-9);
         // Past the end: the last stretch's end.
         assert_eq!(file_time(&table, 99.0, true), 50.0);
         assert_eq!(file_time(&[(3.0, 2.0)], -1.0, false), 3.0);
@@ -836,7 +840,7 @@ mod tests {
 
     #[test]
     fn words_are_joined_from_tokens_and_kept_in_their_segment() {
-        let t = |s: &str, a: i64, b: i64, p: f32| (s.to_string(), a, b, p);
+        let t = |s: &str, a: i64, b: i64, p: f32| (s.as_bytes().to_vec(), a, b, p);
         let w = words_of([
             t(" He", 10, 30, 0.9),
             t(" ill", 30, 50, 0.5),
@@ -852,6 +856,14 @@ mod tests {
             .collect();
         assert_eq!(got, [("He", 0.1, 0.3), ("ill-disposed.", 0.3, 0.91)]);
         assert!((w[1].probability - (0.5 + 0.7 + 0.8 + 0.6 + 1.0) / 5.0).abs() < 1e-6);
+        // A character split across two tokens comes back whole.
+        let pig = "豚".as_bytes();
+        let w = words_of([
+            (b" ".iter().chain(&pig[..2]).copied().collect(), 0, 10, 0.5),
+            (pig[2..].to_vec(), 10, 20, 0.5),
+        ]);
+        assert_eq!(w[0].word, "豚");
+        assert_eq!((w[0].start, w[0].end), (0.0, 0.2));
         // A word at a junction whose segment ends before it: kept inside the segment (a
         // panic in f64::clamp before).
         let table = [(0.0, 7.3), (9.9, 3.3)];

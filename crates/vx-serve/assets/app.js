@@ -250,8 +250,9 @@ function frames(d) {
 }
 
 async function filePage() {
-  const id = decodeURIComponent(location.pathname.slice("/file/".length));
+  let id = location.pathname.slice("/file/".length);
   try {
+    id = decodeURIComponent(id);
     const d = await getJson(`/api/file/${encodeURIComponent(id)}`);
     document.title = `${baseName(d.source)} · vx`;
     document.getElementById("title").textContent = baseName(d.source);

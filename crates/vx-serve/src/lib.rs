@@ -58,8 +58,8 @@ struct Searcher {
 
 struct AppState {
     searcher: Mutex<Searcher>,
-    /// Host header values accepted (None: any, when listening on every interface).
-    hosts: Option<Vec<String>>,
+    /// The Host headers accepted.
+    hosts: Hosts,
 }
 
 type Shared = Arc<AppState>;
@@ -87,10 +87,9 @@ pub fn serve(
                 source,
             })?;
         let addr = listener.local_addr()?;
-        let hosts = (!listen.ip().is_unspecified()).then(|| allowed_hosts(addr));
         let state = Arc::new(AppState {
             searcher: Mutex::new(Searcher { index, embedder }),
-            hosts,
+            hosts: Hosts::new(addr, listen.ip().is_unspecified()),
         });
         let app = router(state);
         ready(addr);
@@ -101,14 +100,56 @@ pub fn serve(
     })
 }
 
-/// The names a browser on this machine uses for `addr`.
-fn allowed_hosts(addr: SocketAddr) -> Vec<String> {
-    let port = addr.port();
-    let mut v = vec![addr.to_string(), format!("localhost:{port}")];
-    if addr.ip().is_loopback() {
-        v.extend([format!("127.0.0.1:{port}"), format!("[::1]:{port}")]);
+/// Which `Host` headers are this server. A page on another site can make a browser send a
+/// request here under its own name (DNS rebinding: evil.example resolving to 127.0.0.1); so
+/// only names that cannot be rebound are accepted — `localhost`, the address listened on, and
+/// on every interface any IP address — with the server's port (80 when the header has none).
+#[derive(Debug, Clone)]
+struct Hosts {
+    port: u16,
+    names: Vec<String>,
+    any_ip: bool,
+}
+
+impl Hosts {
+    fn new(addr: SocketAddr, every_interface: bool) -> Hosts {
+        let mut names = vec!["localhost".to_string(), ip_name(addr.ip())];
+        if addr.ip().is_loopback() {
+            names.extend(["127.0.0.1".to_string(), "[::1]".to_string()]);
+        }
+        Hosts {
+            port: addr.port(),
+            names,
+            any_ip: every_interface,
+        }
     }
-    v
+
+    fn allows(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        // "name:port", "[v6]:port", or no port (80).
+        let (name, port) = match host.rsplit_once(':') {
+            Some((n, p)) if !n.is_empty() && (n.ends_with(']') || !n.contains(':')) => {
+                (n.to_string(), p.parse::<u16>().ok())
+            }
+            _ => (host.clone(), Some(80)),
+        };
+        if name.is_empty() || port != Some(self.port) {
+            return false;
+        }
+        if self.names.contains(&name) {
+            return true;
+        }
+        let bare = name.trim_start_matches('[').trim_end_matches(']');
+        self.any_ip && bare.parse::<std::net::IpAddr>().is_ok()
+    }
+}
+
+/// An address as it appears in a Host header (IPv6 in brackets, no zone).
+fn ip_name(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    }
 }
 
 async fn stopped() {
@@ -124,6 +165,11 @@ async fn stopped() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
     }
+    // Connections get a moment to finish; a browser holding a video open never does.
+    std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        std::process::exit(0);
+    });
 }
 
 fn router(state: Shared) -> Router {
@@ -151,28 +197,58 @@ fn router(state: Shared) -> Router {
 /// Every response: the Host check, no sniffing of types, and a policy that lets the pages
 /// load only this server's own scripts, pictures and media.
 async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    if let Some(hosts) = &st.hosts {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-            return (StatusCode::FORBIDDEN, "unknown Host\n").into_response();
-        }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    if !st.hosts.allows(host) {
+        return (StatusCode::FORBIDDEN, "unknown Host\n").into_response();
+    }
+    // Another site may link to the pages (a navigation), but not load the data, the media or
+    // the results files into its own pages (browsers say where a request comes from).
+    let (cross_site, navigation) = {
+        let is = |name: &str, value: &[u8]| {
+            req.headers()
+                .get(name)
+                .is_some_and(|v| v.as_bytes() == value)
+        };
+        (
+            is("sec-fetch-site", b"cross-site"),
+            is("sec-fetch-mode", b"navigate"),
+        )
+    };
+    let (page, sandbox) = {
+        let path = req.uri().path();
+        (
+            path == "/" || path.starts_with("/file/"),
+            // Files of a results directory and sources are shown, never run as this
+            // origin's pages.
+            path.starts_with("/out/") || path.starts_with("/src/"),
+        )
+    };
+    if cross_site && !(navigation && page) {
+        return (StatusCode::FORBIDDEN, "cross-site request\n").into_response();
     }
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
+        HeaderValue::from_static(if sandbox {
+            "sandbox; default-src 'none'"
+        } else {
             "default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; \
-             frame-ancestors 'none'",
-        ),
+             frame-ancestors 'none'"
+        }),
     );
     h.insert(
         header::REFERRER_POLICY,
@@ -326,6 +402,8 @@ async fn api_file(State(st): State<Shared>, UrlPath(id): UrlPath<String>) -> Res
         let Some(mut d) = s.index.describe(&id)? else {
             return Ok(None);
         };
+        // The record found (by input id or by source): its own id for every link.
+        let id = d["input_id"].as_str().unwrap_or(&id).to_string();
         let dir = PathBuf::from(d["dir"].as_str().unwrap_or_default());
         let url = |rel: &Value| -> Value {
             rel.as_str()
@@ -377,12 +455,16 @@ async fn source_file(
     UrlPath(id): UrlPath<String>,
     req: Request,
 ) -> Response {
-    let located = with_searcher(&st, move |s| s.index.locate(&id)).await;
-    match located {
-        Ok(Some(l)) => match l.path.as_deref().and_then(paths::source_file) {
-            Some(p) => send(p, req).await,
-            None => not_found(),
-        },
+    // Located at indexing time and media by its probe (on the blocking thread: file system).
+    let found = with_searcher(&st, move |s| {
+        Ok(s.index.locate(&id)?.and_then(|l| {
+            paths::media_type(&l.probe)?;
+            l.path.as_deref().and_then(paths::source_file)
+        }))
+    })
+    .await;
+    match found {
+        Ok(Some(p)) => send(p, req).await,
         Ok(None) => not_found(),
         Err(resp) => resp,
     }
@@ -393,13 +475,61 @@ async fn out_file(
     UrlPath((id, rel)): UrlPath<(String, String)>,
     req: Request,
 ) -> Response {
-    let located = with_searcher(&st, move |s| s.index.locate(&id)).await;
-    match located {
-        Ok(Some(l)) => match paths::resolve_under(&l.dir, &rel) {
-            Some(p) => send(p, req).await,
-            None => not_found(),
-        },
+    let found = with_searcher(&st, move |s| {
+        Ok(s.index
+            .locate(&id)?
+            .and_then(|l| paths::resolve_under(&l.dir, &rel)))
+    })
+    .await;
+    match found {
+        Ok(Some(p)) => send(p, req).await,
         Ok(None) => not_found(),
         Err(resp) => resp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_that_cannot_be_rebound() {
+        let local = Hosts::new("127.0.0.1:8080".parse().unwrap(), false);
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "[::1]:8080",
+        ] {
+            assert!(local.allows(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:8080",
+            "127.0.0.1:8081",
+            "127.0.0.1",
+            "",
+            "localhost",
+            "10.0.0.5:8080",
+            "[::1]",
+            ":8080",
+        ] {
+            assert!(!local.allows(bad), "{bad}");
+        }
+        let port80 = Hosts::new("127.0.0.1:80".parse().unwrap(), false);
+        assert!(port80.allows("localhost") && port80.allows("127.0.0.1"));
+        // Every interface: any IP address (a LAN client), still no name but localhost.
+        let all = Hosts::new("0.0.0.0:8080".parse().unwrap(), true);
+        for ok in [
+            "10.0.0.5:8080",
+            "[fe80::1]:8080",
+            "localhost:8080",
+            "0.0.0.0:8080",
+        ] {
+            assert!(all.allows(ok), "{ok}");
+        }
+        assert!(!all.allows("evil.example:8080"));
+        assert!(!all.allows("10.0.0.5:9999"));
+        let v6 = Hosts::new("[::1]:9000".parse().unwrap(), false);
+        assert!(v6.allows("[::1]:9000") && v6.allows("localhost:9000"));
     }
 }

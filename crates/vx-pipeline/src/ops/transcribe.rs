@@ -338,8 +338,10 @@ fn whisper_loop(
             let pieces: Vec<Piece<'_>> = batch
                 .iter()
                 .filter_map(|w| {
-                    let a = ((w.start * rate) as usize).max(base) - base;
-                    let b = ((w.end * rate) as usize).min(base + audio.len()) - base;
+                    let a = ((w.start * rate) as usize).saturating_sub(base);
+                    let b = ((w.end * rate) as usize)
+                        .min(base + audio.len())
+                        .saturating_sub(base);
                     (b > a).then(|| Piece {
                         start: (base + a) as f64 / rate,
                         samples: &audio[a..b],
