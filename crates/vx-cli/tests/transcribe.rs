@@ -435,3 +435,41 @@ fn words_prompt_and_beam_search() {
     let o = transcribe(&clip, &["--beam-size", "9"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn several_formats_from_one_run_and_word_cues() {
+    let d = TempDir::new("transcribe-formats");
+    let jfk = need("media/jfk.wav");
+    let stem = d.path("jfk");
+    let o = transcribe(
+        &jfk,
+        &["--format", "json,srt,vtt,txt", "--words", "-o", s(&stem)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let v = read_json(&d.path("jfk.json"));
+    let n_words: usize = v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["words"].as_array().unwrap().len())
+        .sum();
+    assert!(n_words >= 20, "{v}");
+    // With --words the subtitles have one cue per word, in the same order.
+    let srt = std::fs::read_to_string(d.path("jfk.srt")).unwrap();
+    assert_eq!(srt.matches(" --> ").count(), n_words, "{srt}");
+    let vtt = std::fs::read_to_string(d.path("jfk.vtt")).unwrap();
+    assert!(vtt.starts_with("WEBVTT"));
+    assert_eq!(vtt.matches(" --> ").count(), n_words);
+    let txt = std::fs::read_to_string(d.path("jfk.txt")).unwrap();
+    assert_eq!(txt.trim(), v["text"].as_str().unwrap().trim());
+    // Several formats need a file name; stdout cannot take them.
+    for extra in [
+        &["--format", "json,srt"][..],
+        &["--format", "json,srt", "-o", "-"],
+    ] {
+        let o = transcribe(&jfk, extra);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("several formats"), "{}", stderr(&o));
+    }
+}

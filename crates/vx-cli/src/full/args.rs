@@ -133,12 +133,24 @@ pub(crate) enum SceneDetector {
     Transnet,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum TextFormat {
     Json,
     Srt,
     Vtt,
     Txt,
+}
+
+impl TextFormat {
+    /// The file name extension of the format.
+    pub(crate) fn ext(self) -> &'static str {
+        match self {
+            TextFormat::Json => "json",
+            TextFormat::Srt => "srt",
+            TextFormat::Vtt => "vtt",
+            TextFormat::Txt => "txt",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

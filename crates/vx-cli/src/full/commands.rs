@@ -570,14 +570,27 @@ pub(crate) fn vad_for(model: &Path, vad_model: Option<&str>) -> Result<PathBuf> 
 pub fn transcribe(
     file: &Path,
     model: &str,
-    format: TextFormat,
+    formats: &[TextFormat],
     out: Option<&Path>,
     f: TranscribeFlags,
     quiet: bool,
 ) -> Result<ExitCode> {
-    use vx_infer::transcribe::{to_srt, to_vtt};
+    use vx_infer::transcribe::{to_srt, to_vtt, Segment};
     let model = resolve_model(model)?;
-    let out = open_out(&[file], out)?;
+    let mut formats = formats.to_vec();
+    formats.dedup();
+    // One output per format: OUT itself for one, OUT with each extension for several.
+    let outs = if formats.len() > 1 {
+        let base = out.filter(|o| o.as_os_str() != "-").ok_or_else(|| {
+            usage("several formats need -o OUT (one file each: OUT.json, OUT.srt...)")
+        })?;
+        formats
+            .iter()
+            .map(|fmt| open_out(&[file], Some(&base.with_extension(fmt.ext()))))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        vec![open_out(&[file], out)?]
+    };
     let vad_model = if f.no_vad {
         None
     } else {
@@ -600,13 +613,30 @@ pub fn transcribe(
     let o = single(file, Box::new(op), engine("transcribe", 0, quiet), quiet)?;
     warn_all(file, &o.warnings);
     let t: ops::transcribe::Transcript = typed(o)?;
-    let body = match format {
-        TextFormat::Json => json_text(&t, true)?,
-        TextFormat::Srt => to_srt(&t.segments).into_bytes(),
-        TextFormat::Vtt => to_vtt(&t.segments).into_bytes(),
-        TextFormat::Txt => format!("{}\n", t.text).into_bytes(),
+    // With --words, subtitles carry one cue per word.
+    let cues: Vec<Segment> = if f.words {
+        t.segments
+            .iter()
+            .flat_map(|s| s.words.iter().flatten())
+            .map(|w| Segment {
+                start: w.start,
+                end: w.end,
+                text: w.word.clone(),
+                words: None,
+            })
+            .collect()
+    } else {
+        t.segments.clone()
     };
-    emit(out, &body)?;
+    for (fmt, out) in formats.iter().zip(outs) {
+        let body = match fmt {
+            TextFormat::Json => json_text(&t, true)?,
+            TextFormat::Srt => to_srt(&cues).into_bytes(),
+            TextFormat::Vtt => to_vtt(&cues).into_bytes(),
+            TextFormat::Txt => format!("{}\n", t.text).into_bytes(),
+        };
+        emit(out, &body)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

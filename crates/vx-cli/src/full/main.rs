@@ -212,9 +212,10 @@ enum Command {
         /// catalogue names such as tiny.en find ggml-tiny.en.bin).
         #[arg(short, long)]
         model: String,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = TextFormat::Json)]
-        format: TextFormat,
+        /// Output format; several, comma-separated (`json,srt,vtt`), write one file each
+        /// from one transcription: OUT with each format's extension (-o required).
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "json")]
+        format: Vec<TextFormat>,
         /// Write here instead of stdout (atomically).
         #[arg(short, long, value_name = "OUT")]
         out: Option<PathBuf>,
@@ -588,17 +589,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             beam_size,
             words,
         } => {
-            let ext = match format {
-                TextFormat::Json => "json",
-                TextFormat::Srt => "srt",
-                TextFormat::Vtt => "vtt",
-                TextFormat::Txt => "txt",
-            };
+            let ext = format.first().map_or("json", |f| f.ext());
             commands::each_input(&files, out.as_deref(), ext, |f, o| {
                 commands::transcribe(
                     f,
                     &model,
-                    format,
+                    &format,
                     o,
                     commands::TranscribeFlags {
                         language: language.clone(),
