@@ -4,7 +4,8 @@
 //! with their speech probabilities go (bounded) to a whisper thread, which takes each window
 //! as soon as no later audio can change it (`WindowStream`), groups the windows into batches
 //! of at most 20 s (`Batcher`: touching windows joined into one stretch, separate ones heard
-//! side by side), transcribes each batch in one whisper call, and forgets the audio nothing
+//! side by side), transcribes each batch in one whisper call (up to one batch per whisper
+//! thread at once, each single-threaded on its own state), and forgets the audio nothing
 //! still to come can need: memory does not grow with the file's length, and whisper works
 //! while the file is still being decoded.
 use std::path::{Path, PathBuf};
@@ -20,6 +21,9 @@ use vx_infer::vad::{SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
 
 use crate::op::{End, Flow, Input, Needs, Operation, Output};
 use crate::{Error, Result};
+
+/// Batches decoded at once at most (each holds a whisper.cpp state: tens of MiB).
+const MAX_WORKERS: usize = 4;
 
 /// A loaded whisper model, shared by every file that uses it (one window at a time).
 #[derive(Clone)]
@@ -286,6 +290,10 @@ fn whisper_loop(
     let mut vad_windows = use_vad.then(|| WindowStream::new(SpanOptions::default(), wo));
     let mut next = 0.0f64;
     let mut batcher = Batcher::default();
+    // Batches ready but not run yet, and how many run at once: one per whisper thread (at
+    // most MAX_WORKERS), each single-threaded.
+    let mut queued: Vec<Vec<Span>> = Vec::new();
+    let workers = opts.threads.clamp(1, MAX_WORKERS);
     loop {
         let mut end = None;
         let mut probs = Vec::new();
@@ -329,30 +337,37 @@ fn whisper_loop(
             }
             (fresh, next - wo.pad)
         };
-        // Windows grouped into batches, one whisper call each (vx_infer::transcribe::Batcher).
-        let mut ready: Vec<Vec<Span>> = ws.into_iter().filter_map(|w| batcher.push(w)).collect();
+        // Windows grouped into batches, one whisper call each (vx_infer::transcribe::Batcher),
+        // run `workers` at a time (each on its own whisper state and thread).
+        queued.extend(ws.into_iter().filter_map(|w| batcher.push(w)));
         if end.is_some() {
-            ready.extend(batcher.finish());
+            queued.extend(batcher.finish());
         }
-        for batch in ready {
-            let pieces: Vec<Piece<'_>> = batch
+        if !queued.is_empty() && (end.is_some() || queued.len() >= workers) {
+            let batches: Vec<Vec<Piece<'_>>> = queued
                 .iter()
-                .filter_map(|w| {
-                    let a = ((w.start * rate) as usize).saturating_sub(base);
-                    let b = ((w.end * rate) as usize)
-                        .min(base + audio.len())
-                        .saturating_sub(base);
-                    (b > a).then(|| Piece {
-                        start: (base + a) as f64 / rate,
-                        samples: &audio[a..b],
-                    })
+                .map(|batch| {
+                    batch
+                        .iter()
+                        .filter_map(|w| {
+                            let a = ((w.start * rate) as usize).saturating_sub(base);
+                            let b = ((w.end * rate) as usize)
+                                .min(base + audio.len())
+                                .saturating_sub(base);
+                            (b > a).then(|| Piece {
+                                start: (base + a) as f64 / rate,
+                                samples: &audio[a..b],
+                            })
+                        })
+                        .collect::<Vec<_>>()
                 })
+                .filter(|pieces| !pieces.is_empty())
                 .collect();
-            if !pieces.is_empty() {
-                let t = whisper.transcribe_pieces(&pieces, language.as_deref(), &wopts)?;
+            for t in whisper.transcribe_batches(&batches, language.as_deref(), &wopts, workers)? {
                 language = Some(t.language);
                 segments.extend(t.segments);
             }
+            queued.clear();
         }
         if let Some(duration) = end {
             let language =
@@ -360,7 +375,11 @@ fn whisper_loop(
             return Ok((segments, language, duration));
         }
         // Forget the audio no window still to come, nor the pending batch, can need.
-        let keep = batcher.start().map_or(horizon, |s| s.min(horizon));
+        let pending = queued.first().and_then(|b| b.first()).map(|w| w.start);
+        let keep = [batcher.start(), pending]
+            .into_iter()
+            .flatten()
+            .fold(horizon, f64::min);
         let keep_from = ((keep * rate) as usize).clamp(base, base + audio.len());
         audio.drain(..keep_from - base);
         base = keep_from;
