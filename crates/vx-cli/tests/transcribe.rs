@@ -434,6 +434,15 @@ fn words_prompt_and_beam_search() {
     // Beam widths past whisper.cpp's decoders are refused by the parser.
     let o = transcribe(&clip, &["--beam-size", "9"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // An English-only model cannot translate: a usage error naming it, before any decoding.
+    // (No multilingual weights exist here: translation itself is untested.)
+    let o = transcribe(&clip, &["--translate"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("--translate") && e.contains("English-only") && e.lines().count() == 1,
+        "{e}"
+    );
 }
 
 #[test]

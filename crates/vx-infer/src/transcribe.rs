@@ -314,6 +314,7 @@ fn decode(
             p.set_initial_prompt(prompt);
         }
         p.set_token_timestamps(opts.words);
+        p.set_translate(opts.translate);
         p.set_language(Some(language.unwrap_or("auto")));
         p.set_n_threads(opts.threads.max(1) as i32);
         p.set_print_special(false);
@@ -513,6 +514,8 @@ pub struct Options {
     pub beam_size: usize,
     /// Word times ([`Segment::words`]).
     pub words: bool,
+    /// Translate into English (multilingual models only).
+    pub translate: bool,
 }
 
 /// The widest beam whisper.cpp decodes with (its decoders per state).

@@ -245,6 +245,7 @@ fn audio_operations_on_pushed_samples() {
             prompt: None,
             beam_size: 1,
             words: false,
+            translate: false,
         },
     )
     .unwrap();

@@ -551,6 +551,7 @@ pub struct TranscribeFlags {
     pub prompt: Option<String>,
     pub beam_size: usize,
     pub words: bool,
+    pub translate: bool,
 }
 
 /// The Silero model transcribe uses: given, in the model directory, or beside the whisper one.
@@ -607,6 +608,7 @@ pub fn transcribe(
             prompt: f.prompt,
             beam_size: f.beam_size,
             words: f.words,
+            translate: f.translate,
         },
     )
     .map_err(lift)?;

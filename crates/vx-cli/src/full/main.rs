@@ -243,9 +243,13 @@ enum Command {
         /// Beam search with N beams (slower, sometimes more accurate); 1 = greedy.
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
         beam_size: u16,
-        /// Word times (JSON: each segment's `words`, with start, end and probability).
+        /// Word times (JSON: each segment's `words`, with start, end and probability; SRT and
+        /// VTT: one cue per word).
         #[arg(long)]
         words: bool,
+        /// Translate the speech into English (multilingual models only).
+        #[arg(long)]
+        translate: bool,
     },
     /// Find where people speak (Silero VAD on 16 kHz mono audio decoded in-process): JSON
     /// with the speech spans in seconds.
@@ -588,6 +592,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             prompt,
             beam_size,
             words,
+            translate,
         } => {
             let ext = format.first().map_or("json", |f| f.ext());
             commands::each_input(&files, out.as_deref(), ext, |f, o| {
@@ -605,6 +610,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         prompt: prompt.clone(),
                         beam_size: beam_size.into(),
                         words,
+                        translate,
                     },
                     quiet,
                 )

@@ -237,6 +237,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
                         prompt: None,
                         beam_size: 1,
                         words: false,
+                        translate: false,
                     },
                 )?),
                 "embed-audio" => Box::new(ops::embed_audio::EmbedAudio::new(

@@ -59,6 +59,8 @@ pub struct TranscribeOptions {
     pub beam_size: usize,
     /// Word times in the segments.
     pub words: bool,
+    /// Translate the speech into English (multilingual models only).
+    pub translate: bool,
 }
 
 /// `transcript.json`.
@@ -103,13 +105,22 @@ pub struct Transcribe {
 
 impl Transcribe {
     pub fn new(shared: SharedWhisper, mut opts: TranscribeOptions) -> Result<Transcribe> {
-        if let Some(l) = &opts.language {
+        {
             let w = shared
                 .whisper
                 .lock()
                 .map_err(|_| Error::failed(&shared.model, "whisper poisoned"))?;
-            // The code actually used is what the transcript reports ("French" -> "fr").
-            opts.language = Some(w.check_language(l).map_err(Error::Usage)?);
+            if let Some(l) = &opts.language {
+                // The code actually used is what the transcript reports ("French" -> "fr").
+                opts.language = Some(w.check_language(l).map_err(Error::Usage)?);
+            }
+            if opts.translate && !w.is_multilingual() {
+                return Err(Error::Usage(format!(
+                    "--translate: {} is an English-only model; translation needs a multilingual \
+                     one (e.g. base, small)",
+                    shared.model.display()
+                )));
+            }
         }
         let vad = opts
             .vad_model
@@ -280,6 +291,7 @@ fn whisper_loop(
         prompt: opts.prompt.clone(),
         beam_size: opts.beam_size,
         words: opts.words,
+        translate: opts.translate,
     };
     let mut language = opts.language.clone().filter(|l| l != "auto");
     let wo = WindowOptions::default();
