@@ -309,6 +309,35 @@ fn serves_the_index_files_and_nothing_else() {
     assert_eq!(http(&addr, "GET", "/api/search?q=a&kind=sound", &[]).0, 400);
     assert_eq!(http(&addr, "GET", "/api/file/nope", &[]).0, 404);
 
+    // An input added by another process while the server runs is searched, by meaning too
+    // (the server holds the vectors and reads them again when the index has changed).
+    let before = get_json(&addr, "/api/search?q=a%20pet%20animal&kind=object");
+    let dog = media.join("dog.jpg");
+    std::fs::copy(need("media/dog.jpg"), &dog).unwrap();
+    let o = with_models(&[
+        "-q",
+        "run",
+        s(&dog),
+        "--ops",
+        "keyframes;detect",
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = get_json(&addr, "/api/search?q=a%20pet%20animal&kind=object");
+    let by_meaning = |r: &Value| {
+        r["hits"].as_array().unwrap().iter().any(|h| {
+            h["source"].as_str().is_some_and(|s| s.ends_with("dog.jpg"))
+                && h["text"] == "dog"
+                && h.get("text_rank").is_none()
+        })
+    };
+    assert!(!by_meaning(&before), "{before}");
+    assert!(
+        by_meaning(&after),
+        "the new input is not searched by meaning: {after}"
+    );
+
     // SIGTERM stops it, with a client holding a download open without reading it (as a
     // browser holds a paused video). (Here the 1.4 MB file fits in the socket buffers, so
     // the server's 2 s limit on the connections' drain is not what ends it; the limit is for

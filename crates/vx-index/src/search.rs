@@ -174,6 +174,14 @@ impl Index {
         Ok(n)
     }
 
+    /// SQLite's `data_version`: changes when another connection commits to the index (a
+    /// `vx run` adding inputs while `vx serve` reads it), so a reader knows to reload.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Read the vectors again (after the index changed: an input added by this process or
     /// another).
     pub fn reload(&mut self) -> Result<usize> {

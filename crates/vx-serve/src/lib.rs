@@ -50,10 +50,25 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// The index and the query embedder, used by one search at a time.
+/// The index and the query embedder, used by one search at a time. The vectors are held in
+/// memory (an exact scan of 100,000 in ~10 ms instead of reading 150 MB from SQLite per
+/// query) and read again when another process has written to the index since.
 struct Searcher {
     index: Index,
     embedder: Option<TextEmbedder>,
+    /// `data_version` when the vectors were read (None: not yet).
+    loaded: Option<i64>,
+}
+
+impl Searcher {
+    fn fresh_vectors(&mut self) -> Result<(), vx_index::IndexError> {
+        let now = self.index.data_version()?;
+        if self.loaded != Some(now) {
+            self.index.reload()?;
+            self.loaded = Some(now);
+        }
+        Ok(())
+    }
 }
 
 struct AppState {
@@ -88,7 +103,11 @@ pub fn serve(
             })?;
         let addr = listener.local_addr()?;
         let state = Arc::new(AppState {
-            searcher: Mutex::new(Searcher { index, embedder }),
+            searcher: Mutex::new(Searcher {
+                index,
+                embedder,
+                loaded: None,
+            }),
             hosts: Hosts::new(addr, listen.ip().is_unspecified()),
         });
         let app = router(state);
@@ -347,6 +366,9 @@ async fn api_search(State(st): State<Shared>, Query(p): Query<SearchParams>) -> 
     let k = p.k.unwrap_or(DEFAULT_K).clamp(1, MAX_K);
     let query = q.clone();
     let r = with_searcher(&st, move |s| {
+        if s.embedder.is_some() {
+            s.fresh_vectors()?;
+        }
         let t0 = std::time::Instant::now();
         let hits = s.index.search(&query, k, kind, s.embedder.as_mut())?;
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
