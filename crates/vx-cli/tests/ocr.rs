@@ -3,9 +3,34 @@
 //! inputs, EXIF, 4K, videos on the timeline, keyframes + ocr in one pass, missing models).
 mod common;
 use common::*;
+use std::path::{Path, PathBuf};
 
 fn det() -> String {
     s(&need("models/ch_PP-OCRv4_det_infer.onnx")).to_string()
+}
+
+/// `vx run CLIP --ops OPS -o OUT` with the OCR detector (and the SSD when detect is in OPS);
+/// the input's results directory.
+fn run_ops(clip: &Path, ops: &str, out: &Path) -> PathBuf {
+    let ssd = format!("detect={}", s(&need("models/ssd_mobilenet_v2_coco.onnx")));
+    let ocr_model = format!("ocr={}", det());
+    let mut args = vec![
+        "-q",
+        "run",
+        s(clip),
+        "--ops",
+        ops,
+        "-o",
+        s(out),
+        "--model",
+        &ocr_model,
+    ];
+    if ops.contains("detect") {
+        args.extend(["--model", ssd.as_str()]);
+    }
+    let o = run_vx(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    first_dir(out)
 }
 
 fn ocr(args: &[&str]) -> serde_json::Value {
@@ -188,21 +213,7 @@ fn video_frames_on_the_timeline_and_inside_vx_run() {
     // keyframes, then ocr and detect on the frames it kept: one pass, ocr.json beside
     // keyframes.json, each result naming its keyframe image.
     let out = d.path("out");
-    let o = run_vx(&[
-        "-q",
-        "run",
-        s(&clip),
-        "--ops",
-        "keyframes;[ocr,detect]",
-        "-o",
-        s(&out),
-        "--model",
-        &format!("ocr={}", det()),
-        "--model",
-        &format!("detect={}", s(&need("models/ssd_mobilenet_v2_coco.onnx"))),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let dir = first_dir(&out);
+    let dir = run_ops(&clip, "keyframes;[ocr,detect]", &out);
     let result = read_json(&dir.join("result.json"));
     assert_eq!(result["ops"]["ocr"]["status"], "ok", "{result}");
     assert_eq!(result["pass"]["opens"], 1, "one pass over the file");
@@ -234,21 +245,7 @@ fn scenes_hand_their_first_frames_to_ocr() {
     let d = TempDir::new("ocr-scenes");
     let clip = slides(&d);
     let out = d.path("out");
-    let o = run_vx(&[
-        "-q",
-        "run",
-        s(&clip),
-        "--ops",
-        "scenes;[ocr,detect]",
-        "-o",
-        s(&out),
-        "--model",
-        &format!("ocr={}", det()),
-        "--model",
-        &format!("detect={}", s(&need("models/ssd_mobilenet_v2_coco.onnx"))),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let dir = first_dir(&out);
+    let dir = run_ops(&clip, "scenes;[ocr,detect]", &out);
     let scenes = read_json(&dir.join("scenes.json"));
     let starts: Vec<f64> = scenes["scenes"]
         .as_array()
@@ -275,19 +272,7 @@ fn scenes_hand_their_first_frames_to_ocr() {
     assert_eq!(result["pass"]["opens"], 1);
     // "scenes;keyframes;[ocr]": one image per scene, and OCR on those images' frames.
     let out = d.path("out2");
-    let o = run_vx(&[
-        "-q",
-        "run",
-        s(&clip),
-        "--ops",
-        "scenes;keyframes;ocr",
-        "-o",
-        s(&out),
-        "--model",
-        &format!("ocr={}", det()),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let dir = first_dir(&out);
+    let dir = run_ops(&clip, "scenes;keyframes;ocr", &out);
     let kf = read_json(&dir.join("keyframes.json"));
     let kf = kf["keyframes"].as_array().unwrap();
     let times: Vec<f64> = kf.iter().map(|k| k["time"].as_f64().unwrap()).collect();

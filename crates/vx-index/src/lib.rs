@@ -132,10 +132,7 @@ impl Index {
     /// Open (or create) the index at `path`. An index of another schema version is refused
     /// with a clear error (rebuild it with `vx index`).
     pub fn open(path: &Path) -> Result<Index> {
-        let err = |source| IndexError::Sqlite {
-            path: path.into(),
-            source,
-        };
+        let err = sql_err(path);
         let conn = Connection::open(path).map_err(err)?;
         // WAL: readers (vx search) never block the writer, and a killed writer leaves the
         // last committed state.
@@ -218,10 +215,7 @@ impl Index {
     }
 
     fn err(&self, source: rusqlite::Error) -> IndexError {
-        IndexError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        sql_err(&self.path)(source)
     }
 
     /// Where one input's files are: its source as named, the source's absolute path (when
@@ -280,20 +274,8 @@ impl Index {
             vectors,
             model,
         } = p;
-        // IMMEDIATE: the write lock from the start (a deferred transaction that reads first
-        // cannot wait for another writer: it fails at once when it has to upgrade).
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| IndexError::Sqlite {
-                path: self.path.clone(),
-                source: e,
-            })?;
-        let path = self.path.clone();
-        let err = |source| IndexError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let tx = immediate(&mut self.conn, &self.path)?;
+        let err = sql_err(&self.path);
         let old: Option<i64> = tx
             .query_row("SELECT id FROM files WHERE input_id = ?1", [&id], |r| {
                 r.get(0)
@@ -391,19 +373,10 @@ impl Index {
             if keep.contains(&input) {
                 continue;
             }
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(|e| IndexError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+            let tx = immediate(&mut self.conn, &self.path)?;
             delete_file(&tx, f)
                 .and_then(|_| tx.commit())
-                .map_err(|e| IndexError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+                .map_err(sql_err(&self.path))?;
             removed += 1;
         }
         Ok(removed)
@@ -578,6 +551,21 @@ fn source_path(source: &str, input_id: &str) -> Option<String> {
     let p = std::fs::canonicalize(source).ok()?;
     let hash = format!("-{:08x}", vx_image::fsutil::path_hash(&p));
     (p.is_file() && input_id.ends_with(&hash)).then(|| p.to_string_lossy().into_owned())
+}
+
+/// The error of an SQLite call on the index at `path`.
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> IndexError + Copy + '_ {
+    move |source| IndexError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A transaction holding the write lock from the start: a deferred one that reads first
+/// cannot wait for another writer (it fails at once when it has to upgrade).
+fn immediate<'c>(conn: &'c mut Connection, path: &Path) -> Result<rusqlite::Transaction<'c>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sql_err(path))
 }
 
 /// Remove one input's rows (inside the caller's transaction).

@@ -8,7 +8,7 @@ use rusqlite::params;
 use serde::Serialize;
 use vx_infer::text::TextEmbedder;
 
-use crate::{Index, IndexError, Result};
+use crate::{Index, Result};
 
 /// What an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -337,12 +337,6 @@ impl Index {
             });
         }
         Ok(hits)
-    }
-}
-
-impl From<(rusqlite::Error, PathBuf)> for IndexError {
-    fn from((source, path): (rusqlite::Error, PathBuf)) -> Self {
-        IndexError::Sqlite { path, source }
     }
 }
 

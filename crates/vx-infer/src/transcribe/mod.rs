@@ -1,0 +1,506 @@
+//! Speech to text with whisper.cpp (through `whisper-rs`, which builds whisper.cpp from
+//! source; GGML_NATIVE is left on, so the binary uses this CPU's instruction set: build on the
+//! machine that runs it; GGML_LLAMAFILE is turned on in `.cargo/config.toml`, ggml's tiled
+//! matrix kernels, 1.7x faster here). Input: 16 kHz mono f32. The caller decides which
+//! stretches of audio to transcribe (VAD windows); timestamps come back in seconds of the
+//! original file.
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+use crate::{InferError, Result};
+
+mod batch;
+mod windows;
+pub use batch::{file_time, word_times, Batcher, Piece, BATCH_MAX, JUNCTION};
+pub use windows::{settled_windows, windows, Settled, WindowOptions, WindowStream};
+
+/// One transcribed segment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Segment {
+    #[serde(serialize_with = "vx_image::secs::ms")]
+    pub start: f64,
+    #[serde(serialize_with = "vx_image::secs::ms")]
+    pub end: f64,
+    pub text: String,
+    /// Its words with their times, when asked for ([`Options::words`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<Word>>,
+}
+
+/// One word of a segment: whisper.cpp's token timestamps (`token_timestamps`), the tokens of
+/// a word (a token that starts with a space starts a new word; punctuation stays with the
+/// word before it) joined, and the mean probability of its tokens.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Word {
+    pub word: String,
+    #[serde(serialize_with = "vx_image::secs::ms")]
+    pub start: f64,
+    #[serde(serialize_with = "vx_image::secs::ms")]
+    pub end: f64,
+    pub probability: f32,
+}
+
+/// Words from tokens (bytes, t0 and t1 in 10 ms units, probability), times in seconds of the
+/// audio whisper was given. Tokens are bytes of UTF-8, not always whole characters (a CJK
+/// character or an emoji can span two): a word's bytes are joined, then decoded once.
+pub fn words_of(tokens: impl IntoIterator<Item = (Vec<u8>, i64, i64, f32)>) -> Vec<Word> {
+    // Bytes, start, end, summed probability, tokens.
+    let mut out: Vec<(Vec<u8>, f64, f64, f32, usize)> = Vec::new();
+    for (bytes, t0, t1, p) in tokens {
+        if bytes.is_empty() {
+            continue;
+        }
+        let (a, b) = (t0 as f64 / 100.0, t1.max(t0) as f64 / 100.0);
+        let starts_word = bytes[0] == b' ' || out.is_empty();
+        let glued = bytes.iter().all(u8::is_ascii_punctuation) && !out.is_empty();
+        match out.last_mut() {
+            Some(w) if !starts_word || glued => {
+                w.0.extend_from_slice(&bytes);
+                w.2 = w.2.max(b);
+                w.3 += p;
+                w.4 += 1;
+            }
+            _ => out.push((bytes, a, b, p, 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(bytes, start, end, p, n)| Word {
+            word: String::from_utf8_lossy(&bytes).trim().to_string(),
+            start,
+            end,
+            probability: p / n as f32,
+        })
+        .filter(|w| !w.word.is_empty())
+        .collect()
+}
+
+pub struct Whisper {
+    path: PathBuf,
+    ctx: WhisperContext,
+    /// One whisper.cpp state (KV caches, compute buffers) per batch decoded at once: creating
+    /// one costs 4-15 ms, so they are kept.
+    states: Vec<whisper_rs::WhisperState>,
+}
+
+impl Whisper {
+    /// Load a whisper.cpp (ggml) model.
+    pub fn open(path: &Path) -> Result<Self> {
+        crate::runtime::check_model_file(path)?;
+        // whisper.cpp trusts the file: check every declared size first (crate::ggml).
+        crate::ggml::validate(path)?;
+        whisper_rs::install_logging_hooks(); // whisper.cpp's own chatter off
+        let s = path.to_str().ok_or_else(|| InferError::Model {
+            path: path.into(),
+            reason: "path is not UTF-8".into(),
+        })?;
+        let ctx = WhisperContext::new_with_params(s, WhisperContextParameters::default()).map_err(
+            |e| InferError::Model {
+                path: path.into(),
+                reason: format!("whisper.cpp cannot load it ({e:?}); truncated?"),
+            },
+        )?;
+        Ok(Whisper {
+            path: path.into(),
+            ctx,
+            states: Vec::new(),
+        })
+    }
+
+    /// Check a `--language` value for this model: a language whisper knows (its code, e.g.
+    /// "fr", or its English name, e.g. "french"; "auto" detects), and for an English-only
+    /// model, English. Returns the code whisper will use.
+    pub fn check_language(&self, language: &str) -> std::result::Result<String, String> {
+        let code = if language == "auto" {
+            "auto".to_string()
+        } else {
+            let id = whisper_rs::get_lang_id(&language.to_ascii_lowercase())
+                .ok_or_else(|| format!("--language {language}: not a language whisper knows (e.g. en, fr, de, ja, or auto)"))?;
+            whisper_rs::get_lang_str(id)
+                .ok_or_else(|| format!("--language {language}: not a language whisper knows"))?
+                .to_string()
+        };
+        if !self.is_multilingual() && code != "en" {
+            return Err(format!(
+                "--language {language}: {} is an English-only model; use a multilingual one (e.g. base, small)",
+                self.path.display()
+            ));
+        }
+        Ok(code)
+    }
+
+    /// Whether the model knows more than English (English-only `.en` models do not).
+    pub fn is_multilingual(&self) -> bool {
+        self.ctx.is_multilingual()
+    }
+
+    /// Transcribe batches of 16 kHz mono audio, one whisper call each. A batch is several
+    /// stretches of the file's audio joined end to end (as faster-whisper joins the speech
+    /// its VAD keeps): whisper hears each stretch with its neighbours, and times come back on
+    /// the file's timeline (each segment end mapped through the stretch it falls in).
+    ///
+    /// Up to `workers` batches run at once, each on its own thread with its own whisper.cpp
+    /// state and `opts.threads / workers` threads: on 2 cores two single-threaded decoders
+    /// take 1.2x less time and 28 % less CPU than one decoder on two threads (whisper's
+    /// decoder works token by token on small matrices; its threads mostly wait for each
+    /// other). `language`: `None` means English for English-only models, else detection on
+    /// the first batch, alone (the code comes back in [`Transcription::language`]), then kept.
+    pub fn transcribe_batches(
+        &mut self,
+        batches: &[Vec<Piece<'_>>],
+        language: Option<&str>,
+        opts: &Options,
+        workers: usize,
+    ) -> Result<Vec<Transcription>> {
+        let workers = workers.clamp(1, batches.len().max(1));
+        while self.states.len() < workers {
+            let st = self.ctx.create_state().map_err(|e| InferError::Run {
+                path: self.path.clone(),
+                reason: format!("{e:?}"),
+            })?;
+            self.states.push(st);
+        }
+        let model = ModelInfo {
+            path: &self.path,
+            eot: self.ctx.token_eot(),
+            multilingual: self.ctx.is_multilingual(),
+        };
+        let mut out: Vec<Option<Result<Transcription>>> = batches.iter().map(|_| None).collect();
+        let mut language = language.map(str::to_string);
+        let mut first = 0;
+        if workers == 1 || (language.is_none() && model.multilingual) {
+            // In order on one state: all of them, or the first (to learn the language).
+            let n = if workers == 1 { batches.len() } else { 1 };
+            for (i, b) in batches.iter().enumerate().take(n) {
+                let t = decode(&model, &mut self.states[0], b, language.as_deref(), opts)?;
+                language = Some(t.language.clone());
+                out[i] = Some(Ok(t));
+            }
+            first = n;
+        }
+        if first < batches.len() {
+            let per = Options {
+                threads: (opts.threads / workers).max(1),
+                ..opts.clone()
+            };
+            let (model, language, per) = (&model, language.as_deref(), &per);
+            std::thread::scope(|sc| {
+                let handles: Vec<_> = self.states[..workers]
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(w, state)| {
+                        sc.spawn(move || {
+                            (first..batches.len())
+                                .filter(|i| (i - first) % workers == w)
+                                .map(|i| (i, decode(model, state, &batches[i], language, per)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    match h.join() {
+                        Ok(done) => {
+                            for (i, r) in done {
+                                out[i] = Some(r);
+                            }
+                        }
+                        Err(_) => {
+                            return Err(InferError::Run {
+                                path: model.path.to_path_buf(),
+                                reason: "a whisper thread panicked".into(),
+                            })
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(InferError::Run {
+                        path: self.path.clone(),
+                        reason: "a batch was not transcribed".into(),
+                    })
+                })
+            })
+            .collect()
+    }
+}
+
+/// What decoding needs of the model besides a state.
+struct ModelInfo<'a> {
+    path: &'a Path,
+    eot: whisper_rs::WhisperTokenId,
+    multilingual: bool,
+}
+
+/// One whisper call on `state`: the pieces joined, the segments (and words) mapped back to the
+/// file's timeline.
+fn decode(
+    model: &ModelInfo<'_>,
+    state: &mut whisper_rs::WhisperState,
+    pieces: &[Piece<'_>],
+    language: Option<&str>,
+    opts: &Options,
+) -> Result<Transcription> {
+    {
+        let joined: std::borrow::Cow<'_, [f32]> = match pieces {
+            [one] => one.samples.into(),
+            _ => pieces
+                .iter()
+                .flat_map(|p| p.samples.iter().copied())
+                .collect::<Vec<f32>>()
+                .into(),
+        };
+        let samples: &[f32] = &joined;
+        let table: Vec<(f64, f64)> = pieces
+            .iter()
+            .map(|p| (p.start, p.samples.len() as f64 / SAMPLE_RATE))
+            .collect();
+        let run = |reason: String| InferError::Run {
+            path: model.path.to_path_buf(),
+            reason,
+        };
+        let language = match language {
+            None if !model.multilingual => Some("en"),
+            l => l,
+        };
+        let strategy = if opts.beam_size > 1 {
+            SamplingStrategy::BeamSearch {
+                beam_size: opts.beam_size.min(MAX_BEAM) as i32,
+                patience: -1.0,
+            }
+        } else {
+            SamplingStrategy::Greedy { best_of: 1 }
+        };
+        let mut p = FullParams::new(strategy);
+        if let Some(prompt) = opts.prompt.as_deref().filter(|t| !t.is_empty()) {
+            if prompt.contains('\0') {
+                return Err(run("the prompt holds a NUL character".into()));
+            }
+            // Given to every batch (whisper.cpp clears its text context per call).
+            p.set_initial_prompt(prompt);
+        }
+        p.set_token_timestamps(opts.words);
+        p.set_translate(opts.translate);
+        p.set_language(Some(language.unwrap_or("auto")));
+        p.set_n_threads(opts.threads.max(1) as i32);
+        p.set_print_special(false);
+        p.set_print_progress(false);
+        p.set_print_realtime(false);
+        p.set_print_timestamps(false);
+        p.set_no_context(true);
+        p.set_suppress_blank(true);
+        // No "[Music]" / "(applause)" annotations: vx transcribes speech.
+        p.set_suppress_nst(true);
+        if !opts.full_context {
+            p.set_audio_ctx(audio_ctx(samples.len() as f64 / SAMPLE_RATE));
+        }
+        state.full(p, samples).map_err(|e| run(format!("{e:?}")))?;
+        let language = match language {
+            Some(l) => l.to_string(),
+            None => whisper_rs::get_lang_str(state.full_lang_id_from_state())
+                .unwrap_or("auto")
+                .to_string(),
+        };
+        let mut segments = Vec::new();
+        let eot = model.eot;
+        for seg in state.as_iter() {
+            let text = seg
+                .to_str_lossy()
+                .map_err(|e| run(format!("{e:?}")))?
+                .trim()
+                .to_string();
+            // Whatever annotation still slips through ("[Music]", "(silence)") is not speech.
+            let tag = (text.starts_with('[') && text.ends_with(']'))
+                || (text.starts_with('(') && text.ends_with(')'));
+            if text.is_empty() || tag {
+                continue;
+            }
+            // whisper's time stamps (10 ms units) can run past the audio it was given (it
+            // thinks in 30 s contexts): kept inside the stretch they fall in.
+            let ms = |t: f64| (t * 1000.0).round() / 1000.0;
+            let start = file_time(&table, seg.start_timestamp() as f64 / 100.0, false);
+            let end = file_time(&table, seg.end_timestamp() as f64 / 100.0, true);
+            let words = opts.words.then(|| {
+                let tokens = (0..seg.n_tokens())
+                    .filter_map(|i| seg.get_token(i))
+                    .filter_map(|t| {
+                        let d = t.token_data();
+                        // Special tokens (end of text, timestamps, language...) are no words.
+                        (t.token_id() < eot).then(|| {
+                            // Bytes: a character may be split across tokens.
+                            let bytes = t.to_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+                            (bytes, d.t0, d.t1, d.p)
+                        })
+                    });
+                words_of(tokens)
+                    .into_iter()
+                    .map(|w| {
+                        let (a, b) = word_times(&table, w.start, w.end, start, end);
+                        Word {
+                            start: ms(a),
+                            end: ms(b),
+                            ..w
+                        }
+                    })
+                    .collect()
+            });
+            segments.push(Segment {
+                start: ms(start),
+                end: ms(end.max(start)),
+                text,
+                words,
+            });
+        }
+        Ok(Transcription { segments, language })
+    }
+}
+
+/// How whisper runs on each window.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// whisper.cpp threads (at least 1).
+    pub threads: usize,
+    /// Encode a full 30 s context for every window, as whisper was trained (slower: the
+    /// encoder's cost is the same for 1 s of speech as for 30 s). Off by default: the encoder
+    /// then sees the window plus a margin, at least [`MIN_CONTEXT`] seconds.
+    pub full_context: bool,
+    /// Text given to the decoder before each batch (names, spelling, style).
+    pub prompt: Option<String>,
+    /// Beam search with this many beams (at most [`MAX_BEAM`]); 0 or 1: greedy.
+    pub beam_size: usize,
+    /// Word times ([`Segment::words`]).
+    pub words: bool,
+    /// Translate into English (multilingual models only).
+    pub translate: bool,
+}
+
+/// The widest beam whisper.cpp decodes with (its decoders per state).
+pub const MAX_BEAM: usize = 8;
+
+/// What one window gave.
+#[derive(Debug, Clone)]
+pub struct Transcription {
+    pub segments: Vec<Segment>,
+    /// The language used: the one asked for, "en" for English-only models, or the detected one.
+    pub language: String,
+}
+
+const SAMPLE_RATE: f64 = 16_000.0;
+
+/// Shortest encoder context in seconds when not using the full 30 s. Measured on the bench
+/// file (bench/transcribe): with only the window plus a margin, 3-second windows fell into
+/// repetition loops and 1-second windows of tones came back as invented sentences; 10 s kept
+/// the transcript identical in content to the full-context one.
+pub const MIN_CONTEXT: f64 = 10.0;
+
+/// whisper.cpp's `audio_ctx` (encoder positions, 50 per second, at most 1500 = 30 s) for a
+/// window of `seconds`: the window plus 1 s of margin, at least [`MIN_CONTEXT`].
+pub fn audio_ctx(seconds: f64) -> i32 {
+    let s = (seconds + 1.0).max(MIN_CONTEXT);
+    ((s * 50.0).ceil() as i32).min(1500)
+}
+
+/// SRT / WebVTT time stamp.
+fn stamp(t: f64, sep: char) -> String {
+    let ms = (t.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}{sep}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+pub fn to_srt(segments: &[Segment]) -> String {
+    let mut s = String::new();
+    for (i, seg) in segments.iter().enumerate() {
+        s.push_str(&format!(
+            "{}\n{} --> {}\n{}\n\n",
+            i + 1,
+            stamp(seg.start, ','),
+            stamp(seg.end, ','),
+            seg.text
+        ));
+    }
+    s
+}
+
+pub fn to_vtt(segments: &[Segment]) -> String {
+    let mut s = String::from("WEBVTT\n\n");
+    for seg in segments {
+        s.push_str(&format!(
+            "{} --> {}\n{}\n\n",
+            stamp(seg.start, '.'),
+            stamp(seg.end, '.'),
+            seg.text
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_joined_from_tokens_and_kept_in_their_segment() {
+        let t = |s: &str, a: i64, b: i64, p: f32| (s.as_bytes().to_vec(), a, b, p);
+        let w = words_of([
+            t(" He", 10, 30, 0.9),
+            t(" ill", 30, 50, 0.5),
+            t("-", 50, 52, 0.7),
+            t("dis", 52, 70, 0.8),
+            t("posed", 70, 90, 0.6),
+            t(".", 90, 91, 1.0),
+            t("", 91, 92, 1.0),
+        ]);
+        let got: Vec<(&str, f64, f64)> = w
+            .iter()
+            .map(|w| (w.word.as_str(), w.start, w.end))
+            .collect();
+        assert_eq!(got, [("He", 0.1, 0.3), ("ill-disposed.", 0.3, 0.91)]);
+        assert!((w[1].probability - (0.5 + 0.7 + 0.8 + 0.6 + 1.0) / 5.0).abs() < 1e-6);
+        // A character split across two tokens comes back whole.
+        let pig = "豚".as_bytes();
+        let w = words_of([
+            (b" ".iter().chain(&pig[..2]).copied().collect(), 0, 10, 0.5),
+            (pig[2..].to_vec(), 10, 20, 0.5),
+        ]);
+        assert_eq!(w[0].word, "豚");
+        assert_eq!((w[0].start, w[0].end), (0.0, 0.2));
+        // A word at a junction whose segment ends before it: kept inside the segment (a
+        // panic in f64::clamp before).
+        let table = [(0.0, 7.3), (9.9, 3.3)];
+        let (a, b) = word_times(&table, 7.3, 7.6, 5.5, 7.11);
+        assert!(
+            a <= b && (5.5..=7.11).contains(&a) && (5.5..=7.11).contains(&b),
+            "{a} {b}"
+        );
+        let (a, b) = word_times(&table, 1.0, 2.0, 3.0, 2.5);
+        assert!(a <= b, "{a} {b}");
+    }
+
+    #[test]
+    fn encoder_context() {
+        assert_eq!(audio_ctx(0.5), 500); // at least 10 s
+        assert_eq!(audio_ctx(12.0), 650); // window + 1 s
+        assert_eq!(audio_ctx(29.5), 1500); // never more than whisper's 30 s
+    }
+
+    #[test]
+    fn srt_and_vtt_stamps() {
+        let segs = [Segment {
+            start: 3661.5,
+            end: 3662.004,
+            text: "hi".into(),
+            words: None,
+        }];
+        assert_eq!(to_srt(&segs), "1\n01:01:01,500 --> 01:01:02,004\nhi\n\n");
+        assert!(to_vtt(&segs).starts_with("WEBVTT\n\n01:01:01.500 --> 01:01:02.004\nhi\n"));
+    }
+}
