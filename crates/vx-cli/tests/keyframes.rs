@@ -473,3 +473,61 @@ fn memory_does_not_grow_with_input_size() {
         "peak RSS {run} KiB vs {base} KiB for probe"
     );
 }
+
+/// Regression: frames tagged BT.709 (most HD video) were written with the BT.601 equations,
+/// saturated colours off by up to 40 levels (24.5 dB against the ffmpeg CLI on this clip).
+/// Like the CLI, vx follows the tag: JPEG and PNG come out in BT.601, as their readers expect.
+#[test]
+fn bt709_video_keeps_its_colours() {
+    let d = TempDir::new("bt709");
+    for (name, tags) in [
+        (
+            "h264-709.mp4",
+            &["-c:v", "libx264", "-colorspace", "bt709"][..],
+        ),
+        (
+            "dnxhr.mov",
+            &[
+                "-c:v",
+                "dnxhd",
+                "-profile:v",
+                "dnxhr_lb",
+                "-pix_fmt",
+                "yuv422p",
+            ][..],
+        ),
+        (
+            "h264-2020.mkv",
+            &["-c:v", "libx264", "-colorspace", "bt2020nc"][..],
+        ),
+    ] {
+        let mut a = vec!["-f", "lavfi", "-i", SRC, "-t", "1", "-g", "10"];
+        a.extend(tags);
+        let clip = gen(&d, name, &a);
+        let out = d.path(&format!("{name}.kf"));
+        let o = run_vx(&[
+            "keyframes",
+            "-q",
+            s(&clip),
+            "-o",
+            s(&out),
+            "--format",
+            "png",
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let reference = reference_key_frames(&clip);
+        let rgb = decode_rgb(&out.join("kf-000000.png"));
+        let p = psnr(&rgb, &reference[..rgb.len()]);
+        assert!(p >= 40.0, "{name}: PSNR {p:.1} dB against the ffmpeg CLI");
+        // JPEG too (its YCbCr is BT.601 by definition).
+        let out = d.path(&format!("{name}.jpg.kf"));
+        let o = run_vx(&["keyframes", "-q", s(&clip), "-o", s(&out)]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let rgb = decode_rgb(&out.join("kf-000000.jpg"));
+        let p = psnr(&rgb, &reference[..rgb.len()]);
+        assert!(
+            p >= 30.0,
+            "{name} (JPEG): PSNR {p:.1} dB against the ffmpeg CLI"
+        );
+    }
+}

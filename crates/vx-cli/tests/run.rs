@@ -498,3 +498,58 @@ fn debug_writes_a_trace_and_the_model_inputs() {
     let pics: Vec<_> = std::fs::read_dir(dir.join("debug")).unwrap().collect();
     assert_eq!(pics.len(), 4);
 }
+
+/// Regression: the pictures handed to the models from a BT.709 video were converted with the
+/// BT.601 matrix (swscale's default). Compared with the ffmpeg CLI's scaling of the same frame
+/// (it follows the tag), at the SSD's 600x600 input.
+#[test]
+fn model_inputs_follow_the_colour_matrix() {
+    let d = TempDir::new("run-709");
+    let clip = d.path("c.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25:d=1",
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        "-colorspace",
+        "bt709",
+        clip.to_str().unwrap(),
+    ]);
+    let out = d.path("out");
+    let o = vx_run(&[
+        clip.to_str().unwrap(),
+        "--ops",
+        "keyframes;detect",
+        "-o",
+        out.to_str().unwrap(),
+        "--debug",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = result_dir(&out, "c.mp4").join("debug");
+    let pic = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let ours = decode_rgb(&pic);
+    let theirs = ffmpeg_stdout(&[
+        "-i",
+        clip.to_str().unwrap(),
+        "-frames:v",
+        "1",
+        "-vf",
+        "scale=600:600:flags=bicubic+accurate_rnd+full_chroma_int",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]);
+    let p = psnr(&ours, &theirs);
+    assert!(p >= 30.0, "{}: PSNR {p:.1} dB", pic.display());
+}

@@ -178,6 +178,87 @@ impl Yuv {
     }
 }
 
+/// A YCbCr matrix by its luma coefficients Kr and Kb (Kg = 1 - Kr - Kb).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Matrix {
+    pub kr: f32,
+    pub kb: f32,
+}
+
+impl Matrix {
+    /// BT.601 (also BT.470BG, SMPTE 170M): what JPEG/JFIF and [`Yuv::to_rgb`] assume.
+    pub const BT601: Matrix = Matrix {
+        kr: 0.299,
+        kb: 0.114,
+    };
+    /// BT.709: HD video.
+    pub const BT709: Matrix = Matrix {
+        kr: 0.2126,
+        kb: 0.0722,
+    };
+    /// BT.2020 (non-constant luminance): UHD video.
+    pub const BT2020: Matrix = Matrix {
+        kr: 0.2627,
+        kb: 0.0593,
+    };
+    /// SMPTE 240M.
+    pub const SMPTE240M: Matrix = Matrix {
+        kr: 0.212,
+        kb: 0.087,
+    };
+    /// FCC (the US 1953 NTSC matrix).
+    pub const FCC: Matrix = Matrix { kr: 0.30, kb: 0.11 };
+
+    /// Full-range (Y, Cb - 128, Cr - 128) in this matrix to the same colour in `to`.
+    fn convert(self, to: Matrix, [y, cb, cr]: [f32; 3]) -> [f32; 3] {
+        let r = y + 2.0 * (1.0 - self.kr) * cr;
+        let b = y + 2.0 * (1.0 - self.kb) * cb;
+        let g = (y - self.kr * r - self.kb * b) / (1.0 - self.kr - self.kb);
+        let y2 = to.kr * r + (1.0 - to.kr - to.kb) * g + to.kb * b;
+        [
+            y2,
+            (b - y2) / (2.0 * (1.0 - to.kb)),
+            (r - y2) / (2.0 * (1.0 - to.kr)),
+        ]
+    }
+}
+
+impl Yuv {
+    /// Re-express a picture whose samples were encoded with `from` in BT.601, the matrix of
+    /// JPEG files and of [`Yuv::to_rgb`], so that its colours come out as the source meant
+    /// (a BT.709 video read as BT.601 turns saturated green 15 % too bright). Luma takes the
+    /// nearest chroma sample's correction. A no-op for BT.601.
+    pub fn to_bt601(&mut self, from: Matrix) {
+        if from == Matrix::BT601 {
+            return;
+        }
+        let to = Matrix::BT601;
+        // The map is linear and leaves grey alone: Y' = Y + a Cb + b Cr, and Cb', Cr' are
+        // functions of Cb and Cr only.
+        let [a, c, e] = from.convert(to, [0.0, 1.0, 0.0]);
+        let [b, d, f] = from.convert(to, [0.0, 0.0, 1.0]);
+        let px = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        let (sx, sy) = self.chroma.shifts();
+        let (cw, _) = self.chroma_size();
+        for row in 0..self.height {
+            let crow = (row >> sy) * cw;
+            let luma = &mut self.y[row * self.width..(row + 1) * self.width];
+            for (col, yv) in luma.iter_mut().enumerate() {
+                let ci = crow + (col >> sx);
+                let cb = self.u[ci] as f32 - 128.0;
+                let cr = self.v[ci] as f32 - 128.0;
+                *yv = px(*yv as f32 + a * cb + b * cr);
+            }
+        }
+        for (u, v) in self.u.iter_mut().zip(self.v.iter_mut()) {
+            let cb = *u as f32 - 128.0;
+            let cr = *v as f32 - 128.0;
+            *u = px(128.0 + c * cb + d * cr);
+            *v = px(128.0 + e * cb + f * cr);
+        }
+    }
+}
+
 /// Rotate a `w` x `h` plane by `quarter` quarter turns clockwise (1, 2 or 3).
 fn rotate_plane(src: &[u8], w: usize, h: usize, quarter: i32) -> Vec<u8> {
     let mut dst = vec![0u8; w * h];
@@ -244,6 +325,36 @@ impl Default for RangeLut {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bt709_green_becomes_the_same_green_in_bt601() {
+        // Full-range BT.709 YCbCr of pure green (0, 255, 0), per the BT.709 equations.
+        let m = Matrix::BT709;
+        let y = (1.0 - m.kr - m.kb) * 255.0;
+        let cb = -y / (2.0 * (1.0 - m.kb));
+        let cr = -y / (2.0 * (1.0 - m.kr));
+        let px = |v: f32| v.round() as u8;
+        let mut img = Yuv::filled(4, 4, Chroma::C420, [px(y), px(128.0 + cb), px(128.0 + cr)]);
+        // Read as BT.601 it is a wrong green; converted, it is green again.
+        let wrong = img.to_rgb();
+        assert!(
+            wrong[1] as i32 - 255 < -5 || wrong[0] > 5,
+            "{:?}",
+            &wrong[..3]
+        );
+        img.to_bt601(Matrix::BT709);
+        let rgb = img.to_rgb();
+        for p in rgb.chunks(3) {
+            assert!(p[0] <= 2 && p[1] >= 252 && p[2] <= 2, "{p:?}");
+        }
+        // Grey stays grey, BT.601 is left alone.
+        let mut grey = Yuv::filled(3, 3, Chroma::C444, [90, 128, 128]);
+        grey.to_bt601(Matrix::BT2020);
+        assert_eq!(grey, Yuv::filled(3, 3, Chroma::C444, [90, 128, 128]));
+        let mut same = img.clone();
+        same.to_bt601(Matrix::BT601);
+        assert_eq!(same, img);
+    }
 
     fn numbered(w: usize, h: usize, chroma: Chroma) -> Yuv {
         let (cw, ch) = chroma.plane_size(w, h);

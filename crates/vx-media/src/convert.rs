@@ -9,7 +9,7 @@ use ff::format::Pixel;
 use ff::util::frame::Video as Frame;
 use ffmpeg_next as ff;
 
-use crate::image::{Chroma, RangeLut, Yuv};
+use crate::image::{Chroma, Matrix, RangeLut, Yuv};
 
 /// Reusable converter: keeps the range tables and a cached swscale context.
 pub struct Converter {
@@ -27,6 +27,8 @@ struct ScalerKey {
     dw: u32,
     dh: u32,
     full_range_src: bool,
+    /// The frame's AVColorSpace when it is not BT.601 (RGB output only: swscale is told).
+    matrix: i32,
 }
 
 /// Size after fitting the longest side into `max_side` (aspect kept, at least 1 pixel).
@@ -52,6 +54,38 @@ fn native_chroma(fmt: Pixel) -> Option<(Chroma, bool)> {
         Pixel::YUV444P => Some((Chroma::C444, false)),
         Pixel::YUVJ444P => Some((Chroma::C444, true)),
         _ => None,
+    }
+}
+
+/// The YCbCr matrix of a frame's samples, from its colour-space tag; BT.601 when untagged
+/// (what the ffmpeg CLI assumes too) and for pictures that are not YUV.
+fn matrix(frame: &Frame) -> Matrix {
+    use ff::util::color::Space;
+    // SAFETY: the pixel format descriptor of a valid frame's format (static table).
+    let yuv = unsafe {
+        let d = ff::ffi::av_pix_fmt_desc_get(frame.format().into());
+        !d.is_null()
+            && (*d).flags & (ff::ffi::AV_PIX_FMT_FLAG_RGB as u64) == 0
+            && (*d).nb_components >= 3
+    };
+    if !yuv {
+        return Matrix::BT601;
+    }
+    match frame.color_space() {
+        Space::BT709 => Matrix::BT709,
+        Space::BT2020NCL | Space::BT2020CL => Matrix::BT2020,
+        Space::SMPTE240M => Matrix::SMPTE240M,
+        Space::FCC => Matrix::FCC,
+        _ => Matrix::BT601,
+    }
+}
+
+/// The AVColorSpace value swscale is given for a frame (0: leave swscale's BT.601 default).
+fn sws_matrix(frame: &Frame) -> i32 {
+    if matrix(frame) == Matrix::BT601 {
+        0
+    } else {
+        ff::ffi::AVColorSpace::from(frame.color_space()) as i32
     }
 }
 
@@ -119,10 +153,13 @@ impl Converter {
         let native = native_chroma(frame.format())
             .filter(|(c, _)| !(quarter_turn && *c == Chroma::C422))
             .filter(|_| (dw, dh) == (w, h));
-        let img = match native {
+        let mut img = match native {
             Some((chroma, _)) => self.copy_native(frame, chroma)?,
             None => self.scale(frame, dw, dh)?,
         };
+        // Both paths keep the samples' matrix (swscale converts range only): to BT.601, which
+        // JPEG files and RGB conversion assume.
+        img.to_bt601(matrix(frame));
         img.rotated(rotation)
             .ok_or_else(|| format!("cannot rotate by {rotation} degrees"))
     }
@@ -248,6 +285,11 @@ impl Scaler {
             dw,
             dh,
             full_range_src: is_full_range(frame),
+            matrix: if dst == Pixel::RGB24 {
+                sws_matrix(frame)
+            } else {
+                0
+            },
         };
         if slot.as_ref().map(|s| s.key) != Some(key) {
             *slot = Some(Scaler::new(key)?);
@@ -333,6 +375,23 @@ impl Scaler {
                     "swscale cannot convert {:?} {}x{}",
                     key.fmt, key.w, key.h
                 ));
+            }
+            if key.matrix != 0 {
+                // The source's YCbCr matrix (swscale assumes BT.601); ranges as set above.
+                let r = ff::ffi::sws_setColorspaceDetails(
+                    ctx,
+                    ff::ffi::sws_getCoefficients(key.matrix),
+                    key.full_range_src as i32,
+                    ff::ffi::sws_getCoefficients(ff::ffi::SWS_CS_DEFAULT),
+                    1,
+                    0,
+                    1 << 16,
+                    1 << 16,
+                );
+                if r < 0 {
+                    ff::ffi::sws_freeContext(ctx);
+                    return Err(format!("swscale rejected colour matrix {}", key.matrix));
+                }
             }
             Ok(Scaler { key, ctx })
         }
