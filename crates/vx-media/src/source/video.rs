@@ -186,7 +186,7 @@ pub(super) fn open_video(
     let rotation = display_rotation(&stream);
     let params = stream.parameters();
     let codec_id = params.id();
-    let expected_packets = Some(stream.frames()).filter(|&n| n > 0);
+    let expected_packets = Some(expected_packets(&stream)).filter(|&n| n > 0);
     let av_tb = ff::Rational::new(1, ff::ffi::AV_TIME_BASE);
     let duration = ts_seconds(stream.duration(), tb).or_else(|| ts_seconds(ictx.duration(), av_tb));
     let stream_start = ts_seconds(stream.start_time(), tb).unwrap_or(container_start);
@@ -414,5 +414,22 @@ fn params_size(params: &ff::codec::Parameters) -> (u32, u32) {
     unsafe {
         let p = params.as_ptr();
         ((*p).width.max(0) as u32, (*p).height.max(0) as u32)
+    }
+}
+
+/// How many packets the container says the stream has: its frame count, unless the
+/// demuxer's index lists fewer packets. An AVI header counts the empty chunks its muxer writes
+/// for dropped or repeated frames, which the demuxer neither indexes nor returns; they are not
+/// missing packets (an AVI of 25 frames with audio said "26" and looked truncated).
+fn expected_packets(stream: &ff::format::stream::Stream) -> i64 {
+    let frames = stream.frames();
+    // SAFETY: the stream of an open input; only the entry count is read.
+    let indexed = unsafe {
+        ff::ffi::avformat_index_get_entries_count(stream.as_ptr() as *mut ff::ffi::AVStream)
+    } as i64;
+    if indexed > 0 {
+        frames.min(indexed)
+    } else {
+        frames
     }
 }
