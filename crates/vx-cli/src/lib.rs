@@ -1,5 +1,5 @@
-//! The parts of the vx command line shared by the two binaries: `vx` (small, no FFmpeg) and
-//! `vx-full` (every command, linked with FFmpeg's libraries).
+//! The parts of the vx command line that need no FFmpeg types: streaming (its media access
+//! goes through [`stream::MediaBackend`]), models, and the output helpers.
 pub mod models;
 pub mod stream;
 
@@ -37,8 +37,7 @@ macro_rules! outln {
 
 /// Die quietly of SIGPIPE when the reader of our output goes away (`vx models list | head -1`),
 /// as Unix tools do, instead of Rust's default (the signal ignored, then a panic or an error on
-/// the next write to stdout). Called first thing in both binaries; `vx` passes it on to
-/// `vx-full` through exec.
+/// the next write to stdout). Called first thing in `main`.
 pub fn default_sigpipe() {
     // SAFETY: restoring a signal's default disposition before any thread is started.
     unsafe {

@@ -18,8 +18,8 @@ use vx_rtp::source::IgnoreReason;
 use vx_rtp::stats::StreamStats;
 
 /// What `vx stream` needs from FFmpeg: video files as sources, Matroska recording, the size
-/// of a video for the SDP. The full binary (vx-full) implements it; the small `vx` binary has
-/// none and hands such commands to vx-full (see `needs_ffmpeg`).
+/// of a video for the SDP. The binary implements it with vx-media; keeping FFmpeg behind this
+/// trait keeps this module free of media types.
 pub trait MediaBackend {
     /// Every frame of `path` as JPEG; `accept` says whether an MJPEG packet can be sent as is.
     fn for_each_jpeg(
@@ -39,36 +39,6 @@ pub trait MediaBackend {
 pub trait Recorder {
     fn write(&mut self, jpeg: &[u8], rtp_timestamp: u32) -> Result<()>;
     fn finish(self: Box<Self>) -> Result<()>;
-}
-
-fn need(backend: Option<&dyn MediaBackend>) -> Result<&dyn MediaBackend> {
-    backend.ok_or_else(|| anyhow!("this needs FFmpeg: run it with vx-full (installed beside vx)"))
-}
-
-/// True when the arguments of `vx stream ...` (after "stream") need FFmpeg: a video file as
-/// source, or a .mkv output. Everything else runs in the small binary.
-pub fn needs_ffmpeg(args: &[String]) -> bool {
-    let value = |flag: &str| -> Option<&str> {
-        let eq = format!("{flag}=");
-        args.iter().enumerate().find_map(|(i, a)| {
-            if a == flag {
-                args.get(i + 1).map(String::as_str)
-            } else {
-                a.strip_prefix(&eq)
-            }
-        })
-    };
-    match args.first().map(String::as_str) {
-        Some("send") => match value("--source") {
-            None | Some("testsrc") => false,
-            Some(src) => {
-                let p = Path::new(src);
-                !(p.is_dir() || is_jpeg_name(p) || src.starts_with("/dev/video"))
-            }
-        },
-        Some("recv") => value("--out").is_some_and(|o| o.to_ascii_lowercase().ends_with(".mkv")),
-        _ => true,
-    }
 }
 
 #[derive(Subcommand)]
@@ -205,14 +175,14 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
-pub fn run(cmd: StreamCmd, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<()> {
+pub fn run(cmd: StreamCmd, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     match cmd {
         StreamCmd::Send(a) => send(a, quiet, backend),
         StreamCmd::Recv(a) => recv(a, quiet, backend),
     }
 }
 
-fn send(a: SendArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<()> {
+fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     if !(a.fps.is_finite() && a.fps > 0.0 && a.fps <= 1000.0) {
         bail!("--fps must be in (0, 1000]");
     }
@@ -300,7 +270,7 @@ fn send(a: SendArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
                     let mut err = None;
                     let mut stopped = false;
                     let mut warned = false;
-                    need(backend)?.for_each_jpeg(
+                    backend.for_each_jpeg(
                         path,
                         a.quality,
                         &mut |j| match vx_rtp::jpeg::parse(j) {
@@ -393,11 +363,7 @@ fn capture_v4l2(
 }
 
 /// Picture size of what a source will send (for the SDP).
-fn source_size(
-    src: &str,
-    testsrc: (u32, u32),
-    backend: Option<&dyn MediaBackend>,
-) -> Result<(u32, u32)> {
+fn source_size(src: &str, testsrc: (u32, u32), backend: &dyn MediaBackend) -> Result<(u32, u32)> {
     if src == "testsrc" || src.starts_with("/dev/video") {
         return Ok(testsrc);
     }
@@ -420,7 +386,7 @@ fn source_size(
         let j = vx_rtp::jpeg::parse(&bytes).map_err(|e| anyhow!("{}: {e}", f.display()))?;
         return Ok((j.width as u32, j.height as u32));
     }
-    need(backend)?.video_size(path)
+    backend.video_size(path)
 }
 
 fn is_jpeg_name(p: &Path) -> bool {
@@ -510,7 +476,7 @@ impl Warnings {
     }
 }
 
-fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<()> {
+fn recv(a: RecvArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     let dimensions = match &a.sdp {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
@@ -652,11 +618,7 @@ fn recv(a: RecvArgs, quiet: bool, backend: Option<&dyn MediaBackend>) -> Result<
             }
             Sink::Mkv(path, rec) => (|| {
                 if rec.is_none() {
-                    *rec = Some(need(backend)?.recorder(
-                        path,
-                        frame.width as u32,
-                        frame.height as u32,
-                    )?);
+                    *rec = Some(backend.recorder(path, frame.width as u32, frame.height as u32)?);
                 }
                 match rec.as_mut() {
                     Some(r) => r.write(&frame.jpeg, frame.timestamp),

@@ -98,7 +98,7 @@ impl Resampler {
             || (*frame).ch_layout.nb_channels <= 0
         {
             ff::ffi::av_channel_layout_default(
-                &mut in_layout,
+                std::ptr::addr_of_mut!(in_layout),
                 (*frame).ch_layout.nb_channels.max(1),
             );
         } else if ff::ffi::av_channel_layout_copy(&mut in_layout, &(*frame).ch_layout) < 0 {
@@ -109,10 +109,10 @@ impl Resampler {
         let mut ctx: *mut ff::ffi::SwrContext = std::ptr::null_mut();
         let r = ff::ffi::swr_alloc_set_opts2(
             &mut ctx,
-            &mut out_layout,
+            std::ptr::addr_of_mut!(out_layout),
             out.format.av(),
             out.rate as i32,
-            &mut in_layout,
+            std::ptr::addr_of_mut!(in_layout),
             std::mem::transmute::<i32, ff::ffi::AVSampleFormat>((*frame).format),
             (*frame).sample_rate,
             0,
@@ -148,7 +148,8 @@ impl Resampler {
         let mut ptr = buf.as_mut_ptr();
         let n = ff::ffi::swr_convert(
             self.ctx,
-            &mut ptr,
+            // addr_of_mut: FFmpeg 7 takes `uint8_t *const *`, 5.1 `uint8_t **`.
+            std::ptr::addr_of_mut!(ptr),
             max as i32,
             input as *mut *const u8,
             in_count,

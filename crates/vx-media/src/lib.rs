@@ -44,7 +44,6 @@ pub enum FfmpegLog {
     Info,
 }
 
-/// Initialise the FFmpeg libraries once per process and set their log level.
 /// The linked FFmpeg libraries and their versions ("libavcodec", "59.37.100"), for `vx doctor`.
 pub fn versions() -> Vec<(&'static str, String)> {
     let v = |n: u32| format!("{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff);
@@ -60,11 +59,36 @@ pub fn versions() -> Vec<(&'static str, String)> {
     }
 }
 
-/// Whether this FFmpeg build has a decoder of this name ("h264", "opus"...).
+/// Whether this FFmpeg build decodes the codec of this name ("h264", "opus", "av1": by any
+/// decoder, e.g. libdav1d for AV1), or has a decoder of this name.
 pub fn has_decoder(name: &str) -> bool {
-    ffmpeg_next::decoder::find_by_name(name).is_some()
+    if ffmpeg_next::decoder::find_by_name(name).is_some() {
+        return true;
+    }
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: lookups in FFmpeg's static codec tables; the descriptor is not kept.
+    unsafe {
+        let d = ffmpeg_next::ffi::avcodec_descriptor_get_by_name(c.as_ptr());
+        !d.is_null() && !ffmpeg_next::ffi::avcodec_find_decoder((*d).id).is_null()
+    }
 }
 
+/// How FFmpeg is linked: "static, LGPL version 2.1 or later" (scripts/build-ffmpeg) or
+/// "shared, ..." (the `system-ffmpeg` feature), with the licence FFmpeg reports.
+pub fn linkage() -> String {
+    // SAFETY: avcodec_license returns a static C string.
+    let licence = unsafe { std::ffi::CStr::from_ptr(ffmpeg_next::ffi::avcodec_license()) };
+    let kind = if cfg!(feature = "system-ffmpeg") {
+        "shared (system)"
+    } else {
+        "static"
+    };
+    format!("{kind}, {}", licence.to_string_lossy())
+}
+
+/// Initialise the FFmpeg libraries once per process and set their log level.
 pub fn init(log: FfmpegLog) {
     INIT.call_once(|| {
         // ffmpeg::init only registers devices/formats on old FFmpeg; it cannot fail on 5.x.

@@ -1,6 +1,5 @@
-//! `vx-full`: every vx command, linked with FFmpeg's libraries. Users run `vx` (src/main.rs),
-//! which handles FFmpeg-free streaming itself and runs this binary (as argv[0] "vx") for
-//! everything else.
+//! `vx`: every vx command, in one binary with a minimal FFmpeg linked in statically
+//! (scripts/build-ffmpeg, docs/FFMPEG.md).
 //!
 //! A thin shell: the clap definitions (this file) and, in `commands.rs`, one short function
 //! per command that builds a plan for the engine (vx-pipeline), runs it and prints the
@@ -457,8 +456,62 @@ pub(crate) enum ModelsCmd {
 
 pub(crate) use args::*;
 
+/// `vx stream ...` parsed alone: building clap's tree of every command costs ~2 MiB of
+/// resident memory (its code and strings are paged in), which the streamer, meant to run in
+/// a few MiB, need not pay. Help, version and anything this parser refuses go to [`Cli`].
+#[derive(Parser)]
+#[command(name = "vx")]
+struct StreamOnly {
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: StreamOnlyCmd,
+}
+
+#[derive(Subcommand)]
+enum StreamOnlyCmd {
+    Stream {
+        #[command(subcommand)]
+        cmd: stream::StreamCmd,
+    },
+}
+
+fn stream_only() -> Option<StreamOnly> {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let first = args
+        .iter()
+        .find(|a| !matches!(a.as_str(), "-q" | "--quiet" | "-v" | "--verbose"))?;
+    let help = args
+        .iter()
+        .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | "help"));
+    if first != "stream" || help {
+        return None;
+    }
+    StreamOnly::try_parse().ok()
+}
+
 fn main() -> ExitCode {
     vx_cli::default_sigpipe();
+    if let Some(cli) = stream_only() {
+        vx_media::init(if cli.verbose {
+            vx_media::FfmpegLog::Warnings
+        } else {
+            vx_media::FfmpegLog::Quiet
+        });
+        let StreamOnlyCmd::Stream { cmd } = cli.command;
+        return match stream::run(cmd, cli.quiet, &commands::Ffmpeg) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                vx_cli::say!("vx: error: {}", one_line(&e));
+                ExitCode::from(1)
+            }
+        };
+    }
     // clap's own errors get the "vx: " prefix every other message has (exit 2); help and
     // version go to stdout as usual.
     let cli = match Cli::try_parse() {
@@ -681,7 +734,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             quiet,
         ),
         Command::Stream { cmd } => {
-            stream::run(cmd, quiet, Some(&commands::Ffmpeg)).map(|_| ExitCode::SUCCESS)
+            stream::run(cmd, quiet, &commands::Ffmpeg).map(|_| ExitCode::SUCCESS)
         }
         Command::Run(a) => run::run(&a, quiet),
         Command::Keyframes {

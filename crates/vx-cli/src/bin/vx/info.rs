@@ -141,7 +141,6 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
         "vp8",
         "vp9",
         "av1",
-        "libdav1d",
         "mpeg2video",
         "mpeg4",
         "mjpeg",
@@ -152,6 +151,8 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
         "vorbis",
         "flac",
         "pcm_s16le",
+        "mov_text",
+        "subrip",
     ];
     let (have, missing): (Vec<&str>, Vec<&str>) =
         wanted.iter().partition(|n| vx_media::has_decoder(n));
@@ -197,6 +198,7 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
     let report = json!({
         "vx": env!("CARGO_PKG_VERSION"),
         "ffmpeg": ffmpeg,
+        "ffmpeg_linkage": vx_media::linkage(),
         "decoders": have,
         "decoders_missing": missing,
         "onnxruntime": match &ort {
@@ -221,6 +223,7 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
             f["libswscale"].as_str().unwrap_or("?"),
             f["libswresample"].as_str().unwrap_or("?")
         );
+        vx_cli::outln!("  linked: {}", vx_media::linkage());
         vx_cli::outln!("  decoders: {}", have.join(" "));
         match &ort {
             Ok((p, info)) => vx_cli::outln!("ONNX Runtime: {} ({info})", p.display()),
