@@ -8,9 +8,6 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
-    if env::var_os("CARGO_FEATURE_SYSTEM_FFMPEG").is_some() {
-        return;
-    }
     let dirs: Vec<PathBuf> = env::var_os("PKG_CONFIG_PATH")
         .map(|p| env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -20,6 +17,17 @@ fn main() {
         let prefix = d.join("../..");
         (d.join("libavcodec.pc").is_file() && prefix.join(".done").is_file()).then_some(prefix)
     });
+    if env::var_os("CARGO_FEATURE_SYSTEM_FFMPEG").is_some() {
+        if let Some(p) = prefix {
+            panic!(
+                "--features system-ffmpeg, but PKG_CONFIG_PATH finds vx's static FFmpeg ({}): \
+                 run `PKG_CONFIG_PATH= cargo build --features system-ffmpeg ...` (or point it at \
+                 the FFmpeg to link)",
+                p.display()
+            );
+        }
+        return;
+    }
     match prefix {
         Some(p) => {
             println!("cargo:rerun-if-changed={}", p.join(".done").display());
@@ -30,7 +38,7 @@ fn main() {
             }
             panic!(
                 "vx links a minimal static FFmpeg that scripts/build-ffmpeg builds (run \
-                 scripts/setup, about 3 minutes once); PKG_CONFIG_PATH ({}) has none. To link \
+                 scripts/setup, about 2.5 minutes once); PKG_CONFIG_PATH ({}) has none. To link \
                  the system's shared FFmpeg instead, build with --features system-ffmpeg.",
                 env::var("PKG_CONFIG_PATH").unwrap_or_default()
             );

@@ -537,3 +537,45 @@ fn several_inputs_with_an_output_directory() {
     let o = run_vx(&["vad", s(&a), s(&b), "-m", s(&vad)]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// `vx stream` is parsed on its own (the small parser of main.rs); what it does not accept
+/// falls to the full one: help, and media options that do not apply (a usage error, exit 2,
+/// rather than being ignored).
+#[test]
+fn stream_options_and_the_small_parser() {
+    let o = run_vx(&[
+        "-q",
+        "stream",
+        "send",
+        "--source",
+        "testsrc",
+        "--to",
+        "127.0.0.1:9",
+        "--frames",
+        "2",
+        "--fps",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_vx(&["stream", "send", "--help"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--source"));
+    let o = run_vx(&[
+        "stream",
+        "send",
+        "--source",
+        "testsrc",
+        "--to",
+        "127.0.0.1:9",
+        "--frames",
+        "2",
+        "--start",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("vx: error:") && err.contains("--start") && err.lines().count() == 1,
+        "{err}"
+    );
+}

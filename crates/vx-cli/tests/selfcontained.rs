@@ -7,12 +7,12 @@ use common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Libraries a static vx may need: the C and C++ runtimes.
+/// Libraries a static vx may need: the C runtime (the C++ runtime is linked in statically,
+/// see crates/vx-cli/build.rs).
 const RUNTIME: &[&str] = &[
     "libc.so.6",
     "libm.so.6",
     "libgcc_s.so.1",
-    "libstdc++.so.6",
     "ld-linux-x86-64.so.2",
     "libdl.so.2",
     "libpthread.so.0",

@@ -327,6 +327,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn to_bt601_uses_each_pixels_own_chroma() {
+        // An odd-sized 4:2:0 and 4:2:2 picture with chroma varying per sample: every pixel
+        // against the per-pixel conversion through RGB.
+        for chroma in [Chroma::C420, Chroma::C422, Chroma::C444] {
+            let (w, h) = (7, 5);
+            let (cw, ch) = chroma.plane_size(w, h);
+            let mut img = Yuv::filled(w, h, chroma, [0, 0, 0]);
+            for (i, y) in img.y.iter_mut().enumerate() {
+                *y = (40 + i * 37 % 170) as u8;
+            }
+            for i in 0..cw * ch {
+                img.u[i] = (60 + i * 53 % 140) as u8;
+                img.v[i] = (200 - i * 29 % 150) as u8;
+            }
+            let orig = img.clone();
+            img.to_bt601(Matrix::BT709);
+            let (sx, sy) = chroma.shifts();
+            for r in 0..h {
+                for c in 0..w {
+                    let ci = (r >> sy) * cw + (c >> sx);
+                    let [y, cb, cr] = Matrix::BT709.convert(
+                        Matrix::BT601,
+                        [
+                            orig.y[r * w + c] as f32,
+                            orig.u[ci] as f32 - 128.0,
+                            orig.v[ci] as f32 - 128.0,
+                        ],
+                    );
+                    let got = img.y[r * w + c] as f32;
+                    assert!(
+                        (got - y.clamp(0.0, 255.0)).abs() <= 0.51,
+                        "{chroma:?} y at {r},{c}"
+                    );
+                    let (gu, gv) = (img.u[ci] as f32 - 128.0, img.v[ci] as f32 - 128.0);
+                    assert!(
+                        (gu - cb).abs() <= 0.51 && (gv - cr).abs() <= 0.51,
+                        "{chroma:?} c"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn bt709_green_becomes_the_same_green_in_bt601() {
         // Full-range BT.709 YCbCr of pure green (0, 255, 0), per the BT.709 equations.
         let m = Matrix::BT709;

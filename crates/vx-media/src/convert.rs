@@ -2,9 +2,10 @@
 //!
 //! Fast path: 8-bit planar 4:2:0 / 4:2:2 / 4:4:4 frames are copied plane by plane; limited-range
 //! ("TV") samples are expanded to full range through a lookup table in the same pass, because
-//! JPEG (JFIF) is full range. That one pass is the only touch of the pixels before the JPEG
-//! encoder. Every other pixel format (10-bit, NV12, RGB, grey, palettes...) and every downscale
-//! goes through libswscale to full-range YUV 4:2:0 in one step.
+//! JPEG (JFIF) is full range. Every other pixel format (10-bit, NV12, RGB, grey, palettes...)
+//! and every downscale goes through libswscale to full-range YUV 4:2:0 in one step. Pictures
+//! tagged with another matrix than BT.601 (BT.709...) then get one more pass,
+//! `Yuv::to_bt601`, since JPEG's YCbCr is BT.601.
 use ff::format::Pixel;
 use ff::util::frame::Video as Frame;
 use ffmpeg_next as ff;
@@ -256,9 +257,10 @@ impl Converter {
     }
 }
 
-/// A libswscale context set up through AVOptions before `sws_init_context`, which is the only
-/// way range conversion is honoured for high-bit-depth YUV input (FFmpeg 5.1's
-/// `sws_setColorspaceDetails` skips it when the source is not 8-bit).
+/// A libswscale context set up through AVOptions before `sws_init_context`, which was the only
+/// way range conversion was honoured for high-bit-depth YUV input (FFmpeg 5.1's
+/// `sws_setColorspaceDetails` skipped it when the source is not 8-bit; kept for builds with
+/// `--features system-ffmpeg`).
 struct Scaler {
     key: ScalerKey,
     ctx: *mut ff::ffi::SwsContext,

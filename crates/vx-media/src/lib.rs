@@ -75,15 +75,21 @@ pub fn has_decoder(name: &str) -> bool {
     }
 }
 
-/// How FFmpeg is linked: "static, LGPL version 2.1 or later" (scripts/build-ffmpeg) or
-/// "shared, ..." (the `system-ffmpeg` feature), with the licence FFmpeg reports.
+/// How FFmpeg is linked, from what the linked libavcodec says of its own configure line:
+/// "static, LGPL version 2.1 or later" (scripts/build-ffmpeg) or "shared, ...", with the
+/// licence FFmpeg reports.
 pub fn linkage() -> String {
-    // SAFETY: avcodec_license returns a static C string.
-    let licence = unsafe { std::ffi::CStr::from_ptr(ffmpeg_next::ffi::avcodec_license()) };
-    let kind = if cfg!(feature = "system-ffmpeg") {
-        "shared (system)"
-    } else {
+    // SAFETY: both return static C strings.
+    let (config, licence) = unsafe {
+        (
+            std::ffi::CStr::from_ptr(ffmpeg_next::ffi::avcodec_configuration()),
+            std::ffi::CStr::from_ptr(ffmpeg_next::ffi::avcodec_license()),
+        )
+    };
+    let kind = if config.to_string_lossy().contains("--disable-shared") {
         "static"
+    } else {
+        "shared"
     };
     format!("{kind}, {}", licence.to_string_lossy())
 }

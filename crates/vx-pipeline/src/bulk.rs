@@ -227,10 +227,17 @@ pub fn file_digest(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().to_hex()[..32].to_string())
 }
 
-/// The key of one operation: its name, its parameters (as the caller writes them down, e.g.
-/// a JSON object) and the digest of its model file, if any.
+/// Part of every operation's key: bumped when vx's decoding or picture conversion changes
+/// what operations compute, so that a resumed run recomputes results made before. 2: FFmpeg
+/// 7.1 linked statically, and BT.709/BT.2020 pictures converted with their own matrix.
+pub const DECODE_REVISION: &str = "2";
+
+/// The key of one operation: [`DECODE_REVISION`], its name, its parameters (as the caller
+/// writes them down, e.g. a JSON object) and the digest of its model file, if any.
 pub fn op_key(name: &str, params: &Value, model_digest: Option<&str>) -> String {
     let mut h = blake3::Hasher::new();
+    h.update(DECODE_REVISION.as_bytes());
+    h.update(b"\0");
     h.update(name.as_bytes());
     h.update(b"\0");
     h.update(params.to_string().as_bytes());
