@@ -120,6 +120,23 @@ enum Msg {
     End(Arc<End>),
 }
 
+/// `--every STEP`'s choice of frames, in decoding order: whether the frame at `time` is taken,
+/// `next` being the time of the next sample (None before the first frame). The first frame is
+/// taken, then the first frame at or after each multiple of `step` from it; a frame without a
+/// time is taken.
+pub fn every_takes(next: &mut Option<f64>, step: f64, time: Option<f64>) -> bool {
+    let Some(t) = time else {
+        return true;
+    };
+    if next.is_some_and(|n| t + 1e-6 < n) {
+        return false;
+    }
+    // The next sample is the first multiple of `step` (from the first one) after t.
+    let base = next.unwrap_or(t);
+    *next = Some(base + (((t - base) / step).floor() + 1.0) * step);
+    true
+}
+
 /// The decoding side's view of one running operation.
 #[derive(Clone)]
 struct Port {
@@ -140,18 +157,7 @@ impl Port {
             None => false,
             Some(Select::All) => true,
             Some(Select::Key) => frame.key,
-            Some(Select::Every(step)) => {
-                let Some(t) = frame.time else {
-                    return true;
-                };
-                if self.next.is_some_and(|n| t + 1e-6 < n) {
-                    return false;
-                }
-                // The next sample is the first multiple of `step` (from the first one) after t.
-                let base = self.next.unwrap_or(t);
-                self.next = Some(base + (((t - base) / step).floor() + 1.0) * step);
-                true
-            }
+            Some(Select::Every(step)) => every_takes(&mut self.next, step, frame.time),
             Some(Select::At(times)) => {
                 let Some(t) = frame.time else {
                     return false;

@@ -1,0 +1,33 @@
+"""vx: keyframes, audio and metadata of video and audio files, decoded in-process by the vx
+engine (Rust, with a minimal FFmpeg linked in). Every function releases the GIL while it works.
+
+    import vx
+    info = vx.probe("talk.mp4")                    # dict, as `vx probe` prints it
+    frames = vx.keyframes("talk.mp4", max_side=512)
+    rgb = frames[0].array()                        # numpy uint8, (height, width, 3)
+    pcm = vx.audio("talk.mp4")                     # numpy float32, 16 kHz mono
+
+Errors are `vx.VxError` (subclasses `InputError`, `NoStreamError`) with vx's one-line message;
+bad arguments are `ValueError`.
+"""
+from ._vx import (
+    Frame,
+    InputError,
+    NoStreamError,
+    VxError,
+    __version__,
+    audio,
+    keyframes,
+    probe,
+)
+
+__all__ = [
+    "Frame",
+    "InputError",
+    "NoStreamError",
+    "VxError",
+    "__version__",
+    "audio",
+    "keyframes",
+    "probe",
+]

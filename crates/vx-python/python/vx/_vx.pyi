@@ -1,0 +1,49 @@
+"""Type stubs of the native module (crates/vx-python/src/lib.rs)."""
+import os
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+class VxError(Exception):
+    """An error of vx. The message names the file and the cause, on one line."""
+
+class InputError(VxError):
+    """The input cannot be read: missing, not media, damaged, an unsupported codec."""
+
+class NoStreamError(VxError):
+    """The input has no stream of the kind asked for (no video stream, no audio stream)."""
+
+class Frame:
+    """A decoded picture, upright; converted to RGB only by `array()`."""
+
+    @property
+    def time(self) -> Optional[float]:
+        """Seconds on the file's timeline (container start subtracted)."""
+    @property
+    def index(self) -> int:
+        """Position among the frames returned."""
+    @property
+    def key(self) -> bool:
+        """Whether the decoder flagged the frame as a keyframe."""
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    def array(self) -> npt.NDArray[np.uint8]:
+        """RGB, shape (height, width, 3): the pixels `vx keyframes --format png` writes."""
+
+def probe(path: PathLike) -> Dict[str, Any]:
+    """Container and stream metadata, as `vx probe` prints it."""
+
+def keyframes(
+    path: PathLike, *, max_side: Optional[int] = None, every: Optional[float] = None
+) -> List[Frame]:
+    """The keyframes of a video, or one frame every `every` seconds; a still gives one."""
+
+def audio(path: PathLike, rate: int = 16000, channels: int = 1) -> npt.NDArray[np.float32]:
+    """The audio resampled to `rate` Hz: shape (samples,) or (samples, channels)."""

@@ -1,0 +1,164 @@
+"""The Python package against the vx CLI on the same files: metadata, pictures (exact against
+the PNGs `vx keyframes --format png` writes), samples (exact against `vx audio --format f32`),
+errors, and the GIL released while decoding. Run by scripts/test after `maturin develop`;
+VX_BIN names the CLI (default: $CARGO_TARGET_DIR/debug/vx)."""
+import json
+import os
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vx
+
+ROOT = Path(__file__).resolve().parents[3]
+ASSETS = Path(os.environ.get("VX_ASSETS_DIR", ROOT.parent / "shared" / "assets"))
+VX = os.environ.get("VX_BIN") or str(
+    Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "vx"
+)
+
+
+def cli(*args):
+    p = subprocess.run([VX, *map(str, args)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-nostdin", *map(str, args)], check=True)
+
+
+def png_rgb(path):
+    """Decode a PNG to RGB24 with the ffmpeg CLI (lossless: exact)."""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(raw, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """3 s of 320x240 H.264, a keyframe every second, BT.709-tagged, with a tone."""
+    p = tmp_path_factory.mktemp("media") / "clip.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i",
+           "sine=frequency=440:sample_rate=48000", "-t", "3", "-g", "25", "-c:v", "libx264",
+           "-colorspace", "bt709", "-c:a", "aac", "-ac", "2", p)
+    return p
+
+
+def test_probe_equals_the_cli(clip):
+    assert vx.probe(clip) == json.loads(cli("probe", clip))
+    wav = ASSETS / "media" / "jfk.wav"
+    assert vx.probe(str(wav)) == json.loads(cli("probe", wav))
+
+
+def check_frames(frames, out):
+    listed = json.loads((out / "keyframes.json").read_text())["keyframes"]
+    assert len(frames) == len(listed)
+    for f, k in zip(frames, listed):
+        assert round(f.time, 3) == k["time"]
+        assert (f.width, f.height) == (k["width"], k["height"])
+        a = f.array()
+        assert a.dtype == np.uint8 and a.shape == (f.height, f.width, 3)
+        assert a.flags["C_CONTIGUOUS"]
+        assert np.array_equal(a.reshape(-1), png_rgb(out / k["path"])), f"frame {f.index} differs"
+
+
+def test_keyframes_are_the_clis_pixels(clip, tmp_path):
+    frames = vx.keyframes(clip)
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert all(f.key for f in frames)
+    cli("keyframes", "-q", clip, "-o", tmp_path / "kf", "--format", "png")
+    check_frames(frames, tmp_path / "kf")
+    # Shrunk, and one frame every 0.5 s (every frame decoded).
+    frames = vx.keyframes(clip, max_side=160, every=0.5)
+    assert len(frames) == 6 and frames[0].width == 160 and frames[0].height == 120
+    assert not all(f.key for f in frames)
+    cli("keyframes", "-q", clip, "-o", tmp_path / "ev", "--format", "png", "--max-side", "160",
+        "--every", "0.5")
+    check_frames(frames, tmp_path / "ev")
+
+
+def test_a_still_is_one_frame(tmp_path):
+    dog = ASSETS / "media" / "dog.jpg"
+    (f,) = vx.keyframes(dog)
+    cli("keyframes", "-q", dog, "-o", tmp_path / "kf", "--format", "png")
+    check_frames([f], tmp_path / "kf")
+    assert "Frame(" in repr(f)
+
+
+def wav_f32(path):
+    data = Path(path).read_bytes()
+    assert data[:4] == b"RIFF" and data[36:40] == b"data"
+    (n,) = struct.unpack("<I", data[40:44])
+    body = data[44:44 + n] if n != 0xFFFFFFFF else data[44:]
+    return np.frombuffer(body, dtype="<f4")
+
+
+def test_audio_is_the_clis_samples(clip, tmp_path):
+    wav = ASSETS / "media" / "jfk.wav"
+    a = vx.audio(wav)
+    assert a.dtype == np.float32 and a.shape == (176000,)
+    cli("audio", "-q", wav, "-o", tmp_path / "a.wav", "--format", "f32")
+    assert np.array_equal(a, wav_f32(tmp_path / "a.wav"))
+    # Stereo at 48 kHz: (samples, channels), interleaved as the CLI writes them.
+    s = vx.audio(clip, rate=48000, channels=2)
+    assert s.ndim == 2 and s.shape[1] == 2 and abs(s.shape[0] - 144000) < 2048
+    cli("audio", "-q", clip, "-o", tmp_path / "s.wav", "--format", "f32", "--rate", "48000",
+        "--channels", "2")
+    assert np.array_equal(s.reshape(-1), wav_f32(tmp_path / "s.wav"))
+    # The tone is there: 440 Hz dominates the spectrum.
+    spectrum = np.abs(np.fft.rfft(s[:48000, 0]))
+    assert abs(np.argmax(spectrum) - 440) <= 1
+
+
+def test_errors_name_the_file_on_one_line(tmp_path):
+    missing = tmp_path / "missing.mp4"
+    with pytest.raises(vx.InputError) as e:
+        vx.probe(missing)
+    assert str(missing) in str(e.value) and "\n" not in str(e.value)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video" * 100)
+    with pytest.raises(vx.VxError) as e:
+        vx.keyframes(junk)
+    assert str(junk) in str(e.value)
+    with pytest.raises(vx.NoStreamError, match="no video stream"):
+        vx.keyframes(ASSETS / "media" / "jfk.wav")
+    with pytest.raises(vx.NoStreamError, match="no audio stream"):
+        vx.audio(ASSETS / "media" / "dog.jpg")
+    with pytest.raises(ValueError):
+        vx.keyframes(junk, every=0)
+    with pytest.raises(ValueError):
+        vx.audio(junk, channels=0)
+    assert issubclass(vx.InputError, vx.VxError) and issubclass(vx.VxError, Exception)
+
+
+def test_the_gil_is_released_while_decoding(tmp_path):
+    # A decode of every frame in one thread; the main thread keeps running Python meanwhile.
+    # Were the GIL held, the main thread could not count until the decode returned.
+    long = tmp_path / "long.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30", "-t", "20", "-c:v",
+           "libx264", "-preset", "ultrafast", long)
+    done = threading.Event()
+    result = {}
+
+    def work():
+        t = time.perf_counter()
+        result["frames"] = len(vx.keyframes(long, every=0.01))
+        result["secs"] = time.perf_counter() - t
+        done.set()
+
+    threading.Thread(target=work).start()
+    ticks = 0
+    while not done.is_set():
+        ticks += 1
+        time.sleep(0.001)
+    assert result["frames"] == 600
+    # At least a tick per 10 ms of decoding (a held GIL would give ~0).
+    assert ticks >= result["secs"] * 100 * 0.5, (ticks, result)
