@@ -32,6 +32,7 @@ pub mod op;
 pub mod ops;
 pub mod plan;
 pub mod result;
+pub mod runner;
 pub mod trace;
 
 use std::path::PathBuf;

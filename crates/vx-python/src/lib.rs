@@ -6,9 +6,13 @@
 //! [`VxError`] family carrying vx's one-line message (the file and the cause).
 //!
 //! What is here: `probe`, `keyframes` (frames as NumPy arrays on demand), `audio` (NumPy
-//! float32). Not yet: `run`/`Pipeline` (the operations engine with models), Parquet output and
-//! the Ray recipe; see the README.
+//! float32), and `Pipeline`/`run`: the operations engine of `vx run` with its models
+//! (vx_pipeline::runner), loaded once per Pipeline. Not yet: Parquet/Arrow output and the Ray
+//! recipe; see the README.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use numpy::{IntoPyArray, PyArrayMethods};
 use pyo3::create_exception;
@@ -233,6 +237,228 @@ fn audio<'py>(
     }
 }
 
+/// The default plan of `vx.run` and `vx.Pipeline`.
+const DEFAULT_OPS: &str = "keyframes;[detect,faces];transcribe";
+
+/// The model directory: $VX_MODEL_DIR, else ~/.cache/vx/models (as the CLI).
+fn model_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("VX_MODEL_DIR").filter(|d| !d.is_empty()) {
+        return d.into();
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"))
+        .join("vx")
+        .join("models")
+}
+
+/// A model given by path, or by file name in the model directory; else the operation's
+/// default models there.
+fn model_for(op: &str, given: &HashMap<String, String>) -> vx_pipeline::Result<PathBuf> {
+    let dir = model_dir();
+    let find = |name: &str| -> Option<PathBuf> {
+        let p = PathBuf::from(name);
+        if p.is_file() {
+            return Some(p);
+        }
+        [
+            name.to_string(),
+            format!("{name}.onnx"),
+            format!("{name}.bin"),
+        ]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|c| c.is_file())
+    };
+    if let Some(m) = given.get(op) {
+        return find(m).ok_or_else(|| {
+            vx_pipeline::Error::Message(format!(
+                "{op}: model {m} not found (nor in the model directory {})",
+                dir.display()
+            ))
+        });
+    }
+    let names = vx_pipeline::ops::default_models(op);
+    names.iter().find_map(|n| find(n)).ok_or_else(|| {
+        vx_pipeline::Error::Message(format!(
+            "{op}: no model given (models={{\"{op}\": PATH}}) and none of {} in the model directory {}",
+            names.join(", "),
+            dir.display()
+        ))
+    })
+}
+
+/// What rebuilds a [`Pipeline`]: its constructor's arguments.
+type PipelineArgs = (String, HashMap<String, String>, usize, f32);
+
+/// Operations over files in one pass each, with their models loaded once and reused: what a
+/// Ray actor or a worker process holds. `ops` is `vx run --ops` (e.g.
+/// "keyframes;[detect,faces];transcribe"); `models` maps an operation to a model path or name
+/// (else its default model in $VX_MODEL_DIR). Safe to call from several threads (calls run
+/// one at a time); pickled by its parameters, so it can be shipped to workers.
+#[pyclass(frozen, module = "vx")]
+struct Pipeline {
+    ops: String,
+    models: HashMap<String, String>,
+    threads: usize,
+    threshold: f32,
+    runner: vx_pipeline::runner::Runner,
+    /// One run at a time (each uses the whole thread budget).
+    busy: Mutex<()>,
+}
+
+#[pymethods]
+impl Pipeline {
+    #[new]
+    #[pyo3(signature = (ops=DEFAULT_OPS, models=None, threads=0, threshold=0.5))]
+    fn new(
+        py: Python<'_>,
+        ops: &str,
+        models: Option<HashMap<String, String>>,
+        threads: usize,
+        threshold: f32,
+    ) -> PyResult<Self> {
+        let models = models.unwrap_or_default();
+        let runner = py
+            .detach(|| {
+                vx_pipeline::runner::Runner::new(
+                    ops,
+                    &|op: &str| model_for(op, &models),
+                    vx_pipeline::runner::RunnerOptions {
+                        threads,
+                        jobs: 1,
+                        threshold,
+                        warn: Arc::new(|w| eprintln!("vx: warning: {w}")),
+                        ..Default::default()
+                    },
+                )
+            })
+            .map_err(pipeline_error)?;
+        Ok(Pipeline {
+            ops: ops.to_string(),
+            models,
+            threads,
+            threshold,
+            runner,
+            busy: Mutex::new(()),
+        })
+    }
+
+    /// Run the operations over `path`, writing into `output` (a directory; default: a new
+    /// temporary one) as `vx run PATH -o OUTPUT` does, and return the input's record: the
+    /// `result.json` of `vx run` (status "ok" or "partial"; a file that cannot be read at all
+    /// raises VxError). A finished input is not decoded again (`vx run`'s resume).
+    #[pyo3(signature = (path, output=None))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        output: Option<PathBuf>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let out = match output {
+            Some(o) => o,
+            None => py
+                .import("tempfile")?
+                .call_method1("mkdtemp", ("", "vx-"))?
+                .extract::<PathBuf>()?,
+        };
+        let text = py.detach(|| {
+            let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            run_one(&self.runner, &path, &out)
+        })?;
+        py.import("json")?.call_method1("loads", (text,))
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, PipelineArgs)> {
+        let me = slf.get();
+        Ok((
+            slf.get_type().into_any(),
+            (me.ops.clone(), me.models.clone(), me.threads, me.threshold),
+        ))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Pipeline(ops={:?})", self.ops)
+    }
+}
+
+fn run_one(runner: &vx_pipeline::runner::Runner, path: &Path, out: &Path) -> PyResult<String> {
+    use vx_pipeline::bulk::{run, BulkOptions, Event};
+    let opts = BulkOptions {
+        out: out.to_path_buf(),
+        jobs: 1,
+        force: false,
+        shard: None,
+        debug: false,
+        queue: 4,
+        decoder_threads: runner.decoder_threads(),
+        cancel: Arc::new(AtomicBool::new(false)),
+        video_stream: None,
+        audio_stream: None,
+        range: None,
+    };
+    let line: Mutex<Option<serde_json::Value>> = Mutex::new(None);
+    let on_event = |e: Event| {
+        if let Event::Done { line: l, .. } = e {
+            *line.lock().unwrap_or_else(|e| e.into_inner()) = Some(l.clone());
+        }
+    };
+    run(
+        runner.steps(),
+        runner.op_keys(),
+        &[path.to_path_buf()],
+        &opts,
+        &|dir, steps| runner.tasks(dir, steps),
+        &on_event,
+    )
+    .map_err(pipeline_error)?;
+    let line = line
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .ok_or_else(|| VxError::new_err(format!("{}: not run", path.display())))?;
+    let reason = || {
+        line["reason"]
+            .as_str()
+            .unwrap_or("cannot be processed")
+            .to_string()
+    };
+    match line["status"].as_str() {
+        Some("error") => Err(InputError::new_err(format!(
+            "{}: {}",
+            path.display(),
+            reason()
+        ))),
+        Some("skipped") => Err(NoStreamError::new_err(format!(
+            "{}: {}",
+            path.display(),
+            reason()
+        ))),
+        _ => {
+            let id = line["id"].as_str().unwrap_or_default();
+            let p = out.join(id).join("result.json");
+            std::fs::read_to_string(&p)
+                .map_err(|e| VxError::new_err(format!("{}: {e}", p.display())))
+        }
+    }
+}
+
+/// Run the operations `ops` over `path` (see `Pipeline`; models are loaded for this call
+/// only: reuse a `Pipeline` for many files).
+#[pyfunction]
+#[pyo3(signature = (path, ops=DEFAULT_OPS, models=None, output=None, threads=0))]
+fn run<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    ops: &str,
+    models: Option<HashMap<String, String>>,
+    output: Option<PathBuf>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    Pipeline::new(py, ops, models, threads, 0.5)?.run(py, path, output)
+}
+
 #[pymodule]
 fn _vx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     vx_media::init(vx_media::FfmpegLog::Quiet);
@@ -241,6 +467,8 @@ fn _vx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InputError", m.py().get_type::<InputError>())?;
     m.add("NoStreamError", m.py().get_type::<NoStreamError>())?;
     m.add_class::<Frame>()?;
+    m.add_class::<Pipeline>()?;
+    m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(keyframes, m)?)?;
     m.add_function(wrap_pyfunction!(audio, m)?)?;

@@ -162,3 +162,70 @@ def test_the_gil_is_released_while_decoding(tmp_path):
     assert result["frames"] == 600
     # At least a tick per 10 ms of decoding (a held GIL would give ~0).
     assert ticks >= result["secs"] * 100 * 0.5, (ticks, result)
+
+
+VOLATILE = {"ms", "busy_ms", "wall_ms", "blocked_ms", "elapsed_ms", "seconds", "secs"}
+
+
+def stable(v):
+    """A record without its timings."""
+    if isinstance(v, dict):
+        return {k: stable(x) for k, x in v.items() if k not in VOLATILE}
+    if isinstance(v, list):
+        return [stable(x) for x in v]
+    return v
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory):
+    """11 s: a test pattern with a keyframe every 2 s, and JFK's speech."""
+    p = tmp_path_factory.mktemp("talk") / "talk.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-i", ASSETS / "media" / "jfk.wav",
+           "-t", "11", "-c:v", "libx264", "-g", "50", "-c:a", "aac", "-shortest", p)
+    return p
+
+
+def test_run_equals_vx_run(talk, tmp_path, monkeypatch):
+    monkeypatch.setenv("VX_MODEL_DIR", str(ASSETS / "models"))
+    ops = "keyframes;[detect,faces];transcribe"
+    cli("run", talk, "--ops", ops, "-o", tmp_path / "cli", "--no-index", "-q", "--threads", "2")
+    ours = vx.run(talk, ops=ops, output=tmp_path / "py", threads=2)
+    (theirs_dir,) = [d for d in (tmp_path / "cli").iterdir() if d.is_dir()]
+    theirs = json.loads((theirs_dir / "result.json").read_text())
+    assert ours["status"] == "ok" and ours["complete"] is True
+    assert stable(ours) == stable(theirs)
+    # The operations' own outputs: the same detections and the same words.
+    for name in ["keyframes.json", "detect.json", "faces.json", "transcribe.json"]:
+        a = json.loads((tmp_path / "py" / ours["id"] / name).read_text())
+        b = json.loads((theirs_dir / name).read_text())
+        assert stable(a) == stable(b), name
+    words = json.loads((tmp_path / "py" / ours["id"] / "transcribe.json").read_text())
+    assert "country" in json.dumps(words).lower()
+
+
+def test_a_pipeline_is_reused_pickled_and_reports_bad_files(talk, tmp_path, monkeypatch):
+    import pickle
+
+    monkeypatch.setenv("VX_MODEL_DIR", str(ASSETS / "models"))
+    p = vx.Pipeline("keyframes;detect", threads=2)
+    first = p.run(talk, output=tmp_path / "o")
+    assert first["ops"]["detect"]["status"] == "ok"
+    # Again into the same directory: current, nothing decoded (vx run's resume): the very
+    # same record, timings included.
+    again = p.run(talk, output=tmp_path / "o")
+    assert again == first
+    # Pickled and rebuilt from its parameters (what Ray does to ship it to a worker).
+    q = pickle.loads(pickle.dumps(p))
+    assert repr(q) == repr(p) == 'Pipeline(ops="keyframes;detect")'
+    assert q.run(talk, output=tmp_path / "q")["status"] == "ok"
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 4096)
+    with pytest.raises(vx.InputError) as e:
+        p.run(junk, output=tmp_path / "o")
+    assert "junk.mp4" in str(e.value)
+    with pytest.raises(vx.NoStreamError):
+        p.run(ASSETS / "media" / "jfk.wav", output=tmp_path / "o")
+    with pytest.raises(ValueError, match="unknown|operation"):
+        vx.Pipeline("keyframes;nonsense")
+    with pytest.raises(vx.VxError, match="nope.onnx not found"):
+        vx.Pipeline("detect", models={"detect": "nope.onnx"})

@@ -6,12 +6,16 @@ engine (Rust, with a minimal FFmpeg linked in). Every function releases the GIL 
     frames = vx.keyframes("talk.mp4", max_side=512)
     rgb = frames[0].array()                        # numpy uint8, (height, width, 3)
     pcm = vx.audio("talk.mp4")                     # numpy float32, 16 kHz mono
+    rec = vx.run("talk.mp4", ops="keyframes;[detect,faces];transcribe", output="out/")
+    p = vx.Pipeline("keyframes;detect")            # models loaded once, for many files
+    for f in files: p.run(f, output="out/")
 
 Errors are `vx.VxError` (subclasses `InputError`, `NoStreamError`) with vx's one-line message;
 bad arguments are `ValueError`.
 """
 from ._vx import (
     Frame,
+    Pipeline,
     InputError,
     NoStreamError,
     VxError,
@@ -19,10 +23,12 @@ from ._vx import (
     audio,
     keyframes,
     probe,
+    run,
 )
 
 __all__ = [
     "Frame",
+    "Pipeline",
     "InputError",
     "NoStreamError",
     "VxError",
@@ -30,4 +36,5 @@ __all__ = [
     "audio",
     "keyframes",
     "probe",
+    "run",
 ]

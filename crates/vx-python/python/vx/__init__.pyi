@@ -1,5 +1,6 @@
 from ._vx import (
     Frame as Frame,
+    Pipeline as Pipeline,
     InputError as InputError,
     NoStreamError as NoStreamError,
     VxError as VxError,
@@ -7,4 +8,5 @@ from ._vx import (
     audio as audio,
     keyframes as keyframes,
     probe as probe,
+    run as run,
 )

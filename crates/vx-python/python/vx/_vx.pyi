@@ -47,3 +47,26 @@ def keyframes(
 
 def audio(path: PathLike, rate: int = 16000, channels: int = 1) -> npt.NDArray[np.float32]:
     """The audio resampled to `rate` Hz: shape (samples,) or (samples, channels)."""
+
+class Pipeline:
+    """Operations over files in one pass each (`vx run --ops`), models loaded once and reused.
+    Thread-safe (one run at a time); pickled by its parameters."""
+
+    def __init__(
+        self,
+        ops: str = "keyframes;[detect,faces];transcribe",
+        models: Optional[Dict[str, str]] = None,
+        threads: int = 0,
+        threshold: float = 0.5,
+    ) -> None: ...
+    def run(self, path: PathLike, output: Optional[PathLike] = None) -> Dict[str, Any]:
+        """`vx run PATH -o OUTPUT` for one file: its result.json record."""
+
+def run(
+    path: PathLike,
+    ops: str = "keyframes;[detect,faces];transcribe",
+    models: Optional[Dict[str, str]] = None,
+    output: Optional[PathLike] = None,
+    threads: int = 0,
+) -> Dict[str, Any]:
+    """One file through a new Pipeline (models loaded for this call only)."""

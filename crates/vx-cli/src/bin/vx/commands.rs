@@ -282,25 +282,6 @@ pub fn probe(files: &[PathBuf], pretty: bool) -> Result<ExitCode> {
     })
 }
 
-/// Class names: the given file, else coco_labels_90.txt beside the model, else none.
-pub(crate) fn default_labels(
-    model: &Path,
-    labels: Option<&Path>,
-) -> Result<vx_infer::detect::Labels> {
-    use vx_infer::detect::Labels;
-    Ok(match labels {
-        Some(p) => Labels::load(p)?,
-        None => match model
-            .parent()
-            .map(|d| d.join("coco_labels_90.txt"))
-            .filter(|p| p.exists())
-        {
-            Some(p) => Labels::load(&p)?,
-            None => Labels::default(),
-        },
-    })
-}
-
 /// A model given by path, or by name in the model directory.
 pub(crate) fn resolve_model(model: &str) -> Result<PathBuf> {
     vx_cli::models::resolve(model)
@@ -312,24 +293,12 @@ pub(crate) fn open_detector(
     labels: Option<&Path>,
     threads: usize,
 ) -> Result<ops::detect::SharedDetector> {
-    let labels = default_labels(model, labels)?;
-    let det = vx_infer::detect::Detector::open(
-        model,
-        family,
-        labels,
-        vx_infer::runtime::SessionOptions { threads },
-    )?;
-    Ok(ops::detect::SharedDetector::new(model, det))
+    vx_pipeline::runner::open_detector(model, family, labels, threads).map_err(lift)
 }
 
 /// A score threshold is between 0 and 1 (a usage error otherwise).
 pub(crate) fn check_score_threshold(t: f32) -> Result<()> {
-    if !(0.0..=1.0).contains(&t) {
-        return Err(usage(format!(
-            "--threshold {t}: a score threshold is between 0 and 1"
-        )));
-    }
-    Ok(())
+    vx_pipeline::runner::check_score_threshold(t).map_err(lift)
 }
 
 /// Check a `--threshold` of detect / faces and return the one that applies (the model's own

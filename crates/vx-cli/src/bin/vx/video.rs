@@ -163,7 +163,7 @@ pub(crate) fn open_ocr(
     threads: usize,
     copies: usize,
 ) -> Result<ops::ocr::SharedOcr> {
-    use vx_infer::ocr::{Ocr, OcrOptions, CLS_MODEL, REC_MODEL};
+    use vx_infer::ocr::{CLS_MODEL, REC_MODEL};
     if !(0.0..=1.0).contains(&text_score) {
         return Err(usage(format!(
             "--text-score {text_score}: a score threshold is between 0 and 1"
@@ -200,17 +200,8 @@ pub(crate) fn open_ocr(
             }
         }
     };
-    let settings = OcrOptions {
-        text_score,
-        classify: cls.is_some(),
-        ..OcrOptions::default()
-    };
-    let session = vx_infer::runtime::SessionOptions { threads };
-    let first = Ocr::open(det, cls.as_deref(), &rec, session, settings)?;
-    let det = det.to_path_buf();
-    Ok(ops::ocr::SharedOcr::new(first, copies, move || {
-        Ocr::open(&det, cls.as_deref(), &rec, session, settings)
-    }))
+    vx_pipeline::runner::open_ocr(det, &rec, cls.as_deref(), text_score, threads, copies)
+        .map_err(lift)
 }
 
 /// `vx ocr`.
