@@ -154,7 +154,60 @@ impl Yuv {
     }
 
     /// Convert to packed RGB24 with the JFIF (full-range BT.601) equations, nearest chroma.
+    /// Red and blue come from lookup tables of those equations by (Y, Cr) and (Y, Cb); green
+    /// is Y plus a whole number that depends on (Cb, Cr) only (computed by the formula for the
+    /// few (Cb, Cr) whose fraction is within 0.001 of a half). The result is bit for bit that
+    /// of the plain formulas ([`Yuv::to_rgb_reference`]; checked for all 16.7 million inputs
+    /// by a test), several times faster; pictures of a megapixel or more are split across up
+    /// to 4 threads.
     pub fn to_rgb(&self) -> Vec<u8> {
+        let lut = rgb_lut();
+        let (sx, sy) = self.chroma.shifts();
+        let (cw, _) = self.chroma_size();
+        let w = self.width;
+        let mut out = vec![0u8; w * self.height * 3];
+        if w == 0 || self.height == 0 {
+            return out;
+        }
+        let rows = |first: usize, chunk: &mut [u8]| {
+            for (i, line) in chunk.chunks_exact_mut(w * 3).enumerate() {
+                let row = first + i;
+                let crow = (row >> sy) * cw;
+                let luma = &self.y[row * w..(row + 1) * w];
+                for (col, (px, &y)) in line.chunks_exact_mut(3).zip(luma).enumerate() {
+                    let ci = crow + (col >> sx);
+                    let (cb, cr) = (self.u[ci] as usize, self.v[ci] as usize);
+                    let y8 = y as usize;
+                    px[0] = lut.r[y8 << 8 | cr];
+                    px[1] = match lut.g[cb << 8 | cr] {
+                        NEAR_TIE => green(y as f32, cb as u8, cr as u8).clamp(0.0, 255.0) as u8,
+                        off => (y as i16 + off).clamp(0, 255) as u8,
+                    };
+                    px[2] = lut.b[y8 << 8 | cb];
+                }
+            }
+        };
+        let threads = if w * self.height >= 1 << 20 {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        } else {
+            1
+        };
+        if threads <= 1 {
+            rows(0, &mut out);
+        } else {
+            let per = self.height.div_ceil(threads);
+            std::thread::scope(|s| {
+                for (k, chunk) in out.chunks_mut(per * w * 3).enumerate() {
+                    let rows = &rows;
+                    s.spawn(move || rows(k * per, chunk));
+                }
+            });
+        }
+        out
+    }
+
+    /// [`Yuv::to_rgb`] by the plain formulas, per pixel (the reference of its tests).
+    pub fn to_rgb_reference(&self) -> Vec<u8> {
         let (sx, sy) = self.chroma.shifts();
         let (cw, _) = self.chroma_size();
         let mut out = vec![0u8; self.width * self.height * 3];
@@ -176,6 +229,51 @@ impl Yuv {
         }
         out
     }
+}
+
+/// The tables of [`Yuv::to_rgb`]: red by (Y, Cr) and blue by (Y, Cb), computed with the very
+/// float operations of the formulas; green's offset from Y by (Cb, Cr), taken at Y = 128
+/// where nothing clamps (the rounded green of a given (Cb, Cr) is Y plus a constant).
+struct RgbLut {
+    r: Vec<u8>,
+    b: Vec<u8>,
+    g: Vec<i16>,
+}
+
+/// In the green table: this (Cb, Cr) rounds near a tie, compute it by the formula.
+const NEAR_TIE: i16 = i16::MIN;
+
+/// Green by the formula, unclamped and rounded (the reference of the table).
+fn green(y: f32, cb: u8, cr: u8) -> f32 {
+    (y - 0.344_136 * (cb as f32 - 128.0) - 0.714_136 * (cr as f32 - 128.0)).round()
+}
+
+fn rgb_lut() -> &'static RgbLut {
+    static LUT: std::sync::OnceLock<RgbLut> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        let px = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        let mut r = vec![0u8; 256 * 256];
+        let mut b = vec![0u8; 256 * 256];
+        for y in 0..256usize {
+            for c in 0..256usize {
+                let d = c as f32 - 128.0;
+                r[y << 8 | c] = px(y as f32 + 1.402 * d);
+                b[y << 8 | c] = px(y as f32 + 1.772 * d);
+            }
+        }
+        let mut g = vec![0i16; 256 * 256];
+        for cb in 0..256usize {
+            for cr in 0..256usize {
+                let t = 0.344_136 * (cb as f64 - 128.0) + 0.714_136 * (cr as f64 - 128.0);
+                g[cb << 8 | cr] = if (t.rem_euclid(1.0) - 0.5).abs() < 1e-3 {
+                    NEAR_TIE
+                } else {
+                    (green(128.0, cb as u8, cr as u8) - 128.0) as i16
+                };
+            }
+        }
+        RgbLut { r, b, g }
+    })
 }
 
 /// A YCbCr matrix by its luma coefficients Kr and Kb (Kg = 1 - Kr - Kb).
@@ -325,6 +423,49 @@ impl Default for RangeLut {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn green_is_y_plus_a_constant_for_every_input() {
+        // The premise of the green table, for all 2^24 (Y, Cb, Cr) but the near ties.
+        let lut = rgb_lut();
+        let ties = lut.g.iter().filter(|&&g| g == NEAR_TIE).count();
+        assert!(ties < 1000, "{ties} near ties");
+        for cb in 0..=255u8 {
+            for cr in 0..=255u8 {
+                let off = lut.g[(cb as usize) << 8 | cr as usize];
+                if off == NEAR_TIE {
+                    continue;
+                }
+                for y in 0..=255u8 {
+                    let want = green(y as f32, cb, cr).clamp(0.0, 255.0) as u8;
+                    let got = (y as i16 + off).clamp(0, 255) as u8;
+                    assert_eq!(got, want, "y {y} cb {cb} cr {cr}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn to_rgb_is_the_formulas_bit_for_bit() {
+        // Every (Y, Cb, Cr) combination's neighbourhood, in odd sizes and every layout, and a
+        // picture large enough to be split across threads.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        };
+        for (w, h) in [(1, 1), (7, 5), (33, 17), (1280, 840)] {
+            for chroma in [Chroma::C420, Chroma::C422, Chroma::C444] {
+                let mut img = Yuv::filled(w, h, chroma, [0, 0, 0]);
+                img.y.iter_mut().for_each(|v| *v = next());
+                img.u.iter_mut().for_each(|v| *v = next());
+                img.v.iter_mut().for_each(|v| *v = next());
+                assert!(img.to_rgb() == img.to_rgb_reference(), "{w}x{h} {chroma:?}");
+            }
+        }
+    }
 
     #[test]
     fn to_bt601_uses_each_pixels_own_chroma() {
