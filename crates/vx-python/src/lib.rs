@@ -424,17 +424,18 @@ fn run_one(runner: &vx_pipeline::runner::Runner, path: &Path, out: &Path) -> PyR
             .unwrap_or("cannot be processed")
             .to_string()
     };
+    // One line naming the file (the reason may name it already).
+    let message = || {
+        let (p, r) = (path.display().to_string(), reason());
+        if r.contains(&p) {
+            r
+        } else {
+            format!("{p}: {r}")
+        }
+    };
     match line["status"].as_str() {
-        Some("error") => Err(InputError::new_err(format!(
-            "{}: {}",
-            path.display(),
-            reason()
-        ))),
-        Some("skipped") => Err(NoStreamError::new_err(format!(
-            "{}: {}",
-            path.display(),
-            reason()
-        ))),
+        Some("error") => Err(InputError::new_err(message())),
+        Some("skipped") => Err(NoStreamError::new_err(message())),
         _ => {
             let id = line["id"].as_str().unwrap_or_default();
             let p = out.join(id).join("result.json");

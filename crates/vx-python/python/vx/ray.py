@@ -1,0 +1,182 @@
+"""Bulk runs on a Ray cluster: every input through a `vx.Pipeline` held by Ray actors, one
+row per input in a Parquet table.
+
+    python -m vx.ray INPUT_DIR_OR_LIST... --ops "keyframes;[detect,faces];transcribe" \\
+        --output OUT --workers 2 [--address auto] [--model detect=PATH]...
+
+As a snippet (what the command does):
+
+    import ray, vx.ray
+    ray.init()                                       # or address="auto" on a cluster
+    ds = vx.ray.dataset(["a.mp4", "b.mp4"], ops="keyframes;detect", output="OUT", workers=2)
+    ds.write_parquet("OUT/files")
+
+Each input's results go to OUT/runs/<id>/ exactly as `vx run INPUT -o OUT/runs/<id>` writes
+them (result.json and each operation's files); the row is its record. A worker that dies is
+restarted and its input run again (Ray retries the task); an input already finished is found
+current and not decoded again, so a re-run of the command resumes. A bad input gives a row
+with status "error" and the reason; it never stops the others. The `files` table has one
+row per input: path, id, status, reason, complete, duration, ops (JSON: each operation's
+status and outputs), record (JSON: the whole result.json).
+
+Requires `ray[data]` (Ray Data and pyarrow). On one machine the cluster is local; on several,
+start Ray on each node (`ray start --head` / `ray start --address=HEAD:6379`, or KubeRay) with
+the `vx-media` wheel installed and the inputs and OUT on shared storage, then pass
+`--address auto` (docs/SCALE.md).
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+import vx
+
+FIELDS = ["path", "id", "status", "reason", "complete", "duration", "ops", "record"]
+
+
+def schema():
+    """The `files` table's schema (explicit: a batch whose reasons are all empty must not
+    give the column another type)."""
+    import pyarrow as pa
+
+    return pa.schema([("path", pa.string()), ("id", pa.string()), ("status", pa.string()),
+                      ("reason", pa.string()), ("complete", pa.bool_()),
+                      ("duration", pa.float64()), ("ops", pa.string()), ("record", pa.string())])
+
+
+def list_inputs(args: Iterable[str]) -> List[str]:
+    """Files, directories (walked, hidden entries skipped) and @list files (one path a line),
+    as absolute paths, sorted, without duplicates."""
+    found = set()
+    for a in args:
+        if a.startswith("@"):
+            lines = Path(a[1:]).read_text().splitlines()
+            found.update(os.path.abspath(x.strip()) for x in lines if x.strip())
+        elif os.path.isdir(a):
+            for root, dirs, files in os.walk(a):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.update(
+                    os.path.abspath(os.path.join(root, f)) for f in files if not f.startswith(".")
+                )
+        else:
+            found.add(os.path.abspath(a))
+    return sorted(found)
+
+
+def run_dir(output: str, path: str) -> str:
+    """OUT/runs/<name>-<hash of the path>: one small `vx run` output directory per input."""
+    h = hashlib.blake2b(path.encode(), digest_size=6).hexdigest()
+    return os.path.join(output, "runs", f"{os.path.basename(path)}-{h}")
+
+
+def row(path: str, record: Optional[Dict] = None, error: Optional[BaseException] = None) -> Dict:
+    if record is None:
+        status = "skipped" if isinstance(error, vx.NoStreamError) else "error"
+        return {"path": path, "id": None, "status": status, "reason": str(error),
+                "complete": False, "duration": None, "ops": "{}", "record": "null"}
+    ops = {k: {"status": v.get("status"), "outputs": v.get("outputs", [])}
+           for k, v in record.get("ops", {}).items()}
+    reason = next((f"{k}: {v.get('reason')}" for k, v in record.get("ops", {}).items()
+                   if v.get("status") != "ok" and v.get("reason")), None)
+    return {"path": path, "id": record.get("id"), "status": record.get("status"),
+            "reason": reason, "complete": bool(record.get("complete")),
+            "duration": (record.get("probe") or {}).get("duration"),
+            "ops": json.dumps(ops, sort_keys=True), "record": json.dumps(record, sort_keys=True)}
+
+
+class Worker:
+    """A Ray actor: one Pipeline (its models loaded once), run over each batch of paths."""
+
+    def __init__(self, ops: str, models: Optional[Dict[str, str]], output: str, threads: int):
+        self.pipeline = vx.Pipeline(ops, models=models, threads=threads)
+        self.output = output
+
+    def __call__(self, batch: Dict[str, list]):
+        rows = []
+        for path in batch["path"]:
+            path = str(path)
+            try:
+                rows.append(row(path, self.pipeline.run(path, output=run_dir(self.output, path))))
+            except vx.VxError as e:
+                rows.append(row(path, error=e))
+        import pyarrow as pa
+
+        return pa.table({k: [r[k] for r in rows] for k in FIELDS}, schema=schema())
+
+
+def dataset(paths: List[str], ops: str, output: str, workers: int = 2,
+            models: Optional[Dict[str, str]] = None, threads: int = 1):
+    """A Ray Dataset of one row per input (columns FIELDS), computed by `workers` actors each
+    holding a Pipeline with `threads` threads. Lazy: write it (write_parquet) or iterate it."""
+    import ray.data
+
+    os.makedirs(os.path.join(output, "runs"), exist_ok=True)
+    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths)))
+    return ds.map_batches(
+        Worker,
+        fn_constructor_args=(ops, models, output, threads),
+        batch_size=1,
+        concurrency=workers,
+        num_cpus=1,
+        # A worker that dies (killed, out of memory) is replaced and its input run again.
+        max_restarts=-1,
+        max_task_retries=-1,
+    )
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vx.ray", description=__doc__.split("\n\n")[0])
+    ap.add_argument("inputs", nargs="+", help="files, directories, @list files")
+    ap.add_argument("--ops", required=True, help='vx run --ops, e.g. "keyframes;detect"')
+    ap.add_argument("--output", "-o", required=True, help="output directory")
+    ap.add_argument("--workers", type=int, default=2, help="actors (each one Pipeline)")
+    ap.add_argument("--threads", type=int, default=1, help="threads per actor")
+    ap.add_argument("--model", "-m", action="append", default=[], metavar="OP=PATH")
+    ap.add_argument("--address", default=None,
+                    help="Ray cluster address (default: a local cluster on 127.0.0.1)")
+    a = ap.parse_args(argv)
+    models = {}
+    for m in a.model:
+        op, sep, p = m.partition("=")
+        if not sep:
+            ap.error(f"--model {m}: expected OP=PATH")
+        models[op] = p
+    paths = list_inputs(a.inputs)
+    if not paths:
+        print("vx.ray: error: no input files found", file=sys.stderr)
+        return 2
+    try:
+        vx.Pipeline(a.ops, models=models or None)  # a bad --ops or model fails here, once
+    except (ValueError, vx.VxError) as e:
+        print(f"vx.ray: error: {e}", file=sys.stderr)
+        return 2
+    import ray
+
+    if a.address:
+        ray.init(address=a.address, log_to_driver=False)
+    else:
+        # Loopback only: the local cluster listens on 127.0.0.1.
+        ray.init(num_cpus=max(a.workers, 1), _node_ip_address="127.0.0.1",
+                 include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    files = os.path.join(a.output, "files")
+    if os.path.isdir(files):
+        for f in os.listdir(files):
+            os.remove(os.path.join(files, f))  # this run's table replaces the last one
+    dataset(paths, a.ops, a.output, a.workers, models or None, a.threads).write_parquet(files)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(files)
+    counts = {}
+    for s in table.column("status").to_pylist():
+        counts[s] = counts.get(s, 0) + 1
+    print(f"vx.ray: {table.num_rows} inputs: " +
+          ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f"; {files}")
+    return 0 if counts.get("error", 0) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
