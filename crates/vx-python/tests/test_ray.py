@@ -42,12 +42,14 @@ def test_rows_equal_vx_run(tmp_path):
     src = corpus(tmp_path / "in", 3, 3)
     (src / "bad.mp4").write_bytes(b"junk" * 100)
     (src / "speech.wav").write_bytes((ASSETS / "media" / "jfk.wav").read_bytes())
+    (src / "bus.jpg").write_bytes((ASSETS / "media" / "bus.jpg").read_bytes())
     p = recipe(src, "--ops", "keyframes;detect", "--output", tmp_path / "out", "--workers", "2")
     out, err = p.communicate(timeout=300)
     assert p.returncode == 1, err  # one input is an error
-    assert "5 inputs: 1 error, 3 ok, 1 skipped" in out, out + err
+    assert "6 inputs: 1 error, 4 ok, 1 skipped" in out, out + err
     got = rows(tmp_path / "out")
-    assert sorted(got) == ["bad.mp4", "clip0.mp4", "clip1.mp4", "clip2.mp4", "speech.wav"]
+    assert sorted(got) == ["bad.mp4", "bus.jpg", "clip0.mp4", "clip1.mp4", "clip2.mp4",
+                           "speech.wav"]
     assert got["bad.mp4"]["status"] == "error" and "bad.mp4" in got["bad.mp4"]["reason"]
     assert got["speech.wav"]["status"] == "skipped" and "no video stream" in got["speech.wav"]["reason"]
     # The same work by the CLI over the same files: the same records.
@@ -61,8 +63,24 @@ def test_rows_equal_vx_run(tmp_path):
             ours = json.loads(r["record"])
             theirs = json.loads((tmp_path / "cli" / by_name[name]["id"] / "result.json").read_text())
             assert stable(ours) == stable(theirs), name
-            assert r["id"] == by_name[name]["id"] and r["duration"] == 3.0
+            assert r["id"] == by_name[name]["id"]
+            assert r["duration"] == theirs["probe"]["duration"]
             assert json.loads(r["ops"])["detect"]["status"] == "ok"
+    # The per-kind tables: a keyframe row for every keyframe vx run wrote, keyed by id.
+    kf = pq.read_table(tmp_path / "out" / "keyframes").to_pylist()
+    for name in ["clip0.mp4", "clip1.mp4", "clip2.mp4"]:
+        theirs = json.loads((tmp_path / "cli" / by_name[name]["id"] / "keyframes.json").read_text())
+        ours = [k for k in kf if k["id"] == by_name[name]["id"]]
+        assert [(k["time"], k["path"], k["phash"]) for k in ours] == [
+            (k["time"], k["path"], k["phash"]) for k in theirs["keyframes"]]
+    # Detections: the bus photo's, as vx run found them.
+    det = pq.read_table(tmp_path / "out" / "detections").to_pylist()
+    bus = by_name["bus.jpg"]["id"]
+    theirs = json.loads((tmp_path / "cli" / bus / "detect.json").read_text())["results"][0]
+    ours = [d for d in det if d["id"] == bus]
+    assert [(d["label"], d["score"], d["x"]) for d in ours] == [
+        (d["label"], d["score"], d["box"]["x"]) for d in theirs["detections"]]
+    assert {"person", "bus"} <= {d["label"] for d in ours}
 
 
 def ray_workers():

@@ -87,6 +87,76 @@ def row(path: str, record: Optional[Dict] = None, error: Optional[BaseException]
             "ops": json.dumps(ops, sort_keys=True), "record": json.dumps(record, sort_keys=True)}
 
 
+def kind_schemas():
+    import pyarrow as pa
+
+    s, f, i = pa.string(), pa.float64(), pa.int64()
+    return {
+        "keyframes": pa.schema([("id", s), ("time", f), ("index", i), ("path", s),
+                                ("width", i), ("height", i), ("phash", s)]),
+        "detections": pa.schema([("id", s), ("op", s), ("time", f), ("keyframe", s),
+                                 ("label", s), ("score", f), ("x", f), ("y", f), ("w", f),
+                                 ("h", f)]),
+        "segments": pa.schema([("id", s), ("start", f), ("end", f), ("text", s)]),
+        "text": pa.schema([("id", s), ("time", f), ("keyframe", s), ("text", s), ("score", f)]),
+    }
+
+
+def kind_rows(run_dir_of_input: str, id_: str) -> Dict[str, List[Dict]]:
+    """The rows of each kind table for one finished input, from its JSON outputs."""
+    def load(name):
+        p = os.path.join(run_dir_of_input, id_, name)
+        if not os.path.exists(p):
+            return None
+        with open(p) as f:
+            return json.load(f)
+
+    out = {k: [] for k in ["keyframes", "detections", "segments", "text"]}
+    kf = load("keyframes.json")
+    for k in (kf or {}).get("keyframes", []):
+        out["keyframes"].append({"id": id_, "time": k.get("time"), "index": k.get("index"),
+                                 "path": k.get("path"), "width": k.get("width"),
+                                 "height": k.get("height"), "phash": k.get("phash")})
+    for op in ["detect", "faces"]:
+        for r in (load(f"{op}.json") or {}).get("results", []):
+            for d in r.get("detections", []):
+                b = d.get("box") or {}
+                out["detections"].append({
+                    "id": id_, "op": op, "time": r.get("time"), "keyframe": r.get("keyframe"),
+                    "label": d.get("label"), "score": d.get("score"), "x": b.get("x"),
+                    "y": b.get("y"), "w": b.get("w"), "h": b.get("h")})
+    for seg in (load("transcribe.json") or {}).get("segments", []):
+        out["segments"].append({"id": id_, "start": seg.get("start"), "end": seg.get("end"),
+                                "text": seg.get("text")})
+    for r in (load("ocr.json") or {}).get("results", []):
+        for line in r.get("lines", []):
+            out["text"].append({"id": id_, "time": r.get("time"), "keyframe": r.get("keyframe"),
+                                "text": line.get("text"), "score": line.get("score")})
+    return out
+
+
+def write_kind_tables(output: str, files_table) -> Dict[str, int]:
+    """OUT/<kind>/part-0.parquet for every kind, from the finished inputs of the files table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = {k: [] for k in kind_schemas()}
+    for r in files_table.to_pylist():
+        if r["id"] and r["status"] in ("ok", "partial"):
+            for k, v in kind_rows(run_dir(output, r["path"]), r["id"]).items():
+                rows[k].extend(v)
+    counts = {}
+    for kind, schema in kind_schemas().items():
+        d = os.path.join(output, kind)
+        os.makedirs(d, exist_ok=True)
+        table = pa.Table.from_pylist(rows[kind], schema=schema)
+        tmp = os.path.join(d, ".part-0.parquet.tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, os.path.join(d, "part-0.parquet"))
+        counts[kind] = table.num_rows
+    return counts
+
+
 class Worker:
     """A Ray actor: one Pipeline (its models loaded once), run over each batch of paths."""
 
@@ -173,8 +243,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     counts = {}
     for s in table.column("status").to_pylist():
         counts[s] = counts.get(s, 0) + 1
+    kinds = write_kind_tables(a.output, table)
     print(f"vx.ray: {table.num_rows} inputs: " +
-          ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f"; {files}")
+          ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f"; {files}; " +
+          ", ".join(f"{k} {n} rows" for k, n in kinds.items()))
     return 0 if counts.get("error", 0) == 0 else 1
 
 
