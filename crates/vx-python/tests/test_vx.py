@@ -201,6 +201,17 @@ def test_run_equals_vx_run(talk, tmp_path, monkeypatch):
         assert stable(a) == stable(b), name
     words = json.loads((tmp_path / "py" / ours["id"] / "transcribe.json").read_text())
     assert "country" in json.dumps(words).lower()
+    # As Arrow tables (what the Ray recipe writes to Parquet).
+    pytest.importorskip("pyarrow")
+    t = vx.arrow(ours, tmp_path / "py")
+    assert t["files"].num_rows == 1 and t["files"].column("status").to_pylist() == ["ok"]
+    kf = json.loads((theirs_dir / "keyframes.json").read_text())["keyframes"]
+    assert t["keyframes"].column("time").to_pylist() == [k["time"] for k in kf]
+    segs = json.loads((theirs_dir / "transcribe.json").read_text())["segments"]
+    assert t["segments"].column("text").to_pylist() == [x["text"] for x in segs]
+    assert t["detections"].num_rows == sum(
+        len(r["detections"]) for n in ["detect.json", "faces.json"]
+        for r in json.loads((theirs_dir / n).read_text())["results"])
 
 
 def test_a_pipeline_is_reused_pickled_and_reports_bad_files(talk, tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ engine (Rust, with a minimal FFmpeg linked in). Every function releases the GIL 
     rec = vx.run("talk.mp4", ops="keyframes;[detect,faces];transcribe", output="out/")
     p = vx.Pipeline("keyframes;detect")            # models loaded once, for many files
     for f in files: p.run(f, output="out/")
+    tables = vx.arrow(rec, "out/")                 # pyarrow Tables: files, keyframes, detections...
 
 Errors are `vx.VxError` (subclasses `InputError`, `NoStreamError`) with vx's one-line message;
 bad arguments are `ValueError`.
@@ -25,8 +26,10 @@ from ._vx import (
     probe,
     run,
 )
+from .tables import arrow
 
 __all__ = [
+    "arrow",
     "Frame",
     "Pipeline",
     "InputError",

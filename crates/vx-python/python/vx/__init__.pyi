@@ -10,3 +10,10 @@ from ._vx import (
     probe as probe,
     run as run,
 )
+
+from typing import Any, Dict, Optional
+import os
+
+def arrow(record: Dict[str, Any], output: "str | os.PathLike[str]", path: Optional[str] = None) -> Dict[str, Any]:
+    """The tables of one `vx.run` record (pyarrow.Table each): files, keyframes, detections,
+    segments, text."""

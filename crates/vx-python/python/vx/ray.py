@@ -26,7 +26,6 @@ the `vx-media` wheel installed and the inputs and OUT on shared storage, then pa
 """
 import argparse
 import hashlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -34,17 +33,7 @@ from typing import Dict, Iterable, List, Optional
 
 import vx
 
-FIELDS = ["path", "id", "status", "reason", "complete", "duration", "ops", "record"]
-
-
-def schema():
-    """The `files` table's schema (explicit: a batch whose reasons are all empty must not
-    give the column another type)."""
-    import pyarrow as pa
-
-    return pa.schema([("path", pa.string()), ("id", pa.string()), ("status", pa.string()),
-                      ("reason", pa.string()), ("complete", pa.bool_()),
-                      ("duration", pa.float64()), ("ops", pa.string()), ("record", pa.string())])
+from .tables import FIELDS, files_schema, kind_rows, kind_schemas, row
 
 
 def list_inputs(args: Iterable[str]) -> List[str]:
@@ -72,69 +61,6 @@ def run_dir(output: str, path: str) -> str:
     return os.path.join(output, "runs", f"{os.path.basename(path)}-{h}")
 
 
-def row(path: str, record: Optional[Dict] = None, error: Optional[BaseException] = None) -> Dict:
-    if record is None:
-        status = "skipped" if isinstance(error, vx.NoStreamError) else "error"
-        return {"path": path, "id": None, "status": status, "reason": str(error),
-                "complete": False, "duration": None, "ops": "{}", "record": "null"}
-    ops = {k: {"status": v.get("status"), "outputs": v.get("outputs", [])}
-           for k, v in record.get("ops", {}).items()}
-    reason = next((f"{k}: {v.get('reason')}" for k, v in record.get("ops", {}).items()
-                   if v.get("status") != "ok" and v.get("reason")), None)
-    return {"path": path, "id": record.get("id"), "status": record.get("status"),
-            "reason": reason, "complete": bool(record.get("complete")),
-            "duration": (record.get("probe") or {}).get("duration"),
-            "ops": json.dumps(ops, sort_keys=True), "record": json.dumps(record, sort_keys=True)}
-
-
-def kind_schemas():
-    import pyarrow as pa
-
-    s, f, i = pa.string(), pa.float64(), pa.int64()
-    return {
-        "keyframes": pa.schema([("id", s), ("time", f), ("index", i), ("path", s),
-                                ("width", i), ("height", i), ("phash", s)]),
-        "detections": pa.schema([("id", s), ("op", s), ("time", f), ("keyframe", s),
-                                 ("label", s), ("score", f), ("x", f), ("y", f), ("w", f),
-                                 ("h", f)]),
-        "segments": pa.schema([("id", s), ("start", f), ("end", f), ("text", s)]),
-        "text": pa.schema([("id", s), ("time", f), ("keyframe", s), ("text", s), ("score", f)]),
-    }
-
-
-def kind_rows(run_dir_of_input: str, id_: str) -> Dict[str, List[Dict]]:
-    """The rows of each kind table for one finished input, from its JSON outputs."""
-    def load(name):
-        p = os.path.join(run_dir_of_input, id_, name)
-        if not os.path.exists(p):
-            return None
-        with open(p) as f:
-            return json.load(f)
-
-    out = {k: [] for k in ["keyframes", "detections", "segments", "text"]}
-    kf = load("keyframes.json")
-    for k in (kf or {}).get("keyframes", []):
-        out["keyframes"].append({"id": id_, "time": k.get("time"), "index": k.get("index"),
-                                 "path": k.get("path"), "width": k.get("width"),
-                                 "height": k.get("height"), "phash": k.get("phash")})
-    for op in ["detect", "faces"]:
-        for r in (load(f"{op}.json") or {}).get("results", []):
-            for d in r.get("detections", []):
-                b = d.get("box") or {}
-                out["detections"].append({
-                    "id": id_, "op": op, "time": r.get("time"), "keyframe": r.get("keyframe"),
-                    "label": d.get("label"), "score": d.get("score"), "x": b.get("x"),
-                    "y": b.get("y"), "w": b.get("w"), "h": b.get("h")})
-    for seg in (load("transcribe.json") or {}).get("segments", []):
-        out["segments"].append({"id": id_, "start": seg.get("start"), "end": seg.get("end"),
-                                "text": seg.get("text")})
-    for r in (load("ocr.json") or {}).get("results", []):
-        for line in r.get("lines", []):
-            out["text"].append({"id": id_, "time": r.get("time"), "keyframe": r.get("keyframe"),
-                                "text": line.get("text"), "score": line.get("score")})
-    return out
-
-
 def write_kind_tables(output: str, files_table) -> Dict[str, int]:
     """OUT/<kind>/part-0.parquet for every kind, from the finished inputs of the files table."""
     import pyarrow as pa
@@ -157,6 +83,7 @@ def write_kind_tables(output: str, files_table) -> Dict[str, int]:
     return counts
 
 
+
 class Worker:
     """A Ray actor: one Pipeline (its models loaded once), run over each batch of paths."""
 
@@ -174,7 +101,7 @@ class Worker:
                 rows.append(row(path, error=e))
         import pyarrow as pa
 
-        return pa.table({k: [r[k] for r in rows] for k in FIELDS}, schema=schema())
+        return pa.table({k: [r[k] for r in rows] for k in FIELDS}, schema=files_schema())
 
 
 def dataset(paths: List[str], ops: str, output: str, workers: int = 2,
