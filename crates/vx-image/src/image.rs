@@ -330,12 +330,7 @@ impl Yuv {
         if from == Matrix::BT601 {
             return;
         }
-        let to = Matrix::BT601;
-        // The map is linear and leaves grey alone: Y' = Y + a Cb + b Cr, and Cb', Cr' are
-        // functions of Cb and Cr only.
-        let [a, c, e] = from.convert(to, [0.0, 1.0, 0.0]);
-        let [b, d, f] = from.convert(to, [0.0, 0.0, 1.0]);
-        let px = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        let lut = Bt601Lut::of(from);
         let (sx, sy) = self.chroma.shifts();
         let (cw, _) = self.chroma_size();
         for row in 0..self.height {
@@ -343,17 +338,80 @@ impl Yuv {
             let luma = &mut self.y[row * self.width..(row + 1) * self.width];
             for (col, yv) in luma.iter_mut().enumerate() {
                 let ci = crow + (col >> sx);
-                let cb = self.u[ci] as f32 - 128.0;
-                let cr = self.v[ci] as f32 - 128.0;
-                *yv = px(*yv as f32 + a * cb + b * cr);
+                let k = (self.u[ci] as usize) << 8 | self.v[ci] as usize;
+                *yv = match lut.luma[k] {
+                    NEAR_TIE => lut.luma_exact(*yv, self.u[ci], self.v[ci]),
+                    off => (*yv as i16 + off).clamp(0, 255) as u8,
+                };
             }
         }
         for (u, v) in self.u.iter_mut().zip(self.v.iter_mut()) {
-            let cb = *u as f32 - 128.0;
-            let cr = *v as f32 - 128.0;
-            *u = px(128.0 + c * cb + d * cr);
-            *v = px(128.0 + e * cb + f * cr);
+            let [u2, v2] = lut.chroma[(*u as usize) << 8 | *v as usize];
+            (*u, *v) = (u2, v2);
         }
+    }
+}
+
+/// [`Yuv::to_bt601`]'s tables for one source matrix: the new (Cb, Cr) of every (Cb, Cr), and
+/// the luma offset (a whole number) of every (Cb, Cr), or [`NEAR_TIE`] where the offset's
+/// fraction is within 0.001 of a half (computed per pixel by the formula). Bit for bit the
+/// per-pixel float formulas ([`Bt601Lut::luma_exact`]); ~10x faster than them.
+struct Bt601Lut {
+    /// Y' = Y + a Cb + b Cr, Cb' = c Cb + d Cr, Cr' = e Cb + f Cr (Cb, Cr centred on 128).
+    coef: [f32; 6],
+    luma: Vec<i16>,
+    chroma: Vec<[u8; 2]>,
+}
+
+impl Bt601Lut {
+    fn of(from: Matrix) -> std::sync::Arc<Bt601Lut> {
+        type Cache = std::sync::Mutex<Vec<((u32, u32), std::sync::Arc<Bt601Lut>)>>;
+        static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+        let key = (from.kr.to_bits(), from.kb.to_bits());
+        let cache = CACHE.get_or_init(Default::default);
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, l)) = cache.iter().find(|(k, _)| *k == key) {
+            return l.clone();
+        }
+        let lut = std::sync::Arc::new(Bt601Lut::new(from));
+        cache.push((key, lut.clone()));
+        lut
+    }
+
+    fn new(from: Matrix) -> Bt601Lut {
+        // The map is linear and leaves grey alone: Y' = Y + a Cb + b Cr, and Cb', Cr' are
+        // functions of Cb and Cr only.
+        let to = Matrix::BT601;
+        let [a, c, e] = from.convert(to, [0.0, 1.0, 0.0]);
+        let [b, d, f] = from.convert(to, [0.0, 0.0, 1.0]);
+        let px = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        let mut luma = vec![0i16; 256 * 256];
+        let mut chroma = vec![[0u8; 2]; 256 * 256];
+        for u in 0..256usize {
+            for v in 0..256usize {
+                let (cb, cr) = (u as f32 - 128.0, v as f32 - 128.0);
+                let off = a * cb + b * cr;
+                luma[u << 8 | v] = if (off.rem_euclid(1.0) - 0.5).abs() < 1e-3 {
+                    NEAR_TIE
+                } else {
+                    // Y is whole: round(Y + off) = Y + round(off) away from ties.
+                    ((128.0 + off).round() - 128.0) as i16
+                };
+                chroma[u << 8 | v] = [px(128.0 + c * cb + d * cr), px(128.0 + e * cb + f * cr)];
+            }
+        }
+        Bt601Lut {
+            coef: [a, b, c, d, e, f],
+            luma,
+            chroma,
+        }
+    }
+
+    /// The luma formula, per pixel.
+    fn luma_exact(&self, y: u8, u: u8, v: u8) -> u8 {
+        let [a, b, ..] = self.coef;
+        let (cb, cr) = (u as f32 - 128.0, v as f32 - 128.0);
+        (y as f32 + a * cb + b * cr).round().clamp(0.0, 255.0) as u8
     }
 }
 
@@ -440,6 +498,29 @@ mod tests {
                     let want = green(y as f32, cb, cr).clamp(0.0, 255.0) as u8;
                     let got = (y as i16 + off).clamp(0, 255) as u8;
                     assert_eq!(got, want, "y {y} cb {cb} cr {cr}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bt601_tables_are_the_formulas_for_every_input() {
+        for from in [Matrix::BT709, Matrix::BT2020] {
+            let lut = Bt601Lut::of(from);
+            let [a, b, ..] = lut.coef;
+            for u in 0..=255u8 {
+                for v in 0..=255u8 {
+                    let off = lut.luma[(u as usize) << 8 | v as usize];
+                    for y in 0..=255u8 {
+                        let want = (y as f32 + a * (u as f32 - 128.0) + b * (v as f32 - 128.0))
+                            .round()
+                            .clamp(0.0, 255.0) as u8;
+                        let got = match off {
+                            NEAR_TIE => lut.luma_exact(y, u, v),
+                            off => (y as i16 + off).clamp(0, 255) as u8,
+                        };
+                        assert_eq!(got, want, "{from:?} y {y} cb {u} cr {v}");
+                    }
                 }
             }
         }
