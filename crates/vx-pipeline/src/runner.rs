@@ -129,6 +129,12 @@ impl Runner {
                     rec.display()
                 )));
             }
+            if !cls.is_file() {
+                (opts.warn)(format!(
+                    "no direction classifier ({} not found): upside-down text will be misread",
+                    cls.display()
+                ));
+            }
             Some((det, rec, cls.is_file().then_some(cls)))
         } else {
             None

@@ -7,8 +7,9 @@
 //!
 //! What is here: `probe`, `keyframes` (frames as NumPy arrays on demand), `audio` (NumPy
 //! float32), and `Pipeline`/`run`: the operations engine of `vx run` with its models
-//! (vx_pipeline::runner), loaded once per Pipeline. Not yet: Parquet/Arrow output and the Ray
-//! recipe; see the README.
+//! (vx_pipeline::runner), loaded once per Pipeline. The Arrow tables and the Ray recipe are
+//! Python (python/vx/tables.py, ray.py). Models are found by path or by file name in the
+//! model directory; the CLI's catalogue names (`tiny.en`) are not looked up here yet.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -321,6 +322,16 @@ impl Pipeline {
         threshold: f32,
     ) -> PyResult<Self> {
         let models = models.unwrap_or_default();
+        let plan = vx_pipeline::plan::plan(ops, vx_pipeline::ops::KNOWN)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        if let Some(op) = models
+            .keys()
+            .find(|k| !plan.steps.iter().any(|s| &s.name == *k))
+        {
+            return Err(PyValueError::new_err(format!(
+                "models: '{op}' is not an operation of {ops:?}"
+            )));
+        }
         let runner = py
             .detach(|| {
                 vx_pipeline::runner::Runner::new(

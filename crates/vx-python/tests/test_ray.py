@@ -83,33 +83,46 @@ def test_rows_equal_vx_run(tmp_path):
     assert {"person", "bus"} <= {d["label"] for d in ours}
 
 
-def ray_workers():
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [int(l.split()[0]) for l in ps.splitlines() if "ray::" in l and "Worker" in l
-            and "ps -eo" not in l]
+def ray_workers(root: int):
+    """The Ray worker processes descending from process `root` (this test's recipe only)."""
+    ps = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
+    procs = [(int(f[0]), int(f[1]), f[2] if len(f) > 2 else "")
+             for f in (l.split(None, 2) for l in ps.splitlines()[1:])]
+    mine, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, ppid, _ in procs:
+            if ppid in mine and pid not in mine:
+                mine.add(pid)
+                grew = True
+    return [pid for pid, _, args in procs if pid in mine and "ray::" in args and "Worker" in args]
 
 
 def test_a_killed_worker_loses_nothing(tmp_path):
     src = corpus(tmp_path / "in", 8, 8)
     p = recipe(src, "--ops", "keyframes;detect", "--output", tmp_path / "out", "--workers", "2")
-    # Wait for a worker to have started on an input, then kill it.
-    killed = None
-    deadline = time.time() + 120
-    while killed is None and time.time() < deadline and p.poll() is None:
-        runs = tmp_path / "out" / "runs"
-        workers = ray_workers()
-        if workers and runs.is_dir() and any(runs.iterdir()):
-            killed = workers[0]
-            os.kill(killed, signal.SIGKILL)
-        time.sleep(0.05)
-    out, err = p.communicate(timeout=300)
+    try:
+        # Wait until both workers run (2 inputs started), then kill one.
+        killed = None
+        deadline = time.time() + 120
+        while killed is None and time.time() < deadline and p.poll() is None:
+            runs = tmp_path / "out" / "runs"
+            workers = ray_workers(p.pid)
+            if len(workers) >= 2 and runs.is_dir() and len(list(runs.iterdir())) >= 2:
+                killed = workers[0]
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.05)
+        out, err = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
     assert killed is not None, "no worker seen: " + out + err
     assert p.returncode == 0, out + err
     got = pq.read_table(tmp_path / "out" / "files").to_pylist()
     names = sorted(Path(r["path"]).name for r in got)
     assert names == [f"clip{i}.mp4" for i in range(8)], names  # each exactly once
     assert all(r["status"] == "ok" and r["complete"] for r in got)
-    assert killed not in ray_workers()
+    assert killed not in ray_workers(os.getpid())
     # A second run resumes: every input current, nothing decoded again (same records).
     first = {Path(r["path"]).name: r["record"] for r in got}
     p = recipe(src, "--ops", "keyframes;detect", "--output", tmp_path / "out", "--workers", "2")

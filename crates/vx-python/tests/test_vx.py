@@ -149,17 +149,21 @@ def test_the_gil_is_released_while_decoding(tmp_path):
     result = {}
 
     def work():
-        t = time.perf_counter()
-        result["frames"] = len(vx.keyframes(long, every=0.01))
-        result["secs"] = time.perf_counter() - t
-        done.set()
+        try:
+            t = time.perf_counter()
+            # Every frame is decoded; about one in three is kept (bounded memory).
+            result["frames"] = len(vx.keyframes(long, every=0.1))
+            result["secs"] = time.perf_counter() - t
+        finally:
+            done.set()
 
-    threading.Thread(target=work).start()
+    thread = threading.Thread(target=work)
+    thread.start()
     ticks = 0
-    while not done.is_set():
+    while not done.wait(0.001):
         ticks += 1
-        time.sleep(0.001)
-    assert result["frames"] == 600
+    thread.join(60)
+    assert result.get("frames", 0) > 150, result
     # At least a tick per 10 ms of decoding (a held GIL would give ~0).
     assert ticks >= result["secs"] * 100 * 0.5, (ticks, result)
 

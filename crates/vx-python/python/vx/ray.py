@@ -36,17 +36,22 @@ import vx
 from .tables import FIELDS, files_schema, kind_rows, kind_schemas, row
 
 
-def list_inputs(args: Iterable[str]) -> List[str]:
-    """Files, directories (walked, hidden entries skipped) and @list files (one path a line),
-    as absolute paths, sorted, without duplicates."""
+def list_inputs(args: Iterable[str], skip: Optional[str] = None) -> List[str]:
+    """Files, directories (walked, hidden entries skipped) and @list files (one path a line,
+    relative to the list's folder, `#` comments skipped), as absolute paths, sorted, without
+    duplicates. The directory `skip` (the output) is never walked into."""
     found = set()
+    skip = os.path.realpath(skip) if skip else None
     for a in args:
         if a.startswith("@"):
+            base = os.path.dirname(os.path.abspath(a[1:]))
             lines = Path(a[1:]).read_text().splitlines()
-            found.update(os.path.abspath(x.strip()) for x in lines if x.strip())
+            found.update(os.path.abspath(os.path.join(base, x.strip())) for x in lines
+                         if x.strip() and not x.strip().startswith("#"))
         elif os.path.isdir(a):
-            for root, dirs, files in os.walk(a):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for root, dirs, files in os.walk(a, followlinks=True):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                                 and os.path.realpath(os.path.join(root, d)) != skip)
                 found.update(
                     os.path.abspath(os.path.join(root, f)) for f in files if not f.startswith(".")
                 )
@@ -97,7 +102,7 @@ class Worker:
             path = str(path)
             try:
                 rows.append(row(path, self.pipeline.run(path, output=run_dir(self.output, path))))
-            except vx.VxError as e:
+            except Exception as e:  # noqa: BLE001 (one input's failure is its row, never the run's)
                 rows.append(row(path, error=e))
         import pyarrow as pa
 
@@ -118,9 +123,11 @@ def dataset(paths: List[str], ops: str, output: str, workers: int = 2,
         batch_size=1,
         concurrency=workers,
         num_cpus=1,
-        # A worker that dies (killed, out of memory) is replaced and its input run again.
-        max_restarts=-1,
-        max_task_retries=-1,
+        # A worker that dies (killed, out of memory) is replaced and its input run again, up
+        # to 3 times: an input that kills its worker every time then fails the run, with
+        # Ray's error naming it, rather than looping for ever.
+        max_restarts=3,
+        max_task_retries=3,
     )
 
 
@@ -141,7 +148,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not sep:
             ap.error(f"--model {m}: expected OP=PATH")
         models[op] = p
-    paths = list_inputs(a.inputs)
+    # Absolute: actors on other nodes run in other directories.
+    a.output = os.path.abspath(a.output)
+    models = {op: os.path.abspath(m) if os.path.exists(m) else m for op, m in models.items()}
+    paths = list_inputs(a.inputs, skip=a.output)
     if not paths:
         print("vx.ray: error: no input files found", file=sys.stderr)
         return 2
@@ -159,13 +169,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         ray.init(num_cpus=max(a.workers, 1), _node_ip_address="127.0.0.1",
                  include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    files = os.path.join(a.output, "files")
-    if os.path.isdir(files):
-        for f in os.listdir(files):
-            os.remove(os.path.join(files, f))  # this run's table replaces the last one
-    dataset(paths, a.ops, a.output, a.workers, models or None, a.threads).write_parquet(files)
+    import shutil
+
     import pyarrow.parquet as pq
 
+    # Written aside, then put in place: a failed run leaves the last complete table.
+    files = os.path.join(a.output, "files")
+    fresh = os.path.join(a.output, f".files-{os.getpid()}")
+    shutil.rmtree(fresh, ignore_errors=True)
+    dataset(paths, a.ops, a.output, a.workers, models or None, a.threads).write_parquet(fresh)
+    shutil.rmtree(files, ignore_errors=True)
+    os.replace(fresh, files)
     table = pq.read_table(files)
     counts = {}
     for s in table.column("status").to_pylist():
@@ -174,7 +188,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"vx.ray: {table.num_rows} inputs: " +
           ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f"; {files}; " +
           ", ".join(f"{k} {n} rows" for k, n in kinds.items()))
-    return 0 if counts.get("error", 0) == 0 else 1
+    # As vx run: 1 when an input is an error or only partly done.
+    return 0 if counts.get("error", 0) + counts.get("partial", 0) == 0 else 1
 
 
 if __name__ == "__main__":

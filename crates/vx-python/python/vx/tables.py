@@ -84,8 +84,11 @@ def row(path: str, record: Optional[Dict] = None, error: Optional[BaseException]
                 "complete": False, "duration": None, "ops": "{}", "record": "null"}
     ops = {k: {"status": v.get("status"), "outputs": v.get("outputs", [])}
            for k, v in record.get("ops", {}).items()}
-    reason = next((f"{k}: {v.get('reason')}" for k, v in record.get("ops", {}).items()
-                   if v.get("status") != "ok" and v.get("reason")), None)
+    reason = None
+    if record.get("status") != "ok":
+        reason = record.get("reason") or next(
+            (f"{k}: {v.get('reason')}" for k, v in record.get("ops", {}).items()
+             if v.get("status") != "ok" and v.get("reason")), None)
     return {"path": path, "id": record.get("id"), "status": record.get("status"),
             "reason": reason, "complete": bool(record.get("complete")),
             "duration": (record.get("probe") or {}).get("duration"),
