@@ -69,3 +69,17 @@ def clean_dir(path):
         shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path)
     return f
+
+
+def testsrc_clip(work, name, size, secs, preset):
+    """WORK/NAME: `testsrc2` at SIZE, SECS long, H.264 (x264 PRESET), a keyframe every 2 s;
+    made once and reused."""
+    path = os.path.join(work, name)
+    if not os.path.exists(path):
+        print(f"generating {name} ({size}, {secs} s, keyframe every 2 s)", flush=True)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-nostdin", "-f", "lavfi", "-i",
+                        f"testsrc2=size={size}:rate=30", "-t", str(secs), "-c:v", "libx264",
+                        "-preset", preset, "-g", "60", "-pix_fmt", "yuv420p", path + ".tmp.mp4"],
+                       check=True)
+        os.rename(path + ".tmp.mp4", path)
+    return path

@@ -157,7 +157,7 @@ impl Yuv {
     /// Red and blue come from lookup tables of those equations by (Y, Cr) and (Y, Cb); green
     /// is Y plus a whole number that depends on (Cb, Cr) only (computed by the formula for the
     /// few (Cb, Cr) whose fraction is within 0.001 of a half). The result is bit for bit that
-    /// of the plain formulas ([`Yuv::to_rgb_reference`]; checked for all 16.7 million inputs
+    /// of the plain formulas (`to_rgb_reference`, in the tests; checked for all 16.7 million inputs
     /// by a test), several times faster; pictures of a megapixel or more are split across up
     /// to 4 threads.
     pub fn to_rgb(&self) -> Vec<u8> {
@@ -207,7 +207,8 @@ impl Yuv {
     }
 
     /// [`Yuv::to_rgb`] by the plain formulas, per pixel (the reference of its tests).
-    pub fn to_rgb_reference(&self) -> Vec<u8> {
+    #[cfg(test)]
+    fn to_rgb_reference(&self) -> Vec<u8> {
         let (sx, sy) = self.chroma.shifts();
         let (cw, _) = self.chroma_size();
         let mut out = vec![0u8; self.width * self.height * 3];

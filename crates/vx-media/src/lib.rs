@@ -107,16 +107,3 @@ pub fn init(log: FfmpegLog) {
         FfmpegLog::Info => Level::Info,
     });
 }
-
-/// The versions of the FFmpeg libraries vx is running against, e.g. `"libavcodec 59.37.100"`.
-pub fn ffmpeg_versions() -> Vec<String> {
-    fn v(name: &str, n: u32) -> String {
-        format!("{name} {}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff)
-    }
-    vec![
-        v("libavformat", ffmpeg_next::format::version()),
-        v("libavcodec", ffmpeg_next::codec::version()),
-        v("libavutil", ffmpeg_next::util::version()),
-        v("libswscale", ffmpeg_next::software::scaling::version()),
-    ]
-}

@@ -28,6 +28,7 @@ pub mod budget;
 pub mod bulk;
 pub mod engine;
 pub mod frame;
+pub mod models;
 pub mod op;
 pub mod ops;
 pub mod plan;

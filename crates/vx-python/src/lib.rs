@@ -8,8 +8,8 @@
 //! What is here: `probe`, `keyframes` (frames as NumPy arrays on demand), `audio` (NumPy
 //! float32), and `Pipeline`/`run`: the operations engine of `vx run` with its models
 //! (vx_pipeline::runner), loaded once per Pipeline. The Arrow tables and the Ray recipe are
-//! Python (python/vx/tables.py, ray.py). Models are found by path or by file name in the
-//! model directory; the CLI's catalogue names (`tiny.en`) are not looked up here yet.
+//! Python (python/vx/tables.py, ray.py). Models are found as the CLI finds them
+//! (vx_pipeline::models).
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -106,21 +106,29 @@ struct Frame {
     /// Whether the decoder flagged the frame as a keyframe.
     #[pyo3(get)]
     key: bool,
-    #[pyo3(get)]
-    width: usize,
-    #[pyo3(get)]
-    height: usize,
     yuv: Yuv,
 }
 
 #[pymethods]
 impl Frame {
+    #[getter]
+    fn width(&self) -> usize {
+        self.yuv.width
+    }
+
+    #[getter]
+    fn height(&self) -> usize {
+        self.yuv.height
+    }
+
     /// The picture as a NumPy `uint8` array of shape (height, width, 3), RGB: the same pixels
     /// as `vx keyframes --format png` writes. One conversion, no further copy.
     fn array<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let rgb = py.detach(|| self.yuv.to_rgb());
         let flat = rgb.into_pyarray(py);
-        Ok(flat.reshape([self.height, self.width, 3])?.into_any())
+        Ok(flat
+            .reshape([self.yuv.height, self.yuv.width, 3])?
+            .into_any())
     }
 
     fn __repr__(&self) -> String {
@@ -131,8 +139,8 @@ impl Frame {
             "Frame(time={time}, index={}, key={}, {}x{})",
             self.index,
             if self.key { "True" } else { "False" },
-            self.width,
-            self.height
+            self.yuv.width,
+            self.yuv.height
         )
     }
 }
@@ -196,8 +204,6 @@ fn decode_frames(
             time: f.time,
             index: frames.len(),
             key: f.key,
-            width: yuv.width,
-            height: yuv.height,
             yuv,
         });
     }
@@ -241,52 +247,24 @@ fn audio<'py>(
 /// The default plan of `vx.run` and `vx.Pipeline`.
 const DEFAULT_OPS: &str = "keyframes;[detect,faces];transcribe";
 
-/// The model directory: $VX_MODEL_DIR, else ~/.cache/vx/models (as the CLI).
-fn model_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("VX_MODEL_DIR").filter(|d| !d.is_empty()) {
-        return d.into();
-    }
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"))
-        .join("vx")
-        .join("models")
-}
-
-/// A model given by path, or by file name in the model directory; else the operation's
-/// default models there.
+/// A model given by path, by file name in the model directory or by catalogue name (as the
+/// CLI's `--model`); else the operation's default models there.
 fn model_for(op: &str, given: &HashMap<String, String>) -> vx_pipeline::Result<PathBuf> {
-    let dir = model_dir();
-    let find = |name: &str| -> Option<PathBuf> {
-        let p = PathBuf::from(name);
-        if p.is_file() {
-            return Some(p);
-        }
-        [
-            name.to_string(),
-            format!("{name}.onnx"),
-            format!("{name}.bin"),
-        ]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|c| c.is_file())
-    };
+    use vx_pipeline::models::{model_dir, resolve};
     if let Some(m) = given.get(op) {
-        return find(m).ok_or_else(|| {
+        return resolve(m).map_err(|_| {
             vx_pipeline::Error::Message(format!(
                 "{op}: model {m} not found (nor in the model directory {})",
-                dir.display()
+                model_dir().display()
             ))
         });
     }
     let names = vx_pipeline::ops::default_models(op);
-    names.iter().find_map(|n| find(n)).ok_or_else(|| {
+    names.iter().find_map(|n| resolve(n).ok()).ok_or_else(|| {
         vx_pipeline::Error::Message(format!(
             "{op}: no model given (models={{\"{op}\": PATH}}) and none of {} in the model directory {}",
             names.join(", "),
-            dir.display()
+            model_dir().display()
         ))
     })
 }
