@@ -350,12 +350,8 @@ impl ResultsLog {
 /// The line of `results.jsonl` for a `result.json` record.
 pub fn line_of(record: &Value) -> Value {
     let mut ops = serde_json::Map::new();
-    let mut reason = None;
     if let Some(m) = record["ops"].as_object() {
         for (name, op) in m {
-            if reason.is_none() && op["status"] != "ok" {
-                reason = op["reason"].as_str().map(|r| format!("{name}: {r}"));
-            }
             let mut o = json!({
                 "status": op["status"],
                 "outputs": op["outputs"],
@@ -376,10 +372,8 @@ pub fn line_of(record: &Value) -> Value {
         "bytes": record["bytes"],
         "duration": record["probe"]["duration"],
     });
-    if let Some(r) = record["reason"].as_str().map(str::to_string).or(reason) {
-        if record["status"] != "ok" {
-            line["reason"] = json!(r);
-        }
+    if let Some(r) = crate::tables::reason_of(record) {
+        line["reason"] = json!(r);
     }
     if !record["warnings"].as_array().is_none_or(|w| w.is_empty()) {
         line["warnings"] = record["warnings"].clone();
@@ -411,6 +405,10 @@ pub struct BulkOptions {
     pub audio_stream: Option<usize>,
     /// `--start`/`--end` (see `EngineOptions::range`); part of every operation's key.
     pub range: Option<(f64, Option<f64>)>,
+    /// Write the Parquet tables of the directory at the end (`--format parquet`, see
+    /// [`crate::tables`]; needs the `parquet` feature); without it, an earlier run's tables
+    /// are removed.
+    pub tables: bool,
 }
 
 /// What the caller hears about.
@@ -446,6 +444,10 @@ pub struct Summary {
     /// Inputs outside this shard.
     pub other_shards: usize,
     pub interrupted: bool,
+    /// With [`BulkOptions::tables`]: the rows of each table written, and the seconds it took.
+    pub tables: Option<(Vec<(&'static str, usize)>, f64)>,
+    /// Tables of an earlier run removed (this run wrote none).
+    pub tables_removed: Vec<PathBuf>,
 }
 
 /// Run the plan over every input (see the module documentation).
@@ -543,11 +545,31 @@ pub fn run(
     let mut log = log.into_inner().unwrap_or_else(|e| e.into_inner());
     log.compact().map_err(|e| Error::io(&opts.out, e))?;
     let mut summary = summary.into_inner().unwrap_or_else(|e| e.into_inner());
+    // The tables, from the compacted log, while the directory is still this run's.
+    if opts.tables {
+        let t = Instant::now();
+        summary.tables = Some((write_tables(&opts.out)?, t.elapsed().as_secs_f64()));
+    } else {
+        summary.tables_removed = crate::tables::remove_outdir(&opts.out)?;
+    }
+    drop(lock);
     summary.interrupted = opts.cancel.load(Ordering::Relaxed);
     summary.abandoned += todo.len().saturating_sub(
         summary.ok + summary.partial + summary.skipped + summary.errors + summary.abandoned,
     );
     Ok(summary)
+}
+
+#[cfg(feature = "parquet")]
+fn write_tables(out: &Path) -> Result<Vec<(&'static str, usize)>> {
+    crate::tables::parquet::write_outdir(out)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn write_tables(_: &Path) -> Result<Vec<(&'static str, usize)>> {
+    Err(Error::Usage(
+        "Parquet tables: vx was built without the `parquet` feature".into(),
+    ))
 }
 
 /// One input: cached, or (partly) run and published. Returns its line and whether nothing

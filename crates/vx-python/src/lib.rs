@@ -387,6 +387,7 @@ fn run_one(runner: &vx_pipeline::runner::Runner, path: &Path, out: &Path) -> PyR
         video_stream: None,
         audio_stream: None,
         range: None,
+        tables: false,
     };
     let line: Mutex<Option<serde_json::Value>> = Mutex::new(None);
     let on_event = |e: Event| {
@@ -449,6 +450,64 @@ fn run<'py>(
     Pipeline::new(py, ops, models, threads, 0.5)?.run(py, path, output)
 }
 
+/// The tables of vx's results (vx_pipeline::tables, as `vx run --format parquet` writes
+/// them): `[(name, [(column, type), ...]), ...]`, types "string", "float64", "int64", "bool".
+#[pyfunction]
+fn tables() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    vx_pipeline::tables::TABLES
+        .iter()
+        .map(|t| {
+            (
+                t.name,
+                t.columns.iter().map(|(c, ty)| (*c, ty.name())).collect(),
+            )
+        })
+        .collect()
+}
+
+fn rows_json(
+    t: &vx_pipeline::tables::Table,
+    rows: &[vx_pipeline::tables::Row],
+) -> serde_json::Value {
+    rows.iter()
+        .map(|r| {
+            t.columns
+                .iter()
+                .zip(r)
+                .map(|((c, _), v)| (c.to_string(), v.clone()))
+                .collect::<serde_json::Map<_, _>>()
+        })
+        .collect()
+}
+
+/// The `files` row (a dict) of an input from its record (`result.json`, as JSON text).
+#[pyfunction]
+fn files_row<'py>(py: Python<'py>, path: &str, record: &str) -> PyResult<Bound<'py, PyAny>> {
+    let rec: serde_json::Value =
+        serde_json::from_str(record).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let row = vx_pipeline::tables::files_row(path, &rec);
+    let rows = rows_json(&vx_pipeline::tables::TABLES[0], &[row]);
+    py.import("json")?
+        .call_method1("loads", (rows[0].to_string(),))
+}
+
+/// The rows of every table after `files` for one finished input: `{table: [row dict, ...]}`,
+/// read from `output/<id>/`.
+#[pyfunction]
+fn kind_rows<'py>(py: Python<'py>, output: PathBuf, id: &str) -> PyResult<Bound<'py, PyAny>> {
+    use vx_pipeline::tables::{kind_rows, TABLES};
+    let t = py
+        .detach(|| kind_rows(&output, id))
+        .map_err(pipeline_error)?;
+    let m: serde_json::Map<String, serde_json::Value> = TABLES[1..]
+        .iter()
+        .zip(&t)
+        .map(|(table, rows)| (table.name.to_string(), rows_json(table, rows)))
+        .collect();
+    py.import("json")?
+        .call_method1("loads", (serde_json::Value::Object(m).to_string(),))
+}
+
 #[pymodule]
 fn _vx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     vx_media::init(vx_media::FfmpegLog::Quiet);
@@ -462,5 +521,8 @@ fn _vx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(keyframes, m)?)?;
     m.add_function(wrap_pyfunction!(audio, m)?)?;
+    m.add_function(wrap_pyfunction!(tables, m)?)?;
+    m.add_function(wrap_pyfunction!(files_row, m)?)?;
+    m.add_function(wrap_pyfunction!(kind_rows, m)?)?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 """Type stubs of the native module (crates/vx-python/src/lib.rs)."""
 import os
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -70,3 +70,13 @@ def run(
     threads: int = 0,
 ) -> Dict[str, Any]:
     """One file through a new Pipeline (models loaded for this call only)."""
+
+def tables() -> List[Tuple[str, List[Tuple[str, str]]]]:
+    """The tables of vx's results (as `vx run --format parquet` writes them): (name,
+    [(column, type)]) with types "string", "float64", "int64", "bool"; `files` first."""
+
+def files_row(path: str, record: str) -> Dict[str, Any]:
+    """The `files` row of an input from its record (`result.json`) as JSON text."""
+
+def kind_rows(output: PathLike, id: str) -> Dict[str, List[Dict[str, Any]]]:
+    """The rows of every table after `files` for one finished input, read from output/<id>/."""

@@ -215,4 +215,16 @@ pub(crate) struct RunArgs {
     /// for shards writing one directory on shared storage, where SQLite's locks are unsafe).
     #[arg(long, conflicts_with = "index")]
     pub(crate) no_index: bool,
+    /// json: the per-input folders and results.jsonl (always written: resume reads them);
+    /// parquet: also one Parquet table per kind, OUTDIR/<table>.parquet (files, keyframes,
+    /// detections, segments, text, scenes), rebuilt at the end of the run (docs/OUTPUTS.md).
+    #[arg(long, value_enum, default_value = "json")]
+    pub(crate) format: RunFormat,
+}
+
+/// What `vx run` writes besides the per-input folders.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RunFormat {
+    Json,
+    Parquet,
 }

@@ -91,6 +91,7 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         video_stream: streams().0,
         audio_stream: streams().1,
         range: range(),
+        tables: a.format == crate::RunFormat::Parquet,
     };
     let total = match shard {
         Some((k, n)) => found
@@ -133,6 +134,22 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
     )
     .map_err(lift)?;
     progress.finish(&summary, started.elapsed().as_secs_f64(), &a.out);
+    if let Some((counts, secs)) = &summary.tables {
+        if !quiet {
+            let list: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            vx_cli::say!(
+                "vx: Parquet tables in {} ({secs:.1} s): rows: {}",
+                a.out.display(),
+                list.join(", ")
+            );
+        }
+    }
+    for p in &summary.tables_removed {
+        vx_cli::say!(
+            "vx: warning: removed {} of an earlier run (out of date; --format parquet writes it)",
+            p.display()
+        );
+    }
     Ok(if summary.interrupted {
         ExitCode::from(130)
     } else if summary.partial + summary.errors > 0 || !found.problems.is_empty() {
