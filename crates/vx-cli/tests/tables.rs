@@ -306,10 +306,11 @@ fn parquet_tables_equal_the_json_outputs() {
         );
     }
 
-    // An output that cannot be read: the write fails naming it, and the tables stay as they
-    // were (complete, never half-written).
-    let before = std::fs::read(out.join("files.parquet")).unwrap();
-    std::fs::write(out.join(&slide).join("ocr.json"), "{\"results\": [").unwrap();
+    // An output that cannot be read: the run says the tables were not written, naming it,
+    // and none is left (the earlier ones are removed as the run starts: none would match).
+    let ocr = out.join(&slide).join("ocr.json");
+    let good = std::fs::read(&ocr).unwrap();
+    std::fs::write(&ocr, "{\"results\": [").unwrap();
     let o = run(&[
         s(&input),
         "--ops",
@@ -319,19 +320,38 @@ fn parquet_tables_equal_the_json_outputs() {
         "--format",
         "parquet",
     ]);
-    assert_ne!(o.status.code(), Some(0));
-    assert!(stderr(&o).contains("ocr.json"), "{}", stderr(&o));
-    assert_eq!(std::fs::read(out.join("files.parquet")).unwrap(), before);
-    let stray: Vec<_> = std::fs::read_dir(&out)
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Parquet tables not written") && err.contains("ocr.json"),
+        "{err}"
+    );
+    assert!(
+        err.contains("input(s) in"),
+        "the summary comes first: {err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && !n.starts_with(".vx-"))
+        .filter(|n| n.ends_with(".parquet") || (n.starts_with('.') && !n.starts_with(".vx-")))
         .collect();
-    assert!(stray.is_empty(), "{stray:?}");
+    assert!(left.is_empty(), "{left:?}");
 
-    // A run without --format parquet removes the tables (they would no longer match
-    // results.jsonl), and says so.
+    // Repaired: written again. Then a run without --format parquet removes them (they would
+    // no longer match results.jsonl), and says so.
+    std::fs::write(&ocr, good).unwrap();
+    let o = run(&[
+        s(&input),
+        "--ops",
+        ops,
+        "-o",
+        s(&out),
+        "--format",
+        "parquet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(read_table(&out.join("text.parquet")).1, t["text"].1);
     let o = run(&[s(&input), "--ops", ops, "-o", s(&out), "--force"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("removed"), "{}", stderr(&o));

@@ -18,15 +18,18 @@
 //! input whose directory was published but whose line was lost gets its line from its
 //! `result.json` on the next run, without decoding. At the end of a run `results.jsonl` is
 //! rewritten with one line per input (the latest), so re-runs never duplicate lines.
-use std::collections::{BTreeMap, HashSet};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use vx_image::fsutil::{DirLock, OutFile, Stage};
+use vx_image::fsutil::{DirLock, Stage};
+
+mod log;
+pub use log::{line_of, ResultsLog};
 
 use crate::engine::{EngineOptions, Task};
 use crate::plan::Step;
@@ -246,145 +249,6 @@ pub fn op_key(name: &str, params: &Value, model_digest: Option<&str>) -> String 
     h.finalize().to_hex()[..32].to_string()
 }
 
-/// `OUTDIR/results.jsonl`: one JSON object per line, appended and synced.
-pub struct ResultsLog {
-    path: PathBuf,
-    file: std::fs::File,
-    /// The latest line of each id, as compact JSON text (a few hundred bytes per input:
-    /// ~0.5 GB for a million inputs; the lines themselves are the state a resume needs).
-    lines: BTreeMap<String, Box<str>>,
-}
-
-impl ResultsLog {
-    /// Open (or create) the log in `out`. A torn last line (a crash while appending) is cut
-    /// off, and lines that do not parse are dropped; the returned notes say what was
-    /// repaired.
-    pub fn open(out: &Path) -> std::io::Result<(ResultsLog, Vec<String>)> {
-        let path = out.join("results.jsonl");
-        let mut notes = Vec::new();
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)?;
-        let mut text = Vec::new();
-        file.read_to_end(&mut text)?;
-        let complete = match text.iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            None => 0,
-        };
-        if complete < text.len() {
-            notes.push(format!(
-                "{}: cut off a torn last line ({} bytes) left by an interrupted run",
-                path.display(),
-                text.len() - complete
-            ));
-            file.set_len(complete as u64)?;
-            file.sync_data()?;
-        }
-        let mut lines = BTreeMap::new();
-        for (n, line) in text[..complete].split(|&b| b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<Value>(line) {
-                Ok(v) => {
-                    if let Some(id) = v["id"].as_str() {
-                        lines.insert(id.to_string(), v.to_string().into_boxed_str());
-                    }
-                }
-                Err(_) => notes.push(format!(
-                    "{}: line {} is not JSON: dropped",
-                    path.display(),
-                    n + 1
-                )),
-            }
-        }
-        Ok((ResultsLog { path, file, lines }, notes))
-    }
-
-    /// The latest line of `id`.
-    pub fn get(&self, id: &str) -> Option<Value> {
-        self.lines
-            .get(id)
-            .and_then(|l| serde_json::from_str(l).ok())
-    }
-
-    /// Append one line (one `write`, then `fdatasync`).
-    pub fn append(&mut self, v: &Value) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(v).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()?;
-        if let Some(id) = v["id"].as_str() {
-            self.lines
-                .insert(id.to_string(), v.to_string().into_boxed_str());
-        }
-        Ok(())
-    }
-
-    /// Rewrite the log with one line per id (the latest), atomically.
-    pub fn compact(&mut self) -> std::io::Result<()> {
-        let mut f = OutFile::create(&self.path)?;
-        for l in self.lines.values() {
-            f.write_all(l.as_bytes())?;
-            f.write_all(b"\n")?;
-        }
-        f.commit()?;
-        self.file = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)?;
-        Ok(())
-    }
-
-    pub fn len(&self) -> usize {
-        self.lines.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
-    }
-}
-
-/// The line of `results.jsonl` for a `result.json` record.
-pub fn line_of(record: &Value) -> Value {
-    let mut ops = serde_json::Map::new();
-    if let Some(m) = record["ops"].as_object() {
-        for (name, op) in m {
-            let mut o = json!({
-                "status": op["status"],
-                "outputs": op["outputs"],
-                "ms": op["ms"],
-            });
-            if op["cached"] == true {
-                o["cached"] = json!(true);
-            }
-            ops.insert(name.clone(), o);
-        }
-    }
-    let mut line = json!({
-        "id": record["id"],
-        "source": record["source"],
-        "status": record["status"],
-        "complete": record["complete"],
-        "ops": ops,
-        "bytes": record["bytes"],
-        "duration": record["probe"]["duration"],
-    });
-    if let Some(r) = crate::tables::reason_of(record) {
-        line["reason"] = json!(r);
-    }
-    if !record["warnings"].as_array().is_none_or(|w| w.is_empty()) {
-        line["warnings"] = record["warnings"].clone();
-    }
-    // A field that does not apply is left out, never null (docs/OUTPUTS.md).
-    if let Some(m) = line.as_object_mut() {
-        m.retain(|_, v| !v.is_null());
-    }
-    line
-}
-
 /// How a bulk run goes.
 pub struct BulkOptions {
     pub out: PathBuf,
@@ -406,8 +270,8 @@ pub struct BulkOptions {
     /// `--start`/`--end` (see `EngineOptions::range`); part of every operation's key.
     pub range: Option<(f64, Option<f64>)>,
     /// Write the Parquet tables of the directory at the end (`--format parquet`, see
-    /// [`crate::tables`]; needs the `parquet` feature); without it, an earlier run's tables
-    /// are removed.
+    /// [`crate::tables`]; needs the `parquet` feature). An earlier run's tables are removed at
+    /// the start either way.
     pub tables: bool,
 }
 
@@ -446,8 +310,11 @@ pub struct Summary {
     pub interrupted: bool,
     /// With [`BulkOptions::tables`]: the rows of each table written, and the seconds it took.
     pub tables: Option<(Vec<(&'static str, usize)>, f64)>,
-    /// Tables of an earlier run removed (this run wrote none).
+    /// Tables of an earlier run removed at the start (rewritten at the end with
+    /// [`BulkOptions::tables`]).
     pub tables_removed: Vec<PathBuf>,
+    /// Why the tables could not be written (the inputs' results are all there).
+    pub tables_error: Option<String>,
 }
 
 /// Run the plan over every input (see the module documentation).
@@ -460,12 +327,22 @@ pub fn run(
     factory: &Factory,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Summary> {
+    if opts.tables && !crate::tables::CAN_WRITE {
+        return Err(Error::Usage(
+            "Parquet tables: vx was built without the `parquet` feature".into(),
+        ));
+    }
     let lock = Arc::new(DirLock::take(&opts.out).map_err(|e| Error::io(&opts.out, e))?);
     let (log, notes) = ResultsLog::open(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     for n in notes {
         on_event(Event::Note(n));
     }
-    let mut summary = Summary::default();
+    // An earlier run's tables go first: whatever happens to this run (a failure, a kill),
+    // none is left that no longer matches results.jsonl. Written again at the end.
+    let mut summary = Summary {
+        tables_removed: crate::tables::remove_outdir(&opts.out)?,
+        ..Default::default()
+    };
     let mut todo = Vec::new();
     for p in inputs {
         let id = input_id(p);
@@ -545,31 +422,23 @@ pub fn run(
     let mut log = log.into_inner().unwrap_or_else(|e| e.into_inner());
     log.compact().map_err(|e| Error::io(&opts.out, e))?;
     let mut summary = summary.into_inner().unwrap_or_else(|e| e.into_inner());
-    // The tables, from the compacted log, while the directory is still this run's.
-    if opts.tables {
+    drop(log);
+    // The tables, from the compacted log, while the directory is still this run's (not after
+    // an interruption: the same command later writes them). A failure is reported with the
+    // summary, not instead of it.
+    summary.interrupted = opts.cancel.load(Ordering::Relaxed);
+    if opts.tables && !summary.interrupted {
         let t = Instant::now();
-        summary.tables = Some((write_tables(&opts.out)?, t.elapsed().as_secs_f64()));
-    } else {
-        summary.tables_removed = crate::tables::remove_outdir(&opts.out)?;
+        match crate::tables::write_outdir(&opts.out) {
+            Ok(counts) => summary.tables = Some((counts, t.elapsed().as_secs_f64())),
+            Err(e) => summary.tables_error = Some(e.to_string()),
+        }
     }
     drop(lock);
-    summary.interrupted = opts.cancel.load(Ordering::Relaxed);
     summary.abandoned += todo.len().saturating_sub(
         summary.ok + summary.partial + summary.skipped + summary.errors + summary.abandoned,
     );
     Ok(summary)
-}
-
-#[cfg(feature = "parquet")]
-fn write_tables(out: &Path) -> Result<Vec<(&'static str, usize)>> {
-    crate::tables::parquet::write_outdir(out)
-}
-
-#[cfg(not(feature = "parquet"))]
-fn write_tables(_: &Path) -> Result<Vec<(&'static str, usize)>> {
-    Err(Error::Usage(
-        "Parquet tables: vx was built without the `parquet` feature".into(),
-    ))
 }
 
 /// One input: cached, or (partly) run and published. Returns its line and whether nothing

@@ -155,7 +155,11 @@ pub fn files_row(path: &str, record: &Value) -> Row {
         record["status"].clone(),
         reason_of(record).map_or(Value::Null, Value::String),
         json!(record["complete"] == true),
-        record["probe"]["duration"].clone(),
+        // result.json has the probe; a results.jsonl line its duration.
+        match &record["probe"]["duration"] {
+            Value::Null => record["duration"].clone(),
+            d => d.clone(),
+        },
         json!(Value::Object(ops).to_string()),
         json!(record.to_string()),
     ]
@@ -265,6 +269,23 @@ pub fn remove_outdir(out: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(removed)
+}
+
+/// Whether this build writes Parquet (the `parquet` feature).
+pub const CAN_WRITE: bool = cfg!(feature = "parquet");
+
+/// Every table of the run in `out` as `out/<table>.parquet` ([`parquet::write_outdir`]).
+#[cfg(feature = "parquet")]
+pub fn write_outdir(out: &Path) -> Result<Vec<(&'static str, usize)>> {
+    parquet::write_outdir(out)
+}
+
+/// Without the `parquet` feature: a usage error (see [`CAN_WRITE`]).
+#[cfg(not(feature = "parquet"))]
+pub fn write_outdir(_: &Path) -> Result<Vec<(&'static str, usize)>> {
+    Err(Error::Usage(
+        "Parquet tables: vx was built without the `parquet` feature".into(),
+    ))
 }
 
 #[cfg(feature = "parquet")]

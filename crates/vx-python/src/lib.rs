@@ -175,13 +175,84 @@ fn decode_frames(
         Some(_) => DecodeMode::All,
         None => DecodeMode::KeyFrames,
     };
-    let mut src = Source::open(
-        path,
-        &SourceOptions {
-            video: Some(mode),
-            ..Default::default()
-        },
-    )?;
+    let open = |threads| {
+        Source::open(
+            path,
+            &SourceOptions {
+                video: Some(mode),
+                threads,
+                ..Default::default()
+            },
+        )
+    };
+    // Key frames are decoded `lanes` at a time: one source per lane in its own thread, each
+    // decoding every lanes-th group of pictures (Source::key_lane) with one decoder thread,
+    // converting its pictures there too; the frames are then put back in time order.
+    let lanes = match every {
+        None => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        Some(_) => 1,
+    };
+    let mut src = open(if lanes > 1 { 1 } else { 0 })?;
+    let mut frames = if lanes <= 1 || src.is_still() {
+        lane_frames(path, &mut src, max_side, every)?
+    } else {
+        src.key_lane(0, lanes);
+        let (first, others) = std::thread::scope(|s| {
+            let others: Vec<_> = (1..lanes)
+                .map(|k| {
+                    s.spawn(move || {
+                        let mut src = open(1)?;
+                        src.key_lane(k, lanes);
+                        lane_frames(path, &mut src, max_side, None)
+                    })
+                })
+                .collect();
+            let first = lane_frames(path, &mut src, max_side, None);
+            let others: Vec<_> = others
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(MediaError::Decode {
+                            path: path.into(),
+                            reason: "a decoding thread panicked".into(),
+                        })
+                    })
+                })
+                .collect();
+            (first, others)
+        });
+        let mut all = first?;
+        for o in others {
+            all.extend(o?);
+        }
+        // Stable: frames without a time keep their lane's order, after the others.
+        all.sort_by(|a, b| {
+            a.time
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&b.time.unwrap_or(f64::INFINITY))
+        });
+        all
+    };
+    if frames.is_empty() {
+        return Err(MediaError::NoFrames {
+            path: path.into(),
+            detail: src.no_frame_detail(),
+        });
+    }
+    for (i, f) in frames.iter_mut().enumerate() {
+        f.index = i;
+    }
+    Ok(frames)
+}
+
+/// The frames one source yields (its lane's key frames, or a still's one picture, or one
+/// every `every` seconds), converted.
+fn lane_frames(
+    path: &Path,
+    src: &mut Source,
+    max_side: Option<u32>,
+    every: Option<f64>,
+) -> Result<Vec<Frame>, MediaError> {
     let still = src.is_still();
     let mut next = None;
     let mut frames = Vec::new();
@@ -205,12 +276,6 @@ fn decode_frames(
             index: frames.len(),
             key: f.key,
             yuv,
-        });
-    }
-    if frames.is_empty() {
-        return Err(MediaError::NoFrames {
-            path: path.into(),
-            detail: src.no_frame_detail(),
         });
     }
     Ok(frames)

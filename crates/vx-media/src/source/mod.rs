@@ -263,6 +263,21 @@ impl Source {
         Ok(())
     }
 
+    /// Key-frame mode shared by `n` sources of one file, this one being lane `k` (0 <= k < n):
+    /// it reads every packet but decodes only the groups of pictures k, k+n, k+2n... (counted
+    /// by key packets, in file order; packets before the first key packet belong to lane 0).
+    /// `n` sources in `n` threads so decode a file's key frames `n` at a time; their frames
+    /// merged by time are the frames of one source. No effect in all-frames mode or without
+    /// video.
+    pub fn key_lane(&mut self, k: usize, n: usize) {
+        if let Some(v) = self.video.as_mut() {
+            if n > 1 && k < n {
+                v.lane = (k, n);
+                v.in_lane = k == 0;
+            }
+        }
+    }
+
     /// Decode the best audio stream once, resampled to each of `specs`.
     pub fn enable_audio(&mut self, specs: &[AudioSpec]) -> Result<()> {
         self.enable_audio_stream(specs, None)

@@ -164,6 +164,12 @@ pub(super) struct VideoPart {
     pub(super) decoder_ignores_skip: bool,
     pub(super) sent_since_flush: bool,
     pub(super) held_key_packet: bool,
+    /// Key-frame lanes ([`super::Source::key_lane`]): this decoder takes the groups of
+    /// pictures k, k+n, k+2n... (lane.0 = k, lane.1 = n); key packets seen; whether the
+    /// current group is this lane's.
+    pub(super) lane: (usize, usize),
+    pub(super) keys_seen: usize,
+    pub(super) in_lane: bool,
     pub(super) stopped: bool,
     pub(super) stream_start: f64,
     pub(super) expected_packets: Option<i64>,
@@ -245,6 +251,9 @@ pub(super) fn open_video(
         decoder_ignores_skip: false,
         sent_since_flush: false,
         held_key_packet: false,
+        lane: (0, 1),
+        keys_seen: 0,
+        in_lane: true,
         stopped: false,
         stream_start,
         expected_packets,
@@ -313,6 +322,16 @@ impl VideoPart {
             c.last_end = Some(c.last_end.map_or(end, |l: f64| l.max(end)));
         }
         let key = packet.is_key();
+        if self.mode == DecodeMode::KeyFrames && self.lane.1 > 1 {
+            // Another lane's group of pictures: counted above, never decoded here.
+            if key {
+                self.in_lane = self.keys_seen % self.lane.1 == self.lane.0;
+                self.keys_seen += 1;
+            }
+            if !self.in_lane {
+                return;
+            }
+        }
         if self.mode == DecodeMode::KeyFrames {
             if key {
                 self.saw_key_packet = true;

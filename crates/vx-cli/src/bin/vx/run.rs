@@ -144,11 +144,17 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
             );
         }
     }
-    for p in &summary.tables_removed {
-        vx_cli::say!(
-            "vx: warning: removed {} of an earlier run (out of date; --format parquet writes it)",
-            p.display()
-        );
+    if a.format != crate::RunFormat::Parquet {
+        for p in &summary.tables_removed {
+            vx_cli::say!(
+                "vx: warning: removed {} of an earlier run (out of date; --format parquet writes it)",
+                p.display()
+            );
+        }
+    }
+    if let Some(e) = &summary.tables_error {
+        vx_cli::say!("vx: error: Parquet tables not written: {e}");
+        return Ok(ExitCode::from(1));
     }
     Ok(if summary.interrupted {
         ExitCode::from(130)
