@@ -482,3 +482,198 @@ fn several_formats_from_one_run_and_word_cues() {
         assert!(stderr(&o).contains("several formats"), "{}", stderr(&o));
     }
 }
+
+/// `vx models quantize` (issue #15): the f16 tiny.en rewritten as q8_0 and q5_1 loads in
+/// whisper.cpp and hears the reference clips about as well (the benchmark holds the WER
+/// comparison at scale); beside its input by default; an already quantised model or a file
+/// that is not a model is refused with its name, and nothing is written.
+#[test]
+fn quantised_models_transcribe() {
+    let d = TempDir::new("quantize");
+    let f16 = need("models/whisper-tiny.en.ggml.bin");
+    let link = d.path("tiny.en.bin");
+    std::os::unix::fs::symlink(&f16, &link).unwrap();
+    let truth = std::fs::read_to_string(need("media/transcripts.txt")).unwrap();
+    let clips: Vec<(&str, &str)> = truth
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_once('\t').unwrap())
+        .collect();
+    let f16_size = std::fs::metadata(&f16).unwrap().len();
+    let mut sizes = Vec::new();
+    for (quant, default_name) in [("q8_0", "tiny.en-q8_0.bin"), ("q5_1", "tiny.en-q5_1.bin")] {
+        let o = vx()
+            .args(["models", "quantize", s(&link), "--type", quant])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = d.path(default_name);
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), s(&out));
+        assert!(
+            stderr(&o).contains("65 of 167 tensors quantised"),
+            "{}",
+            stderr(&o)
+        );
+        sizes.push(std::fs::metadata(&out).unwrap().len());
+        let (mut errors, mut total) = (0, 0);
+        for (name, text) in &clips {
+            let _one_at_a_time = serial();
+            let o = vx()
+                .args([
+                    "transcribe",
+                    s(&need(&format!("media/{name}"))),
+                    "--model",
+                    s(&out),
+                ])
+                .args([
+                    "--vad-model",
+                    s(&need("models/silero_vad.onnx")),
+                    "--language",
+                    "en",
+                ])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{quant} {name}: {}", stderr(&o));
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let (got, want) = (words(v["text"].as_str().unwrap()), words(text));
+            errors += edits(&got, &want);
+            total += want.len();
+        }
+        let wer = errors as f64 / total as f64;
+        eprintln!("{quant}: WER {errors}/{total} = {wer:.3}");
+        // The f16 model: 3 errors in 93 words here (word_error_rate_on_the_reference_clips).
+        assert!(wer <= 0.10, "{quant}: word error rate {wer}");
+    }
+    // q8_0 about 34/64 of f16's matrices, q5_1 24/64 (the rest of the file is copied).
+    assert!(
+        sizes[0] < f16_size * 6 / 10 && sizes[1] < sizes[0],
+        "{sizes:?} of {f16_size}"
+    );
+
+    // Refused: a quantised model (quantize takes f16), and a file that is not a model.
+    let q8 = d.path("tiny.en-q8_0.bin");
+    let o = vx()
+        .args(["models", "quantize", s(&q8), "-o", s(&d.path("again.bin"))])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("tiny.en-q8_0.bin") && stderr(&o).contains("f16"),
+        "{}",
+        stderr(&o)
+    );
+    let junk = d.path("junk.bin");
+    std::fs::write(&junk, b"not a model at all").unwrap();
+    let o = vx()
+        .args([
+            "models",
+            "quantize",
+            s(&junk),
+            "-o",
+            s(&d.path("junk-q.bin")),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("junk.bin"), "{}", stderr(&o));
+    assert!(!d.path("again.bin").exists() && !d.path("junk-q.bin").exists());
+}
+
+/// whisper.cpp's timestamp, `HH:MM:SS.mmm`.
+fn stamp(t: f64) -> String {
+    let ms = (t * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// `--stream-output` (issue #15): each segment on standard output as soon as it is settled —
+/// the first line while later speech is still being transcribed — the lines being the
+/// transcript's segments; the JSON then goes to -o only, and `-o -` is refused.
+#[test]
+fn stream_output_prints_segments_as_they_settle() {
+    use std::io::BufRead;
+    let d = TempDir::new("stream-output");
+    // About 80 s: the reference clips twice over, 2 s apart (several whisper batches).
+    let truth = std::fs::read_to_string(need("media/transcripts.txt")).unwrap();
+    let clips: Vec<String> = truth
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_once('\t').unwrap().0.to_string())
+        .collect();
+    let mut args: Vec<String> = Vec::new();
+    let mut filter = String::new();
+    let n = clips.len() * 2;
+    for (i, c) in clips.iter().chain(&clips).enumerate() {
+        args.extend(["-i".into(), s(&need(&format!("media/{c}"))).to_string()]);
+        filter.push_str(&format!(
+            "[{i}:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur=2[a{i}];"
+        ));
+    }
+    filter.push_str(&(0..n).map(|i| format!("[a{i}]")).collect::<String>());
+    filter.push_str(&format!("concat=n={n}:v=0:a=1[out]"));
+    let long = d.path("long.wav");
+    let mut ff: Vec<&str> = args.iter().map(String::as_str).collect();
+    ff.extend(["-filter_complex", &filter, "-map", "[out]", s(&long)]);
+    ffmpeg(&ff);
+
+    let json_out = d.path("long.json");
+    let _one_at_a_time = serial();
+    let mut child = vx()
+        .args(["transcribe", s(&long), "--model"])
+        .arg(need("models/whisper-tiny.en.ggml.bin"))
+        .args(["--vad-model", s(&need("models/silero_vad.onnx"))])
+        .args(["--language", "en", "--stream-output", "-o", s(&json_out)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = std::time::Instant::now();
+    let first = lines.next().unwrap().unwrap();
+    let at_first = started.elapsed().as_secs_f64();
+    let mut got = vec![first];
+    got.extend(lines.map(|l| l.unwrap()));
+    let status = child.wait().unwrap();
+    let at_end = started.elapsed().as_secs_f64();
+    drop(_one_at_a_time);
+    assert!(status.success());
+    eprintln!("first segment at {at_first:.2} s, end at {at_end:.2} s");
+    // Later batches are still being transcribed when the first line comes.
+    assert!(
+        at_first < 0.85 * at_end,
+        "the first segment came at {at_first:.2} s of {at_end:.2} s"
+    );
+    let j = read_json(&json_out);
+    let want: Vec<String> = j["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "[{} --> {}]  {}",
+                stamp(s["start"].as_f64().unwrap()),
+                stamp(s["end"].as_f64().unwrap()),
+                s["text"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(want.len() >= 4, "{want:?}");
+    assert_eq!(got, want);
+
+    // Without -o the stream is the whole output; `-o -` would mix the two.
+    let o = transcribe(&need("media/jfk.wav"), &["--stream-output"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.starts_with("[00:00:00.") && text.contains("ask not"),
+        "{text}"
+    );
+    assert!(!text.contains('{'), "{text}");
+    let o = transcribe(&need("media/jfk.wav"), &["--stream-output", "-o", "-"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -7,6 +7,7 @@
 pub mod centerface;
 pub mod detect;
 pub mod ggml;
+pub mod ggml_quant;
 pub mod ocr;
 pub mod onnx_graph;
 pub mod runtime;

@@ -327,6 +327,7 @@ impl Runner {
                 "transcribe" => Box::new(ops::transcribe::Transcribe::new(
                     self.whisper()?,
                     ops::transcribe::TranscribeOptions {
+                        on_segment: None,
                         language: None,
                         threads: self.shares.whisper,
                         full_context: false,

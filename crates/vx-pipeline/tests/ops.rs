@@ -238,6 +238,7 @@ fn audio_operations_on_pushed_samples() {
     let op = ops::transcribe::Transcribe::new(
         whisper,
         ops::transcribe::TranscribeOptions {
+            on_segment: None,
             language: None,
             threads: 2,
             full_context: false,

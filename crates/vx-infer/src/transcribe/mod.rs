@@ -416,6 +416,17 @@ fn stamp(t: f64, sep: char) -> String {
     )
 }
 
+/// One segment as whisper.cpp's CLI prints it while it works:
+/// `[00:00:00.000 --> 00:00:11.000]  text`.
+pub fn to_line(seg: &Segment) -> String {
+    format!(
+        "[{} --> {}]  {}",
+        stamp(seg.start, '.'),
+        stamp(seg.end, '.'),
+        seg.text
+    )
+}
+
 pub fn to_srt(segments: &[Segment]) -> String {
     let mut s = String::new();
     for (i, seg) in segments.iter().enumerate() {

@@ -61,6 +61,19 @@ pub struct TranscribeOptions {
     pub words: bool,
     /// Translate the speech into English (multilingual models only).
     pub translate: bool,
+    /// Called with each segment (on the file's timeline) as soon as it is settled, in order
+    /// (`vx transcribe --stream-output`).
+    pub on_segment: Option<OnSegment>,
+}
+
+/// A callback for each settled segment.
+#[derive(Clone)]
+pub struct OnSegment(pub Arc<dyn Fn(&Segment) + Send + Sync>);
+
+impl std::fmt::Debug for OnSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnSegment")
+    }
 }
 
 /// `transcript.json`.
@@ -152,8 +165,9 @@ impl Transcribe {
         let opts = self.opts.clone();
         let use_vad = self.vad.is_some();
         let source = self.source.clone();
+        let offset = self.offset.unwrap_or(0.0);
         self.worker = Some(std::thread::spawn(move || {
-            whisper_loop(&shared, &opts, use_vad, rx, &source)
+            whisper_loop(&shared, &opts, use_vad, rx, &source, offset)
         }));
     }
 
@@ -206,8 +220,8 @@ impl Operation for Transcribe {
     }
 
     fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
-        self.start();
         self.offset.get_or_insert(time);
+        self.start();
         self.pending.extend_from_slice(samples);
         self.total += samples.len();
         // About 2 s of audio per message.
@@ -280,6 +294,7 @@ fn whisper_loop(
     use_vad: bool,
     rx: Receiver<Msg>,
     source: &Path,
+    offset: f64,
 ) -> Result<(Vec<Segment>, Option<String>, f64)> {
     let mut whisper = shared
         .whisper
@@ -377,6 +392,16 @@ fn whisper_loop(
                 .collect();
             for t in whisper.transcribe_batches(&batches, language.as_deref(), &wopts, workers)? {
                 language = Some(t.language);
+                if let Some(on) = &opts.on_segment {
+                    for s in &t.segments {
+                        (on.0)(&Segment {
+                            start: s.start + offset,
+                            end: s.end + offset,
+                            text: s.text.clone(),
+                            words: None,
+                        });
+                    }
+                }
                 segments.extend(t.segments);
             }
             queued.clear();

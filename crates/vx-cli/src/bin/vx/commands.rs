@@ -521,6 +521,7 @@ pub struct TranscribeFlags {
     pub beam_size: usize,
     pub words: bool,
     pub translate: bool,
+    pub stream_output: bool,
 }
 
 /// The Silero model transcribe uses: given, in the model directory, or beside the whisper one.
@@ -549,8 +550,16 @@ pub fn transcribe(
     let model = resolve_model(model)?;
     let mut formats = formats.to_vec();
     formats.dedup();
-    // One output per format: OUT itself for one, OUT with each extension for several.
-    let outs = if formats.len() > 1 {
+    // One output per format: OUT itself for one, OUT with each extension for several. With
+    // --stream-output standard output carries the segments: the formats go to -o only.
+    let outs = if f.stream_output && out.is_none_or(|o| o.as_os_str() == "-") {
+        if out.is_some() {
+            return Err(usage(
+                "--stream-output writes the segments to standard output: -o - is taken",
+            ));
+        }
+        Vec::new()
+    } else if formats.len() > 1 {
         let base = out.filter(|o| o.as_os_str() != "-").ok_or_else(|| {
             usage("several formats need -o OUT (one file each: OUT.json, OUT.srt...)")
         })?;
@@ -578,6 +587,14 @@ pub fn transcribe(
             beam_size: f.beam_size,
             words: f.words,
             translate: f.translate,
+            on_segment: f.stream_output.then(|| {
+                ops::transcribe::OnSegment(std::sync::Arc::new(|s: &Segment| {
+                    use std::io::Write as _;
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{}", vx_infer::transcribe::to_line(s));
+                    let _ = out.flush();
+                }))
+            }),
         },
     )
     .map_err(lift)?;

@@ -124,6 +124,35 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
             }
             vx_cli::outln!("{}", path.display());
         }
+        ModelsCmd::Quantize { model, quant, out } => {
+            use vx_infer::ggml_quant::{quantize, Quant};
+            let to = Quant::parse(&quant).ok_or_else(|| usage(format!("--type {quant}")))?;
+            let input = resolve_model(&model)?;
+            let out = out.unwrap_or_else(|| {
+                let stem = input.file_stem().unwrap_or_default().to_string_lossy();
+                let ext = input
+                    .extension()
+                    .map(|e| format!(".{}", e.to_string_lossy()))
+                    .unwrap_or_default();
+                input.with_file_name(format!("{stem}-{}{ext}", to.name()))
+            });
+            let t = std::time::Instant::now();
+            let r = quantize(&input, &out, to)?;
+            if !quiet {
+                vx_cli::say!(
+                    "vx: {} -> {} ({}): {} of {} tensors quantised, {:.1} -> {:.1} MiB in {:.1} s",
+                    input.display(),
+                    out.display(),
+                    to.name(),
+                    r.quantised,
+                    r.tensors,
+                    r.bytes_in as f64 / 1048576.0,
+                    r.bytes_out as f64 / 1048576.0,
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            vx_cli::outln!("{}", out.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -249,6 +249,10 @@ enum Command {
         /// Translate the speech into English (multilingual models only).
         #[arg(long)]
         translate: bool,
+        /// Print each segment on standard output as soon as it is settled, as whisper.cpp
+        /// does (`[00:00:01.000 --> 00:00:04.200]  text`); the formats then go to -o only.
+        #[arg(long)]
+        stream_output: bool,
     },
     /// Find where people speak (Silero VAD on 16 kHz mono audio decoded in-process): JSON
     /// with the speech spans in seconds.
@@ -452,6 +456,20 @@ pub(crate) enum ModelsCmd {
         #[arg(long)]
         force: bool,
     },
+    /// Rewrite a whisper.cpp ggml model with f16 weights with quantised weights (as
+    /// whisper.cpp's `quantize` does, bit for bit): smaller, and faster on CPU. MODEL is a path
+    /// or a name in the model directory; the output (default: beside it, `-q8_0` added to its
+    /// name) is checked like any model. Compare the words on your audio before switching.
+    Quantize {
+        /// The f16 model, e.g. whisper-tiny.en.ggml.bin or tiny.en.
+        model: String,
+        /// q8_0 (8-bit) or q5_1 (5-bit, smaller, less exact).
+        #[arg(long = "type", default_value = "q8_0", value_parser = ["q8_0", "q5_1"])]
+        quant: String,
+        /// Output file.
+        #[arg(short, long, value_name = "OUT")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 pub(crate) use args::*;
@@ -651,6 +669,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             beam_size,
             words,
             translate,
+            stream_output,
         } => {
             let ext = format.first().map_or("json", |f| f.ext());
             commands::each_input(&files, out.as_deref(), ext, |f, o| {
@@ -669,6 +688,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         beam_size: beam_size.into(),
                         words,
                         translate,
+                        stream_output,
                     },
                     quiet,
                 )
