@@ -577,6 +577,43 @@ fn quantised_models_transcribe() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("junk.bin"), "{}", stderr(&o));
     assert!(!d.path("again.bin").exists() && !d.path("junk-q.bin").exists());
+    // Never over its input (here a link to it), nor to standard output.
+    for out in [s(&link), "-"] {
+        let o = vx()
+            .args(["models", "quantize", s(&link), "-o", out])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{out}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("other than the input"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(std::fs::metadata(&link).unwrap().len(), f16_size);
+    // A header that says f16 over q8_0 tensors: refused before whisper.cpp sees it, naming
+    // the first tensor whose type is not the one whisper.cpp would create.
+    let mut bytes = std::fs::read(&q8).unwrap();
+    bytes[44..48].copy_from_slice(&1i32.to_le_bytes());
+    let lying = d.path("lying.bin");
+    std::fs::write(&lying, bytes).unwrap();
+    let o = vx()
+        .args([
+            "transcribe",
+            s(&need("media/jfk.wav")),
+            "--model",
+            s(&lying),
+            "--no-vad",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("lying.bin") && err.contains("is stored as type 8"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 /// whisper.cpp's timestamp, `HH:MM:SS.mmm`.

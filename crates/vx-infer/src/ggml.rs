@@ -94,6 +94,54 @@ impl<R: Read + Seek> Reader<R> {
     }
 }
 
+/// ggml's tensor type of a file's weight type (`ggml_ftype_to_ggml_type`): F32, F16, Q4_0,
+/// Q4_1, Q8_0, Q5_0, Q5_1. None for what whisper.cpp refuses.
+fn weight_type(wtype: i32) -> Option<i32> {
+    Some(match wtype {
+        0 => 0,
+        1 => 1,
+        2 => 2,
+        3 => 3,
+        7 => 8,
+        8 => 6,
+        9 => 7,
+        _ => return None,
+    })
+}
+
+/// Whether whisper.cpp creates this tensor with the model's weight type (whisper.cpp
+/// `whisper_model_load`: attention and MLP matrices of every block, the token embedding).
+pub(crate) fn is_weight_matrix(name: &str) -> bool {
+    name == "decoder.token_embedding.weight"
+        || (name.contains(".blocks.")
+            && [
+                ".mlp.0.weight",
+                ".mlp.2.weight",
+                "attn.query.weight",
+                "attn.key.weight",
+                "attn.value.weight",
+                "attn.out.weight",
+            ]
+            .iter()
+            .any(|s| name.ends_with(s)))
+}
+
+/// The ggml type whisper.cpp gives a tensor: the weight type for the weight matrices, f16 for
+/// the convolutions (f32 in an f32 model), f32 for everything else.
+fn tensor_type(name: &str, wtype: i32) -> i32 {
+    if is_weight_matrix(name) {
+        wtype
+    } else if name == "encoder.conv1.weight" || name == "encoder.conv2.weight" {
+        if wtype == 0 {
+            0
+        } else {
+            1
+        }
+    } else {
+        0
+    }
+}
+
 fn check_range(name: &str, v: i32, lo: i32, hi: i32) -> std::result::Result<(), String> {
     if v < lo || v > hi {
         return Err(format!("{name} = {v} is outside {lo}..={hi}"));
@@ -231,10 +279,12 @@ fn check<R: Read + Seek>(r: &mut Reader<R>) -> std::result::Result<Summary, Stri
         return Err("the model width is not a multiple of its attention heads".into());
     }
     // ftype: the weights' type, plus 1000 x the quantization version.
-    let wtype = h.ftype % 1000;
-    if h.ftype < 0 || h.ftype >= 3000 || !matches!(wtype, 0..=4 | 7..=9) {
+    let Some(wtype) = (h.ftype >= 0 && h.ftype < 3000)
+        .then(|| weight_type(h.ftype % 1000))
+        .flatten()
+    else {
         return Err(format!("unknown weight type (ftype {})", h.ftype));
-    }
+    };
     // Mel filters.
     let n_mel = r.i32("the mel filters")?;
     let n_fft = r.i32("the mel filters")?;
@@ -274,6 +324,13 @@ fn check<R: Read + Seek>(r: &mut Reader<R>) -> std::result::Result<Summary, Stri
         }
         let name_bytes = r.bytes(name_len as u64, "a tensor name")?;
         let name = String::from_utf8_lossy(&name_bytes).into_owned();
+        // The type whisper.cpp creates the tensor with: anything else fails its load.
+        let want_type = tensor_type(&name, wtype);
+        if ttype != want_type {
+            return Err(format!(
+                "tensor {name} is stored as type {ttype}, the header's weight type calls for {want_type}"
+            ));
+        }
         if !(ne[0] as u64).is_multiple_of(block) {
             return Err(format!(
                 "tensor {name}: row of {} is not whole blocks",

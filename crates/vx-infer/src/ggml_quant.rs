@@ -12,6 +12,7 @@ use std::path::Path;
 
 use half::f16;
 
+use crate::ggml::is_weight_matrix;
 use crate::{InferError, Result};
 
 /// A quantised weight type.
@@ -73,23 +74,6 @@ pub struct QuantReport {
     pub bytes_out: u64,
 }
 
-/// Whether whisper.cpp creates this tensor with the model's weight type (whisper.cpp
-/// `whisper_model_load`: attention and MLP matrices of every block, the token embedding).
-fn is_weight_matrix(name: &str) -> bool {
-    name == "decoder.token_embedding.weight"
-        || (name.contains(".blocks.")
-            && [
-                ".mlp.0.weight",
-                ".mlp.2.weight",
-                "attn.query.weight",
-                "attn.key.weight",
-                "attn.value.weight",
-                "attn.out.weight",
-            ]
-            .iter()
-            .any(|s| name.ends_with(s)))
-}
-
 /// One block of 32 values as `q8_0`: the f16 scale, then 32 signed bytes.
 pub fn block_q8_0(x: &[f32; QK], out: &mut Vec<u8>) {
     let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -126,10 +110,19 @@ pub fn block_q5_1(x: &[f32; QK], out: &mut Vec<u8>) {
 struct In<R> {
     r: R,
     pos: u64,
+    len: u64,
 }
 
 impl<R: Read> In<R> {
+    /// `n` bytes, never more than the file held when it was validated (a file changed since
+    /// then is an error, not an allocation of what it now claims).
     fn take(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
+        if n as u64 > self.len.saturating_sub(self.pos) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file changed while it was read",
+            ));
+        }
         let mut v = vec![0u8; n];
         self.r.read_exact(&mut v)?;
         self.pos += n as u64;
@@ -144,6 +137,17 @@ impl<R: Read> In<R> {
 /// Rewrite the f16 model `input` as `output` with `to` weights.
 pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
     let summary = crate::ggml::validate(input)?;
+    // A regular file, and not the input (through a link or not): it is read back.
+    let out_meta = std::fs::metadata(output);
+    if output.as_os_str() == "-"
+        || out_meta.as_ref().is_ok_and(|m| !m.is_file())
+        || vx_image::fsutil::same_file(input, output)
+    {
+        return Err(InferError::Model {
+            path: output.into(),
+            reason: "the output must be a new or regular file other than the input".into(),
+        });
+    }
     let fail = |reason: String| InferError::Model {
         path: input.into(),
         reason,
@@ -164,6 +168,7 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
     let mut r = In {
         r: BufReader::with_capacity(1 << 20, f),
         pos: 0,
+        len,
     };
     let file = vx_image::fsutil::OutFile::create(output).map_err(io_out)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -182,7 +187,7 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
     put(&mut w, &n_vocab.to_le_bytes())?;
     for _ in 0..n_vocab {
         let n = r.i32().map_err(io_in)?;
-        let b = r.take(n as usize).map_err(io_in)?;
+        let b = r.take(n.max(0) as usize).map_err(io_in)?;
         put(&mut w, &n.to_le_bytes())?;
         put(&mut w, &b)?;
     }
@@ -199,11 +204,11 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
             r.i32().map_err(io_in)?,
             r.i32().map_err(io_in)?,
         );
-        let mut ne = Vec::with_capacity(n_dims as usize);
-        for _ in 0..n_dims {
-            ne.push(r.i32().map_err(io_in)? as usize);
+        let mut ne = Vec::with_capacity(4);
+        for _ in 0..n_dims.clamp(0, 4) {
+            ne.push(r.i32().map_err(io_in)?.max(1) as usize);
         }
-        let name_bytes = r.take(name_len as usize).map_err(io_in)?;
+        let name_bytes = r.take(name_len.max(0) as usize).map_err(io_in)?;
         let name = String::from_utf8_lossy(&name_bytes).into_owned();
         let elements: usize = ne.iter().product();
         let elem_bytes = match ttype {
@@ -211,8 +216,9 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
             1 => 2,
             t => return Err(fail(format!("tensor {name}: type {t} in an f16 model"))),
         };
-        let data = r.take(elements * elem_bytes).map_err(io_in)?;
-        let quantise = n_dims == 2 && is_weight_matrix(&name);
+        let data = r.take(elements.saturating_mul(elem_bytes)).map_err(io_in)?;
+        // By name, as whisper.cpp decides (a matrix may be stored with trailing 1 dimensions).
+        let quantise = is_weight_matrix(&name) && ne.iter().skip(2).all(|&d| d == 1);
         let out_type = if quantise { to.ggml_type() } else { ttype };
         put(&mut w, &n_dims.to_le_bytes())?;
         put(&mut w, &name_len.to_le_bytes())?;
@@ -224,10 +230,12 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
         if !quantise {
             put(&mut w, &data)?;
         } else {
-            if ne[0] % QK != 0 || ttype != 1 {
+            if ttype != 1 {
+                return Err(fail(format!("tensor {name} is not f16 (type {ttype})")));
+            }
+            if ne.first().is_none_or(|&d| d % QK != 0) {
                 return Err(fail(format!(
-                    "tensor {name}: rows of {} f16 values cannot be quantised in blocks of {QK}",
-                    ne[0]
+                    "tensor {name}: rows of {ne:?} cannot be quantised in blocks of {QK}"
                 )));
             }
             for chunk in data.chunks_exact(2 * QK) {
@@ -250,8 +258,11 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
     let file = w.into_inner().map_err(|e| io_out(e.into_error()))?;
     file.commit().map_err(io_out)?;
     report.bytes_out = std::fs::metadata(output).map_err(io_out)?.len();
-    // What whisper.cpp will load: checked like any model.
-    crate::ggml::validate(output)?;
+    // What whisper.cpp will load, checked like any model; a file that fails is removed.
+    if let Err(e) = crate::ggml::validate(output) {
+        let _ = std::fs::remove_file(output);
+        return Err(e);
+    }
     Ok(report)
 }
 

@@ -187,15 +187,18 @@ fn decode_frames(
     };
     // Key frames are decoded `lanes` at a time: one source per lane in its own thread, each
     // decoding every lanes-th group of pictures (Source::key_lane) with one decoder thread,
-    // converting its pictures there too; the frames are then put back in time order.
+    // converting its pictures there too; the frames are then put back in time order. Where
+    // that order could differ from one decoder's (a frame without a time, times that do not
+    // rise, two frames at one time) or a lane's decoder reported an error (a lane does not see
+    // the other lanes' packets: a parameter set sent once would be missing), the file is
+    // decoded again by one decoder.
     let lanes = match every {
         None => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         Some(_) => 1,
     };
     let mut src = open(if lanes > 1 { 1 } else { 0 })?;
-    let mut frames = if lanes <= 1 || src.is_still() {
-        lane_frames(path, &mut src, max_side, every)?
-    } else {
+    let mut frames = None;
+    if lanes > 1 && !src.is_still() {
         src.key_lane(0, lanes);
         let (first, others) = std::thread::scope(|s| {
             let others: Vec<_> = (1..lanes)
@@ -203,11 +206,15 @@ fn decode_frames(
                     s.spawn(move || {
                         let mut src = open(1)?;
                         src.key_lane(k, lanes);
-                        lane_frames(path, &mut src, max_side, None)
+                        let f = lane_frames(path, &mut src, max_side, None)?;
+                        Ok::<_, MediaError>((f, lane_clean(&src)))
                     })
                 })
                 .collect();
-            let first = lane_frames(path, &mut src, max_side, None);
+            let first = lane_frames(path, &mut src, max_side, None).map(|f| {
+                let clean = lane_clean(&src);
+                (f, clean)
+            });
             let others: Vec<_> = others
                 .into_iter()
                 .map(|h| {
@@ -221,17 +228,27 @@ fn decode_frames(
                 .collect();
             (first, others)
         });
-        let mut all = first?;
-        for o in others {
-            all.extend(o?);
+        let mut clean = true;
+        let mut all = Vec::new();
+        for lane in std::iter::once(first).chain(others) {
+            let (f, ok) = lane?;
+            clean &= ok && f.windows(2).all(|w| rising(&w[0], &w[1]));
+            all.extend(f);
         }
-        // Stable: frames without a time keep their lane's order, after the others.
         all.sort_by(|a, b| {
             a.time
                 .unwrap_or(f64::INFINITY)
                 .total_cmp(&b.time.unwrap_or(f64::INFINITY))
         });
-        all
+        if clean && all.windows(2).all(|w| rising(&w[0], &w[1])) {
+            frames = Some(all);
+        } else {
+            src = open(0)?;
+        }
+    }
+    let mut frames = match frames {
+        Some(f) => f,
+        None => lane_frames(path, &mut src, max_side, every)?,
     };
     if frames.is_empty() {
         return Err(MediaError::NoFrames {
@@ -243,6 +260,16 @@ fn decode_frames(
         f.index = i;
     }
     Ok(frames)
+}
+
+/// Whether a lane's source decoded without an error.
+fn lane_clean(src: &Source) -> bool {
+    src.video_counters().is_none_or(|c| c.decode_errors == 0)
+}
+
+/// Whether `b` comes strictly after `a` on the timeline (both timed).
+fn rising(a: &Frame, b: &Frame) -> bool {
+    matches!((a.time, b.time), (Some(x), Some(y)) if y > x)
 }
 
 /// The frames one source yields (its lane's key frames, or a still's one picture, or one

@@ -107,6 +107,27 @@ def test_keyframes_decoded_in_lanes_are_the_clis(codec, args, tmp_path):
     check_frames(frames, tmp_path / "kf")
 
 
+def test_keyframes_whose_times_go_back_keep_the_files_order(tmp_path):
+    """Two MPEG-TS files joined byte for byte: the second's times start again from the
+    first's. Merging lanes by time would interleave them; vx.keyframes then decodes with one
+    decoder and gives the CLI's frames in the file's order."""
+    parts = []
+    for i, src in enumerate(["testsrc2", "smptebars"]):
+        part = tmp_path / f"part{i}.ts"
+        ffmpeg("-f", "lavfi", "-i", f"{src}=size=160x120:rate=25", "-t", "2", "-c:v", "libx264",
+               "-g", "10", part)
+        parts.append(part.read_bytes())
+    p = tmp_path / "joined.ts"
+    p.write_bytes(b"".join(parts))
+    frames = vx.keyframes(p)
+    cli("keyframes", "-q", p, "-o", tmp_path / "kf", "--format", "png")
+    record = json.loads((tmp_path / "kf" / "keyframes.json").read_text())
+    times = [k["time"] for k in record["keyframes"]]
+    assert any(b < a for a, b in zip(times, times[1:])), times  # the times do go back
+    assert [round(f.time, 3) for f in frames] == times
+    check_frames(frames, tmp_path / "kf")
+
+
 def test_a_still_is_one_frame(tmp_path):
     dog = ASSETS / "media" / "dog.jpg"
     (f,) = vx.keyframes(dog)
