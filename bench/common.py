@@ -83,3 +83,27 @@ def testsrc_clip(work, name, size, secs, preset):
                        check=True)
         os.rename(path + ".tmp.mp4", path)
     return path
+
+
+def whisper_cli(work):
+    """whisper.cpp's own CLI at the version vx links (1.8.3), built once from
+    $WHISPER_CPP_SRC or a clone of the official repository into target/bench, with the
+    options vx builds whisper.cpp with (GGML_NATIVE, GGML_LLAMAFILE); and the Silero VAD in
+    ggml form its --vad needs (models/for-tests-silero-v6.2.0-ggml.bin of that repository,
+    real weights: whisper.cpp's VAD tests use them). None when it cannot be had."""
+    src = os.environ.get("WHISPER_CPP_SRC", os.path.join(work, "whisper.cpp-src"))
+    cli = os.path.join(src, "build", "bin", "whisper-cli")
+    vad_ggml = os.path.join(src, "models", "for-tests-silero-v6.2.0-ggml.bin")
+    if not os.path.exists(cli):
+        if not os.path.exists(src) and subprocess.run(
+                ["git", "clone", "-q", "--depth", "1", "--branch", "v1.8.3",
+                 "https://github.com/ggml-org/whisper.cpp", src]).returncode:
+            print("whisper-cli: cannot clone whisper.cpp (set WHISPER_CPP_SRC); not measured")
+            return None
+        for cmd in (["cmake", "-B", "build", "-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON",
+                     "-DGGML_LLAMAFILE=ON", "-DWHISPER_BUILD_TESTS=OFF", "-DBUILD_SHARED_LIBS=OFF"],
+                    ["cmake", "--build", "build", "--target", "whisper-cli", "-j", "2"]):
+            if subprocess.run(cmd, cwd=src, stdout=subprocess.DEVNULL).returncode:
+                print("whisper-cli: build failed; not measured")
+                return None
+    return (cli, vad_ggml) if os.path.exists(vad_ggml) else None

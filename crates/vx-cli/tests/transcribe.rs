@@ -714,3 +714,43 @@ fn stream_output_prints_segments_as_they_settle() {
     let o = transcribe(&need("media/jfk.wav"), &["--stream-output", "-o", "-"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// Regression (issue #15): with the shortened encoder context whisper's token timestamps
+/// drifted — on clip 0880 (3 s) "young" and "man" came out 0.5-1 s late, squeezed to zero
+/// length at the segment's end. `--words` now uses the full context: every word starts within
+/// 0.3 s of whisper.cpp's own timing of the whole clip (no VAD windows, full context), and no
+/// word is empty.
+#[test]
+fn word_times_follow_whisper_cpps_own() {
+    let clip = need("media/sense_and_sensibility_01_austen_64kb-0880.wav");
+    let words = |extra: &[&str]| -> Vec<(String, f64, f64)> {
+        let o = transcribe(&clip, extra);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["words"].as_array().unwrap().clone())
+            .map(|w| {
+                (
+                    w["word"].as_str().unwrap().to_string(),
+                    w["start"].as_f64().unwrap(),
+                    w["end"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let ours = words(&["--words"]);
+    let reference = words(&["--words", "--no-vad", "--full-context"]);
+    assert_eq!(ours.len(), reference.len(), "{ours:?} / {reference:?}");
+    for ((w, s, e), (rw, rs, _)) in ours.iter().zip(&reference) {
+        assert_eq!(words_of(w), words_of(rw));
+        assert!((s - rs).abs() <= 0.3, "{w}: {s} vs {rs} ({ours:?})");
+        assert!(e > s, "{w}: empty ({ours:?})");
+    }
+}
+
+fn words_of(s: &str) -> Vec<String> {
+    words(s)
+}

@@ -302,7 +302,9 @@ fn whisper_loop(
         .map_err(|_| Error::failed(&shared.model, "whisper poisoned"))?;
     let wopts = Options {
         threads: opts.threads.max(1),
-        full_context: opts.full_context,
+        // Word times need whisper's whole 30 s context: with the shortened one its token
+        // timestamps drift (up to 1 s late on a 3 s clip against whisper-cli's; bench/words).
+        full_context: opts.full_context || opts.words,
         prompt: opts.prompt.clone(),
         beam_size: opts.beam_size,
         words: opts.words,
