@@ -5,9 +5,9 @@
 //!   0..255), and scored by the mean absolute difference of H, S and V with the previous frame
 //!   (weights 1, 1, 1; edges 0). A frame scoring at least `threshold` (27) starts a new scene
 //!   if the last cut (or the first frame) is at least `min_scene_len` (15) frames before it.
-//!   The picture comes from the decoder's YUV area-scaled to that size by libswscale (to
-//!   4:2:0, its SIMD path), converted to RGB by `Yuv::to_rgb` and to HSV by OpenCV's
-//!   fixed-point formulas, not from a full-size RGB picture.
+//!   The picture comes from the decoder's YUV scaled to that size in RGB by libswscale (one
+//!   pass, full chroma), not from a full-size RGB picture, and goes to HSV by OpenCV's own
+//!   fixed-point formulas.
 //! * `adaptive` — PySceneDetect's AdaptiveDetector: the same content score, divided by the mean
 //!   score of the 2 frames on each side; a ratio of at least `threshold` (3.0) with a score of
 //!   at least 15 is a cut (same minimum scene length). Fewer false cuts in fast motion.
@@ -320,11 +320,13 @@ impl Operation for Scenes {
                     let (w, h) = frame.size();
                     content_size(w, h)
                 });
-                // The decoder's YUV area-scaled by libswscale to about 256 wide (its SIMD
-                // path), then RGB by vx's tables and HSV by OpenCV's fixed-point formulas.
-                let yuv = frame.yuv(Some(size.0.max(size.1))).map_err(conv)?;
-                let rgb = yuv.to_rgb();
+                // The decoder's picture scaled to about 256 wide in RGB by libswscale (area
+                // filter, full chroma: a 4:2:0 picture's nearest chroma scored a crossfade
+                // above the threshold where PySceneDetect does not), then HSV by OpenCV's
+                // fixed-point formulas.
+                let rgb = frame.rgb(Some(size)).map_err(conv)?;
                 let hsv_img: Vec<u8> = rgb
+                    .data
                     .chunks_exact(3)
                     .flat_map(|p| hsv(p[0], p[1], p[2]))
                     .collect();
