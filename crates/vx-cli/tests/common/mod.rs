@@ -296,3 +296,4 @@ pub fn first_dir(out: &Path) -> PathBuf {
         .find(|p| p.is_dir())
         .unwrap_or_else(|| panic!("no input directory in {}", out.display()))
 }
+pub mod rtp;
