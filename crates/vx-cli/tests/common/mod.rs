@@ -296,4 +296,6 @@ pub fn first_dir(out: &Path) -> PathBuf {
         .find(|p| p.is_dir())
         .unwrap_or_else(|| panic!("no input directory in {}", out.display()))
 }
+pub mod detect;
+pub mod onnx;
 pub mod rtp;
