@@ -52,14 +52,16 @@ fn type_size(t: i32) -> Option<(u64, u64)> {
     })
 }
 
-struct Reader<R> {
-    r: R,
-    pos: u64,
-    len: u64,
+/// A reader that never reads past `len` (the file's size when it was opened): a declared
+/// size beyond the bytes there is an error, not an allocation (also used by ggml_quant).
+pub(crate) struct Reader<R> {
+    pub(crate) r: R,
+    pub(crate) pos: u64,
+    pub(crate) len: u64,
 }
 
 impl<R: Read + Seek> Reader<R> {
-    fn bytes(&mut self, n: u64, what: &str) -> std::result::Result<Vec<u8>, String> {
+    pub(crate) fn bytes(&mut self, n: u64, what: &str) -> std::result::Result<Vec<u8>, String> {
         if n > self.len.saturating_sub(self.pos) {
             return Err(format!(
                 "truncated: {what} needs {n} bytes at offset {}, the file has {}",
@@ -74,7 +76,7 @@ impl<R: Read + Seek> Reader<R> {
         Ok(v)
     }
 
-    fn i32(&mut self, what: &str) -> std::result::Result<i32, String> {
+    pub(crate) fn i32(&mut self, what: &str) -> std::result::Result<i32, String> {
         let b = self.bytes(4, what)?;
         Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }

@@ -7,7 +7,7 @@
 //! reference formulas (bit for bit: tested against ggml's own `ggml_quantize_chunk`); the
 //! others (positional embeddings, convolutions, norms, biases) are copied as they are.
 //! The output goes through the one output writer (complete or absent).
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use half::f16;
@@ -107,33 +107,6 @@ pub fn block_q5_1(x: &[f32; QK], out: &mut Vec<u8>) {
     out.extend_from_slice(&qs);
 }
 
-struct In<R> {
-    r: R,
-    pos: u64,
-    len: u64,
-}
-
-impl<R: Read> In<R> {
-    /// `n` bytes, never more than the file held when it was validated (a file changed since
-    /// then is an error, not an allocation of what it now claims).
-    fn take(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
-        if n as u64 > self.len.saturating_sub(self.pos) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the file changed while it was read",
-            ));
-        }
-        let mut v = vec![0u8; n];
-        self.r.read_exact(&mut v)?;
-        self.pos += n as u64;
-        Ok(v)
-    }
-    fn i32(&mut self) -> std::io::Result<i32> {
-        let b = self.take(4)?;
-        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-}
-
 /// Rewrite the f16 model `input` as `output` with `to` weights.
 pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
     let summary = crate::ggml::validate(input)?;
@@ -165,7 +138,9 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
     };
     let f = std::fs::File::open(input).map_err(io_in)?;
     let len = f.metadata().map_err(io_in)?.len();
-    let mut r = In {
+    // Never more than the file held when it was validated (a file changed since then is an
+    // error, not an allocation of what it now claims).
+    let mut r = crate::ggml::Reader {
         r: BufReader::with_capacity(1 << 20, f),
         pos: 0,
         len,
@@ -174,20 +149,25 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let put = |w: &mut BufWriter<_>, b: &[u8]| w.write_all(b).map_err(io_out);
     // Magic and hyper-parameters, the weight type replaced.
-    let mut head = r.take(4 + 11 * 4).map_err(io_in)?;
+    let mut head = r.bytes(4 + 11 * 4, "the model").map_err(fail)?;
     head[44..48].copy_from_slice(&(QNT_VERSION + to.ftype()).to_le_bytes());
     put(&mut w, &head)?;
     // Mel filters and vocabulary: copied (their sizes were checked by validate).
-    let (n_mel, n_fft) = (r.i32().map_err(io_in)?, r.i32().map_err(io_in)?);
+    let (n_mel, n_fft) = (
+        r.i32("the model").map_err(fail)?,
+        r.i32("the model").map_err(fail)?,
+    );
     put(&mut w, &n_mel.to_le_bytes())?;
     put(&mut w, &n_fft.to_le_bytes())?;
-    let mel = r.take(n_mel as usize * n_fft as usize * 4).map_err(io_in)?;
+    let mel = r
+        .bytes(n_mel as u64 * n_fft as u64 * 4, "the model")
+        .map_err(fail)?;
     put(&mut w, &mel)?;
-    let n_vocab = r.i32().map_err(io_in)?;
+    let n_vocab = r.i32("the model").map_err(fail)?;
     put(&mut w, &n_vocab.to_le_bytes())?;
     for _ in 0..n_vocab {
-        let n = r.i32().map_err(io_in)?;
-        let b = r.take(n.max(0) as usize).map_err(io_in)?;
+        let n = r.i32("the model").map_err(fail)?;
+        let b = r.bytes(n.max(0) as u64, "the model").map_err(fail)?;
         put(&mut w, &n.to_le_bytes())?;
         put(&mut w, &b)?;
     }
@@ -200,15 +180,15 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
     let mut block = Vec::new();
     while r.pos < len {
         let (n_dims, name_len, ttype) = (
-            r.i32().map_err(io_in)?,
-            r.i32().map_err(io_in)?,
-            r.i32().map_err(io_in)?,
+            r.i32("the model").map_err(fail)?,
+            r.i32("the model").map_err(fail)?,
+            r.i32("the model").map_err(fail)?,
         );
         let mut ne = Vec::with_capacity(4);
         for _ in 0..n_dims.clamp(0, 4) {
-            ne.push(r.i32().map_err(io_in)?.max(1) as usize);
+            ne.push(r.i32("the model").map_err(fail)?.max(1) as usize);
         }
-        let name_bytes = r.take(name_len.max(0) as usize).map_err(io_in)?;
+        let name_bytes = r.bytes(name_len.max(0) as u64, "the model").map_err(fail)?;
         let name = String::from_utf8_lossy(&name_bytes).into_owned();
         let elements: usize = ne.iter().product();
         let elem_bytes = match ttype {
@@ -216,7 +196,9 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
             1 => 2,
             t => return Err(fail(format!("tensor {name}: type {t} in an f16 model"))),
         };
-        let data = r.take(elements.saturating_mul(elem_bytes)).map_err(io_in)?;
+        let data = r
+            .bytes(elements.saturating_mul(elem_bytes) as u64, "the model")
+            .map_err(fail)?;
         // By name, as whisper.cpp decides (a matrix may be stored with trailing 1 dimensions).
         let quantise = is_weight_matrix(&name) && ne.iter().skip(2).all(|&d| d == 1);
         let out_type = if quantise { to.ggml_type() } else { ttype };

@@ -404,8 +404,8 @@ pub fn audio_ctx(seconds: f64) -> i32 {
     ((s * 50.0).ceil() as i32).min(1500)
 }
 
-/// SRT / WebVTT time stamp.
-fn stamp(t: f64, sep: char) -> String {
+/// `HH:MM:SS` + `sep` + milliseconds (SRT: ',', WebVTT and whisper.cpp: '.').
+pub fn stamp(t: f64, sep: char) -> String {
     let ms = (t.max(0.0) * 1000.0).round() as u64;
     format!(
         "{:02}:{:02}:{:02}{sep}{:03}",

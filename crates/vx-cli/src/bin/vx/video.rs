@@ -107,16 +107,7 @@ pub fn scenes(
     let body = if csv {
         // PySceneDetect's `list-scenes` layout (without its timecode line).
         let mut t = String::from("Scene Number,Start Frame,Start Timecode,Start Time (seconds),End Frame,End Timecode,End Time (seconds),Length (frames),Length (timecode),Length (seconds)\n");
-        let tc = |s: f64| {
-            let ms = (s * 1000.0).round() as u64;
-            format!(
-                "{:02}:{:02}:{:02}.{:03}",
-                ms / 3_600_000,
-                ms / 60_000 % 60,
-                ms / 1000 % 60,
-                ms % 1000
-            )
-        };
+        let tc = |s: f64| vx_infer::transcribe::stamp(s, '.');
         for sc in &r.scenes {
             let len = sc.end - sc.start;
             t.push_str(&format!(
