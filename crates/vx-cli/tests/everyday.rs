@@ -536,6 +536,55 @@ fn several_inputs_with_an_output_directory() {
     // Several inputs without -o: a usage error.
     let o = run_vx(&["vad", s(&a), s(&b), "-m", s(&vad)]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // `vx keyframes` on several videos: one directory per input (a name that repeats gets the
+    // path hash), each with the keyframes of its own file; a file without video is reported
+    // and the others are written (exit 3).
+    std::fs::create_dir_all(d.path("x")).unwrap();
+    let clip = |p: &std::path::Path, g: &str| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=96x64:rate=10",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-g",
+            g,
+            s(p),
+        ])
+    };
+    let (v1, v2) = (d.path("v1.mp4"), d.path("x/v1.mp4"));
+    clip(&v1, "10");
+    clip(&v2, "5");
+    let kf = d.path("kf");
+    let o = run_vx(&["-q", "keyframes", s(&v1), s(&v2), s(&a), "-o", s(&kf)]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a.wav: no video stream"), "{}", stderr(&o));
+    let mut dirs: Vec<String> = std::fs::read_dir(&kf)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    let counts: Vec<usize> = dirs
+        .iter()
+        .map(|n| {
+            let j = read_json(&kf.join(n).join("keyframes.json"));
+            let k = j["keyframes"].as_array().unwrap();
+            for f in k {
+                assert!(kf.join(n).join(f["path"].as_str().unwrap()).is_file());
+            }
+            assert!(j["source"].as_str().unwrap().ends_with("v1.mp4"));
+            k.len()
+        })
+        .collect();
+    let mut sorted = counts.clone();
+    sorted.sort();
+    assert_eq!(sorted, [3, 6], "{dirs:?} {counts:?}");
+    assert!(dirs.iter().all(|n| n.starts_with("v1-")), "{dirs:?}");
 }
 
 /// `vx stream` is parsed on its own (the small parser of main.rs); what it does not accept

@@ -57,8 +57,7 @@ pub(crate) struct DetectArgs {
     #[arg(long, value_enum)]
     pub(crate) family: Option<FamilyArg>,
     /// Videos: frames per model call, where the model allows several (SSD); 1 = one at a
-    /// time. (On the 2-core build machine the batch size made no measurable difference:
-    /// bench/detect.)
+    /// time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub(crate) batch: u32,
     /// Write the JSON here instead of stdout (atomically).

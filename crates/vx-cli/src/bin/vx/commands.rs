@@ -798,7 +798,7 @@ impl stream::MediaBackend for Ffmpeg {
 
 /// A single-input command over several inputs: one input runs as it always did (`out` as
 /// given, or stdout); several need `-o DIR`, which gets one `<stem>.<ext>` per input (a stem
-/// that repeats gets the input's path hash). An input that fails prints its error line and the
+/// that repeats gets the input's path hash; an empty `ext`: one directory `<stem>` each). An input that fails prints its error line and the
 /// others go on; the exit status is 1 if one failed, else 3 if one lacked the stream needed.
 pub fn each_input(
     files: &[PathBuf],
@@ -811,8 +811,13 @@ pub fn each_input(
     }
     let Some(dir) = out else {
         return Err(usage(format!(
-            "{} inputs: give -o DIR for their outputs (one {ext} file per input)",
-            files.len()
+            "{} inputs: give -o DIR for their outputs (one {} per input)",
+            files.len(),
+            if ext.is_empty() {
+                "directory".to_string()
+            } else {
+                format!("{ext} file")
+            }
         )));
     };
     if dir.exists() && !dir.is_dir() {
@@ -830,15 +835,14 @@ pub fn each_input(
     let (mut failed, mut no_stream) = (false, false);
     for f in files {
         let repeats = files.iter().filter(|g| stem(g) == stem(f)).count() > 1;
-        let name = if repeats {
-            format!(
-                "{}-{:08x}.{ext}",
-                stem(f),
-                vx_pipeline::result::path_hash(f)
-            )
+        let mut name = if repeats {
+            format!("{}-{:08x}", stem(f), vx_pipeline::result::path_hash(f))
         } else {
-            format!("{}.{ext}", stem(f))
+            stem(f)
         };
+        if !ext.is_empty() {
+            name = format!("{name}.{ext}");
+        }
         match one(f, Some(&dir.join(name))) {
             Ok(c) if c == ExitCode::SUCCESS => {}
             Ok(_) => failed = true,

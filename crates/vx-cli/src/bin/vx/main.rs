@@ -78,8 +78,10 @@ enum Command {
     /// A keyframe is a frame the decoder flags as key: the set `ffmpeg -skip_frame nokey`
     /// yields. Only those frames are decoded. See docs/KEYFRAMES.md.
     Keyframes {
-        /// Input video.
-        file: PathBuf,
+        /// Input videos; with several, DIR gets one directory per input (named after the
+        /// file, with its path hash when two inputs share a name).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// Output directory (created if missing).
         #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
@@ -767,7 +769,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Run(a) => run::run(&a, quiet),
         Command::Keyframes {
-            file,
+            files,
             out,
             quality,
             max,
@@ -783,17 +785,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             detect,
             threshold,
         } => {
-            let at: Option<Vec<f64>> = match (at, per_scene) {
-                (Some(mut t), _) => {
+            let at: Option<&'static [f64]> = match at {
+                Some(mut t) => {
                     if t.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
                         vx_cli::say!("vx: error: --at takes times in seconds >= 0");
                         return Ok(ExitCode::from(2));
                     }
                     t.sort_by(f64::total_cmp);
-                    Some(t)
+                    // Kept for the whole process: the engine's selection refers to it.
+                    Some(&*Box::leak(t.into_boxed_slice()))
                 }
-                (None, true) => Some(video::scene_middles(&file, quiet)?),
-                (None, false) => None,
+                None => None,
             };
             if let Some(e) = every {
                 if !(e.is_finite() && e > 0.0) {
@@ -814,8 +816,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 dedup,
                 max_side,
                 every,
-                // Kept for the whole process: the engine's selection refers to it.
-                at: at.map(|t| &*Box::leak(t.into_boxed_slice())),
+                at,
                 sheet,
                 format: match format {
                     Format::Jpg => vx_image::jpeg::ImageFormat::Jpeg,
@@ -823,14 +824,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 workers: 1,
             };
-            commands::keyframes(
-                &file,
-                &out,
-                opts,
-                threads,
-                detect.as_deref().map(|m| (m, threshold)),
-                quiet,
-            )
+            // One directory per input when there are several (each_input's "" extension).
+            commands::each_input(&files, Some(&out), "", |file, dir| {
+                let mut opts = opts.clone();
+                if per_scene {
+                    let t = video::scene_middles(file, quiet)?;
+                    opts.at = Some(&*Box::leak(t.into_boxed_slice()));
+                }
+                commands::keyframes(
+                    file,
+                    dir.unwrap_or(&out),
+                    opts,
+                    threads,
+                    detect.as_deref().map(|m| (m, threshold)),
+                    quiet,
+                )
+            })
         }
     }
 }
