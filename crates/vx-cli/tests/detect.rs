@@ -338,6 +338,28 @@ fn yolo_v8_layout_decoded_through_onnx_runtime() {
     }
     assert_eq!(got[1].0, "car");
     assert_eq!(v["results"][0]["detections"][1]["class_id"], 1);
+    assert!(v.get("agnostic_nms").is_none(), "{v}");
+
+    // --agnostic-nms: the car at the person's place is suppressed too (one NMS over all
+    // classes, as Ultralytics' agnostic_nms); the report says so.
+    let o = vx()
+        .args([
+            "detect",
+            s(&img),
+            "--model",
+            s(&model),
+            "--labels",
+            s(&labels),
+            "--agnostic-nms",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let got = dets(&v["results"][0]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "person");
+    assert_eq!(v["agnostic_nms"], true);
 }
 
 #[test]
@@ -418,4 +440,40 @@ fn rust_nms_equals_tensorflows_graph() {
         }
     }
     assert!(total >= 20, "only {total} detections compared");
+}
+
+/// `--agnostic-nms` with the real SSD: on horses.jpg the model reports the right-hand animal
+/// twice, as "cow" (0.565) and as "horse" (0.557), on the same box; across classes only the
+/// better one stays, and the other detections are untouched.
+#[test]
+fn agnostic_nms_with_the_ssd() {
+    let (o, per_class) = detect(&["horses.jpg"], &["--threshold", "0.3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, agnostic) = detect(&["horses.jpg"], &["--threshold", "0.3", "--agnostic-nms"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (all, kept) = (
+        dets(&per_class["results"][0]),
+        dets(&agnostic["results"][0]),
+    );
+    let iou = |a: &[f64; 4], b: &[f64; 4]| {
+        let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+        let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+        let area = |r: &[f64; 4]| (r[2] - r[0]) * (r[3] - r[1]);
+        w * h / (area(a) + area(b) - w * h)
+    };
+    // The per-class output has a pair of other-class boxes on one place (the premise).
+    let pairs: Vec<(usize, usize)> = (0..all.len())
+        .flat_map(|i| (i + 1..all.len()).map(move |j| (i, j)))
+        .filter(|&(i, j)| all[i].0 != all[j].0 && iou(&all[i].2, &all[j].2) > 0.6)
+        .collect();
+    assert_eq!(pairs.len(), 1, "{all:?}");
+    let (i, j) = pairs[0];
+    let loser = if all[i].1 >= all[j].1 { j } else { i };
+    let want: Vec<_> = all
+        .iter()
+        .enumerate()
+        .filter(|&(k, _)| k != loser)
+        .map(|(_, d)| d.clone())
+        .collect();
+    assert_eq!(kept, want);
 }

@@ -460,3 +460,116 @@ fn audio_only_input_exits_3() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
 }
+
+/// `vx faces VIDEO --blur OUT.mkv`: every frame detected and written with its own faces hidden,
+/// at the input frames' times (MJPEG in Matroska); the faces move from frame to frame, so a
+/// mosaic drawn from another frame's boxes would leave a face visible (issue #12 item 13).
+/// A picture input or several inputs are refused, and nothing is left behind.
+#[test]
+fn faces_blurred_video() {
+    let d = TempDir::new("detect-blur-video");
+    let clip = d.path("pan.mp4");
+    // 6 frames at 5 fps, 960x540 cut from the photo, moving 60 px right per frame.
+    ffmpeg(&[
+        "-loop",
+        "1",
+        "-framerate",
+        "5",
+        "-i",
+        s(&need("media/zidane.jpg")),
+        "-vf",
+        "crop=960:540:x='n*60':y=90",
+        "-frames:v",
+        "6",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        s(&clip),
+    ]);
+    let model = need("models/centerface.onnx");
+    let out = d.path("hidden.mkv");
+    let o = run_vx(&["faces", s(&clip), "-m", s(&model), "--blur", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6, "every frame is detected");
+    let probe = ffprobe_json(&["-show_streams", "-show_frames", s(&out)]);
+    assert_eq!(probe["streams"][0]["codec_name"], "mjpeg");
+    let frames = probe["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 6);
+    for (f, r) in frames.iter().zip(results) {
+        let t: f64 = f["pts_time"].as_str().unwrap().parse().unwrap();
+        assert!((t - r["time"].as_f64().unwrap()).abs() < 0.002, "{f} {r}");
+    }
+    let (w, h) = (960usize, 540usize);
+    let (got, orig) = (
+        decode_rgb(&out),
+        ffmpeg_stdout(&["-i", s(&clip), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]),
+    );
+    assert_eq!((got.len(), orig.len()), (6 * w * h * 3, 6 * w * h * 3));
+    let px = |v: &[u8], i: usize, x: usize, y: usize| -> i32 {
+        let o = ((i * h + y) * w + x) * 3;
+        v[o..o + 3].iter().map(|&c| c as i32).sum()
+    };
+    // Inside a box (its middle 80 %): the share of horizontal neighbours that differ by more
+    // than a JPEG's noise. A mosaic is flat blocks (about a tenth of the box wide); a face is not.
+    let busy = |v: &[u8], i: usize, b: &serde_json::Value| {
+        let g = |k: &str| b[k].as_f64().unwrap();
+        let (x0, x1) = (
+            (g("x") + g("w") * 0.1) as usize,
+            (g("x") + g("w") * 0.9) as usize,
+        );
+        let (y0, y1) = (
+            (g("y") + g("h") * 0.1) as usize,
+            (g("y") + g("h") * 0.9) as usize,
+        );
+        let (mut n, mut changed) = (0, 0);
+        for y in y0..y1.min(h) {
+            for x in x0..x1.min(w - 1) {
+                n += 1;
+                changed += ((px(v, i, x, y) - px(v, i, x + 1, y)).abs() > 12) as usize;
+            }
+        }
+        changed as f64 / n.max(1) as f64
+    };
+    for (i, r) in results.iter().enumerate() {
+        let faces = r["detections"].as_array().unwrap();
+        assert!(!faces.is_empty(), "frame {i}: no face found");
+        for f in faces {
+            let (a, b) = (busy(&got, i, &f["box"]), busy(&orig, i, &f["box"]));
+            assert!(a < 0.25 && a * 2.0 < b, "frame {i} {f}: {a:.3} vs {b:.3}");
+        }
+        // Away from the faces (bottom-left corner), the picture is kept.
+        assert!((px(&got, i, 20, h - 20) - px(&orig, i, 20, h - 20)).abs() < 40);
+    }
+
+    // A still picture cannot give a blurred video; several inputs neither (usage error).
+    let bad = d.path("bad.mkv");
+    let o = run_vx(&[
+        "faces",
+        s(&need("media/zidane.jpg")),
+        "-m",
+        s(&model),
+        "--blur",
+        s(&bad),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("needs a video input"), "{}", stderr(&o));
+    let o = run_vx(&[
+        "faces",
+        s(&clip),
+        s(&clip),
+        "-m",
+        s(&model),
+        "--blur",
+        s(&bad),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!bad.exists());
+    assert_eq!(
+        std::fs::read_dir(d.path("")).unwrap().count(),
+        2,
+        "only pan.mp4 and hidden.mkv"
+    );
+}

@@ -562,7 +562,11 @@ fn several_inputs_with_an_output_directory() {
     let kf = d.path("kf");
     let o = run_vx(&["-q", "keyframes", s(&v1), s(&v2), s(&a), "-o", s(&kf)]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("a.wav: no video stream"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a.wav: no video stream"),
+        "{}",
+        stderr(&o)
+    );
     let mut dirs: Vec<String> = std::fs::read_dir(&kf)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -64,6 +64,24 @@ pub fn nms(boxes: &[(BBox, f32)], iou: f32) -> Vec<usize> {
     keep
 }
 
+/// Class-agnostic suppression of detections that already went through the model's per-class
+/// NMS: best score first, a detection overlapping a kept one of any class by more than `iou`
+/// is dropped (`--agnostic-nms`; one object reported once when the model hesitates between
+/// two classes). Order of the result: best score first.
+pub fn agnostic_nms(found: Vec<Detection>, iou: f32) -> Vec<Detection> {
+    let boxes: Vec<(BBox, f32)> = found.iter().map(|d| (d.bbox, d.score)).collect();
+    let mut keep = nms(&boxes, iou);
+    keep.sort_unstable();
+    let mut kept: Vec<Detection> = found
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.binary_search(i).is_ok())
+        .map(|(_, d)| d)
+        .collect();
+    kept.sort_by(|a, b| b.score.total_cmp(&a.score));
+    kept
+}
+
 /// Class names by id, from a file of `"<id> <name>"` lines (or one name per line, ids from 0).
 #[derive(Debug, Clone, Default)]
 pub struct Labels(Vec<(u32, String)>);
@@ -146,6 +164,8 @@ pub struct SsdDetector {
     graph: SsdGraph,
     /// Score and IoU thresholds of the graph's own NMS (for [`SsdGraph::Network`]).
     nms: (f32, f32),
+    /// After TensorFlow's per-class NMS, suppress overlaps across classes too.
+    agnostic: bool,
 }
 
 /// Which part of a TF OD API SSD graph runs in ONNX Runtime.
@@ -401,6 +421,7 @@ impl SsdDetector {
             labels,
             graph,
             nms,
+            agnostic: false,
         })
     }
 
@@ -554,12 +575,14 @@ impl SsdDetector {
                 }
             }
         }
+        let iou = self.nms.1;
         Ok(found
             .into_iter()
             .zip(sources)
             .map(|(f, &(sw, sh))| {
                 let (w, h) = (sw as f32, sh as f32);
-                f.into_iter()
+                let found: Vec<Detection> = f
+                    .into_iter()
                     .map(|(class_id, score, b)| {
                         let (y0, x0, y1, x1) = (
                             b[0].clamp(0.0, 1.0),
@@ -580,7 +603,12 @@ impl SsdDetector {
                             landmarks: None,
                         }
                     })
-                    .collect()
+                    .collect();
+                if self.agnostic {
+                    agnostic_nms(found, iou)
+                } else {
+                    found
+                }
             })
             .collect())
     }
@@ -614,6 +642,24 @@ mod tests {
         assert_eq!(keep, vec![1, 2, 3]); // 0 overlaps 1 (IoU 0.82); 3 overlaps 1 by 0.18
         assert!((b(0.0).iou(&b(0.0)) - 1.0).abs() < 1e-6);
         assert_eq!(b(0.0).iou(&b(20.0)), 0.0);
+        // Across classes: the dog on the cat's box goes, the far one stays; best first.
+        let det = |label: &str, x: f32, score: f32| Detection {
+            label: label.into(),
+            class_id: 0,
+            score,
+            bbox: b(x),
+            landmarks: None,
+        };
+        let kept = agnostic_nms(
+            vec![
+                det("dog", 1.0, 0.6),
+                det("cat", 0.0, 0.8),
+                det("car", 40.0, 0.7),
+            ],
+            0.6,
+        );
+        let labels: Vec<&str> = kept.iter().map(|d| d.label.as_str()).collect();
+        assert_eq!(labels, ["cat", "car"]);
     }
 
     fn tfnms(graph_min: f32, min_score: f32, iou: f32, per_class: usize, total: usize) -> TfNms {
@@ -757,6 +803,18 @@ impl Detector {
             }
             Family::Yolo => Detector::Yolo(crate::yolo::Yolo::from_session(path, s, labels)?),
         })
+    }
+
+    /// Suppress overlapping boxes across classes, not only within a class (Ultralytics'
+    /// `agnostic_nms`): YOLO runs one NMS over every candidate instead of one per class; the
+    /// SSD, whose per-class NMS is TensorFlow's, gets a second pass across classes at the
+    /// graph's IoU threshold. CenterFace has one class: nothing changes.
+    pub fn set_agnostic_nms(&mut self, on: bool) {
+        match self {
+            Detector::Ssd(d) => d.agnostic = on,
+            Detector::Yolo(d) => d.agnostic = on,
+            Detector::CenterFace(_) => {}
+        }
     }
 
     /// The class names this detector can report ("face" for CenterFace).

@@ -30,6 +30,8 @@ pub struct Yolo {
     labels: Labels,
     /// IoU above which a box of the same class is suppressed.
     pub iou: f32,
+    /// Suppress across classes (one NMS over every candidate).
+    pub agnostic: bool,
 }
 
 /// Letterbox geometry: scale, then padding on the left/top.
@@ -73,12 +75,14 @@ pub fn letterbox(rgb: &[u8], w: usize, h: usize, tw: usize, th: usize) -> (Vec<f
 }
 
 /// Decode a YOLO output (already flattened, `shape` = its dims) into boxes in the model's
-/// input pixels; keeps candidates with score >= `threshold`, then class-wise NMS.
+/// input pixels; keeps candidates with score >= `threshold`, then class-wise NMS (one NMS over
+/// all classes when `agnostic`, as Ultralytics' `agnostic_nms=True`).
 pub fn decode(
     data: &[f32],
     shape: &[usize],
     threshold: f32,
     iou: f32,
+    agnostic: bool,
 ) -> Option<Vec<(BBox, u32, f32)>> {
     let (rows, cols) = match shape {
         [1, a, b] => (*a, *b),
@@ -138,13 +142,16 @@ pub fn decode(
             score,
         ));
     }
-    // Class-wise NMS.
+    // Class-wise NMS (all candidates as one group when agnostic).
+    let group = |c: &(BBox, u32, f32)| if agnostic { 0 } else { c.1 };
     let mut keep = Vec::new();
-    let mut classes: Vec<u32> = cands.iter().map(|c| c.1).collect();
-    classes.sort_unstable();
-    classes.dedup();
-    for c in classes {
-        let idx: Vec<usize> = (0..cands.len()).filter(|&i| cands[i].1 == c).collect();
+    let mut groups: Vec<u32> = cands.iter().map(group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for g in groups {
+        let idx: Vec<usize> = (0..cands.len())
+            .filter(|&i| group(&cands[i]) == g)
+            .collect();
         let boxes: Vec<(BBox, f32)> = idx.iter().map(|&i| (cands[i].0, cands[i].2)).collect();
         keep.extend(nms(&boxes, iou).into_iter().map(|k| cands[idx[k]]));
     }
@@ -201,6 +208,7 @@ impl Yolo {
             height: h,
             labels,
             iou: 0.45,
+            agnostic: false,
         })
     }
 
@@ -233,7 +241,7 @@ impl Yolo {
             .next()
             .ok_or_else(|| run("no output".into()))?;
         let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-        let found = decode(&data, &dims, threshold, self.iou)
+        let found = decode(&data, &dims, threshold, self.iou, self.agnostic)
             .ok_or_else(|| run(format!("unexpected output shape {dims:?}")))?;
         let (wf, hf) = (width as f32, height as f32);
         Ok(found
@@ -288,11 +296,15 @@ mod tests {
                 data[k * 8 + a] = *v;
             }
         }
-        let out = decode(&data, &[1, 7, 8], 0.25, 0.45).unwrap();
+        let out = decode(&data, &[1, 7, 8], 0.25, 0.45, false).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].1, out[1].1), (0, 1));
         assert!((out[0].0.x - 75.0).abs() < 1e-4 && (out[0].2 - 0.9).abs() < 1e-6);
-        assert!(decode(&data, &[1, 7], 0.25, 0.45).is_none());
+        assert!(decode(&data, &[1, 7], 0.25, 0.45, false).is_none());
+        // Class-agnostic: the other class at the same place is suppressed too.
+        let out = decode(&data, &[1, 7, 8], 0.25, 0.45, true).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].1, out[0].2), (0, 0.9));
     }
 
     #[test]
@@ -303,7 +315,7 @@ mod tests {
             50.0, 60.0, 10.0, 20.0, 0.5, 0.9, 0.1, // score 0.45 for class 0
             10.0, 10.0, 4.0, 4.0, 0.1, 0.9, 0.9, // 0.09: dropped
         ]);
-        let out = decode(&data, &[1, 8, 7], 0.25, 0.45).unwrap();
+        let out = decode(&data, &[1, 8, 7], 0.25, 0.45, false).unwrap();
         assert_eq!(out.len(), 1);
         assert!((out[0].2 - 0.45).abs() < 1e-6);
         assert_eq!(

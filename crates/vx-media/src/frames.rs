@@ -177,6 +177,26 @@ impl MjpegRecorder {
         if let Some(last) = self.last_pts {
             pts = pts.max(last + 1);
         }
+        self.put(jpeg, pts)
+    }
+
+    /// Append one JPEG at `secs` seconds (frames must come in time order; a time that does
+    /// not advance is moved one tick on, as for [`MjpegRecorder::write`]).
+    pub fn write_at(&mut self, jpeg: &[u8], secs: f64) -> Result<()> {
+        let tb = self.time_base;
+        let ticks = secs.max(0.0) * tb.denominator() as f64 / tb.numerator().max(1) as f64;
+        let mut pts = if ticks.is_finite() {
+            ticks.round().min(i64::MAX as f64 / 2.0) as i64
+        } else {
+            0
+        };
+        if let Some(last) = self.last_pts {
+            pts = pts.max(last + 1);
+        }
+        self.put(jpeg, pts)
+    }
+
+    fn put(&mut self, jpeg: &[u8], pts: i64) -> Result<()> {
         self.last_pts = Some(pts);
         let mut pkt = ff::Packet::copy(jpeg);
         pkt.set_stream(0);

@@ -53,12 +53,18 @@ pub struct DetectOptions {
     pub annotate: Option<PathBuf>,
     /// Also write each picture with the detected boxes hidden (a mosaic), into this directory.
     pub blur: Option<PathBuf>,
+    /// Videos: detect on every frame and write the video with the boxes hidden to this
+    /// Matroska file (MJPEG at quality 90, the frames' own times; no audio).
+    pub blur_video: Option<PathBuf>,
     /// Video frames per model call where the model allows several (SSD).
     pub batch: usize,
     /// `--debug`: save the exact pictures handed to the model here.
     pub debug_dir: Option<PathBuf>,
     /// Keep only detections of these class names (`--classes person,car`).
     pub classes: Option<Vec<String>>,
+    /// Suppress overlapping boxes across classes (`--agnostic-nms`; see
+    /// [`vx_infer::detect::Detector::set_agnostic_nms`]).
+    pub agnostic_nms: bool,
 }
 
 impl Default for DetectOptions {
@@ -68,9 +74,11 @@ impl Default for DetectOptions {
             every: None,
             annotate: None,
             blur: None,
+            blur_video: None,
             batch: 4,
             debug_dir: None,
             classes: None,
+            agnostic_nms: false,
         }
     }
 }
@@ -107,6 +115,9 @@ pub struct DetectReport {
     #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub model: PathBuf,
     pub threshold: f32,
+    /// Present (true) with `--agnostic-nms`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub agnostic_nms: bool,
     pub results: Vec<DetectResult>,
     /// False when an input was damaged or truncated, or failed (see warnings).
     pub complete: bool,
@@ -128,6 +139,8 @@ pub struct Detect {
     results: Vec<DetectResult>,
     files: Vec<PathBuf>,
     seen: usize,
+    /// The blurred video being written (`blur_video`), opened at the first frame.
+    recorder: Option<(vx_media::frames::MjpegRecorder, vx_image::jpeg::Encoder)>,
 }
 
 impl Detect {
@@ -143,6 +156,7 @@ impl Detect {
             results: Vec::new(),
             files: Vec::new(),
             seen: 0,
+            recorder: None,
         }
     }
 
@@ -180,12 +194,14 @@ impl Detect {
                 .detector
                 .lock()
                 .map_err(|_| Error::failed(&self.shared.model, "detector poisoned"))?;
+            det.set_agnostic_nms(self.opts.agnostic_nms);
             det.detect_frames(&pictures, pw, ph, source, self.opts.threshold)?
         };
         for (p, detections) in pending.into_iter().zip(found) {
             let detections = self.keep(detections);
             let annotated = self.annotate(&p.frame, &detections)?;
             let blurred = self.blur(&p.frame, &detections)?;
+            self.record(&p.frame, &detections)?;
             self.results.push(DetectResult {
                 source: self.source.clone(),
                 time: p.frame.time,
@@ -200,16 +216,46 @@ impl Detect {
         Ok(())
     }
 
-    fn blur(&mut self, frame: &Frame, detections: &[Detection]) -> Result<Option<PathBuf>> {
-        let Some(dir) = self.opts.blur.clone() else {
-            return Ok(None);
-        };
+    /// The frame at its own size with every detected box hidden by a mosaic.
+    fn mosaic(&self, frame: &Frame, detections: &[Detection]) -> Result<Rgb> {
         let full = frame.rgb(None).map_err(|r| self.convert_err(frame, r))?;
         let mut img = (*full).clone();
         for d in detections {
             let b = &d.bbox;
             vx_image::draw::mosaic(&mut img.data, img.width, img.height, b.x, b.y, b.w, b.h);
         }
+        Ok(img)
+    }
+
+    /// Append the frame, boxes hidden, to the blurred video (`blur_video`).
+    fn record(&mut self, frame: &Frame, detections: &[Detection]) -> Result<()> {
+        let Some(path) = self.opts.blur_video.clone() else {
+            return Ok(());
+        };
+        let img = self.mosaic(frame, detections)?;
+        if self.recorder.is_none() {
+            let rec = vx_media::frames::MjpegRecorder::create(
+                &path,
+                img.width as u32,
+                img.height as u32,
+            )?;
+            let enc = vx_image::jpeg::Encoder::new(90).map_err(|e| Error::failed(&path, e))?;
+            self.recorder = Some((rec, enc));
+        }
+        if let Some((rec, enc)) = self.recorder.as_mut() {
+            let jpeg = enc
+                .jpeg_rgb(&img.data, img.width, img.height)
+                .map_err(|e| Error::failed(&path, e))?;
+            rec.write_at(&jpeg, frame.time.unwrap_or(0.0))?;
+        }
+        Ok(())
+    }
+
+    fn blur(&mut self, frame: &Frame, detections: &[Detection]) -> Result<Option<PathBuf>> {
+        let Some(dir) = self.opts.blur.clone() else {
+            return Ok(None);
+        };
+        let img = self.mosaic(frame, detections)?;
         let time = (!self.still).then_some(frame.time).flatten();
         let p = write_picture(&dir, &self.source, time, &img)?;
         self.files.push(p.clone());
@@ -254,6 +300,13 @@ impl Operation for Detect {
     fn needs(&mut self, input: &Input) -> Needs {
         self.source = input.path.clone();
         self.still = input.still;
+        if self.opts.blur_video.is_some() && !input.still {
+            // A blurred video hides the boxes in every frame.
+            return Needs {
+                video: Some(crate::op::Select::All),
+                audio: None,
+            };
+        }
         super::picture_needs(input, self.opts.every)
     }
 
@@ -261,6 +314,12 @@ impl Operation for Detect {
         self.seen += 1;
         let size = frame.size();
         let target = vx_infer::detect::picture_size(self.shared.family, size, self.still);
+        if self.still && self.opts.blur_video.is_some() {
+            return Err(Error::failed(
+                &self.source,
+                "a blurred video (--blur OUT.mkv) needs a video input, not a picture",
+            ));
+        }
         if self.still {
             // A picture: its own size (the model scales it itself) unless it is too large.
             let rgb = frame.rgb(target).map_err(|r| self.convert_err(frame, r))?;
@@ -271,6 +330,7 @@ impl Operation for Detect {
                     .detector
                     .lock()
                     .map_err(|_| Error::failed(&self.shared.model, "detector poisoned"))?;
+                det.set_agnostic_nms(self.opts.agnostic_nms);
                 det.detect_scaled(&rgb.data, rgb.width, rgb.height, size, self.opts.threshold)?
             };
             let detections = self.keep(detections);
@@ -304,6 +364,12 @@ impl Operation for Detect {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         self.flush()?;
+        if let Some((rec, _)) = self.recorder.take() {
+            rec.finish()?;
+            if let Some(p) = &self.opts.blur_video {
+                self.files.push(p.clone());
+            }
+        }
         if self.seen == 0 {
             return Err(MediaError::NoFrames {
                 path: self.source.clone(),
@@ -319,6 +385,7 @@ impl Operation for Detect {
         let report = DetectReport {
             model: self.shared.model.clone(),
             threshold: self.opts.threshold,
+            agnostic_nms: self.opts.agnostic_nms,
             results: std::mem::take(&mut self.results),
             complete: warnings.is_empty(),
             warnings: warnings.clone(),

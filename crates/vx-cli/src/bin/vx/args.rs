@@ -46,12 +46,18 @@ pub(crate) struct DetectArgs {
     /// Keep only these classes, e.g. `--classes person,car` (names from the labels).
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     pub(crate) classes: Option<Vec<String>>,
+    /// Suppress overlapping boxes across classes, not only within one (Ultralytics'
+    /// agnostic NMS): an object the model hesitates over is reported once, as its best class.
+    #[arg(long)]
+    pub(crate) agnostic_nms: bool,
     /// Also write each picture with its boxes and labels drawn, as JPEG, into DIR.
     #[arg(long, value_name = "DIR")]
     pub(crate) annotate: Option<PathBuf>,
     /// Also write each picture with the detected boxes hidden (a mosaic; `vx faces --blur`
-    /// for anonymised pictures), as JPEG, into DIR.
-    #[arg(long, value_name = "DIR")]
+    /// for anonymised pictures), as JPEG, into DIR. A name ending in .mkv (one video input):
+    /// detect on every frame and write the whole video with the boxes hidden (MJPEG in
+    /// Matroska, the frames' own times, no audio).
+    #[arg(long, value_name = "DIR|OUT.mkv")]
     pub(crate) blur: Option<PathBuf>,
     /// Model family, instead of choosing it from the model's inputs and outputs.
     #[arg(long, value_enum)]

@@ -639,8 +639,22 @@ pub fn detect(
             return Err(usage("--every must be a number of seconds > 0"));
         }
     }
-    let model = resolve_model(&a.model)?;
     let inputs: Vec<&Path> = a.inputs.iter().map(PathBuf::as_path).collect();
+    // --blur OUT.mkv: the blurred video of one input, every frame detected.
+    let blur_video = a
+        .blur
+        .clone()
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv")));
+    if let Some(v) = &blur_video {
+        if a.inputs.len() != 1 || a.every.is_some() {
+            return Err(usage(format!(
+                "--blur {}: a blurred video is made from one video input, every frame (no --every)",
+                v.display()
+            )));
+        }
+        refuse_overwrite(&inputs, v)?;
+    }
+    let model = resolve_model(&a.model)?;
     let out = open_out(&inputs, a.out.as_deref())?;
     let shared = open_detector(&model, family, a.labels.as_deref(), a.threads)?;
     let threshold = detect_threshold(&shared, a.threshold)?;
@@ -664,9 +678,11 @@ pub fn detect(
     let opts = ops::detect::DetectOptions {
         threshold,
         classes: a.classes.clone(),
+        agnostic_nms: a.agnostic_nms,
         every: a.every,
         annotate: a.annotate.clone(),
-        blur: a.blur.clone(),
+        blur: a.blur.clone().filter(|_| blur_video.is_none()),
+        blur_video,
         batch: a.batch as usize,
         ..Default::default()
     };
@@ -685,6 +701,7 @@ pub fn detect(
         let report = ops::detect::DetectReport {
             model,
             threshold,
+            agnostic_nms: a.agnostic_nms,
             results,
             complete: warnings.is_empty(),
             warnings,
