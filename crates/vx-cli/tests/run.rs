@@ -553,3 +553,113 @@ fn model_inputs_follow_the_colour_matrix() {
     let p = psnr(&ours, &theirs);
     assert!(p >= 30.0, "{}: PSNR {p:.1} dB", pic.display());
 }
+
+/// `subtitles` is an operation of `vx run` (issue #12 item 12): its cues come out of the same
+/// demux pass as the keyframes (every packet of both streams read once), on the file's
+/// timeline (a container starting at 3 s: the cues keep the times the SRT gave), are indexed
+/// as speech (found by `vx search`), and a file without subtitles has the operation skipped.
+#[test]
+fn subtitles_in_the_one_pass_and_the_index() {
+    let d = TempDir::new("run-subtitles");
+    let srt = d.path("s.srt");
+    std::fs::write(
+        &srt,
+        "1\n00:00:00,500 --> 00:00:01,500\nThe zebra crossing is closed\n\n2\n00:00:02,000 --> 00:00:03,250\nPlease use the <b>bridge</b>\n\n",
+    )
+    .unwrap();
+    let mkv = d.path("subbed.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        "-i",
+        s(&srt),
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        "-c:s",
+        "srt",
+        "-output_ts_offset",
+        "3",
+        s(&mkv),
+    ]);
+    let plain = d.path("plain.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        "-t",
+        "1",
+        "-c:v",
+        "libx264",
+        s(&plain),
+    ]);
+    let out = d.path("out");
+    let o = vx_run(&[
+        "-q",
+        s(&mkv),
+        s(&plain),
+        "--ops",
+        "keyframes;subtitles",
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = result_dir(&out, "subbed.mkv");
+    let r = read_json(&dir.join("result.json"));
+    assert_eq!(r["ops"]["subtitles"]["status"], "ok", "{r}");
+    let packets = packet_count(&mkv, "v:0") + packet_count(&mkv, "s:0");
+    assert_eq!(r["pass"]["opens"], 1);
+    assert_eq!(r["pass"]["packets"].as_u64().unwrap(), packets, "{r}");
+    let subs = read_json(&dir.join("subtitles.json"));
+    assert_eq!(subs["codec"], "subrip");
+    let cues: Vec<(f64, f64, &str)> = subs["cues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["start"].as_f64().unwrap(),
+                c["end"].as_f64().unwrap(),
+                c["text"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cues,
+        [
+            (0.5, 1.5, "The zebra crossing is closed"),
+            (2.0, 3.25, "Please use the bridge")
+        ]
+    );
+    // Keyframes on the same timeline: the first frame at 0, one a second.
+    let kf: Vec<f64> = read_json(&dir.join("keyframes.json"))["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(kf.len(), 4, "{kf:?}");
+    assert!(kf[0].abs() < 1e-6, "{kf:?}");
+    // No subtitle stream: skipped, the file is still ok.
+    let r = read_json(&result_dir(&out, "plain.mp4").join("result.json"));
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["ops"]["subtitles"]["status"], "skipped", "{r}");
+    assert_eq!(r["ops"]["subtitles"]["reason"], "no subtitle stream", "{r}");
+    // Indexed as speech, with its time.
+    let o = vx()
+        .args(["search", s(&out), "zebra crossing", "--json", "-k", "1"])
+        .env("VX_MODEL_DIR", models())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let hit: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(hit["kind"], "speech", "{hit}");
+    assert_eq!(hit["source"], s(&mkv), "{hit}");
+    assert_eq!(hit["start"].as_f64(), Some(0.5), "{hit}");
+}

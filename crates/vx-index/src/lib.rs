@@ -474,6 +474,22 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
             }
         }
     }
+    // Embedded subtitles: what is said, exactly; searchable as speech like a transcript.
+    if let Some(t) = outputs("subtitles") {
+        for c in t["cues"].as_array().into_iter().flatten() {
+            let text = c["text"].as_str().unwrap_or_default().trim().to_string();
+            if !text.is_empty() {
+                items.push((
+                    "speech",
+                    c["start"].as_f64(),
+                    c["end"].as_f64(),
+                    text,
+                    None,
+                    serde_json::json!({"subtitles": true}),
+                ));
+            }
+        }
+    }
     if let Some(o) = outputs("ocr") {
         for r in o["results"].as_array().into_iter().flatten() {
             let t = r["time"].as_f64();

@@ -40,7 +40,7 @@ fn is_bitmap(codec: &str) -> bool {
     )
 }
 
-fn tracks_of(ictx: &ff::format::context::Input) -> Vec<SubtitleTrack> {
+pub(crate) fn tracks_of(ictx: &ff::format::context::Input) -> Vec<SubtitleTrack> {
     ictx.streams()
         .filter(|s| s.parameters().medium() == ff::media::Type::Subtitle)
         .enumerate()
@@ -94,10 +94,13 @@ pub fn ass_text(event: &str) -> String {
     out.trim().to_string()
 }
 
-/// Extract the cues of the `nth` subtitle stream (None: the first one that is text).
-pub fn extract(path: &Path, nth: Option<usize>) -> Result<(SubtitleTrack, Vec<Cue>)> {
-    let mut ictx = open_input(path)?;
-    let all = tracks_of(&ictx);
+/// The subtitle stream `nth` picks among `all` (None: the first text one); a bitmap stream is
+/// refused (pictures of text: OCR is their way).
+pub fn choose_track(
+    path: &Path,
+    all: &[SubtitleTrack],
+    nth: Option<usize>,
+) -> Result<SubtitleTrack> {
     let none = || MediaError::NoStream {
         path: path.into(),
         kind: "subtitle",
@@ -130,47 +133,75 @@ pub fn extract(path: &Path, nth: Option<usize>) -> Result<(SubtitleTrack, Vec<Cu
             ),
         });
     }
-    // SAFETY: a plain field of an open format context.
-    let container_start = ts_seconds(unsafe { (*ictx.as_ptr()).start_time }, {
-        ff::Rational::new(1, ff::ffi::AV_TIME_BASE)
-    })
-    .filter(|s| s.is_finite())
-    .unwrap_or(0.0);
-    let stream = ictx.stream(track.stream_index).ok_or_else(none)?;
-    let tb = stream.time_base();
-    let params = stream.parameters();
-    let codec = ff::decoder::find(params.id()).ok_or_else(|| MediaError::UnsupportedCodec {
-        path: path.into(),
-        codec: track.codec.clone(),
-    })?;
-    let mut cctx = ff::codec::Context::from_parameters(params).map_err(|e| MediaError::Decode {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
-    // SAFETY: plain field write on a codec context that is not opened yet.
-    unsafe { (*cctx.as_mut_ptr()).pkt_timebase = tb.into() };
-    let mut dec = cctx
-        .decoder()
-        .open_as(codec)
-        .and_then(|o| o.subtitle())
-        .map_err(|e| MediaError::Decode {
+    Ok(track)
+}
+
+/// A text subtitle decoder fed with its stream's packets (by [`extract`], or by the one
+/// demuxer of [`crate::source::Source`]).
+pub struct SubtitleDecoder {
+    dec: ff::decoder::Subtitle,
+    tb: ff::Rational,
+    /// Container start time (seconds): the timeline's origin.
+    origin: f64,
+    pub track: SubtitleTrack,
+}
+
+impl SubtitleDecoder {
+    /// Open the decoder of `track` (a stream of `ictx`); `origin`: the container's start.
+    pub fn open(
+        path: &Path,
+        ictx: &ff::format::context::Input,
+        track: SubtitleTrack,
+        origin: f64,
+    ) -> Result<SubtitleDecoder> {
+        let stream = ictx
+            .stream(track.stream_index)
+            .ok_or_else(|| MediaError::NoStream {
+                path: path.into(),
+                kind: "subtitle",
+            })?;
+        let tb = stream.time_base();
+        let params = stream.parameters();
+        let codec = ff::decoder::find(params.id()).ok_or_else(|| MediaError::UnsupportedCodec {
             path: path.into(),
-            reason: format!("cannot open the subtitle decoder: {e}"),
+            codec: track.codec.clone(),
         })?;
-    let index = track.stream_index;
-    let mut cues = Vec::new();
-    for (s, packet) in ictx.packets() {
-        if s.index() != index {
-            continue;
-        }
+        let mut cctx =
+            ff::codec::Context::from_parameters(params).map_err(|e| MediaError::Decode {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
+        // SAFETY: plain field write on a codec context that is not opened yet.
+        unsafe { (*cctx.as_mut_ptr()).pkt_timebase = tb.into() };
+        let dec = cctx
+            .decoder()
+            .open_as(codec)
+            .and_then(|o| o.subtitle())
+            .map_err(|e| MediaError::Decode {
+                path: path.into(),
+                reason: format!("cannot open the subtitle decoder: {e}"),
+            })?;
+        Ok(SubtitleDecoder {
+            dec,
+            tb,
+            origin,
+            track,
+        })
+    }
+
+    /// The stream's index among all the file's streams.
+    pub fn index(&self) -> usize {
+        self.track.stream_index
+    }
+
+    /// Decode one packet of the stream: its cue, if it holds text.
+    pub fn push(&mut self, packet: &ff::Packet) -> Option<Cue> {
         let mut sub = ff::Subtitle::new();
-        let Ok(true) = dec.decode(&packet, &mut sub) else {
-            continue;
+        let Ok(true) = self.dec.decode(packet, &mut sub) else {
+            return None;
         };
-        let Some(pts) = packet.pts().and_then(|p| ts_seconds(p, tb)) else {
-            continue;
-        };
-        let at = pts - container_start;
+        let tb = self.tb;
+        let at = packet.pts().and_then(|p| ts_seconds(p, tb))? - self.origin;
         let start = at + sub.start() as f64 / 1000.0;
         let end = match sub.end() {
             // No display end: the packet's duration says how long it shows.
@@ -186,33 +217,10 @@ pub fn extract(path: &Path, nth: Option<usize>) -> Result<(SubtitleTrack, Vec<Cu
             }
         }
         let text = text.join("\n");
-        if !text.is_empty() {
-            cues.push(Cue {
-                start,
-                end: end.max(start),
-                text,
-            });
-        }
-    }
-    cues.sort_by(|a, b| a.start.total_cmp(&b.start));
-    Ok((track, cues))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ass_events_to_text() {
-        assert_eq!(
-            ass_text("0,0,Default,,0,0,0,,{\\i1}Hello{\\i0}, world\\Nsecond line"),
-            "Hello, world\nsecond line"
-        );
-        assert_eq!(
-            ass_text("Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,a\\hb"),
-            "a b"
-        );
-        assert_eq!(ass_text("no commas"), "no commas");
-        assert!(is_bitmap("hdmv_pgs_subtitle") && !is_bitmap("subrip"));
+        (!text.is_empty()).then(|| Cue {
+            start,
+            end: end.max(start),
+            text,
+        })
     }
 }

@@ -567,6 +567,8 @@ fn one(
         cancel: Some(opts.cancel.clone()),
         video_stream: opts.video_stream,
         audio_stream: opts.audio_stream,
+        // The first text subtitle stream.
+        subtitle_stream: None,
         range: opts.range,
     };
     let run = crate::engine::run_file_with(path, make, &mut eopts);

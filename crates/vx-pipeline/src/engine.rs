@@ -6,7 +6,8 @@
 //! sizes, never by the file's length, and a slow operation slows decoding instead of growing a
 //! buffer. A producing operation (keyframes) feeds the operations of later stages the same
 //! way. An operation that fails records its error; the others of the file still finish. When
-//! no operation wants more video (or audio), the demuxer stops reading those packets.
+//! no operation wants more video (or audio, or subtitles), the demuxer stops reading those
+//! packets.
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct EngineOptions {
     /// (`--video-stream N`, `--audio-stream N`); None: FFmpeg's best.
     pub video_stream: Option<usize>,
     pub audio_stream: Option<usize>,
+    /// Which subtitle stream (`--subtitle-stream N`); None: the first text one.
+    pub subtitle_stream: Option<usize>,
     /// Only this part of the timeline: from `start` seconds (the demuxer seeks there) to `end`
     /// (exclusive; None: the end of the file). Frames and samples outside are not handed on.
     pub range: Option<(f64, Option<f64>)>,
@@ -55,6 +58,7 @@ impl Default for EngineOptions {
             cancel: None,
             video_stream: None,
             audio_stream: None,
+            subtitle_stream: None,
             range: None,
         }
     }
@@ -117,6 +121,7 @@ pub struct FileRun {
 enum Msg {
     Video(Frame),
     Audio(Arc<Vec<f32>>, f64),
+    Subtitle(vx_media::subtitles::Cue),
     End(Arc<End>),
 }
 
@@ -262,6 +267,27 @@ pub fn run_file_with(
             audio_out = Some(Status::Error(e.to_string()));
         }
     }
+    // Subtitles: skipped when the file has no text subtitle stream (a bitmap one is pictures
+    // of text, not a damaged file).
+    let mut subtitle_out: Option<Status> = None;
+    let mut subtitle_track = None;
+    if needs
+        .iter()
+        .zip(&tasks)
+        .any(|(n, t)| n.subtitles && t.input.is_none())
+    {
+        if !src.has_subtitles {
+            subtitle_out = Some(Status::Skipped("no subtitle stream".into()));
+        } else {
+            match src.enable_subtitles(opts.subtitle_stream) {
+                Ok(t) => subtitle_track = Some(t),
+                Err(vx_media::MediaError::UnsupportedCodec { codec, .. }) => {
+                    subtitle_out = Some(Status::Skipped(format!("subtitle codec {codec}")))
+                }
+                Err(e) => subtitle_out = Some(Status::Error(e.to_string())),
+            }
+        }
+    }
     let streams = src.stream_counts();
     let (range_start, range_end) = opts.range.unwrap_or((0.0, None));
     if let Some(d) = input
@@ -275,7 +301,10 @@ pub fn run_file_with(
     }
     // Where the input cannot seek (standard input), it is read from its start and what lies
     // before the range is dropped below (a failed seek attempt on a pipe loses data).
-    if range_start > 0.0 && src.seekable() && (video_out.is_none() || audio_out.is_none()) {
+    if range_start > 0.0
+        && src.seekable()
+        && (video_out.is_none() || audio_out.is_none() || subtitle_out.is_none())
+    {
         let _ = src.seek(range_start);
     }
     // Operations that cannot run, and why: a stream they need, or their producer, cannot.
@@ -286,7 +315,8 @@ pub fn run_file_with(
             None if needs[i].video.is_some() => video_out.clone(),
             None => None,
         }
-        .or_else(|| needs[i].audio.and(audio_out.clone()));
+        .or_else(|| needs[i].audio.and(audio_out.clone()))
+        .or_else(|| needs[i].subtitles.then(|| subtitle_out.clone()).flatten());
     }
 
     let debug = opts
@@ -307,6 +337,7 @@ pub fn run_file_with(
     // The decoder's ports (video and audio) and each producer's outlet.
     let mut video_ports: Vec<(usize, Port)> = Vec::new();
     let mut audio_ports: Vec<(usize, usize, Port)> = Vec::new();
+    let mut subtitle_ports: Vec<Port> = Vec::new();
     let mut end_ports: Vec<(usize, Port)> = Vec::new();
     for i in 0..n {
         if tasks[i].input.is_some() {
@@ -319,6 +350,9 @@ pub fn run_file_with(
             if let Some(spec) = needs[i].audio {
                 let k = specs.iter().position(|s| *s == spec).unwrap_or(0);
                 audio_ports.push((i, k, p.clone()));
+            }
+            if needs[i].subtitles {
+                subtitle_ports.push(p.clone());
             }
             end_ports.push((i, p));
         }
@@ -395,14 +429,18 @@ pub fn run_file_with(
         let mut now_t = 0.0f64;
         let mut video_done = mode.is_none() || video_ports.is_empty();
         let mut audio_done = audio_ports.is_empty();
+        let mut subtitles_done = subtitle_ports.is_empty();
         if video_done {
             src.stop_video();
         }
         if audio_done {
             src.stop_audio();
         }
+        if subtitles_done {
+            src.stop_subtitles();
+        }
         let mut stopped_early = false;
-        while !(video_done && audio_done) {
+        while !(video_done && audio_done && subtitles_done) {
             if opts
                 .cancel
                 .as_ref()
@@ -496,6 +534,21 @@ pub fn run_file_with(
                         src.stop_audio();
                     }
                 }
+                Decoded::Subtitle(cue) => {
+                    // --start/--end: the cues shown in the range.
+                    if cue.end <= range_start || range_end.is_some_and(|e| cue.start >= e) {
+                        continue;
+                    }
+                    for p in subtitle_ports.iter_mut().filter(|p| p.alive()) {
+                        if p.tx.send(Msg::Subtitle(cue.clone())).is_err() {
+                            p.wants.store(false, Ordering::Relaxed);
+                        }
+                    }
+                    if !subtitle_ports.iter().any(|p| p.alive()) {
+                        subtitles_done = true;
+                        src.stop_subtitles();
+                    }
+                }
             }
             if debug.is_some() && last_sample.is_none_or(|l| l.elapsed().as_millis() >= 20) {
                 last_sample = Some(Instant::now());
@@ -541,6 +594,7 @@ pub fn run_file_with(
         let audio_packets = src.audio_counters().unwrap_or((0, 0));
         drop(video_ports);
         drop(audio_ports);
+        drop(subtitle_ports);
         // Interrupted: no end-of-file message, so every operation aborts.
         // (Dropped here, explicitly: a conditionally moved binding would live to the end of
         // the scope, and the operations would wait for it forever.)
@@ -572,6 +626,7 @@ pub fn run_file_with(
                 audio_packets,
                 no_audio: k.and_then(|k| src.no_audio_error(k)).map(|e| e.to_string()),
                 audio_warnings: k.map_or_else(Vec::new, |k| src.audio_warnings(k)),
+                subtitles: needs[i].subtitles.then(|| subtitle_track.clone()).flatten(),
             };
             let _ = p.tx.send(Msg::End(Arc::new(end)));
         }
@@ -654,6 +709,7 @@ fn op_thread(
                 timed("audio", st, &mut busy);
                 r
             }
+            Msg::Subtitle(c) if active => op.subtitle(&c),
             _ => continue, // done with data: drain until the end
         };
         match flow {

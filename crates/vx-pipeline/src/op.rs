@@ -1,13 +1,14 @@
 //! The one contract every operation implements.
 //!
 //! An operation declares what it consumes ([`Needs`]: key frames, all frames, one frame every
-//! S seconds, audio at a rate and channel count), is pushed what it asked for on a thread of
+//! S seconds, audio at a rate and channel count, subtitle cues), is pushed what it asked for on a thread of
 //! its own (through a bounded queue), and finishes with its typed report and the files it
 //! wrote. A new operation is one module and one entry in [`crate::ops`]; nothing else changes.
 use std::any::Any;
 use std::path::{Path, PathBuf};
 
 use vx_media::source::{AudioInfo, AudioSpec, VideoInfo};
+use vx_media::subtitles::{Cue, SubtitleTrack};
 
 use crate::frame::Frame;
 use crate::Result;
@@ -30,6 +31,8 @@ pub enum Select {
 pub struct Needs {
     pub video: Option<Select>,
     pub audio: Option<AudioSpec>,
+    /// The cues of the text subtitle stream (the first one, or `--subtitle-stream N`).
+    pub subtitles: bool,
 }
 
 impl Needs {
@@ -38,6 +41,7 @@ impl Needs {
         Needs {
             video: None,
             audio: Some(AudioSpec { rate, channels: 1 }),
+            subtitles: false,
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct End {
     pub no_audio: Option<String>,
     /// Warnings about this operation's audio (damage, truncation, a wrong declared duration).
     pub audio_warnings: Vec<String>,
+    /// The subtitle stream whose cues were handed on.
+    pub subtitles: Option<SubtitleTrack>,
 }
 
 impl End {
@@ -173,6 +179,11 @@ pub trait Operation: Send {
     /// Interleaved f32 samples at the rate and channel count it asked for; `time` is the
     /// first sample's position on the timeline.
     fn audio(&mut self, _samples: &[f32], _time: f64) -> Result<Flow> {
+        Ok(Flow::Stop)
+    }
+
+    /// One subtitle cue (times on the timeline), in the order the file stores them.
+    fn subtitle(&mut self, _cue: &Cue) -> Result<Flow> {
         Ok(Flow::Stop)
     }
 

@@ -343,6 +343,7 @@ impl Runner {
                     self.shares.onnx,
                     None,
                 )?),
+                "subtitles" => Box::new(ops::subtitles::Subtitles::default()),
                 other => return Err(Error::Usage(format!("unknown operation {other}"))),
             };
             // Inputs refer to positions among the steps that run.

@@ -136,6 +136,7 @@ fn one_pass_feeds_every_operation_and_a_failure_stays_local() {
         Needs {
             video: Some(Select::All),
             audio: None,
+            subtitles: false,
         },
     );
     let key = Probe::new(
@@ -143,6 +144,7 @@ fn one_pass_feeds_every_operation_and_a_failure_stays_local() {
         Needs {
             video: Some(Select::Key),
             audio: None,
+            subtitles: false,
         },
     );
     let mut bad = Probe::new(
@@ -150,6 +152,7 @@ fn one_pass_feeds_every_operation_and_a_failure_stays_local() {
         Needs {
             video: Some(Select::All),
             audio: None,
+            subtitles: false,
         },
     );
     bad.fail_after = Some(3);
@@ -212,6 +215,7 @@ fn a_slow_operation_slows_decoding_instead_of_queueing() {
         Needs {
             video: Some(Select::All),
             audio: None,
+            subtitles: false,
         },
     );
     slow.sleep_ms = 5;
@@ -244,6 +248,7 @@ fn two_operations_share_one_conversion() {
         Needs {
             video: Some(Select::Key),
             audio: None,
+            subtitles: false,
         },
     );
     let mut b = Probe::new(
@@ -251,6 +256,7 @@ fn two_operations_share_one_conversion() {
         Needs {
             video: Some(Select::Key),
             audio: None,
+            subtitles: false,
         },
     );
     a.rgb = Some((64, 48));
@@ -292,6 +298,7 @@ fn missing_streams_skip_their_operations() {
         Needs {
             video: Some(Select::Key),
             audio: None,
+            subtitles: false,
         },
     );
     let a = Probe::new(
@@ -302,6 +309,7 @@ fn missing_streams_skip_their_operations() {
                 rate: 8000,
                 channels: 2,
             }),
+            subtitles: false,
         },
     );
     let run = run_file(

@@ -19,6 +19,9 @@
 //! **Audio.** Decoded frames go through one libswresample context per requested
 //! [`AudioSpec`] and come out as interleaved f32 blocks, capped at the container's duration of
 //! the stream (decoders keep the encoder's padding that an edit list cuts off).
+//!
+//! **Subtitles.** The cues of one text subtitle stream, decoded as their packets come by
+//! ([`crate::subtitles::SubtitleDecoder`]), times on the same timeline.
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
@@ -60,6 +63,14 @@ pub struct SourceOptions {
 pub enum Decoded {
     Video(VideoFrame),
     Audio(AudioBlock),
+    Subtitle(crate::subtitles::Cue),
+}
+
+/// The subtitle stream being decoded.
+struct SubtitlePart {
+    dec: crate::subtitles::SubtitleDecoder,
+    stopped: bool,
+    cues: VecDeque<crate::subtitles::Cue>,
 }
 
 /// The one demuxer of a file and its decoders.
@@ -69,6 +80,7 @@ pub struct Source {
     packet: ff::Packet,
     video: Option<VideoPart>,
     audio: Option<AudioPart>,
+    subtitles: Option<SubtitlePart>,
     out: VecDeque<AudioBlock>,
     eof: bool,
     /// Container start time in seconds (0 when unknown): the timeline's origin.
@@ -80,6 +92,8 @@ pub struct Source {
     /// Whether the file has a video / audio stream at all.
     pub has_video: bool,
     pub has_audio: bool,
+    /// Whether it has a subtitle stream (text or bitmap).
+    pub has_subtitles: bool,
     is_still: bool,
     /// A WAV file shorter than its header says (libavformat quietly takes the file's length).
     wav_truncated: Option<String>,
@@ -118,6 +132,9 @@ impl Source {
         let is_still = format_name == "image2" || format_name.ends_with("_pipe");
         let has_video = ictx.streams().best(ff::media::Type::Video).is_some();
         let has_audio = ictx.streams().best(ff::media::Type::Audio).is_some();
+        let has_subtitles = ictx
+            .streams()
+            .any(|s| s.parameters().medium() == ff::media::Type::Subtitle);
         let wav_truncated = (format_name == "wav")
             .then(|| wav_truncation(path))
             .flatten();
@@ -131,6 +148,7 @@ impl Source {
             packet: ff::Packet::empty(),
             video: None,
             audio: None,
+            subtitles: None,
             out: VecDeque::new(),
             eof: false,
             start,
@@ -138,6 +156,7 @@ impl Source {
             packets_read: 0,
             has_video,
             has_audio,
+            has_subtitles,
             is_still,
             wav_truncated,
         })
@@ -292,6 +311,39 @@ impl Source {
         Ok(())
     }
 
+    /// Decode the `nth` subtitle stream (None: the first text one); its cues come out as
+    /// [`Decoded::Subtitle`]. A bitmap stream is refused.
+    pub fn enable_subtitles(
+        &mut self,
+        nth: Option<usize>,
+    ) -> Result<crate::subtitles::SubtitleTrack> {
+        let all = crate::subtitles::tracks_of(&self.ictx);
+        let track = crate::subtitles::choose_track(&self.path, &all, nth)?;
+        let dec =
+            crate::subtitles::SubtitleDecoder::open(&self.path, &self.ictx, track, self.start)?;
+        set_discard(&mut self.ictx, dec.index(), false);
+        let track = dec.track.clone();
+        self.subtitles = Some(SubtitlePart {
+            dec,
+            stopped: false,
+            cues: VecDeque::new(),
+        });
+        Ok(track)
+    }
+
+    /// Stop decoding subtitles.
+    pub fn stop_subtitles(&mut self) {
+        if let Some(s) = self.subtitles.as_mut() {
+            s.stopped = true;
+            s.cues.clear();
+            set_discard(&mut self.ictx, s.dec.index(), true);
+        }
+    }
+
+    fn subtitles_active(&self) -> bool {
+        self.subtitles.as_ref().is_some_and(|s| !s.stopped)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -419,6 +471,12 @@ impl Source {
             .filter(|a| a.index == stream && !a.stopped)
         {
             a.push(&self.packet, &self.path, &mut self.out);
+        } else if let Some(s) = self
+            .subtitles
+            .as_mut()
+            .filter(|s| s.dec.index() == stream && !s.stopped)
+        {
+            s.cues.extend(s.dec.push(&self.packet));
         }
     }
 
@@ -485,6 +543,9 @@ impl Iterator for Source {
             if let Some(b) = self.out.pop_front() {
                 return Some(Decoded::Audio(b));
             }
+            if let Some(c) = self.subtitles.as_mut().and_then(|s| s.cues.pop_front()) {
+                return Some(Decoded::Subtitle(c));
+            }
             let start = self.start;
             if let Some(v) = self.video.as_mut().filter(|v| !v.stopped) {
                 if let Some(f) = v.ready.pop_front() {
@@ -500,7 +561,8 @@ impl Iterator for Source {
                     continue;
                 }
             }
-            if self.eof || !(self.video_active() || self.audio_active()) {
+            if self.eof || !(self.video_active() || self.audio_active() || self.subtitles_active())
+            {
                 return None;
             }
             self.step();

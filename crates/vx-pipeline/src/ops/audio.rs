@@ -109,6 +109,7 @@ impl Operation for Audio {
                 rate: self.format.rate,
                 channels: self.format.channels,
             }),
+            subtitles: false,
         }
     }
 

@@ -305,6 +305,7 @@ impl Operation for Detect {
             return Needs {
                 video: Some(crate::op::Select::All),
                 audio: None,
+                subtitles: false,
             };
         }
         super::picture_needs(input, self.opts.every)

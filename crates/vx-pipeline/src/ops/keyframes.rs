@@ -361,6 +361,7 @@ impl Operation for Keyframes {
                 (None, None) => Select::Key,
             }),
             audio: None,
+            subtitles: false,
         }
     }
 

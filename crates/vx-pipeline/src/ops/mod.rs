@@ -8,6 +8,7 @@ pub mod keyframes;
 pub mod ocr;
 pub mod probe;
 pub mod scenes;
+pub mod subtitles;
 pub mod transcribe;
 pub mod vad;
 
@@ -28,6 +29,7 @@ pub fn picture_needs(input: &Input, every: Option<f64>) -> Needs {
     Needs {
         video: Some(select),
         audio: None,
+        subtitles: false,
     }
 }
 
@@ -90,6 +92,12 @@ pub const KNOWN: &[OpInfo] = &[
     },
     OpInfo {
         name: "embed-audio",
+        requires: None,
+        accepts: None,
+        produces: None,
+    },
+    OpInfo {
+        name: "subtitles",
         requires: None,
         accepts: None,
         produces: None,

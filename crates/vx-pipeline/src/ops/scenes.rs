@@ -290,6 +290,7 @@ impl Operation for Scenes {
         Needs {
             video: Some(Select::All),
             audio: None,
+            subtitles: false,
         }
     }
 

@@ -403,7 +403,7 @@ enum Command {
     /// one image per scene, with its objects and text). Each input gets OUTDIR/<id>/ with one JSON per operation (keyframes.json with its
     /// images, detect.json, faces.json, transcribe.json...) and result.json (status, outputs
     /// and time of each operation). Operations: probe, keyframes, detect, faces, ocr, scenes,
-    /// audio, vad, transcribe, embed-audio.
+    /// audio, vad, transcribe, embed-audio, subtitles.
     Run(RunArgs),
     /// MJPEG over RTP/UDP (RFC 2435): send or receive a stream.
     Stream {

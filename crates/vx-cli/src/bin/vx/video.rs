@@ -17,25 +17,23 @@ pub fn subtitles(
     out: Option<&Path>,
 ) -> Result<ExitCode> {
     use vx_infer::transcribe::{to_srt, to_vtt, Segment};
-    use vx_media::subtitles;
-    let no_stream = |e: vx_media::MediaError| -> anyhow::Error {
-        match e {
-            vx_media::MediaError::NoStream { .. } => NoStreamError(e.to_string()).into(),
-            e => e.into(),
-        }
-    };
     if list {
-        for t in subtitles::tracks(file)? {
+        for t in vx_media::subtitles::tracks(file)? {
             vx_cli::outln!("{}", serde_json::to_string(&t)?);
         }
         return Ok(ExitCode::SUCCESS);
     }
     let out = open_out(&[file], out)?;
-    let (track, mut cues) = subtitles::extract(file, stream).map_err(no_stream)?;
-    // --start/--end: the cues shown in the range.
-    if let Some((from, to)) = range() {
-        cues.retain(|c| c.end > from && to.is_none_or(|t| c.start < t));
-    }
+    // The `subtitles` operation alone (--start/--end: the cues shown in the range).
+    let mut opts = engine("subtitles", 0, true);
+    opts.subtitle_stream = stream;
+    let report: ops::subtitles::SubtitlesReport = typed(single(
+        file,
+        Box::<ops::subtitles::Subtitles>::default(),
+        opts,
+        true,
+    )?)?;
+    let cues = &report.cues;
     let segments: Vec<Segment> = cues
         .iter()
         .map(|c| Segment {
@@ -46,21 +44,7 @@ pub fn subtitles(
         })
         .collect();
     let body = match format {
-        TextFormat::Json => {
-            let mut v = serde_json::json!({
-                "source": file.to_string_lossy(),
-                "stream_index": track.stream_index,
-                "codec": track.codec,
-                "cues": cues,
-                "complete": true,
-                "warnings": [],
-            });
-            // Left out when unknown, never null.
-            if let Some(l) = &track.language {
-                v["language"] = serde_json::json!(l);
-            }
-            json_text(&v, true)?
-        }
+        TextFormat::Json => json_text(&report, true)?,
         TextFormat::Srt => to_srt(&segments).into_bytes(),
         TextFormat::Vtt => to_vtt(&segments).into_bytes(),
         TextFormat::Txt => {
