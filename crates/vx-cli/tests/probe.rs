@@ -44,7 +44,7 @@ fn probe_matches_ffprobe() {
     assert_eq!(sv["width"], rv["width"]);
     assert_eq!(sv["height"], rv["height"]);
     assert_eq!(sv["pix_fmt"], rv["pix_fmt"]);
-    assert_eq!(sv["avg_frame_rate"], rv["avg_frame_rate"]);
+    assert_eq!(sv["frame_rate_fraction"], rv["avg_frame_rate"]);
     assert!((sv["frame_rate"].as_f64().unwrap() - 29.97).abs() < 0.01);
     let (sa, ra) = (&streams[1], &r["streams"][1]);
     assert_eq!(sa["type"], "audio");

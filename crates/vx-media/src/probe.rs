@@ -63,12 +63,14 @@ pub struct StreamInfo {
     pub height: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pix_fmt: Option<String>,
-    /// Average frame rate in frames per second.
+    /// Average frame rate in frames per second (ffprobe's `avg_frame_rate`, or its
+    /// `r_frame_rate` when that is unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame_rate: Option<f64>,
-    /// Average frame rate as the exact fraction FFmpeg reports, e.g. `"30000/1001"`.
+    /// The same rate as the exact fraction FFmpeg keeps, e.g. `"30000/1001"` (what ffprobe
+    /// prints as `avg_frame_rate`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub avg_frame_rate: Option<String>,
+    pub frame_rate_fraction: Option<String>,
     /// Degrees the picture must be turned clockwise to display upright (0, 90, 180 or 270),
     /// from the display matrix. This is what the ffmpeg CLI's autorotate applies.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -322,7 +324,7 @@ fn stream_info(stream: &ff::format::stream::Stream) -> StreamInfo {
                 };
                 info.frame_rate = rational_f64(rate);
                 if info.frame_rate.is_some() {
-                    info.avg_frame_rate = Some(rational_str(rate));
+                    info.frame_rate_fraction = Some(rational_str(rate));
                 }
                 info.rotation = Some(display_rotation(stream));
             }
