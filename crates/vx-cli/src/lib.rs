@@ -1,6 +1,7 @@
 //! The parts of the vx command line that need no FFmpeg types: streaming (its media access
 //! goes through [`stream::MediaBackend`]), models, and the output helpers.
 pub mod models;
+pub mod setup;
 pub mod stream;
 
 /// `eprintln!` that never panics: a message that cannot be written (stderr on a full disk,

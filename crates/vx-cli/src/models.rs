@@ -111,7 +111,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -238,7 +238,7 @@ pub fn fetch(
 
 /// GET `url` with timeouts (10 s to connect, 60 s without a byte), following at most five
 /// redirects, and only to http(s) addresses.
-fn get(url: &str) -> Result<ureq::Response> {
+pub(crate) fn get(url: &str) -> Result<ureq::Response> {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(std::time::Duration::from_secs(10))
         .timeout_read(std::time::Duration::from_secs(60))

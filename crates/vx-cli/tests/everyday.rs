@@ -2,7 +2,7 @@
 //! flags people type; usage errors that look like every other message.
 mod common;
 use common::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 #[test]
@@ -49,22 +49,7 @@ fn standard_input_and_urls_are_inputs() {
     );
     // http://: a server started here on the loopback.
     let body: &'static [u8] = Box::leak(std::fs::read(&wav).unwrap().into_boxed_slice());
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let mut req = [0u8; 4096];
-            let _ = c.read(&mut req);
-            let _ = write!(
-                c,
-                "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = c.write_all(body);
-        }
-    });
-    let url = format!("http://{addr}/jfk.wav");
+    let url = format!("{}/jfk.wav", serve_bytes(body));
     let o = run_vx(&["probe", &url]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -259,6 +244,24 @@ fn doctor_reports_the_installation() {
         text.contains("problem: transcribe: no default model"),
         "{text}"
     );
+    // `--version`: the same versions, one line each; `-V`: vx's alone.
+    let o = run_vx(&["--version"]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("vx 0."), "{text}");
+    assert!(lines[1].starts_with("FFmpeg: libavcodec 61."), "{text}");
+    assert!(
+        lines[2].starts_with("ONNX Runtime: ") && lines[2].contains("libonnxruntime.so.1."),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("whisper.cpp: ") && lines[3].contains("AVX"),
+        "{text}"
+    );
+    let o = run_vx(&["-V"]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 1);
 }
 
 /// A file whose first audio track is not the speech: a note says which stream was used, and
@@ -631,4 +634,77 @@ fn stream_options_and_the_small_parser() {
         err.starts_with("vx: error:") && err.contains("--start") && err.lines().count() == 1,
         "{err}"
     );
+}
+
+/// `vx setup` (issue #12 item 1): the official onnxruntime wheel (kept by scripts/setup in
+/// $VX_HOME/cache, served here from a loopback mirror) is checked against its SHA-256 and its
+/// library extracted byte for byte as Python's zipfile extracts it; a detector then runs on it.
+/// A damaged download leaves nothing; a second run fetches nothing.
+#[test]
+fn setup_installs_onnx_runtime_checked() {
+    let home = std::env::var_os("VX_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("XDG_DATA_HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/share")
+                })
+                .join("vx")
+        });
+    let wheel = home.join(format!(
+        "cache/onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_{}.whl",
+        std::env::consts::ARCH
+    ));
+    assert!(wheel.is_file(), "{}: run scripts/setup", wheel.display());
+    let bytes = std::fs::read(&wheel).unwrap();
+    let d = TempDir::new("every-setup");
+    let setup = |vx_home: &std::path::Path, mirror: &str| {
+        vx().args(["setup"])
+            .env("VX_HOME", vx_home)
+            .env("VX_ORT_MIRROR", mirror)
+            .env_remove("ORT_DYLIB_PATH")
+            .output()
+            .unwrap()
+    };
+    // Damaged in transit: checksum mismatch, no library, no link.
+    let mut bad = bytes.clone();
+    bad[1000] ^= 1;
+    let o = setup(
+        &d.path("bad"),
+        &serve_bytes(Box::leak(bad.into_boxed_slice())),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("checksum mismatch"), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(d.path("bad/onnxruntime"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    // The real wheel.
+    let mirror = serve_bytes(Box::leak(bytes.into_boxed_slice()));
+    let o = setup(&d.path("good"), &mirror);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1.32.0 installed"), "{}", stderr(&o));
+    let lib = d.path("good/onnxruntime/libonnxruntime.so.1.32.0");
+    assert_eq!(
+        std::fs::read(&lib).unwrap(),
+        std::fs::read(home.join("onnxruntime/libonnxruntime.so.1.32.0")).unwrap(),
+        "not the library scripts/setup extracted"
+    );
+    assert_eq!(
+        std::fs::read_link(d.path("good/onnxruntime/libonnxruntime.so")).unwrap(),
+        std::path::Path::new("libonnxruntime.so.1.32.0")
+    );
+    let o = vx()
+        .args(["detect", s(&need("media/bus.jpg")), "-m"])
+        .arg(need("models/ssd_mobilenet_v2_coco.onnx"))
+        .env("VX_HOME", d.path("good"))
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"bus\""));
+    let o = setup(&d.path("good"), "http://127.0.0.1:9");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already installed"), "{}", stderr(&o));
 }

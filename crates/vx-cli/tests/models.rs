@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 
-use std::io::{Read, Write};
 
 fn sha256sum(path: &std::path::Path) -> String {
     let o = std::process::Command::new("sha256sum")
@@ -112,22 +111,7 @@ fn catalogue_names_resolve_in_the_model_directory() {
 
 /// Serve `body` to every request on a local port; returns the base URL.
 fn serve(body: &'static [u8]) -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut req = [0u8; 4096];
-            let _ = s.read(&mut req);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = s.write_all(body);
-        }
-    });
-    format!("http://{addr}/mirror")
+    format!("{}/mirror", serve_bytes(body))
 }
 
 #[test]

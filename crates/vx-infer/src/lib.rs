@@ -23,7 +23,7 @@ use std::path::PathBuf;
 /// Errors of vx-infer; each names the model or input it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
-    #[error("ONNX Runtime library not found (looked in: {looked}); run scripts/setup or set ORT_DYLIB_PATH")]
+    #[error("ONNX Runtime library not found (looked in: {looked}); run `vx setup` (or set ORT_DYLIB_PATH)")]
     NoRuntime { looked: String },
     #[error("cannot load ONNX Runtime from {}: {reason}", path.display())]
     Runtime { path: PathBuf, reason: String },

@@ -11,23 +11,30 @@ use crate::{InferError, Result};
 /// The shared library's file name inside the setup directory.
 pub const LIBRARY: &str = "libonnxruntime.so";
 
-/// Where vx looks for `libonnxruntime.so`, in order: `$ORT_DYLIB_PATH`;
-/// `$VX_HOME/onnxruntime/` (default `${XDG_DATA_HOME:-~/.local/share}/vx`, where scripts/setup
-/// puts it); `../lib/` and the directory of the running binary.
+/// The directory `vx setup` and scripts/setup put the library in: `$VX_HOME/onnxruntime`
+/// (`$VX_HOME` default: `${XDG_DATA_HOME:-~/.local/share}/vx`).
+pub fn setup_dir() -> Option<PathBuf> {
+    std::env::var_os("VX_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                .map(|d| d.join("vx"))
+        })
+        .map(|h| h.join("onnxruntime"))
+}
+
+/// Where vx looks for `libonnxruntime.so`, in order: `$ORT_DYLIB_PATH`; [`setup_dir`] (where
+/// `vx setup` and scripts/setup put it); `../lib/` and the directory of the running binary.
 pub fn candidates() -> Vec<PathBuf> {
     let mut v = Vec::new();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         v.push(PathBuf::from(p));
         return v;
     }
-    let home = std::env::var_os("VX_HOME").map(PathBuf::from).or_else(|| {
-        std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-            .map(|d| d.join("vx"))
-    });
-    if let Some(h) = home {
-        v.push(h.join("onnxruntime").join(LIBRARY));
+    if let Some(d) = setup_dir() {
+        v.push(d.join(LIBRARY));
     }
     if let Some(dir) = std::env::current_exe()
         .ok()

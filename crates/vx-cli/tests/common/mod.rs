@@ -299,3 +299,25 @@ pub fn first_dir(out: &Path) -> PathBuf {
 pub mod detect;
 pub mod onnx;
 pub mod rtp;
+
+/// Serve `body` to every request on a loopback port (one thread, until the test process
+/// ends); returns `http://127.0.0.1:PORT`.
+pub fn serve_bytes(body: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut req = [0u8; 4096];
+            let _ = c.read(&mut req);
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = c.write_all(body);
+        }
+    });
+    format!("http://{addr}")
+}

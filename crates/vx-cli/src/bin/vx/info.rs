@@ -157,6 +157,78 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `vx --version`: vx's version, then what it is built on, one line each (what `vx doctor`
+/// reports in full).
+pub fn versions() -> String {
+    let f = vx_media::versions();
+    let get = |k: &str| {
+        f.iter()
+            .find(|(n, _)| *n == k)
+            .map_or("?".to_string(), |(_, v)| v.to_string())
+    };
+    let ort = match vx_infer::runtime::describe() {
+        // The link's target names the version (libonnxruntime.so.1.32.0).
+        Ok((p, info)) => format!("{} ({info})", p.canonicalize().unwrap_or(p).display()),
+        Err(e) => format!("not found ({e})"),
+    };
+    format!(
+        "{}\nFFmpeg: libavcodec {}, libavformat {}, libavutil {}, libswscale {}, libswresample {} ({})\nONNX Runtime: {ort}\nwhisper.cpp: {}",
+        env!("CARGO_PKG_VERSION"),
+        get("libavcodec"),
+        get("libavformat"),
+        get("libavutil"),
+        get("libswscale"),
+        get("libswresample"),
+        vx_media::linkage(),
+        vx_infer::runtime::whisper_system_info()
+    )
+}
+
+/// `vx setup`.
+pub fn setup(force: bool, quiet: bool) -> Result<ExitCode> {
+    let bar = (!quiet).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "vx: fetching ONNX Runtime {bytes}/{total_bytes}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let done = vx_cli::setup::install(force, |n, total| {
+        if let Some(b) = &bar {
+            b.set_length(total.max(n));
+            b.set_position(n);
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let done = done?;
+    // Loaded once, to be sure it is a library this vx can use.
+    let (path, build) = vx_infer::runtime::describe()?;
+    if !quiet {
+        vx_cli::say!(
+            "vx: ONNX Runtime {} {}: {} ({build})",
+            vx_cli::setup::ORT_VERSION,
+            if done.fetched {
+                "installed"
+            } else {
+                "already installed"
+            },
+            done.library.display()
+        );
+        if path.canonicalize().ok() != done.library.canonicalize().ok() {
+            vx_cli::say!(
+                "vx: note: this process loads {} (ORT_DYLIB_PATH or an earlier candidate)",
+                path.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `vx doctor`.
 pub fn doctor(json: bool) -> Result<ExitCode> {
     use serde_json::json;

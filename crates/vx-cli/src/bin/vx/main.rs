@@ -31,31 +31,42 @@ mod video;
 struct Cli {
     /// Decode the Nth video stream of each input (0-based among its video streams, like
     /// ffmpeg's -map 0:v:N) instead of FFmpeg's best one.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", help_heading = "Media options")]
     video_stream: Option<usize>,
     /// Decode the Nth audio stream (0-based among its audio streams, like -map 0:a:N).
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", help_heading = "Media options")]
     audio_stream: Option<usize>,
     /// Only from SECONDS on (the file is seeked, not decoded from its start); times in the
     /// outputs stay those of the file.
-    #[arg(long, global = true, value_name = "SECONDS")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        help_heading = "Media options"
+    )]
     start: Option<f64>,
     /// Only up to SECONDS (exclusive).
     #[arg(
         long,
         global = true,
         value_name = "SECONDS",
-        conflicts_with = "duration"
+        conflicts_with = "duration",
+        help_heading = "Media options"
     )]
     end: Option<f64>,
     /// Only this many SECONDS from --start (or from the beginning).
-    #[arg(long, global = true, value_name = "SECONDS")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        help_heading = "Media options"
+    )]
     duration: Option<f64>,
     /// Show FFmpeg's own warnings on stderr.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     verbose: bool,
     /// No progress or summary on stderr (errors and warnings are still printed).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     quiet: bool,
     #[command(subcommand)]
     command: Command,
@@ -432,6 +443,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch the ONNX Runtime library vx loads (libonnxruntime.so from the official PyPI
+    /// `onnxruntime` wheel, SHA-256 checked) into $VX_HOME/onnxruntime (default
+    /// ~/.local/share/vx/onnxruntime). Nothing is fetched when it is there already.
+    /// $VX_ORT_MIRROR replaces the download's base URL.
+    Setup {
+        /// Fetch it again even when it is there.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -534,7 +554,15 @@ fn main() -> ExitCode {
     }
     // clap's own errors get the "vx: " prefix every other message has (exit 2); help and
     // version go to stdout as usual.
-    let cli = match Cli::try_parse() {
+    // `--version`: the versions of what vx is built on, one line each (`-V`: vx's alone).
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    if std::env::args().any(|a| a == "--version") {
+        cmd = cmd.long_version(&*Box::leak(info::versions().into_boxed_str()));
+    }
+    let parsed = cmd
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
@@ -599,6 +627,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor { json } => info::doctor(json),
+        Command::Setup { force } => info::setup(force, quiet),
         Command::Man => {
             use clap::CommandFactory;
             let mut out = Vec::new();
