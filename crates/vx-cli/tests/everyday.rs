@@ -592,6 +592,44 @@ fn several_inputs_with_an_output_directory() {
     sorted.sort();
     assert_eq!(sorted, [3, 6], "{dirs:?} {counts:?}");
     assert!(dirs.iter().all(|n| n.starts_with("v1-")), "{dirs:?}");
+
+    // Folders where files are accepted: the files inside, recursively (vx run's expansion);
+    // outputs named after each file even when the folder holds one.
+    let folder = d.path("folder");
+    std::fs::create_dir_all(folder.join("deeper")).unwrap();
+    std::fs::copy(&a, folder.join("one.wav")).unwrap();
+    std::fs::copy(&b, folder.join("deeper/two.flac")).unwrap();
+    std::fs::write(folder.join(".hidden.wav"), b"not audio").unwrap();
+    let o = run_vx(&["-q", "audio", s(&folder), "-o", s(&d.path("fw"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut got: Vec<String> = std::fs::read_dir(d.path("fw"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["one.wav", "two.wav"]);
+    std::fs::remove_file(folder.join("deeper/two.flac")).unwrap();
+    let o = run_vx(&[
+        "-q",
+        "vad",
+        s(&folder),
+        "-m",
+        s(&vad),
+        "-o",
+        s(&d.path("fv")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.path("fv/one.json").is_file());
+    let o = run_vx(&["probe", s(&folder)]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 1);
+    std::fs::create_dir_all(d.path("empty")).unwrap();
+    let o = run_vx(&["probe", s(&d.path("empty"))]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no file in this folder"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `vx stream` is parsed on its own (the small parser of main.rs); what it does not accept

@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 
-
 fn sha256sum(path: &std::path::Path) -> String {
     let o = std::process::Command::new("sha256sum")
         .arg(path)

@@ -813,6 +813,43 @@ impl stream::MediaBackend for Ffmpeg {
     }
 }
 
+/// Set when a folder was among the inputs: outputs are then named after each input even when
+/// the folder held a single file (its name is not the folder's).
+static FOLDER_INPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Replace the folders among `inputs` by the files inside them, recursively and sorted, hidden
+/// entries skipped (`vx run`'s expansion, vx_pipeline::bulk::expand); files, `-` and URLs stay
+/// as given. Entries that cannot be read are reported and skipped; a folder with no file in
+/// it is a usage error.
+pub(crate) fn expand_folders(inputs: &mut Vec<PathBuf>, quiet: bool) -> Result<()> {
+    if !inputs.iter().any(|p| p.is_dir()) {
+        return Ok(());
+    }
+    FOLDER_INPUT.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut out = Vec::new();
+    for p in inputs.drain(..) {
+        if !p.is_dir() {
+            out.push(p);
+            continue;
+        }
+        // Nothing is excluded as an output folder here: the commands refuse to overwrite
+        // their inputs themselves.
+        let found = vx_pipeline::bulk::expand(std::slice::from_ref(&p), Path::new(""));
+        for (path, why) in &found.problems {
+            vx_cli::say!("vx: warning: {}: {why}", path.display());
+        }
+        if found.files.is_empty() {
+            return Err(usage(format!("{}: no file in this folder", p.display())));
+        }
+        if !quiet && found.files.len() > 1 {
+            vx_cli::say!("vx: {}: {} files", p.display(), found.files.len());
+        }
+        out.extend(found.files);
+    }
+    *inputs = out;
+    Ok(())
+}
+
 /// A single-input command over several inputs: one input runs as it always did (`out` as
 /// given, or stdout); several need `-o DIR`, which gets one `<stem>.<ext>` per input (a stem
 /// that repeats gets the input's path hash; an empty `ext`: one directory `<stem>` each). An input that fails prints its error line and the
@@ -823,7 +860,10 @@ pub fn each_input(
     ext: &str,
     mut one: impl FnMut(&Path, Option<&Path>) -> Result<ExitCode>,
 ) -> Result<ExitCode> {
-    if let [file] = files {
+    if let ([file], false) = (
+        files,
+        FOLDER_INPUT.load(std::sync::atomic::Ordering::Relaxed),
+    ) {
         return one(file, out);
     }
     let Some(dir) = out else {

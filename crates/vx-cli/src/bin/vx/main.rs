@@ -608,8 +608,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(mut cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
+    // Folders where files are accepted: the files inside them, as `vx run` finds them.
+    let inputs = match &mut cli.command {
+        Command::Probe { files, .. }
+        | Command::Keyframes { files, .. }
+        | Command::Audio { files, .. }
+        | Command::Transcribe { files, .. }
+        | Command::Vad { files, .. } => Some(files),
+        Command::Detect(a) | Command::Faces(a) => Some(&mut a.inputs),
+        Command::Ocr(a) => Some(&mut a.inputs),
+        _ => None,
+    };
+    if let Some(list) = inputs {
+        commands::expand_folders(list, quiet)?;
+    }
     let media_options = cli.start.is_some()
         || cli.end.is_some()
         || cli.duration.is_some()
