@@ -556,7 +556,7 @@ fn main() -> ExitCode {
     // version go to stdout as usual.
     // `--version`: the versions of what vx is built on, one line each (`-V`: vx's alone).
     let mut cmd = <Cli as clap::CommandFactory>::command();
-    if std::env::args().any(|a| a == "--version") {
+    if std::env::args_os().any(|a| a == "--version") {
         cmd = cmd.long_version(&*Box::leak(info::versions().into_boxed_str()));
     }
     let parsed = cmd
