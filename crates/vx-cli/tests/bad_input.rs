@@ -11,9 +11,12 @@ fn expect_failure(input: &Path, out: &Path, needle: &str) {
         out.to_str().unwrap(),
     ]);
     let err = stderr(&o);
-    // A missing stream is exit 3 (not damage), everything else 1.
+    // A missing stream is exit 3 (not damage), a folder without files a usage error (2: a
+    // folder stands for the files in it), everything else 1.
     let code = if needle.starts_with("no video stream") {
         3
+    } else if needle.starts_with("no file in this folder") {
+        2
     } else {
         1
     };
@@ -88,7 +91,7 @@ fn empty_random_text_missing_directory() {
     expect_failure(&d.path("missing.mp4"), &d.path("o4"), "No such file");
     let dir = d.path("adir.mp4");
     std::fs::create_dir_all(&dir).unwrap();
-    expect_failure(&dir, &d.path("o5"), "directory");
+    expect_failure(&dir, &d.path("o5"), "no file in this folder");
 }
 
 #[test]

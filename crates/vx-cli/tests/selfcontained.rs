@@ -204,7 +204,15 @@ fn decodes_every_audio_codec_without_the_system_ffmpeg() {
 /// same resampling: signal-to-difference ratio at least 40 dB.
 fn check_audio(d: &TempDir, clip: &Path, name: &str) {
     let wav = d.path(&format!("{name}.wav"));
-    let o = vx_without_system_ffmpeg(&["audio", "-q", s(clip), "-o", s(&wav), "--format", "f32"]);
+    let o = vx_without_system_ffmpeg(&[
+        "audio",
+        "-q",
+        s(clip),
+        "-o",
+        s(&wav),
+        "--sample-format",
+        "f32",
+    ]);
     assert!(o.status.success(), "{name}: {}", stderr(&o));
     assert!(stderr(&o).is_empty(), "{name}: {}", stderr(&o));
     let ours = f32_samples(&std::fs::read(&wav).unwrap()[44..]);

@@ -309,7 +309,7 @@ fn lane_frames(
 }
 
 /// The audio of a file, resampled in-process: a NumPy float32 array, shape (samples,) for one
-/// channel or (samples, channels), the same samples as `vx audio --format f32` writes.
+/// channel or (samples, channels), the same samples as `vx audio --sample-format f32` writes.
 #[pyfunction]
 #[pyo3(signature = (path, rate=16000, channels=1))]
 fn audio<'py>(

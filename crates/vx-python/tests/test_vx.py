@@ -1,5 +1,5 @@
 """The Python package against the vx CLI on the same files: metadata, pictures (exact against
-the PNGs `vx keyframes --format png` writes), samples (exact against `vx audio --format f32`),
+the PNGs `vx keyframes --format png` writes), samples (exact against `vx audio --sample-format f32`),
 errors, and the GIL released while decoding. Run by scripts/test after `maturin develop`;
 VX_BIN names the CLI (default: $CARGO_TARGET_DIR/debug/vx)."""
 import json
@@ -148,7 +148,7 @@ def test_audio_is_the_clis_samples(clip, tmp_path):
     wav = ASSETS / "media" / "jfk.wav"
     a = vx.audio(wav)
     assert a.dtype == np.float32 and a.shape == (176000,)
-    cli("audio", "-q", wav, "-o", tmp_path / "a.wav", "--format", "f32")
+    cli("audio", "-q", wav, "-o", tmp_path / "a.wav", "--sample-format", "f32")
     assert np.array_equal(a, wav_f32(tmp_path / "a.wav"))
     # Stereo at 48 kHz: (samples, channels), interleaved as the CLI writes them.
     s = vx.audio(clip, rate=48000, channels=2)

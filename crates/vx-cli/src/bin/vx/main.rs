@@ -164,8 +164,9 @@ enum Command {
         /// Number of channels (libswresample's standard layouts: 1 to 8).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
         channels: u16,
-        /// Sample format.
-        #[arg(long, value_enum, default_value_t = AudioFmt::S16)]
+        /// Sample format of the WAV (ffmpeg's -sample_fmt; `--format`, its earlier name, is
+        /// still accepted: elsewhere `--format` is the output file's format).
+        #[arg(long = "sample-format", visible_alias = "sample-fmt", alias = "format", value_enum, default_value_t = AudioFmt::S16)]
         format: AudioFmt,
     },
     /// Shot boundaries: scenes and cuts as JSON (or PySceneDetect's CSV scene list).
