@@ -663,3 +663,99 @@ fn subtitles_in_the_one_pass_and_the_index() {
     assert_eq!(hit["source"], s(&mkv), "{hit}");
     assert_eq!(hit["start"].as_f64(), Some(0.5), "{hit}");
 }
+
+/// Options of an operation in `--ops` (`keyframes(every=1,max=2)`,
+/// `detect(threshold=0.9,classes=bus)`, `transcribe(words)`): applied, part of the cache key
+/// (a run with other options recomputes), and a bad one is a usage error at its position.
+#[test]
+fn operation_options_in_the_spec() {
+    let _g = whisper_lock();
+    let d = TempDir::new("run-options");
+    // 3 s with a single keyframe: every=1 gives a picture a second, max=2 stops at two.
+    let clip = d.path("one-key.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-g",
+        "100",
+        s(&clip),
+    ]);
+    let bus = d.path("bus.jpg");
+    std::fs::copy(need("media/bus.jpg"), &bus).unwrap();
+    let jfk = d.path("jfk.wav");
+    std::fs::copy(need("media/jfk.wav"), &jfk).unwrap();
+    let out = d.path("out");
+    let run = |spec: &str, input: &Path| {
+        vx_run(&["-q", s(input), "--ops", spec, "-o", s(&out), "--no-index"])
+    };
+    let o = run("keyframes(every=1, max=2)", &clip);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kf = read_json(&result_dir(&out, "one-key.mp4").join("keyframes.json"));
+    let times: Vec<f64> = kf["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(times, [0.0, 1.0], "{kf}");
+    // Other options: not the cached result, a new one.
+    let o = run("keyframes(every=1)", &clip);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kf = read_json(&result_dir(&out, "one-key.mp4").join("keyframes.json"));
+    assert_eq!(kf["keyframes"].as_array().unwrap().len(), 3, "{kf}");
+
+    // detect: the default keeps the people and the bus; these options only the bus, once.
+    let o = run("detect", &bus);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all = read_json(&result_dir(&out, "bus.jpg").join("detect.json"));
+    let labels = |v: &Value| -> Vec<String> {
+        v["results"][0]["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(labels(&all).iter().any(|l| l == "person"), "{all}");
+    let o = run("detect(threshold=0.6,classes=bus,agnostic-nms)", &bus);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let only = read_json(&result_dir(&out, "bus.jpg").join("detect.json"));
+    assert_eq!(labels(&only), ["bus"], "{only}");
+    assert_eq!(only["threshold"].as_f64(), Some(0.6));
+    assert_eq!(only["agnostic_nms"], true);
+
+    // transcribe(words): word times in the segments.
+    let o = run("transcribe(words,language=en)", &jfk);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = read_json(&result_dir(&out, "jfk.wav").join("transcribe.json"));
+    let words = t["segments"][0]["words"].as_array().unwrap();
+    assert!(words.len() >= 3, "{t}");
+
+    // Bad options: usage errors (exit 2) naming the option and its position; nothing runs.
+    for (spec, needle) in [
+        (
+            "detect(threshold=2)",
+            "detect(threshold=2) at position 7: must be between 0 and 1",
+        ),
+        ("keyframes(evry=1)", "unknown option 'evry' of keyframes"),
+        ("faces(classes=person)", "unknown option 'classes' of faces"),
+        ("transcribe(words=yes)", "is a flag"),
+        ("detect(classes=unicorn)", "'unicorn' is not a class"),
+        ("transcribe(language=fr)", "English-only"),
+    ] {
+        let input = if spec.starts_with("transcribe") {
+            &jfk
+        } else {
+            &bus
+        };
+        let o = run(spec, input);
+        assert_eq!(o.status.code(), Some(2), "{spec}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{spec}: {}", stderr(&o));
+    }
+}

@@ -14,6 +14,12 @@ pub fn round_ms(t: f64) -> f64 {
 }
 
 /// Serialize seconds rounded to the millisecond.
+/// An f32 setting (a threshold) as the decimal it was written as: 0.3, not
+/// 0.30000001192092896 (the f32 widened to f64).
+pub fn short_f32<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(format!("{v}").parse().unwrap_or(*v as f64))
+}
+
 pub fn ms<S: Serializer>(t: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(round_ms(*t))
 }

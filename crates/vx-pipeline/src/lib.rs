@@ -34,6 +34,7 @@ pub mod ops;
 pub mod plan;
 pub mod result;
 pub mod runner;
+pub mod settings;
 pub mod tables;
 pub mod trace;
 

@@ -5,6 +5,12 @@
 //! transcribe needs audio, which only the file produces. Stages order what consumes what,
 //! not time: every operation runs during the same single pass over the file.
 //!
+//! An operation may take options in parentheses: `keyframes(every=5,max=20)`,
+//! `detect(threshold=0.3,classes=person+car,agnostic-nms)`, `transcribe(language=en,words)`:
+//! `key=value` or a bare `flag`, values without spaces, commas or parentheses (lists joined
+//! by `+`). Which keys an operation takes is [`OpInfo::options`]; their values are checked by
+//! whoever builds the operation ([`crate::runner`]).
+//!
 //! Errors point at the position in the spec (0-based character offset).
 
 /// What an operation can take its pictures or data from, besides the file itself.
@@ -25,6 +31,25 @@ pub struct OpInfo {
     /// Can consume this from an earlier stage when there is a producer.
     pub accepts: Option<Kind>,
     pub produces: Option<Kind>,
+    /// The option keys it takes in `name(key=value,...)`.
+    pub options: &'static [&'static str],
+}
+
+/// One `key=value` (or bare `key`) of an operation in the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpOption {
+    pub key: String,
+    pub value: Option<String>,
+    /// Position of the key in the spec.
+    pub pos: usize,
+}
+
+/// An operation as written in the spec: its name, where, and its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub name: String,
+    pub pos: usize,
+    pub options: Vec<OpOption>,
 }
 
 /// One operation in the plan.
@@ -36,6 +61,15 @@ pub struct Step {
     pub pos: usize,
     /// Index (in [`Plan::steps`]) of the operation it takes its input from, if any.
     pub input: Option<usize>,
+    /// Its options, as written (keys checked against [`OpInfo::options`]).
+    pub options: Vec<OpOption>,
+}
+
+impl Step {
+    /// The value of option `key`, if given (`Some(None)` for a bare flag).
+    pub fn option(&self, key: &str) -> Option<&OpOption> {
+        self.options.iter().find(|o| o.key == key)
+    }
 }
 
 /// A parsed and checked plan.
@@ -54,8 +88,8 @@ pub struct PlanError {
     pub what: String,
 }
 
-/// Parse `spec` (syntax only): stages of (name, position).
-pub fn parse(spec: &str) -> Result<Vec<Vec<(String, usize)>>, PlanError> {
+/// Parse `spec` (syntax only): stages of operations as written.
+pub fn parse(spec: &str) -> Result<Vec<Vec<Written>>, PlanError> {
     let err = |pos: usize, what: String| PlanError {
         spec: spec.to_string(),
         pos,
@@ -63,20 +97,24 @@ pub fn parse(spec: &str) -> Result<Vec<Vec<(String, usize)>>, PlanError> {
     };
     let chars: Vec<char> = spec.chars().collect();
     let mut i = 0;
-    let mut stages: Vec<Vec<(String, usize)>> = Vec::new();
+    let mut stages: Vec<Vec<Written>> = Vec::new();
     let skip_ws = |i: &mut usize| {
         while *i < chars.len() && chars[*i].is_whitespace() {
             *i += 1;
         }
     };
-    let name = |i: &mut usize| -> Result<(String, usize), PlanError> {
+    let word = |i: &mut usize| {
         let start = *i;
         while *i < chars.len()
             && (chars[*i].is_ascii_alphanumeric() || matches!(chars[*i], '-' | '_'))
         {
             *i += 1;
         }
-        if *i == start {
+        (start, chars[start..*i].iter().collect::<String>())
+    };
+    let name = |i: &mut usize| -> Result<Written, PlanError> {
+        let (start, name) = word(i);
+        if name.is_empty() {
             return Err(err(
                 start,
                 match chars.get(start) {
@@ -85,7 +123,66 @@ pub fn parse(spec: &str) -> Result<Vec<Vec<(String, usize)>>, PlanError> {
                 },
             ));
         }
-        Ok((chars[start..*i].iter().collect(), start))
+        let mut options = Vec::new();
+        skip_ws(i);
+        if chars.get(*i) == Some(&'(') {
+            let open = *i;
+            *i += 1;
+            loop {
+                skip_ws(i);
+                let (pos, key) = word(i);
+                if key.is_empty() {
+                    return Err(err(
+                        pos,
+                        match chars.get(pos) {
+                            Some(c) => format!("expected an option name, found '{c}'"),
+                            None => format!("unbalanced '(' of {name}: no ')' closes it"),
+                        },
+                    ));
+                }
+                skip_ws(i);
+                let mut value = None;
+                if chars.get(*i) == Some(&'=') {
+                    *i += 1;
+                    skip_ws(i);
+                    let v0 = *i;
+                    while *i < chars.len()
+                        && !chars[*i].is_whitespace()
+                        && !matches!(chars[*i], ',' | '(' | ')' | '[' | ']' | ';')
+                    {
+                        *i += 1;
+                    }
+                    if *i == v0 {
+                        return Err(err(v0, format!("option '{key}' of {name} has no value")));
+                    }
+                    value = Some(chars[v0..*i].iter().collect());
+                    skip_ws(i);
+                }
+                if options.iter().any(|o: &OpOption| o.key == key) {
+                    return Err(err(pos, format!("option '{key}' of {name} given twice")));
+                }
+                options.push(OpOption { key, value, pos });
+                match chars.get(*i) {
+                    Some(',') => *i += 1,
+                    Some(')') => {
+                        *i += 1;
+                        break;
+                    }
+                    Some(c) => return Err(err(*i, format!("expected ',' or ')', found '{c}'"))),
+                    None => {
+                        return Err(err(
+                            open,
+                            format!("unbalanced '(' of {name}: no ')' closes it"),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(Written {
+            name,
+            pos: start,
+            options,
+        })
     };
     loop {
         skip_ws(&mut i);
@@ -135,7 +232,8 @@ pub fn plan(spec: &str, known: &[OpInfo]) -> Result<Plan, PlanError> {
     let mut steps: Vec<Step> = Vec::new();
     let mut infos: Vec<OpInfo> = Vec::new();
     for (s, stage) in stages.iter().enumerate() {
-        for (name, pos) in stage {
+        for w in stage {
+            let (name, pos) = (&w.name, &w.pos);
             let info = known.iter().find(|k| k.name == name).ok_or_else(|| {
                 let names: Vec<&str> = known.iter().map(|k| k.name).collect();
                 err(
@@ -145,6 +243,24 @@ pub fn plan(spec: &str, known: &[OpInfo]) -> Result<Plan, PlanError> {
             })?;
             if steps.iter().any(|st| &st.name == name) {
                 return Err(err(*pos, format!("'{name}' appears twice")));
+            }
+            if let Some(o) = w
+                .options
+                .iter()
+                .find(|o| !info.options.contains(&o.key.as_str()))
+            {
+                return Err(err(
+                    o.pos,
+                    if info.options.is_empty() {
+                        format!("'{name}' takes no options")
+                    } else {
+                        format!(
+                            "unknown option '{}' of {name} (it takes: {})",
+                            o.key,
+                            info.options.join(", ")
+                        )
+                    },
+                ));
             }
             let wanted = info.requires.or(info.accepts);
             // The nearest producer in an earlier stage.
@@ -170,6 +286,7 @@ pub fn plan(spec: &str, known: &[OpInfo]) -> Result<Plan, PlanError> {
                 stage: s,
                 pos: *pos,
                 input,
+                options: w.options.clone(),
             });
             infos.push(*info);
         }
@@ -190,30 +307,35 @@ mod tests {
             requires: None,
             accepts: None,
             produces: Some(Kind::Frames),
+            options: &["every", "max"],
         },
         OpInfo {
             name: "detect",
             requires: None,
             accepts: Some(Kind::Frames),
             produces: None,
+            options: &["threshold", "classes", "agnostic-nms"],
         },
         OpInfo {
             name: "faces",
             requires: None,
             accepts: Some(Kind::Frames),
             produces: None,
+            options: &[],
         },
         OpInfo {
             name: "transcribe",
             requires: None,
             accepts: None,
             produces: Some(Kind::Text),
+            options: &["language", "words"],
         },
         OpInfo {
             name: "embed-text",
             requires: Some(Kind::Text),
             accepts: None,
             produces: None,
+            options: &[],
         },
     ];
 
@@ -273,10 +395,64 @@ mod tests {
         }
     }
 
+    #[test]
+    fn options_in_parentheses() {
+        let p = plan(
+            "keyframes(every=5, max=3);[detect(threshold=0.3,classes=person+car,agnostic-nms),faces];transcribe(words)",
+            KNOWN,
+        )
+        .unwrap();
+        let opts: Vec<(&str, Option<&str>, usize)> = p.steps[1]
+            .options
+            .iter()
+            .map(|o| (o.key.as_str(), o.value.as_deref(), o.pos))
+            .collect();
+        assert_eq!(
+            opts,
+            [
+                ("threshold", Some("0.3"), 34),
+                ("classes", Some("person+car"), 48),
+                ("agnostic-nms", None, 67)
+            ]
+        );
+        assert_eq!(
+            p.steps[0].option("every").unwrap().value.as_deref(),
+            Some("5")
+        );
+        assert_eq!(p.steps[3].option("words").unwrap().value, None);
+        assert!(p.steps[2].options.is_empty());
+        assert_eq!(p.steps[1].input, Some(0));
+        let e = plan("keyframes(evry=5)", KNOWN).unwrap_err();
+        assert_eq!(e.pos, 10);
+        assert!(
+            e.what
+                .contains("unknown option 'evry' of keyframes (it takes: every, max)"),
+            "{e}"
+        );
+        let e = plan("keyframes;faces(threshold=0.2)", KNOWN).unwrap_err();
+        assert_eq!(e.pos, 16);
+        assert!(e.what.contains("'faces' takes no options"), "{e}");
+        let e = plan("keyframes(every=)", KNOWN).unwrap_err();
+        assert!(e.what.contains("has no value"), "{e}");
+        let e = plan("keyframes(every=1,every=2)", KNOWN).unwrap_err();
+        assert!(e.what.contains("given twice"), "{e}");
+        let e = plan("keyframes(every=1", KNOWN).unwrap_err();
+        assert_eq!(e.pos, 9);
+        assert!(e.what.contains("unbalanced '('"), "{e}");
+        for bad in [
+            "keyframes()",
+            "keyframes(,)",
+            "keyframes(every=1;max=2)",
+            "(every=1)",
+        ] {
+            assert!(plan(bad, KNOWN).is_err(), "{bad:?} accepted");
+        }
+    }
+
     /// The parser never panics on arbitrary input (a stable stand-in for its fuzz target).
     #[test]
     fn arbitrary_specs_do_not_panic() {
-        let alphabet: Vec<char> = "[];, -abcdefkst\u{e9}\u{1f600}".chars().collect();
+        let alphabet: Vec<char> = "[]();,= -abcdefkst\u{e9}\u{1f600}".chars().collect();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..20_000 {
             x ^= x << 13;

@@ -17,6 +17,7 @@ use crate::engine::Task;
 use crate::op::Operation;
 use crate::ops;
 use crate::plan::{plan, Plan, Step};
+use crate::settings::Settings;
 use crate::{Error, Result};
 
 /// How a [`Runner`] runs (the options of `vx run`).
@@ -60,6 +61,8 @@ type OcrModels = (PathBuf, PathBuf, Option<PathBuf>);
 /// A checked plan, its model files and, once loaded, its models.
 pub struct Runner {
     plan: Plan,
+    /// Each step's options (`detect(threshold=0.3)`), checked.
+    settings: Vec<Settings>,
     op_keys: Vec<String>,
     opts: RunnerOptions,
     shares: Shares,
@@ -93,6 +96,11 @@ impl Runner {
     ) -> Result<Runner> {
         let plan = plan(spec, ops::KNOWN).map_err(|e| Error::Usage(e.to_string()))?;
         check_score_threshold(opts.threshold)?;
+        let settings = plan
+            .steps
+            .iter()
+            .map(|s| Settings::of(spec, s))
+            .collect::<Result<Vec<_>>>()?;
         let has = |op: &str| plan.steps.iter().any(|s| s.name == op);
         // One budget (see crate::budget for why it is split this way).
         let models = plan.steps.iter().filter(|s| ops::is_model(&s.name)).count();
@@ -105,6 +113,31 @@ impl Runner {
         for op in ["detect", "faces"] {
             if has(op) {
                 detector_models.insert(op, model_for(op)?);
+            }
+        }
+        // Class names asked for (`detect(classes=...)`) checked against the labels now, before
+        // any input (the model itself loads with the first input that needs it).
+        for (i, step) in plan.steps.iter().enumerate() {
+            let (Some(wanted), Some(model)) = (
+                settings[i].classes.as_ref(),
+                detector_models.get(step.name.as_str()),
+            ) else {
+                continue;
+            };
+            let known = default_labels(model, None)?.names();
+            if known.is_empty() {
+                continue; // labels inside the model: checked when it loads
+            }
+            if let Some(w) = wanted
+                .iter()
+                .find(|w| !known.iter().any(|k| k.eq_ignore_ascii_case(w)))
+            {
+                return Err(Error::Usage(format!(
+                    "{}(classes=...): '{w}' is not a class of {} (e.g. {})",
+                    step.name,
+                    model.display(),
+                    known.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+                )));
             }
         }
         let detectors = detector_models.keys().map(|k| (*k, Lazy::new())).collect();
@@ -146,6 +179,7 @@ impl Runner {
         };
         let mut r = Runner {
             plan,
+            settings,
             op_keys: Vec::new(),
             opts,
             shares,
@@ -184,6 +218,14 @@ impl Runner {
     fn keys(&self) -> Result<Vec<String>> {
         let digest = |p: &Path| -> Result<String> {
             crate::bulk::file_digest(p).map_err(|e| Error::io(p, e))
+        };
+        // An operation's options are part of its key: other options, another result.
+        let written = |step: &Step| -> serde_json::Value {
+            step.options
+                .iter()
+                .map(|o| (o.key.clone(), json!(o.value)))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
         };
         let mut keys = Vec::new();
         for step in &self.plan.steps {
@@ -224,6 +266,7 @@ impl Runner {
             let params = json!({
                 "vx": env!("CARGO_PKG_VERSION"),
                 "params": params,
+                "options": written(step),
                 "range": self.opts.range,
                 "streams": self.opts.streams,
             });
@@ -242,18 +285,49 @@ impl Runner {
             let model = &self.detector_models[op];
             let shared = open_detector(model, family, None, self.shares.onnx)
                 .map_err(|e| e.to_string())?;
-            let applied = shared.applied_threshold(self.opts.threshold);
-            if applied != self.opts.threshold {
+            // The operation's own threshold (`detect(threshold=0.3)`), else --threshold.
+            let wanted = self
+                .step_settings(op)
+                .and_then(|s| s.threshold)
+                .map_or(self.opts.threshold, |t| t as f32);
+            let applied = shared.applied_threshold(wanted);
+            if applied != wanted {
                 (self.opts.warn)(format!(
-                    "--threshold {} is below the model's own cut-off ({applied}) in {}: {applied} applies",
-                    self.opts.threshold,
+                    "{op}: threshold {wanted} is below the model's own cut-off ({applied}) in {}: {applied} applies",
                     model.display()
                 ));
+            }
+            // Class names asked for must be the model's.
+            if let Some(wanted) = self.step_settings(op).and_then(|s| s.classes.as_ref()) {
+                let known = shared
+                    .detector
+                    .lock()
+                    .map(|d| d.class_names())
+                    .unwrap_or_default();
+                if let Some(w) = wanted
+                    .iter()
+                    .find(|w| !known.iter().any(|k| k.eq_ignore_ascii_case(w)))
+                {
+                    return Err(format!(
+                        "{op}(classes=...): '{w}' is not a class of {} (e.g. {})",
+                        model.display(),
+                        known.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
             }
             Ok((shared, applied))
         })
         .clone()
         .map_err(Error::Message)
+    }
+
+    /// The settings of the step named `op` (each operation appears once in a plan).
+    fn step_settings(&self, op: &str) -> Option<&Settings> {
+        self.plan
+            .steps
+            .iter()
+            .position(|s| s.name == op)
+            .and_then(|i| self.settings.get(i))
     }
 
     fn whisper(&self) -> Result<ops::transcribe::SharedWhisper> {
@@ -290,15 +364,26 @@ impl Runner {
         let mut tasks = Vec::new();
         for &i in steps {
             let step = &self.plan.steps[i];
+            let set = &self.settings[i];
             let op: Box<dyn Operation> = match step.name.as_str() {
                 "probe" => Box::new(ops::probe::Probe::default()),
-                "keyframes" => Box::new(ops::keyframes::Keyframes::new(
-                    ops::keyframes::KeyframeOptions {
-                        workers: self.per_job(self.shares.encoders),
-                        ..Default::default()
-                    },
-                    dir,
-                )?),
+                "keyframes" => {
+                    let d = ops::keyframes::KeyframeOptions::default();
+                    Box::new(ops::keyframes::Keyframes::new(
+                        ops::keyframes::KeyframeOptions {
+                            workers: self.per_job(self.shares.encoders),
+                            every: set.every,
+                            max: set.max,
+                            min_interval: set.min_interval,
+                            dedup: set.dedup,
+                            max_side: set.max_side,
+                            quality: set.quality.unwrap_or(d.quality),
+                            format: set.format.unwrap_or(d.format),
+                            ..d
+                        },
+                        dir,
+                    )?)
+                }
                 name @ ("detect" | "faces") => {
                     let (shared, threshold) = self.detector(name)?;
                     Box::new(ops::detect::Detect::new(
@@ -307,34 +392,48 @@ impl Runner {
                         ops::detect::DetectOptions {
                             threshold,
                             debug_dir: self.opts.debug.then(|| dir.join("debug")),
+                            classes: set.classes.clone(),
+                            agnostic_nms: set.agnostic_nms,
                             ..Default::default()
                         },
                     ))
                 }
                 "ocr" => Box::new(ops::ocr::OcrOp::new(self.ocr()?, Default::default())),
-                "scenes" => Box::new(ops::scenes::Scenes::new(
-                    ops::scenes::SceneOptions::content(),
-                )?),
-                "audio" => Box::new(ops::audio::Audio::new(
-                    vx_media::audio::AudioFormat::default(),
-                    &dir.join("audio.wav"),
-                )?),
+                "scenes" => {
+                    let d = ops::scenes::SceneOptions::content();
+                    Box::new(ops::scenes::Scenes::new(ops::scenes::SceneOptions {
+                        threshold: set.threshold.unwrap_or(d.threshold),
+                        min_scene_len: set.min_scene_len.unwrap_or(d.min_scene_len),
+                        ..d
+                    })?)
+                }
+                "audio" => {
+                    let d = vx_media::audio::AudioFormat::default();
+                    Box::new(ops::audio::Audio::new(
+                        vx_media::audio::AudioFormat {
+                            rate: set.rate.unwrap_or(d.rate),
+                            channels: set.channels.unwrap_or(d.channels),
+                            ..d
+                        },
+                        &dir.join("audio.wav"),
+                    )?)
+                }
                 "vad" => Box::new(ops::vad::Vad::new(
                     self.vad_model.as_deref().unwrap_or(Path::new("")),
-                    0.5,
+                    set.threshold.unwrap_or(0.5) as f32,
                     1,
                 )?),
                 "transcribe" => Box::new(ops::transcribe::Transcribe::new(
                     self.whisper()?,
                     ops::transcribe::TranscribeOptions {
                         on_segment: None,
-                        language: None,
+                        language: set.language.clone(),
                         threads: self.shares.whisper,
-                        full_context: false,
+                        full_context: set.full_context,
                         vad_model: self.vad_model.clone(),
                         prompt: None,
-                        beam_size: 1,
-                        words: false,
+                        beam_size: set.beam_size.unwrap_or(1),
+                        words: set.words,
                         translate: false,
                     },
                 )?),

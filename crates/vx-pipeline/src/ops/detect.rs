@@ -114,6 +114,7 @@ pub struct DetectResult {
 pub struct DetectReport {
     #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub model: PathBuf,
+    #[serde(serialize_with = "vx_image::secs::short_f32")]
     pub threshold: f32,
     /// Present (true) with `--agnostic-nms`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]

@@ -14,6 +14,7 @@ pub struct VadReport {
     pub source: PathBuf,
     #[serde(serialize_with = "vx_image::secs::lossy_path")]
     pub model: PathBuf,
+    #[serde(serialize_with = "vx_image::secs::short_f32")]
     pub threshold: f32,
     /// Seconds of audio analysed.
     #[serde(serialize_with = "vx_image::secs::ms")]

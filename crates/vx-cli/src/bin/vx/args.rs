@@ -177,7 +177,9 @@ pub(crate) struct RunArgs {
     /// by opening them) and @LIST files (one path per line).
     #[arg(required = true)]
     pub(crate) inputs: Vec<PathBuf>,
-    /// The operations, e.g. "keyframes;[detect,faces];transcribe".
+    /// The operations, e.g. "keyframes;[detect,faces];transcribe"; options in parentheses,
+    /// e.g. "keyframes(every=5);detect(threshold=0.3,classes=person+car);transcribe(words)"
+    /// (docs/OUTPUTS.md lists them).
     #[arg(long, value_name = "SPEC")]
     pub(crate) ops: String,
     /// Output directory: one folder per input inside it.
