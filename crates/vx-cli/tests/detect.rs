@@ -476,4 +476,15 @@ fn agnostic_nms_with_the_ssd() {
         .map(|(_, d)| d.clone())
         .collect();
     assert_eq!(kept, want);
+    // Classes are filtered before the agnostic pass (as Ultralytics does): asking for the
+    // losing class keeps its box instead of losing the animal to a class not asked for.
+    let lost = &all[loser];
+    let (o, only) = detect(
+        &["horses.jpg"],
+        &["--threshold", "0.3", "--agnostic-nms", "--classes", &lost.0],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let only = dets(&only["results"][0]);
+    assert!(only.contains(lost), "{lost:?} missing from {only:?}");
+    assert!(only.iter().all(|d| d.0 == lost.0), "{only:?}");
 }

@@ -82,6 +82,25 @@ pub fn agnostic_nms(found: Vec<Detection>, iou: f32) -> Vec<Detection> {
     kept
 }
 
+/// Which detections a detector reports beyond its score threshold: only some classes
+/// (`--classes`), and overlaps suppressed across classes (`--agnostic-nms`). The class filter
+/// comes first, as in Ultralytics (a box of a class not asked for never suppresses one that
+/// is).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Selection {
+    pub agnostic: bool,
+    /// Class names (case-insensitive); None: every class.
+    pub classes: Option<Vec<String>>,
+}
+
+impl Selection {
+    pub fn allows(&self, label: &str) -> bool {
+        self.classes
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|n| n.eq_ignore_ascii_case(label)))
+    }
+}
+
 /// Class names by id, from a file of `"<id> <name>"` lines (or one name per line, ids from 0).
 #[derive(Debug, Clone, Default)]
 pub struct Labels(Vec<(u32, String)>);
@@ -164,8 +183,8 @@ pub struct SsdDetector {
     graph: SsdGraph,
     /// Score and IoU thresholds of the graph's own NMS (for [`SsdGraph::Network`]).
     nms: (f32, f32),
-    /// After TensorFlow's per-class NMS, suppress overlaps across classes too.
-    agnostic: bool,
+    /// Classes kept and, after TensorFlow's per-class NMS, overlaps suppressed across them.
+    selection: Selection,
 }
 
 /// Which part of a TF OD API SSD graph runs in ONNX Runtime.
@@ -421,7 +440,7 @@ impl SsdDetector {
             labels,
             graph,
             nms,
-            agnostic: false,
+            selection: Selection::default(),
         })
     }
 
@@ -603,8 +622,9 @@ impl SsdDetector {
                             landmarks: None,
                         }
                     })
+                    .filter(|d: &Detection| self.selection.allows(&d.label))
                     .collect();
-                if self.agnostic {
+                if self.selection.agnostic {
                     agnostic_nms(found, iou)
                 } else {
                     found
@@ -809,10 +829,11 @@ impl Detector {
     /// `agnostic_nms`): YOLO runs one NMS over every candidate instead of one per class; the
     /// SSD, whose per-class NMS is TensorFlow's, gets a second pass across classes at the
     /// graph's IoU threshold. CenterFace has one class: nothing changes.
-    pub fn set_agnostic_nms(&mut self, on: bool) {
+    /// The classes are filtered first (see [`Selection`]).
+    pub fn select(&mut self, selection: &Selection) {
         match self {
-            Detector::Ssd(d) => d.agnostic = on,
-            Detector::Yolo(d) => d.agnostic = on,
+            Detector::Ssd(d) => d.selection = selection.clone(),
+            Detector::Yolo(d) => d.selection = selection.clone(),
             Detector::CenterFace(_) => {}
         }
     }

@@ -30,8 +30,8 @@ pub struct Yolo {
     labels: Labels,
     /// IoU above which a box of the same class is suppressed.
     pub iou: f32,
-    /// Suppress across classes (one NMS over every candidate).
-    pub agnostic: bool,
+    /// Classes kept (before NMS) and NMS across classes.
+    pub selection: crate::detect::Selection,
 }
 
 /// Letterbox geometry: scale, then padding on the left/top.
@@ -76,13 +76,15 @@ pub fn letterbox(rgb: &[u8], w: usize, h: usize, tw: usize, th: usize) -> (Vec<f
 
 /// Decode a YOLO output (already flattened, `shape` = its dims) into boxes in the model's
 /// input pixels; keeps candidates with score >= `threshold`, then class-wise NMS (one NMS over
-/// all classes when `agnostic`, as Ultralytics' `agnostic_nms=True`).
+/// all classes when `agnostic`, as Ultralytics' `agnostic_nms=True`); candidates of classes
+/// `allowed` refuses are dropped before NMS (Ultralytics' `classes=`).
 pub fn decode(
     data: &[f32],
     shape: &[usize],
     threshold: f32,
     iou: f32,
     agnostic: bool,
+    allowed: &dyn Fn(u32) -> bool,
 ) -> Option<Vec<(BBox, u32, f32)>> {
     let (rows, cols) = match shape {
         [1, a, b] => (*a, *b),
@@ -127,7 +129,7 @@ pub fn decode(
             }
         }
         let score = best * obj;
-        if score < threshold {
+        if score < threshold || !allowed(best_k as u32) {
             continue;
         }
         let (cx, cy, w, h) = (at(a, 0), at(a, 1), at(a, 2), at(a, 3));
@@ -208,7 +210,7 @@ impl Yolo {
             height: h,
             labels,
             iou: 0.45,
-            agnostic: false,
+            selection: Default::default(),
         })
     }
 
@@ -241,7 +243,15 @@ impl Yolo {
             .next()
             .ok_or_else(|| run("no output".into()))?;
         let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-        let found = decode(&data, &dims, threshold, self.iou, self.agnostic)
+        let allowed = |c: u32| self.selection.allows(&self.labels.name_contiguous(c));
+        let found = decode(
+            &data,
+            &dims,
+            threshold,
+            self.iou,
+            self.selection.agnostic,
+            &allowed,
+        )
             .ok_or_else(|| run(format!("unexpected output shape {dims:?}")))?;
         let (wf, hf) = (width as f32, height as f32);
         Ok(found
@@ -296,15 +306,20 @@ mod tests {
                 data[k * 8 + a] = *v;
             }
         }
-        let out = decode(&data, &[1, 7, 8], 0.25, 0.45, false).unwrap();
+        let out = decode(&data, &[1, 7, 8], 0.25, 0.45, false, &|_| true).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].1, out[1].1), (0, 1));
         assert!((out[0].0.x - 75.0).abs() < 1e-4 && (out[0].2 - 0.9).abs() < 1e-6);
-        assert!(decode(&data, &[1, 7], 0.25, 0.45, false).is_none());
+        assert!(decode(&data, &[1, 7], 0.25, 0.45, false, &|_| true).is_none());
         // Class-agnostic: the other class at the same place is suppressed too.
-        let out = decode(&data, &[1, 7, 8], 0.25, 0.45, true).unwrap();
+        let out = decode(&data, &[1, 7, 8], 0.25, 0.45, true, &|_| true).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].1, out[0].2), (0, 0.9));
+        // Classes are filtered before NMS: asking for class 1 keeps its box, which class 0's
+        // better box would otherwise suppress.
+        let out = decode(&data, &[1, 7, 8], 0.25, 0.45, true, &|c| c == 1).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].1, out[0].2), (1, 0.7));
     }
 
     #[test]
@@ -315,7 +330,7 @@ mod tests {
             50.0, 60.0, 10.0, 20.0, 0.5, 0.9, 0.1, // score 0.45 for class 0
             10.0, 10.0, 4.0, 4.0, 0.1, 0.9, 0.9, // 0.09: dropped
         ]);
-        let out = decode(&data, &[1, 8, 7], 0.25, 0.45, false).unwrap();
+        let out = decode(&data, &[1, 8, 7], 0.25, 0.45, false, &|_| true).unwrap();
         assert_eq!(out.len(), 1);
         assert!((out[0].2 - 0.45).abs() < 1e-6);
         assert_eq!(

@@ -63,7 +63,7 @@ pub struct DetectOptions {
     /// Keep only detections of these class names (`--classes person,car`).
     pub classes: Option<Vec<String>>,
     /// Suppress overlapping boxes across classes (`--agnostic-nms`; see
-    /// [`vx_infer::detect::Detector::set_agnostic_nms`]).
+    /// [`vx_infer::detect::Selection`]).
     pub agnostic_nms: bool,
 }
 
@@ -161,7 +161,16 @@ impl Detect {
         }
     }
 
-    /// The detections of the classes asked for (all without `classes`).
+    /// What the detector reports: the classes asked for, filtered before the agnostic NMS.
+    fn selection(&self) -> vx_infer::detect::Selection {
+        vx_infer::detect::Selection {
+            agnostic: self.opts.agnostic_nms,
+            classes: self.opts.classes.clone(),
+        }
+    }
+
+    /// The detections of the classes asked for (all without `classes`): the detector filters
+    /// already; this covers CenterFace's one class.
     fn keep(&self, found: Vec<Detection>) -> Vec<Detection> {
         match &self.opts.classes {
             Some(c) => found
@@ -195,7 +204,7 @@ impl Detect {
                 .detector
                 .lock()
                 .map_err(|_| Error::failed(&self.shared.model, "detector poisoned"))?;
-            det.set_agnostic_nms(self.opts.agnostic_nms);
+            det.select(&self.selection());
             det.detect_frames(&pictures, pw, ph, source, self.opts.threshold)?
         };
         for (p, detections) in pending.into_iter().zip(found) {
@@ -332,7 +341,7 @@ impl Operation for Detect {
                     .detector
                     .lock()
                     .map_err(|_| Error::failed(&self.shared.model, "detector poisoned"))?;
-                det.set_agnostic_nms(self.opts.agnostic_nms);
+                det.select(&self.selection());
                 det.detect_scaled(&rgb.data, rgb.width, rgb.height, size, self.opts.threshold)?
             };
             let detections = self.keep(detections);
