@@ -245,6 +245,66 @@ fn subtitles_honour_the_range_and_output_directory_messages() {
     assert_eq!(v["cues"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["cues"][0]["text"], "Two");
     assert!(!text.contains("null"), "{text}");
+    // A cue still shown at --start (1.0-2.5 s, --start 2.0) was stored before the key frame a
+    // seek lands on (one every 10 frames... here the encoder's, 2.5 s apart at most): kept,
+    // by `vx subtitles` and beside keyframes in `vx run`; --end stops at the first cue past it.
+    let gop = d.path("gop.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=10",
+        "-i",
+        s(&srt),
+        "-t",
+        "5",
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        "-c:s",
+        "srt",
+        s(&gop),
+    ]);
+    let o = run_vx(&["--start", "2.0", "--end", "2.8", "subtitles", s(&gop), "--format", "txt"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), "One\n");
+    let res = d.path("res");
+    let o = run_vx(&[
+        "-q",
+        "--start",
+        "2.0",
+        "run",
+        s(&gop),
+        "--ops",
+        "keyframes;subtitles",
+        "-o",
+        s(&res),
+        "--no-index",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = std::fs::read_dir(&res)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let subs = read_json(&dir.join("subtitles.json"));
+    let texts: Vec<&str> = subs["cues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["One", "Two"], "{subs}");
+    let kf = read_json(&dir.join("keyframes.json"));
+    assert!(
+        kf["keyframes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["time"].as_f64().unwrap() >= 2.0 - 1e-6),
+        "{kf}"
+    );
     // An output "directory" that is a file: said so, the path once.
     let file = d.path("afile");
     std::fs::write(&file, b"x").unwrap();

@@ -21,6 +21,10 @@ use crate::op::{Emit, End, Flow, Input, Needs, Operation, Output, Select};
 use crate::trace::{Debug, Event};
 use crate::{Error, Result};
 
+/// Seconds a seek goes before `--start` when subtitles are decoded beside other streams: a
+/// cue that began up to this long before the start and is still shown is kept.
+pub const SUBTITLE_MARGIN: f64 = 10.0;
+
 /// A progress callback: (seconds decoded, duration).
 pub type Progress = Box<dyn FnMut(f64, Option<f64>) + Send>;
 
@@ -301,11 +305,23 @@ pub fn run_file_with(
     }
     // Where the input cannot seek (standard input), it is read from its start and what lies
     // before the range is dropped below (a failed seek attempt on a pipe loses data).
+    // Subtitles: a cue still shown at the start was stored when it began, before the key frame
+    // a seek lands on. Alone, they are read from the file's start (their packets are small
+    // and the others are discarded by the demuxer); beside video or audio the seek goes
+    // SUBTITLE_MARGIN earlier (what comes before the start is dropped by time, as always).
+    let subtitles_on = subtitle_track.is_some();
+    let subtitles_only = subtitles_on && mode.is_none() && specs.is_empty();
     if range_start > 0.0
         && src.seekable()
+        && !subtitles_only
         && (video_out.is_none() || audio_out.is_none() || subtitle_out.is_none())
     {
-        let _ = src.seek(range_start);
+        let t = if subtitles_on {
+            (range_start - SUBTITLE_MARGIN).max(0.0)
+        } else {
+            range_start
+        };
+        let _ = src.seek(t);
     }
     // Operations that cannot run, and why: a stream they need, or their producer, cannot.
     let mut cannot: Vec<Option<Status>> = vec![None; n];
@@ -534,9 +550,18 @@ pub fn run_file_with(
                         src.stop_audio();
                     }
                 }
+                // Nothing yet (sparse subtitles): the cancel flag and progress are looked at.
+                Decoded::Idle => {}
                 Decoded::Subtitle(cue) => {
-                    // --start/--end: the cues shown in the range.
-                    if cue.end <= range_start || range_end.is_some_and(|e| cue.start >= e) {
+                    // --start/--end: the cues shown in the range. Cues are stored in time
+                    // order: the first one past the end ends the subtitles.
+                    if range_end.is_some_and(|e| cue.start >= e) {
+                        subtitles_done = true;
+                        src.stop_subtitles();
+                        continue;
+                    }
+                    now_t = now_t.max(cue.start);
+                    if cue.end <= range_start {
                         continue;
                     }
                     for p in subtitle_ports.iter_mut().filter(|p| p.alive()) {

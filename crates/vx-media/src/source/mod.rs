@@ -64,7 +64,18 @@ pub enum Decoded {
     Video(VideoFrame),
     Audio(AudioBlock),
     Subtitle(crate::subtitles::Cue),
+    /// Many packets were read and nothing came out yet (sparse subtitles alone): the caller
+    /// may look at the clock, its cancel flag or its progress, then ask again.
+    Idle,
 }
+
+/// Packets read in one [`Source::next`] call with nothing to hand out before it returns
+/// [`Decoded::Idle`].
+const IDLE_PACKETS: usize = 512;
+
+/// Unreadable packets after which the file is taken as ended (as many as a damaged file
+/// can plausibly have: more means the demuxer is only failing).
+const MAX_INVALID_READS: usize = 1000;
 
 /// The subtitle stream being decoded.
 struct SubtitlePart {
@@ -83,6 +94,8 @@ pub struct Source {
     subtitles: Option<SubtitlePart>,
     out: VecDeque<AudioBlock>,
     eof: bool,
+    /// Unreadable packets so far.
+    invalid_reads: usize,
     /// Container start time in seconds (0 when unknown): the timeline's origin.
     pub start: f64,
     /// Container duration in seconds.
@@ -151,6 +164,7 @@ impl Source {
             subtitles: None,
             out: VecDeque::new(),
             eof: false,
+            invalid_reads: 0,
             start,
             duration,
             packets_read: 0,
@@ -436,9 +450,12 @@ impl Source {
             Ok(PacketRead::Invalid) => {
                 if let Some(v) = self.video.as_mut() {
                     v.counters.read_errors += 1;
-                    if v.counters.read_errors > 1000 {
-                        self.finish();
-                    }
+                }
+                // Whatever is being decoded (audio or subtitles alone too): a demuxer that
+                // only fails is at its end.
+                self.invalid_reads += 1;
+                if self.invalid_reads > MAX_INVALID_READS {
+                    self.finish();
                 }
                 return;
             }
@@ -539,6 +556,7 @@ impl Iterator for Source {
     /// The next decoded picture or audio block, in file order; None at the end (or when
     /// nothing is being decoded any more).
     fn next(&mut self) -> Option<Decoded> {
+        let mut steps = 0usize;
         loop {
             if let Some(b) = self.out.pop_front() {
                 return Some(Decoded::Audio(b));
@@ -565,6 +583,10 @@ impl Iterator for Source {
             {
                 return None;
             }
+            if steps == IDLE_PACKETS {
+                return Some(Decoded::Idle);
+            }
+            steps += 1;
             self.step();
         }
     }
