@@ -266,7 +266,16 @@ fn subtitles_honour_the_range_and_output_directory_messages() {
         "srt",
         s(&gop),
     ]);
-    let o = run_vx(&["--start", "2.0", "--end", "2.8", "subtitles", s(&gop), "--format", "txt"]);
+    let o = run_vx(&[
+        "--start",
+        "2.0",
+        "--end",
+        "2.8",
+        "subtitles",
+        s(&gop),
+        "--format",
+        "txt",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8(o.stdout).unwrap(), "One\n");
     let res = d.path("res");

@@ -494,8 +494,15 @@ fn faces_blurred_video() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 6, "every frame is detected");
-    let probe = ffprobe_json(&["-show_streams", "-show_frames", s(&out)]);
+    let probe = ffprobe_json(&["-show_streams", "-show_frames", "-show_format", s(&out)]);
     assert_eq!(probe["streams"][0]["codec_name"], "mjpeg");
+    // Each frame lasts until the next, the last one as long as the one before: 6 x 0.2 s.
+    let dur: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((dur - 1.2).abs() < 0.01, "duration {dur}");
     let frames = probe["frames"].as_array().unwrap();
     assert_eq!(frames.len(), 6);
     for (f, r) in frames.iter().zip(results) {
@@ -567,9 +574,63 @@ fn faces_blurred_video() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(!bad.exists());
+    // The same file as the JSON output: refused.
+    let o = run_vx(&[
+        "faces",
+        s(&clip),
+        "-m",
+        s(&model),
+        "--blur",
+        s(&bad),
+        "-o",
+        s(&bad),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!bad.exists());
     assert_eq!(
         std::fs::read_dir(d.path("")).unwrap().count(),
         2,
         "only pan.mp4 and hidden.mkv"
     );
+    // A video whose picture size changes midway (two MPEG-TS joined): one clear error, and
+    // no blurred file (a stream declaring one size and holding another is not written).
+    let part = |name: &str, size: &str| {
+        let p = d.path(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=5"),
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            s(&p),
+        ]);
+        std::fs::read(&p).unwrap()
+    };
+    let mut joined = part("a.ts", "160x120");
+    joined.extend(part("b.ts", "320x240"));
+    let ts = d.path("joined.ts");
+    std::fs::write(&ts, joined).unwrap();
+    let o = run_vx(&["faces", s(&ts), "-m", s(&model), "--blur", s(&bad)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("picture size changes from 160x120 to 320x240"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!bad.exists());
+    // Detection itself goes through the size change (it used to fail: one model call was
+    // given pictures of both sizes).
+    let o = run_vx(&["faces", s(&ts), "-m", s(&model)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let widths: Vec<u64> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["width"].as_u64().unwrap())
+        .collect();
+    assert_eq!(widths, [160, 320], "{v}");
 }

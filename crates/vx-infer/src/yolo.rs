@@ -252,7 +252,7 @@ impl Yolo {
             self.selection.agnostic,
             &allowed,
         )
-            .ok_or_else(|| run(format!("unexpected output shape {dims:?}")))?;
+        .ok_or_else(|| run(format!("unexpected output shape {dims:?}")))?;
         let (wf, hf) = (width as f32, height as f32);
         Ok(found
             .into_iter()

@@ -128,6 +128,11 @@ pub struct MjpegRecorder {
     first_ts: Option<u32>,
     last_pts: Option<i64>,
     frames: usize,
+    /// The last frame, written when the next one says how long it lasts (or at the end,
+    /// lasting as long as the one before it).
+    held: Option<(ff::Packet, i64)>,
+    /// The duration of the last frame written.
+    last_duration: i64,
 }
 
 impl MjpegRecorder {
@@ -166,6 +171,8 @@ impl MjpegRecorder {
             first_ts: None,
             last_pts: None,
             frames: 0,
+            held: None,
+            last_duration: 1,
         })
     }
 
@@ -203,13 +210,24 @@ impl MjpegRecorder {
         pkt.set_pts(Some(pts));
         pkt.set_dts(Some(pts));
         pkt.set_flags(ff::codec::packet::Flags::KEY);
+        if let Some((prev, at)) = self.held.take() {
+            self.emit(prev, pts - at)?;
+        }
+        self.held = Some((pkt, pts));
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Write a held frame with its duration (time-base units, at least 1).
+    fn emit(&mut self, mut pkt: ff::Packet, duration: i64) -> Result<()> {
+        let duration = duration.max(1);
+        self.last_duration = duration;
+        pkt.set_duration(duration);
         pkt.write_interleaved(&mut self.octx)
             .map_err(|e| MediaError::Encode {
                 path: self.path.clone(),
                 reason: e.to_string(),
-            })?;
-        self.frames += 1;
-        Ok(())
+            })
     }
 
     pub fn frames(&self) -> usize {
@@ -218,6 +236,10 @@ impl MjpegRecorder {
 
     /// Write the trailer and move the file to its final name.
     pub fn finish(mut self) -> Result<()> {
+        if let Some((pkt, _)) = self.held.take() {
+            let d = self.last_duration;
+            self.emit(pkt, d)?;
+        }
         self.octx.write_trailer().map_err(|e| MediaError::Encode {
             path: self.path.clone(),
             reason: e.to_string(),

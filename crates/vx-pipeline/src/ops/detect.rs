@@ -140,8 +140,18 @@ pub struct Detect {
     results: Vec<DetectResult>,
     files: Vec<PathBuf>,
     seen: usize,
-    /// The blurred video being written (`blur_video`), opened at the first frame.
-    recorder: Option<(vx_media::frames::MjpegRecorder, vx_image::jpeg::Encoder)>,
+    /// The blurred video being written (`blur_video`), opened at the first frame, with its
+    /// picture size and the time of the last frame written.
+    recorder: Option<Recorder>,
+    /// The video's frame rate (from the probe), for frames without a time.
+    frame_rate: f64,
+}
+
+struct Recorder {
+    out: vx_media::frames::MjpegRecorder,
+    jpeg: vx_image::jpeg::Encoder,
+    size: (usize, usize),
+    last: Option<f64>,
 }
 
 impl Detect {
@@ -158,6 +168,7 @@ impl Detect {
             files: Vec::new(),
             seen: 0,
             recorder: None,
+            frame_rate: 25.0,
         }
     }
 
@@ -244,19 +255,45 @@ impl Detect {
         };
         let img = self.mosaic(frame, detections)?;
         if self.recorder.is_none() {
-            let rec = vx_media::frames::MjpegRecorder::create(
-                &path,
-                img.width as u32,
-                img.height as u32,
-            )?;
-            let enc = vx_image::jpeg::Encoder::new(90).map_err(|e| Error::failed(&path, e))?;
-            self.recorder = Some((rec, enc));
+            self.recorder = Some(Recorder {
+                out: vx_media::frames::MjpegRecorder::create(
+                    &path,
+                    img.width as u32,
+                    img.height as u32,
+                )?,
+                jpeg: vx_image::jpeg::Encoder::new(90).map_err(|e| Error::failed(&path, e))?,
+                size: (img.width, img.height),
+                last: None,
+            });
         }
-        if let Some((rec, enc)) = self.recorder.as_mut() {
-            let jpeg = enc
+        let step = 1.0 / self.frame_rate;
+        let source = self.source.clone();
+        if let Some(r) = self.recorder.as_mut() {
+            // One picture size per video stream: a file whose size changes midway is refused
+            // rather than written as a stream that says one size and holds others.
+            if (img.width, img.height) != r.size {
+                return Err(Error::failed(
+                    &source,
+                    format!(
+                        "the picture size changes from {}x{} to {}x{} at {:.3} s: a blurred video keeps one size",
+                        r.size.0,
+                        r.size.1,
+                        img.width,
+                        img.height,
+                        frame.time.unwrap_or(0.0)
+                    ),
+                ));
+            }
+            let jpeg = r
+                .jpeg
                 .jpeg_rgb(&img.data, img.width, img.height)
                 .map_err(|e| Error::failed(&path, e))?;
-            rec.write_at(&jpeg, frame.time.unwrap_or(0.0))?;
+            // A frame without a time comes one frame after the last.
+            let t = frame
+                .time
+                .unwrap_or_else(|| r.last.map_or(0.0, |l| l + step));
+            r.last = Some(t);
+            r.out.write_at(&jpeg, t)?;
         }
         Ok(())
     }
@@ -311,6 +348,17 @@ impl Operation for Detect {
         self.source = input.path.clone();
         self.still = input.still;
         if self.opts.blur_video.is_some() && !input.still {
+            self.frame_rate = input
+                .probe
+                .as_ref()
+                .and_then(|p| p["streams"].as_array())
+                .and_then(|s| {
+                    s.iter()
+                        .find(|s| s["type"] == "video")
+                        .and_then(|v| v["frame_rate"].as_f64())
+                })
+                .filter(|r| r.is_finite() && *r >= 1.0 && *r <= 1000.0)
+                .unwrap_or(25.0);
             // A blurred video hides the boxes in every frame.
             return Needs {
                 video: Some(crate::op::Select::All),
@@ -363,6 +411,14 @@ impl Operation for Detect {
         }
         let picture = frame.rgb(target).map_err(|r| self.convert_err(frame, r))?;
         self.save_debug(frame, &picture)?;
+        // One model call takes pictures of one size: a video whose size changes midway (a
+        // joined stream) has the frames before the change run first.
+        if self.pending.first().is_some_and(|p| {
+            (p.picture.width, p.picture.height) != (picture.width, picture.height)
+                || p.frame.size() != frame.size()
+        }) {
+            self.flush()?;
+        }
         self.pending.push(Pending {
             frame: frame.clone(),
             picture,
@@ -375,8 +431,8 @@ impl Operation for Detect {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         self.flush()?;
-        if let Some((rec, _)) = self.recorder.take() {
-            rec.finish()?;
+        if let Some(r) = self.recorder.take() {
+            r.out.finish()?;
             if let Some(p) = &self.opts.blur_video {
                 self.files.push(p.clone());
             }

@@ -653,6 +653,12 @@ pub fn detect(
             )));
         }
         refuse_overwrite(&inputs, v)?;
+        if a.out.as_deref().is_some_and(|o| o == v.as_path()) {
+            return Err(usage(format!(
+                "--blur {}: the same file as -o; choose another",
+                v.display()
+            )));
+        }
     }
     let model = resolve_model(&a.model)?;
     let out = open_out(&inputs, a.out.as_deref())?;
