@@ -43,6 +43,9 @@ pub const WHEELS: &[Wheel] = &[
 /// A wheel is a few tens of MB; more than this is not the wheel.
 const MAX_WHEEL: u64 = 256 << 20;
 
+/// The most a zip member may inflate to (the library is about 20 MB).
+const MAX_MEMBER: usize = 512 << 20;
+
 /// The wheel for this machine's architecture.
 pub fn wheel() -> Result<&'static Wheel> {
     let arch = std::env::consts::ARCH;
@@ -132,8 +135,11 @@ pub fn install(force: bool, mut progress: impl FnMut(u64, u64)) -> Result<Instal
         std::process::id()
     ));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(lib.file_name().unwrap_or_default(), &tmp)
-        .and_then(|()| std::fs::rename(&tmp, &link))
+    #[cfg(unix)]
+    let made = std::os::unix::fs::symlink(lib.file_name().unwrap_or_default(), &tmp);
+    #[cfg(not(unix))]
+    let made = std::fs::copy(&lib, &tmp).map(|_| ());
+    made.and_then(|()| std::fs::rename(&tmp, &link))
         .with_context(|| format!("cannot link {}", link.display()))?;
     Ok(Installed {
         library: lib,
@@ -145,15 +151,16 @@ pub fn install(force: bool, mut progress: impl FnMut(u64, u64)) -> Result<Instal
 /// (stored or deflated; sizes and CRC-32 checked). For archives whose checksum was verified
 /// first: no ZIP64, no encryption, no multi-disk archives.
 pub fn zip_member(zip: &[u8], prefix: &str) -> Result<(String, Vec<u8>)> {
-    let u16_at = |i: usize| -> Result<usize> {
-        zip.get(i..i + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    let bytes = |i: usize, n: usize| -> Result<&[u8]> {
+        zip.get(i..)
+            .and_then(|s| s.get(..n))
             .ok_or_else(|| anyhow::anyhow!("truncated zip"))
     };
+    let u16_at = |i: usize| -> Result<usize> {
+        bytes(i, 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
     let u32_at = |i: usize| -> Result<u32> {
-        zip.get(i..i + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or_else(|| anyhow::anyhow!("truncated zip"))
+        bytes(i, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
     // The end of central directory record: in the last 64 KiB + 22 bytes.
     let from = zip.len().saturating_sub(22 + 0xFFFF);
@@ -173,25 +180,27 @@ pub fn zip_member(zip: &[u8], prefix: &str) -> Result<(String, Vec<u8>)> {
         let size = u32_at(at + 24)? as usize;
         let (n, extra, comment) = (u16_at(at + 28)?, u16_at(at + 30)?, u16_at(at + 32)?);
         let local = u32_at(at + 42)? as usize;
-        let name = zip
-            .get(at + 46..at + 46 + n)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .ok_or_else(|| anyhow::anyhow!("truncated zip"))?;
-        at += 46 + n + extra + comment;
+        let name = String::from_utf8_lossy(bytes(at.saturating_add(46), n)?).into_owned();
+        at = at.saturating_add(46 + n + extra + comment);
         if !name.starts_with(prefix) {
             continue;
         }
         if u32_at(local)? != 0x0403_4b50 {
             bail!("{name}: damaged zip entry");
         }
-        let start = local + 30 + u16_at(local + 26)? + u16_at(local + 28)?;
-        let raw = zip
-            .get(start..start.saturating_add(packed))
-            .ok_or_else(|| anyhow::anyhow!("{name}: truncated zip entry"))?;
+        if size > MAX_MEMBER {
+            bail!("{name}: {size} bytes inflated: more than a library");
+        }
+        let start = local
+            .saturating_add(30)
+            .saturating_add(u16_at(local.saturating_add(26))?)
+            .saturating_add(u16_at(local.saturating_add(28))?);
+        let raw =
+            bytes(start, packed).map_err(|_| anyhow::anyhow!("{name}: truncated zip entry"))?;
         let data = match method {
             0 => raw.to_vec(),
             8 => {
-                let mut out = Vec::with_capacity(size);
+                let mut out = Vec::with_capacity(size.min(64 << 20));
                 flate2::read::DeflateDecoder::new(raw)
                     .take(size as u64 + 1)
                     .read_to_end(&mut out)
@@ -246,6 +255,26 @@ mod tests {
         let i = bad.len() / 3;
         bad[i] ^= 0xff;
         assert!(zip_member(&bad, "b/lib.so").is_err());
+        // Every byte of the directory and the end record damaged in turn (0xff: offsets and
+        // sizes near 2^32), and every 4-byte field set to 0xffffffff: an error or the right
+        // bytes, never a panic or a huge allocation.
+        let dir_start = data
+            .windows(4)
+            .position(|w| w == [0x50, 0x4b, 0x01, 0x02])
+            .unwrap();
+        for i in dir_start..data.len() {
+            let mut bad = data.clone();
+            bad[i] ^= 0xff;
+            if let Ok((_, b)) = zip_member(&bad, "b/lib.so") {
+                assert_eq!(b.len(), 100_256);
+            }
+            let mut bad = data.clone();
+            let end = (i + 4).min(data.len());
+            bad[i..end].fill(0xff);
+            if let Ok((_, b)) = zip_member(&bad, "b/lib.so") {
+                assert_eq!(b.len(), 100_256);
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

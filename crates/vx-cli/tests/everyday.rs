@@ -251,13 +251,11 @@ fn doctor_reports_the_installation() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[0].starts_with("vx 0."), "{text}");
-    assert!(lines[1].starts_with("FFmpeg: libavcodec 61."), "{text}");
+    assert!(lines[1].starts_with("FFmpeg: libavcodec "), "{text}");
+    // ONNX Runtime: its library (scripts/setup installs it), or why it is missing.
+    assert!(lines[2].starts_with("ONNX Runtime: "), "{text}");
     assert!(
-        lines[2].starts_with("ONNX Runtime: ") && lines[2].contains("libonnxruntime.so.1."),
-        "{text}"
-    );
-    assert!(
-        lines[3].starts_with("whisper.cpp: ") && lines[3].contains("AVX"),
+        lines[3].starts_with("whisper.cpp: ") && lines[3].len() > 20,
         "{text}"
     );
     let o = run_vx(&["-V"]);
@@ -622,6 +620,36 @@ fn several_inputs_with_an_output_directory() {
     assert!(d.path("fv/one.json").is_file());
     let o = run_vx(&["probe", s(&folder)]);
     assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 1);
+    // A folder written into by the command is not read back as input on a second run, and
+    // a file reached twice (`folder folder/deeper`) is taken once.
+    std::fs::copy(&v1, folder.join("deeper/clip.mp4")).unwrap();
+    let kf_in = folder.join("kf");
+    for _ in 0..2 {
+        let o = run_vx(&[
+            "-q",
+            "keyframes",
+            s(&folder),
+            s(&folder.join("deeper")),
+            "-o",
+            s(&kf_in),
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o)); // one.wav has no video
+        let mut made: Vec<String> = std::fs::read_dir(&kf_in)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        made.sort();
+        assert_eq!(made, ["clip"], "{}", stderr(&o));
+        assert_eq!(
+            stderr(&o).matches("no video stream").count(),
+            1,
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = run_vx(&["-q", "audio", s(&folder), "-o", "-"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("give -o DIR"), "{}", stderr(&o));
     std::fs::create_dir_all(d.path("empty")).unwrap();
     let o = run_vx(&["probe", s(&d.path("empty"))]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

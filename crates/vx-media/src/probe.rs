@@ -68,7 +68,7 @@ pub struct StreamInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame_rate: Option<f64>,
     /// The same rate as the exact fraction FFmpeg keeps, e.g. `"30000/1001"` (what ffprobe
-    /// prints as `avg_frame_rate`).
+    /// prints as `avg_frame_rate`, or its `r_frame_rate` when the average is unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame_rate_fraction: Option<String>,
     /// Degrees the picture must be turned clockwise to display upright (0, 90, 180 or 270),

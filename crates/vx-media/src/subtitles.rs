@@ -136,7 +136,7 @@ pub fn choose_track(
     Ok(track)
 }
 
-/// A text subtitle decoder fed with its stream's packets (by [`extract`], or by the one
+/// A text subtitle decoder fed with its stream's packets (by the one
 /// demuxer of [`crate::source::Source`]).
 pub struct SubtitleDecoder {
     dec: ff::decoder::Subtitle,

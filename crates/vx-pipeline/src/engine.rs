@@ -45,7 +45,8 @@ pub struct EngineOptions {
     /// (`--video-stream N`, `--audio-stream N`); None: FFmpeg's best.
     pub video_stream: Option<usize>,
     pub audio_stream: Option<usize>,
-    /// Which subtitle stream (`--subtitle-stream N`); None: the first text one.
+    /// Which subtitle stream (`vx subtitles --stream N`), by position among the file's
+    /// subtitle streams; None: the first text one.
     pub subtitle_stream: Option<usize>,
     /// Only this part of the timeline: from `start` seconds (the demuxer seeks there) to `end`
     /// (exclusive; None: the end of the file). Frames and samples outside are not handed on.

@@ -31,7 +31,8 @@ pub enum Select {
 pub struct Needs {
     pub video: Option<Select>,
     pub audio: Option<AudioSpec>,
-    /// The cues of the text subtitle stream (the first one, or `--subtitle-stream N`).
+    /// The cues of the text subtitle stream (the first one, or the one
+    /// `EngineOptions::subtitle_stream` picks).
     pub subtitles: bool,
 }
 

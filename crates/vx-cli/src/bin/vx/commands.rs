@@ -824,23 +824,41 @@ impl stream::MediaBackend for Ffmpeg {
 static FOLDER_INPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Replace the folders among `inputs` by the files inside them, recursively and sorted, hidden
-/// entries skipped (`vx run`'s expansion, vx_pipeline::bulk::expand); files, `-` and URLs stay
-/// as given. Entries that cannot be read are reported and skipped; a folder with no file in
-/// it is a usage error.
-pub(crate) fn expand_folders(inputs: &mut Vec<PathBuf>, quiet: bool) -> Result<()> {
+/// entries skipped (`vx run`'s expansion, vx_pipeline::bulk::expand) and the command's
+/// `outputs` (folders it writes into) left out; files, `-` and URLs stay as given, and a file
+/// reached twice (`dir dir/sub`) is taken once. Entries that cannot be read are reported and
+/// skipped; a folder with no file in it is a usage error.
+pub(crate) fn expand_folders(
+    inputs: &mut Vec<PathBuf>,
+    outputs: &[PathBuf],
+    quiet: bool,
+) -> Result<()> {
     if !inputs.iter().any(|p| p.is_dir()) {
         return Ok(());
     }
     FOLDER_INPUT.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut out = Vec::new();
-    for p in inputs.drain(..) {
-        if !p.is_dir() {
+    let mut seen = std::collections::HashSet::new();
+    let mut keep = |p: PathBuf, out: &mut Vec<PathBuf>| {
+        let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(key) {
             out.push(p);
+        }
+    };
+    for p in std::mem::take(inputs) {
+        if !p.is_dir() {
+            keep(p, &mut out);
             continue;
         }
-        // Nothing is excluded as an output folder here: the commands refuse to overwrite
-        // their inputs themselves.
-        let found = vx_pipeline::bulk::expand(std::slice::from_ref(&p), Path::new(""));
+        let mut found = vx_pipeline::bulk::expand(std::slice::from_ref(&p), Path::new(""));
+        let excluded: Vec<PathBuf> = outputs
+            .iter()
+            .filter_map(|o| std::fs::canonicalize(o).ok())
+            .collect();
+        found.files.retain(|f| {
+            let f = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+            !excluded.iter().any(|o| f.starts_with(o) || &f == o)
+        });
         for (path, why) in &found.problems {
             vx_cli::say!("vx: warning: {}: {why}", path.display());
         }
@@ -850,7 +868,9 @@ pub(crate) fn expand_folders(inputs: &mut Vec<PathBuf>, quiet: bool) -> Result<(
         if !quiet && found.files.len() > 1 {
             vx_cli::say!("vx: {}: {} files", p.display(), found.files.len());
         }
-        out.extend(found.files);
+        for f in found.files {
+            keep(f, &mut out);
+        }
     }
     *inputs = out;
     Ok(())
@@ -872,9 +892,9 @@ pub fn each_input(
     ) {
         return one(file, out);
     }
-    let Some(dir) = out else {
+    let Some(dir) = out.filter(|o| o.as_os_str() != "-") else {
         return Err(usage(format!(
-            "{} inputs: give -o DIR for their outputs (one {} per input)",
+            "{} input(s) from several files or a folder: give -o DIR for their outputs (one {} per input)",
             files.len(),
             if ext.is_empty() {
                 "directory".to_string()

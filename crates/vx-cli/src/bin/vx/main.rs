@@ -612,18 +612,25 @@ fn main() -> ExitCode {
 fn run(mut cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
     // Folders where files are accepted: the files inside them, as `vx run` finds them.
+    // What the command writes into is never taken as input (a second run over `vids/` with
+    // `-o vids/kf` must not read the first run's images).
     let inputs = match &mut cli.command {
-        Command::Probe { files, .. }
-        | Command::Keyframes { files, .. }
-        | Command::Audio { files, .. }
-        | Command::Transcribe { files, .. }
-        | Command::Vad { files, .. } => Some(files),
-        Command::Detect(a) | Command::Faces(a) => Some(&mut a.inputs),
-        Command::Ocr(a) => Some(&mut a.inputs),
+        Command::Probe { files, .. } => Some((files, Vec::new())),
+        Command::Keyframes { files, out, .. } | Command::Audio { files, out, .. } => {
+            Some((files, vec![out.clone()]))
+        }
+        Command::Transcribe { files, out, .. } | Command::Vad { files, out, .. } => {
+            Some((files, out.iter().cloned().collect()))
+        }
+        Command::Detect(a) | Command::Faces(a) => Some((
+            &mut a.inputs,
+            a.annotate.iter().chain(&a.blur).cloned().collect(),
+        )),
+        Command::Ocr(a) => Some((&mut a.inputs, a.annotate.iter().cloned().collect())),
         _ => None,
     };
-    if let Some(list) = inputs {
-        commands::expand_folders(list, quiet)?;
+    if let Some((list, outputs)) = inputs {
+        commands::expand_folders(list, &outputs, quiet)?;
     }
     let media_options = cli.start.is_some()
         || cli.end.is_some()
