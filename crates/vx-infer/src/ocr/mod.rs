@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use ort::session::Session;
 use serde::Serialize;
 
-use crate::runtime::{session_dynamic as session, SessionOptions};
+use crate::runtime::{session, SessionOptions};
 use crate::{InferError, Result};
 use geom::Pt;
 use warp::Img;
