@@ -704,11 +704,29 @@ fn operation_options_in_the_spec() {
         .map(|k| k["time"].as_f64().unwrap())
         .collect();
     assert_eq!(times, [0.0, 1.0], "{kf}");
-    // Other options: not the cached result, a new one.
-    let o = run("keyframes(every=1)", &clip);
+    // Other options: not the cached result, a new one; and what takes keyframes' frames
+    // (detect) is recomputed with them, though its own options did not change.
+    let o = run("keyframes(every=1);detect", &clip);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let det = |o: &std::path::Path| read_json(&result_dir(o, "one-key.mp4").join("detect.json"));
+    assert_eq!(det(&out)["results"].as_array().unwrap().len(), 3);
+    let o = run("keyframes(every=1, max=1);detect", &clip);
     assert!(o.status.success(), "{}", stderr(&o));
     let kf = read_json(&result_dir(&out, "one-key.mp4").join("keyframes.json"));
-    assert_eq!(kf["keyframes"].as_array().unwrap().len(), 3, "{kf}");
+    assert_eq!(kf["keyframes"].as_array().unwrap().len(), 1, "{kf}");
+    assert_eq!(det(&out)["results"].as_array().unwrap().len(), 1);
+    // The same options written another way are the same result: nothing is recomputed (the
+    // files are the same files).
+    use std::os::unix::fs::MetadataExt;
+    let ino = |f: &str| {
+        std::fs::metadata(result_dir(&out, "one-key.mp4").join(f))
+            .unwrap()
+            .ino()
+    };
+    let before = (ino("keyframes.json"), ino("detect.json"));
+    let o = run("keyframes(max=1,every=1.0);detect", &clip);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!((ino("keyframes.json"), ino("detect.json")), before);
 
     // detect: the default keeps the people and the bus; these options only the bus, once.
     let o = run("detect", &bus);
@@ -748,6 +766,9 @@ fn operation_options_in_the_spec() {
         ("transcribe(words=yes)", "is a flag"),
         ("detect(classes=unicorn)", "'unicorn' is not a class"),
         ("transcribe(language=fr)", "English-only"),
+        ("vad(threshold=1)", "more than 0 and less than 1"),
+        ("scenes;keyframes(every=1)", "every= does not apply"),
+        ("ocr(text-score=0.3)", "'ocr' takes no options"),
     ] {
         let input = if spec.starts_with("transcribe") {
             &jfk

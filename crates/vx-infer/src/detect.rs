@@ -97,8 +97,15 @@ impl Selection {
     pub fn allows(&self, label: &str) -> bool {
         self.classes
             .as_ref()
-            .is_none_or(|c| c.iter().any(|n| n.eq_ignore_ascii_case(label)))
+            .is_none_or(|c| c.iter().any(|n| class_matches(n, label)))
     }
+}
+
+/// Whether a class name as asked for (`--classes`, `detect(classes=...)`) names `label`:
+/// case-insensitive, and `_` in the name also matching a space (`traffic_light` is the COCO
+/// label "traffic light", which a spec cannot spell with its space).
+pub fn class_matches(asked: &str, label: &str) -> bool {
+    asked.eq_ignore_ascii_case(label) || asked.replace('_', " ").eq_ignore_ascii_case(label)
 }
 
 /// Class names by id, from a file of `"<id> <name>"` lines (or one name per line, ids from 0).

@@ -66,7 +66,7 @@ pub struct Step {
 }
 
 impl Step {
-    /// The value of option `key`, if given (`Some(None)` for a bare flag).
+    /// Option `key` as written, if given (its `value` is None for a bare flag).
     pub fn option(&self, key: &str) -> Option<&OpOption> {
         self.options.iter().find(|o| o.key == key)
     }
@@ -132,13 +132,11 @@ pub fn parse(spec: &str) -> Result<Vec<Vec<Written>>, PlanError> {
                 skip_ws(i);
                 let (pos, key) = word(i);
                 if key.is_empty() {
-                    return Err(err(
-                        pos,
-                        match chars.get(pos) {
-                            Some(c) => format!("expected an option name, found '{c}'"),
-                            None => format!("unbalanced '(' of {name}: no ')' closes it"),
-                        },
-                    ));
+                    return Err(match chars.get(pos) {
+                        Some(c) => err(pos, format!("expected an option name, found '{c}'")),
+                        // At the end: the '(' that nothing closes.
+                        None => err(open, format!("unbalanced '(' of {name}: no ')' closes it")),
+                    });
                 }
                 skip_ws(i);
                 let mut value = None;
@@ -438,6 +436,11 @@ mod tests {
         assert!(e.what.contains("given twice"), "{e}");
         let e = plan("keyframes(every=1", KNOWN).unwrap_err();
         assert_eq!(e.pos, 9);
+        for open in ["keyframes(", "keyframes(every=1,"] {
+            let e = plan(open, KNOWN).unwrap_err();
+            assert_eq!(e.pos, 9, "{open}: {e}");
+            assert!(e.what.contains("unbalanced '('"), "{e}");
+        }
         assert!(e.what.contains("unbalanced '('"), "{e}");
         for bad in [
             "keyframes()",

@@ -126,11 +126,11 @@ impl Runner {
             };
             let known = default_labels(model, None)?.names();
             if known.is_empty() {
-                continue; // labels inside the model: checked when it loads
+                continue; // no labels file: the model's class names are known once it loads
             }
             if let Some(w) = wanted
                 .iter()
-                .find(|w| !known.iter().any(|k| k.eq_ignore_ascii_case(w)))
+                .find(|w| !known.iter().any(|k| vx_infer::detect::class_matches(w, k)))
             {
                 return Err(Error::Usage(format!(
                     "{}(classes=...): '{w}' is not a class of {} (e.g. {})",
@@ -219,24 +219,18 @@ impl Runner {
         let digest = |p: &Path| -> Result<String> {
             crate::bulk::file_digest(p).map_err(|e| Error::io(p, e))
         };
-        // An operation's options are part of its key: other options, another result.
-        let written = |step: &Step| -> serde_json::Value {
-            step.options
-                .iter()
-                .map(|o| (o.key.clone(), json!(o.value)))
-                .collect::<serde_json::Map<_, _>>()
-                .into()
-        };
-        let mut keys = Vec::new();
-        for step in &self.plan.steps {
+        let mut keys: Vec<String> = Vec::new();
+        for (i, step) in self.plan.steps.iter().enumerate() {
             let name = step.name.as_str();
+            let set = &self.settings[i];
             let (params, models): (serde_json::Value, Vec<PathBuf>) = match name {
                 "detect" | "faces" => (
-                    json!({"threshold": self.opts.threshold}),
+                    // The threshold that applies: the operation's own, else --threshold.
+                    json!({"threshold": set.threshold.unwrap_or(self.opts.threshold as f64)}),
                     vec![self.detector_models[name].clone()],
                 ),
                 "vad" => (
-                    json!({"threshold": 0.5}),
+                    json!({"threshold": set.threshold.unwrap_or(0.5)}),
                     self.vad_model.iter().cloned().collect(),
                 ),
                 "transcribe" => (
@@ -266,7 +260,11 @@ impl Runner {
             let params = json!({
                 "vx": env!("CARGO_PKG_VERSION"),
                 "params": params,
-                "options": written(step),
+                // Its options as typed (0.3 and .3, a+b and b+a, a bare flag and =true are
+                // one result), and the key of the step whose frames it takes: a consumer of
+                // frames that changed is stale too (keyframes(every=2) after every=5).
+                "options": format!("{set:?}"),
+                "input": step.input.and_then(|j| keys.get(j).cloned()),
                 "range": self.opts.range,
                 "streams": self.opts.streams,
             });
@@ -304,10 +302,10 @@ impl Runner {
                     .lock()
                     .map(|d| d.class_names())
                     .unwrap_or_default();
-                if let Some(w) = wanted
-                    .iter()
-                    .find(|w| !known.iter().any(|k| k.eq_ignore_ascii_case(w)))
-                {
+                // (A model without class names reports "class N": nothing to check against.)
+                if let Some(w) = wanted.iter().find(|w| {
+                    !known.is_empty() && !known.iter().any(|k| vx_infer::detect::class_matches(w, k))
+                }) {
                     return Err(format!(
                         "{op}(classes=...): '{w}' is not a class of {} (e.g. {})",
                         model.display(),

@@ -84,7 +84,14 @@ impl Settings {
                 }
             };
             match (step.name.as_str(), o.key.as_str()) {
-                ("keyframes", "every") => s.every = Some(positive(num(0.0, 1e9)?)?),
+                ("keyframes", "every") => {
+                    if step.input.is_some() {
+                        return Err(bad(
+                            "after a stage that hands on frames (scenes), keyframes takes those frames: every= does not apply",
+                        ));
+                    }
+                    s.every = Some(positive(num(0.0, 1e9)?)?)
+                }
                 ("keyframes", "max") => s.max = Some(int(1, u32::MAX as u64)? as usize),
                 ("keyframes", "min-interval") => s.min_interval = Some(num(0.0, 1e9)?),
                 ("keyframes", "dedup") => s.dedup = Some(int(0, 64)? as u32),
@@ -97,22 +104,34 @@ impl Settings {
                         _ => return Err(bad("is jpg or png")),
                     })
                 }
-                ("detect" | "faces" | "vad", "threshold") => s.threshold = Some(num(0.0, 1.0)?),
+                ("detect" | "faces", "threshold") => s.threshold = Some(num(0.0, 1.0)?),
+                // Silero's threshold splits speech from silence: strictly between 0 and 1.
+                ("vad", "threshold") => {
+                    let t = num(0.0, 1.0)?;
+                    if t <= 0.0 || t >= 1.0 {
+                        return Err(bad("must be more than 0 and less than 1"));
+                    }
+                    s.threshold = Some(t)
+                }
                 ("scenes", "threshold") => s.threshold = Some(positive(num(0.0, 255.0)?)?),
                 ("scenes", "min-scene-len") => s.min_scene_len = Some(int(0, 1 << 20)? as usize),
                 ("detect", "classes") => {
-                    let names: Vec<String> = value(o)
+                    // As written ('_' also matches a space: traffic_light is "traffic light"),
+                    // in one order (the order does not change what is kept).
+                    let mut names: Vec<String> = value(o)
                         .ok_or_else(|| bad("needs class names joined by '+'"))?
                         .split('+')
-                        .map(|n| n.replace('_', " "))
+                        .map(str::to_string)
                         .collect();
                     if names.iter().any(|n| n.trim().is_empty()) {
                         return Err(bad("an empty class name"));
                     }
+                    names.sort();
+                    names.dedup();
                     s.classes = Some(names);
                 }
                 ("detect", "agnostic-nms") => s.agnostic_nms = flag()?,
-                ("audio", "rate") => s.rate = Some(int(1000, 384_000)? as u32),
+                ("audio", "rate") => s.rate = Some(int(1000, 768_000)? as u32),
                 ("audio", "channels") => s.channels = Some(int(1, 8)? as u16),
                 ("transcribe", "language") => {
                     let l = value(o).ok_or_else(|| bad("needs a language code"))?;
@@ -121,7 +140,7 @@ impl Settings {
                     if !(2..=16).contains(&l.len()) || !l.chars().all(|c| c.is_ascii_alphabetic()) {
                         return Err(bad("a language such as en, fr or auto"));
                     }
-                    s.language = Some(l.to_string());
+                    s.language = Some(l.to_ascii_lowercase());
                 }
                 ("transcribe", "words") => s.words = flag()?,
                 ("transcribe", "beam-size") => s.beam_size = Some(int(1, 8)? as usize),

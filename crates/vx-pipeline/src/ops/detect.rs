@@ -186,7 +186,10 @@ impl Detect {
         match &self.opts.classes {
             Some(c) => found
                 .into_iter()
-                .filter(|d| c.iter().any(|n| n.eq_ignore_ascii_case(&d.label)))
+                .filter(|d| {
+                    c.iter()
+                        .any(|n| vx_infer::detect::class_matches(n, &d.label))
+                })
                 .collect(),
             None => found,
         }

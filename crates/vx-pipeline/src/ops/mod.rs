@@ -77,7 +77,7 @@ pub const KNOWN: &[OpInfo] = &[
         requires: None,
         accepts: Some(Kind::Frames),
         produces: None,
-        options: &["text-score"],
+        options: &[],
     },
     OpInfo {
         name: "scenes",

@@ -671,7 +671,7 @@ pub fn detect(
             .map(|d| d.class_names())
             .unwrap_or_default();
         for w in wanted {
-            if !known.iter().any(|k| k.eq_ignore_ascii_case(w)) {
+            if !known.iter().any(|k| vx_infer::detect::class_matches(w, k)) {
                 let some: Vec<&str> = known.iter().take(8).map(String::as_str).collect();
                 return Err(usage(format!(
                     "--classes {w}: not a class of {} (e.g. {})",
