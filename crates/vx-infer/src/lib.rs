@@ -12,6 +12,7 @@ pub mod ocr;
 pub mod onnx_graph;
 pub mod runtime;
 pub mod sfx;
+pub mod ssd;
 pub mod text;
 pub mod transcribe;
 pub mod transnet;

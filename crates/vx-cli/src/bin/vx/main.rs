@@ -15,6 +15,7 @@ use vx_cli::{one_line, stream};
 mod args;
 mod commands;
 mod info;
+mod inputs;
 mod mcp;
 mod progress;
 mod run;
@@ -614,7 +615,7 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
     // Folders where files are accepted: the files inside them, as `vx run` finds them.
     // What the command writes into is never taken as input (a second run over `vids/` with
     // `-o vids/kf` must not read the first run's images).
-    let inputs = match &mut cli.command {
+    let listed = match &mut cli.command {
         Command::Probe { files, .. } => Some((files, Vec::new())),
         Command::Keyframes { files, out, .. } | Command::Audio { files, out, .. } => {
             Some((files, vec![out.clone()]))
@@ -629,8 +630,8 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
         Command::Ocr(a) => Some((&mut a.inputs, a.annotate.iter().cloned().collect())),
         _ => None,
     };
-    if let Some((list, outputs)) = inputs {
-        commands::expand_folders(list, &outputs, quiet)?;
+    if let Some((list, outputs)) = listed {
+        inputs::expand_folders(list, &outputs, quiet)?;
     }
     let media_options = cli.start.is_some()
         || cli.end.is_some()
@@ -665,7 +666,7 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
             rate,
             channels,
             format,
-        } => commands::each_input(&files, Some(&out), "wav", |f, o| {
+        } => inputs::each_input(&files, Some(&out), "wav", |f, o| {
             let o = o.unwrap_or(out.as_path());
             commands::audio(f, o, rate, channels, format, quiet)
         }),
@@ -674,7 +675,7 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
             model,
             threshold,
             out,
-        } => commands::each_input(&files, out.as_deref(), "json", |f, o| {
+        } => inputs::each_input(&files, out.as_deref(), "json", |f, o| {
             commands::vad(f, &model, threshold, o, quiet)
         }),
         Command::EmbedAudio {
@@ -725,7 +726,7 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
             stream_output,
         } => {
             let ext = format.first().map_or("json", |f| f.ext());
-            commands::each_input(&files, out.as_deref(), ext, |f, o| {
+            inputs::each_input(&files, out.as_deref(), ext, |f, o| {
                 commands::transcribe(
                     f,
                     &model,
@@ -876,7 +877,7 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
                 workers: 1,
             };
             // One directory per input when there are several (each_input's "" extension).
-            commands::each_input(&files, Some(&out), "", |file, dir| {
+            inputs::each_input(&files, Some(&out), "", |file, dir| {
                 let mut opts = opts.clone();
                 if per_scene {
                     let t = video::scene_middles(file, quiet)?;
