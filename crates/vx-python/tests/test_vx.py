@@ -310,3 +310,9 @@ def test_a_pipeline_is_reused_pickled_and_reports_bad_files(talk, tmp_path, monk
         vx.Pipeline("keyframes;nonsense")
     with pytest.raises(vx.VxError, match="nope.onnx not found"):
         vx.Pipeline("detect", models={"detect": "nope.onnx"})
+    # Options of an operation, as in `vx run --ops`: applied, and a bad one refused at once.
+    few = vx.Pipeline("keyframes(every=1,max=2)", threads=2).run(talk, output=tmp_path / "f")
+    times = [k["time"] for k in json.loads((tmp_path / "f" / few["id"] / "keyframes.json").read_text())["keyframes"]]
+    assert len(times) == 2 and abs(times[1] - times[0] - 1.0) < 0.05, times
+    with pytest.raises(ValueError, match="every=0"):
+        vx.Pipeline("keyframes(every=0)")
