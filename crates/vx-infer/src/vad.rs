@@ -16,6 +16,14 @@ pub const SAMPLE_RATE: u32 = 16_000;
 pub const CHUNK: usize = 512;
 const CONTEXT: usize = 64;
 
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Silero runs (chunks scored) in this process so far: lets tests see that a plan with both
+/// `vad` and `transcribe` scores the audio once.
+pub fn probability_calls() -> u64 {
+    CALLS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct SileroVad {
     path: PathBuf,
     session: Session,
@@ -60,6 +68,7 @@ impl SileroVad {
 
     /// Speech probability of the next 512 samples (16 kHz, -1..1; shorter chunks are padded).
     pub fn probability(&mut self, chunk: &[f32]) -> Result<f32> {
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let run = |reason: String| InferError::Run {
             path: self.path.clone(),
             reason,

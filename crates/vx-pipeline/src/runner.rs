@@ -360,6 +360,11 @@ impl Runner {
     /// input, writing into `dir`; task inputs refer to positions in `steps`.
     pub fn tasks(&self, dir: &Path, steps: &[usize]) -> Result<Vec<Task>> {
         let mut tasks = Vec::new();
+        // vad and transcribe in one run: Silero scores the audio once, in transcribe, which
+        // hands the probabilities to vad (same model, same chunks: the same spans).
+        let runs = |op: &str| steps.iter().any(|&i| self.plan.steps[i].name == op);
+        let share = (runs("vad") && runs("transcribe") && self.vad_model.is_some())
+            .then(crossbeam_channel::unbounded::<ops::vad::Probs>);
         for &i in steps {
             let step = &self.plan.steps[i];
             let set = &self.settings[i];
@@ -416,25 +421,34 @@ impl Runner {
                         &dir.join("audio.wav"),
                     )?)
                 }
-                "vad" => Box::new(ops::vad::Vad::new(
-                    self.vad_model.as_deref().unwrap_or(Path::new("")),
-                    set.threshold.unwrap_or(0.5) as f32,
-                    1,
-                )?),
-                "transcribe" => Box::new(ops::transcribe::Transcribe::new(
-                    self.whisper()?,
-                    ops::transcribe::TranscribeOptions {
-                        on_segment: None,
-                        language: set.language.clone(),
-                        threads: self.shares.whisper,
-                        full_context: set.full_context,
-                        vad_model: self.vad_model.clone(),
-                        prompt: None,
-                        beam_size: set.beam_size.unwrap_or(1),
-                        words: set.words,
-                        translate: false,
-                    },
-                )?),
+                "vad" => {
+                    let model = self.vad_model.as_deref().unwrap_or(Path::new(""));
+                    let threshold = set.threshold.unwrap_or(0.5) as f32;
+                    Box::new(match &share {
+                        Some((_, rx)) => ops::vad::Vad::tapping(model, threshold, rx.clone())?,
+                        None => ops::vad::Vad::new(model, threshold, 1)?,
+                    })
+                }
+                "transcribe" => {
+                    let mut t = ops::transcribe::Transcribe::new(
+                        self.whisper()?,
+                        ops::transcribe::TranscribeOptions {
+                            on_segment: None,
+                            language: set.language.clone(),
+                            threads: self.shares.whisper,
+                            full_context: set.full_context,
+                            vad_model: self.vad_model.clone(),
+                            prompt: None,
+                            beam_size: set.beam_size.unwrap_or(1),
+                            words: set.words,
+                            translate: false,
+                        },
+                    )?;
+                    if let Some((tx, _)) = &share {
+                        t.share_probabilities(tx.clone());
+                    }
+                    Box::new(t)
+                }
                 "embed-audio" => Box::new(ops::embed_audio::EmbedAudio::new(
                     self.embed_model.as_deref().unwrap_or(Path::new("")),
                     self.shares.onnx,

@@ -114,6 +114,8 @@ pub struct Transcribe {
     offset: Option<f64>,
     tx: Option<SyncSender<Msg>>,
     worker: Option<Worker>,
+    /// The plan's vad operation, given every probability computed here.
+    share: Option<crossbeam_channel::Sender<super::vad::Probs>>,
 }
 
 impl Transcribe {
@@ -150,7 +152,17 @@ impl Transcribe {
             offset: None,
             tx: None,
             worker: None,
+            share: None,
         })
+    }
+
+    /// Hand every speech probability computed here to `to` (a plan's vad operation made with
+    /// [`super::vad::Vad::tapping`] and the same model), then `Done` once the audio is all
+    /// scored. Without a VAD model nothing is scored: nothing is shared.
+    pub fn share_probabilities(&mut self, to: crossbeam_channel::Sender<super::vad::Probs>) {
+        if self.vad.is_some() {
+            self.share = Some(to);
+        }
     }
 
     /// Start the whisper thread (on the first audio: an input without audio starts nothing).
@@ -189,6 +201,9 @@ impl Transcribe {
                 .collect::<Result<Vec<f32>, _>>()?,
             None => Vec::new(),
         };
+        if let Some(to) = &self.share {
+            let _ = to.send(super::vad::Probs::Chunks(probs.clone()));
+        }
         self.send(Msg::Audio(block, probs))
     }
 
@@ -235,6 +250,9 @@ impl Operation for Transcribe {
         end.audio_ok(&self.source)?;
         self.start();
         self.flush(true)?;
+        if let Some(to) = self.share.take() {
+            let _ = to.send(super::vad::Probs::Done);
+        }
         let total = self.total;
         self.send(Msg::End(total))?;
         self.tx = None;

@@ -27,9 +27,19 @@ pub struct VadReport {
     pub warnings: Vec<String>,
 }
 
+/// Speech probabilities handed on by the transcribe operation of the same plan, which scores
+/// the same audio with the same model in the same chunks: Silero runs once for both.
+pub enum Probs {
+    Chunks(Vec<f32>),
+    /// Every chunk was sent.
+    Done,
+}
+
 pub struct Vad {
     model: PathBuf,
-    vad: SileroVad,
+    /// Silero, or (`tap`) the probabilities transcribe computes.
+    vad: Option<SileroVad>,
+    tap: Option<crossbeam_channel::Receiver<Probs>>,
     threshold: f32,
     source: PathBuf,
     pending: Vec<f32>,
@@ -46,10 +56,35 @@ impl Vad {
         let vad = SileroVad::open(model, vx_infer::runtime::SessionOptions { threads })?;
         Ok(Vad {
             model: model.to_path_buf(),
-            vad,
+            vad: Some(vad),
+            tap: None,
             threshold,
             source: PathBuf::new(),
             pending: Vec::with_capacity(CHUNK * 2),
+            probs: Vec::new(),
+            offset: None,
+        })
+    }
+}
+
+impl Vad {
+    /// A vad operation that takes the probabilities the plan's transcribe operation computes
+    /// with the same `model` (see [`super::transcribe::Transcribe::share_probabilities`]).
+    pub fn tapping(
+        model: &Path,
+        threshold: f32,
+        probs: crossbeam_channel::Receiver<Probs>,
+    ) -> Result<Vad> {
+        if !(threshold > 0.0 && threshold < 1.0) {
+            return Err(Error::Usage("--threshold must be between 0 and 1".into()));
+        }
+        Ok(Vad {
+            model: model.to_path_buf(),
+            vad: None,
+            tap: Some(probs),
+            threshold,
+            source: PathBuf::new(),
+            pending: Vec::new(),
             probs: Vec::new(),
             offset: None,
         })
@@ -63,16 +98,22 @@ impl Operation for Vad {
 
     fn needs(&mut self, input: &Input) -> Needs {
         self.source = input.path.clone();
-        self.vad.reset();
+        if let Some(v) = self.vad.as_mut() {
+            v.reset();
+        }
         Needs::mono(SAMPLE_RATE)
     }
 
     fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
         self.offset.get_or_insert(time);
+        let Some(vad) = self.vad.as_mut() else {
+            // Tapping: the first block's time is all it needs from the audio.
+            return Ok(Flow::Stop);
+        };
         self.pending.extend_from_slice(samples);
         let full = self.pending.len() / CHUNK * CHUNK;
         for c in self.pending[..full].chunks(CHUNK) {
-            self.probs.push(self.vad.probability(c)?);
+            self.probs.push(vad.probability(c)?);
         }
         self.pending.drain(..full);
         Ok(Flow::Continue)
@@ -80,8 +121,22 @@ impl Operation for Vad {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         end.audio_ok(&self.source)?;
-        if !self.pending.is_empty() {
-            let p = self.vad.probability(&self.pending)?;
+        if let Some(rx) = self.tap.take() {
+            loop {
+                match rx.recv() {
+                    Ok(Probs::Chunks(p)) => self.probs.extend(p),
+                    Ok(Probs::Done) => break,
+                    Err(_) => {
+                        return Err(Error::failed(
+                            &self.source,
+                            "vad: the transcription it shares Silero with stopped early",
+                        ))
+                    }
+                }
+            }
+        }
+        if let (false, Some(vad)) = (self.pending.is_empty(), self.vad.as_mut()) {
+            let p = vad.probability(&self.pending)?;
             self.probs.push(p);
         }
         let duration = end.audio_samples as f64 / SAMPLE_RATE as f64;
