@@ -132,6 +132,9 @@ fn gst_receiver(port: u16, out: &Path, extra_caps: &str) -> Peer {
         "-q",
         "udpsrc",
         &format!("port={port}"),
+        // A 2560x1440 frame arrives as a burst of ~400 datagrams: more than the kernel's
+        // default receive buffer while gst-launch is slow to read (CI lost one in 8 under load).
+        "buffer-size=16777216",
         &format!("caps={caps}"),
         "!",
         "rtpjpegdepay",
