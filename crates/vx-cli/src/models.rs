@@ -190,41 +190,22 @@ pub fn fetch(
     {
         bail!("{}: is not a regular file; move it away", p.display());
     }
-    let resp = get(&url)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let total = resp
-        .header("Content-Length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(k.approx_bytes);
     // The one output writer: an unnamed temporary file, named only once its checksum is right.
     let mut out = vx_image::fsutil::OutFile::create(&dest)
         .with_context(|| format!("cannot write {}", dest.display()))?;
-    let mut body = resp.into_reader();
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut done = 0u64;
     // A server that sends more than twice the model's size is not sending the model.
     let cap = (k.approx_bytes * 2).max(16 << 20);
-    loop {
-        let n = body
-            .read(&mut buf)
-            .with_context(|| format!("{url}: download interrupted"))?;
-        if n == 0 {
-            break;
-        }
-        if done + n as u64 > cap {
-            bail!(
-                "{url}: more than {cap} bytes for a model of about {} bytes; nothing kept",
-                k.approx_bytes
-            );
-        }
-        h.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .with_context(|| format!("cannot write {}", dest.display()))?;
-        done += n as u64;
-        progress(done, total);
-    }
-    let sum = hex(&h.finalize());
+    let sum = download(
+        &url,
+        cap,
+        k.approx_bytes,
+        |chunk| {
+            out.write_all(chunk)
+                .with_context(|| format!("cannot write {}", dest.display()))
+        },
+        &mut progress,
+    )?;
     if sum != k.sha256 {
         bail!(
             "{url}: checksum mismatch (sha256 {sum}, expected {}); nothing kept",
@@ -234,6 +215,46 @@ pub fn fetch(
     out.commit()
         .with_context(|| format!("cannot write {}", dest.display()))?;
     Ok(dest)
+}
+
+/// Download `url` into `sink`, calling `progress(done, total)` as bytes arrive (`total`: the
+/// Content-Length, else `expected`); more than `cap` bytes is an error (a server that sends
+/// more is not sending the file asked for). Returns the SHA-256 (hex) of what came, for the
+/// caller to check before it keeps anything.
+pub(crate) fn download(
+    url: &str,
+    cap: u64,
+    expected: u64,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<String> {
+    let resp = get(url)?;
+    let total = resp
+        .header("Content-Length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(expected);
+    let mut body = resp.into_reader();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut done = 0u64;
+    loop {
+        let n = body
+            .read(&mut buf)
+            .with_context(|| format!("{url}: download interrupted"))?;
+        if n == 0 {
+            break;
+        }
+        if done + n as u64 > cap {
+            bail!(
+                "{url}: more than {cap} bytes for a file of about {expected} bytes; nothing kept"
+            );
+        }
+        h.update(&buf[..n]);
+        sink(&buf[..n])?;
+        done += n as u64;
+        progress(done, total);
+    }
+    Ok(hex(&h.finalize()))
 }
 
 /// GET `url` with timeouts (10 s to connect, 60 s without a byte), following at most five

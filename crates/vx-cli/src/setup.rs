@@ -9,7 +9,6 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
 /// The ONNX Runtime release vx is built and tested against.
 pub const ORT_VERSION: &str = "1.32.0";
@@ -39,6 +38,9 @@ pub const WHEELS: &[Wheel] = &[
         sha256: "2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c",
     },
 ];
+
+/// About the size of the wheels (27.8 MB for x86_64), for progress without a Content-Length.
+const WHEEL_BYTES: u64 = 28 << 20;
 
 /// A wheel is a few tens of MB; more than this is not the wheel.
 const MAX_WHEEL: u64 = 256 << 20;
@@ -91,28 +93,17 @@ pub fn install(force: bool, mut progress: impl FnMut(u64, u64)) -> Result<Instal
         Some(base) => format!("{}/{}", base.trim_end_matches('/'), w.file),
         None => w.url.to_string(),
     };
-    let resp = crate::models::get(&url)?;
-    let total = resp
-        .header("Content-Length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
     let mut data = Vec::new();
-    let mut body = resp.into_reader().take(MAX_WHEEL + 1);
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = body
-            .read(&mut buf)
-            .with_context(|| format!("{url}: download interrupted"))?;
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(&buf[..n]);
-        progress(data.len() as u64, total);
-    }
-    if data.len() as u64 > MAX_WHEEL {
-        bail!("{url}: more than {MAX_WHEEL} bytes: not the wheel; nothing kept");
-    }
-    let sum = crate::models::hex(&Sha256::digest(&data));
+    let sum = crate::models::download(
+        &url,
+        MAX_WHEEL,
+        WHEEL_BYTES,
+        |chunk| {
+            data.extend_from_slice(chunk);
+            Ok(())
+        },
+        &mut progress,
+    )?;
     if sum != w.sha256 {
         bail!(
             "{url}: checksum mismatch (sha256 {sum}, expected {}); nothing kept",

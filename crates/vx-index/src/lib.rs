@@ -459,8 +459,13 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
         }
     }
     let mut items: Vec<Item> = Vec::new();
-    if let Some(t) = outputs("transcribe") {
-        for s in t["segments"].as_array().into_iter().flatten() {
+    // Transcript segments, and embedded subtitles (what is said, exactly): speech.
+    for (op, list, data) in [
+        ("transcribe", "segments", Value::Null),
+        ("subtitles", "cues", serde_json::json!({"subtitles": true})),
+    ] {
+        let Some(t) = outputs(op) else { continue };
+        for s in t[list].as_array().into_iter().flatten() {
             let text = s["text"].as_str().unwrap_or_default().trim().to_string();
             if !text.is_empty() {
                 items.push((
@@ -469,23 +474,7 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
                     s["end"].as_f64(),
                     text,
                     None,
-                    Value::Null,
-                ));
-            }
-        }
-    }
-    // Embedded subtitles: what is said, exactly; searchable as speech like a transcript.
-    if let Some(t) = outputs("subtitles") {
-        for c in t["cues"].as_array().into_iter().flatten() {
-            let text = c["text"].as_str().unwrap_or_default().trim().to_string();
-            if !text.is_empty() {
-                items.push((
-                    "speech",
-                    c["start"].as_f64(),
-                    c["end"].as_f64(),
-                    text,
-                    None,
-                    serde_json::json!({"subtitles": true}),
+                    data.clone(),
                 ));
             }
         }

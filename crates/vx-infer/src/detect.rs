@@ -108,6 +108,26 @@ pub fn class_matches(asked: &str, label: &str) -> bool {
     asked.eq_ignore_ascii_case(label) || asked.replace('_', " ").eq_ignore_ascii_case(label)
 }
 
+/// Class names asked for checked against a model's `known` names (nothing to check when it
+/// has none: it then reports "class N"): the first unknown one, said with a few known ones.
+pub fn check_classes(
+    wanted: &[String],
+    known: &[String],
+    model: &Path,
+) -> std::result::Result<(), String> {
+    let unknown = wanted
+        .iter()
+        .find(|w| !known.is_empty() && !known.iter().any(|k| class_matches(w, k)));
+    match unknown {
+        None => Ok(()),
+        Some(w) => Err(format!(
+            "'{w}' is not a class of {} (e.g. {})",
+            model.display(),
+            known.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
 /// Class names by id, from a file of `"<id> <name>"` lines (or one name per line, ids from 0).
 #[derive(Debug, Clone, Default)]
 pub struct Labels(Vec<(u32, String)>);

@@ -124,21 +124,11 @@ impl Runner {
             ) else {
                 continue;
             };
+            // The names the detector will report (the labels beside the model; a model
+            // without them reports "class N" and is not checked).
             let known = default_labels(model, None)?.names();
-            if known.is_empty() {
-                continue; // no labels file: the model's class names are known once it loads
-            }
-            if let Some(w) = wanted
-                .iter()
-                .find(|w| !known.iter().any(|k| vx_infer::detect::class_matches(w, k)))
-            {
-                return Err(Error::Usage(format!(
-                    "{}(classes=...): '{w}' is not a class of {} (e.g. {})",
-                    step.name,
-                    model.display(),
-                    known.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
-                )));
-            }
+            vx_infer::detect::check_classes(wanted, &known, model)
+                .map_err(|e| Error::Usage(format!("{}(classes=...): {e}", step.name)))?;
         }
         let detectors = detector_models.keys().map(|k| (*k, Lazy::new())).collect();
         let whisper_model = if has("transcribe") {
@@ -294,24 +284,6 @@ impl Runner {
                     "{op}: threshold {wanted} is below the model's own cut-off ({applied}) in {}: {applied} applies",
                     model.display()
                 ));
-            }
-            // Class names asked for must be the model's.
-            if let Some(wanted) = self.step_settings(op).and_then(|s| s.classes.as_ref()) {
-                let known = shared
-                    .detector
-                    .lock()
-                    .map(|d| d.class_names())
-                    .unwrap_or_default();
-                // (A model without class names reports "class N": nothing to check against.)
-                if let Some(w) = wanted.iter().find(|w| {
-                    !known.is_empty() && !known.iter().any(|k| vx_infer::detect::class_matches(w, k))
-                }) {
-                    return Err(format!(
-                        "{op}(classes=...): '{w}' is not a class of {} (e.g. {})",
-                        model.display(),
-                        known.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
-                    ));
-                }
             }
             Ok((shared, applied))
         })

@@ -1,6 +1,8 @@
 //! The product's operations driven directly, without the binary or a file to demux: synthetic
 //! pictures (`VideoFrame::from_rgb`) and audio samples are pushed into each operation through
 //! its contract (needs → video/audio → finish), and the reports are checked on content.
+mod common;
+use common::need;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -8,15 +10,6 @@ use vx_media::source::VideoFrame;
 use vx_pipeline::frame::Frame;
 use vx_pipeline::op::{Emit, End, Flow, Input, Operation, Output};
 use vx_pipeline::ops;
-
-fn need(rel: &str) -> PathBuf {
-    let base = std::env::var_os("VX_ASSETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets"));
-    let p = base.join(rel);
-    assert!(p.exists(), "missing test asset {}", p.display());
-    p
-}
 
 fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vx-ops-{tag}-{}", std::process::id()));

@@ -1,20 +1,13 @@
 //! A plan with both `vad` and `transcribe` scores the audio with Silero once (transcribe hands
 //! its probabilities to vad), and vad's spans are exactly those of vad alone. Alone in its test
 //! binary: it counts Silero's runs in the process.
-use std::path::{Path, PathBuf};
+mod common;
+use common::need;
+use std::path::PathBuf;
 
 use vx_pipeline::engine::{run_file, EngineOptions, Task};
 use vx_pipeline::ops;
 use vx_pipeline::runner::{Runner, RunnerOptions};
-
-fn need(rel: &str) -> PathBuf {
-    let base = std::env::var_os("VX_ASSETS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets"));
-    let p = base.join(rel);
-    assert!(p.exists(), "missing test asset {}", p.display());
-    p
-}
 
 #[test]
 fn vad_and_transcribe_score_the_audio_once() {

@@ -180,21 +180,6 @@ impl Detect {
         }
     }
 
-    /// The detections of the classes asked for (all without `classes`): the detector filters
-    /// already; this covers CenterFace's one class.
-    fn keep(&self, found: Vec<Detection>) -> Vec<Detection> {
-        match &self.opts.classes {
-            Some(c) => found
-                .into_iter()
-                .filter(|d| {
-                    c.iter()
-                        .any(|n| vx_infer::detect::class_matches(n, &d.label))
-                })
-                .collect(),
-            None => found,
-        }
-    }
-
     fn convert_err(&self, frame: &Frame, reason: String) -> Error {
         Error::Media(MediaError::Convert {
             path: self.source.clone(),
@@ -222,7 +207,6 @@ impl Detect {
             det.detect_frames(&pictures, pw, ph, source, self.opts.threshold)?
         };
         for (p, detections) in pending.into_iter().zip(found) {
-            let detections = self.keep(detections);
             let annotated = self.annotate(&p.frame, &detections)?;
             let blurred = self.blur(&p.frame, &detections)?;
             self.record(&p.frame, &detections)?;
@@ -395,7 +379,6 @@ impl Operation for Detect {
                 det.select(&self.selection());
                 det.detect_scaled(&rgb.data, rgb.width, rgb.height, size, self.opts.threshold)?
             };
-            let detections = self.keep(detections);
             let annotated = self.annotate(frame, &detections)?;
             let blurred = self.blur(frame, &detections)?;
             self.results.push(DetectResult {

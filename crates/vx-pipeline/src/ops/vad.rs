@@ -50,20 +50,27 @@ pub struct Vad {
 impl Vad {
     /// `threads`: ONNX Runtime intra-op threads for the model.
     pub fn new(model: &Path, threshold: f32, threads: usize) -> Result<Vad> {
-        if !(threshold > 0.0 && threshold < 1.0) {
-            return Err(Error::Usage("--threshold must be between 0 and 1".into()));
-        }
+        check_threshold(threshold)?;
         let vad = SileroVad::open(model, vx_infer::runtime::SessionOptions { threads })?;
-        Ok(Vad {
+        Ok(Vad::with(model, threshold, Some(vad), None))
+    }
+
+    fn with(
+        model: &Path,
+        threshold: f32,
+        vad: Option<SileroVad>,
+        tap: Option<crossbeam_channel::Receiver<Probs>>,
+    ) -> Vad {
+        Vad {
             model: model.to_path_buf(),
-            vad: Some(vad),
-            tap: None,
+            vad,
+            tap,
             threshold,
             source: PathBuf::new(),
             pending: Vec::with_capacity(CHUNK * 2),
             probs: Vec::new(),
             offset: None,
-        })
+        }
     }
 }
 
@@ -75,20 +82,16 @@ impl Vad {
         threshold: f32,
         probs: crossbeam_channel::Receiver<Probs>,
     ) -> Result<Vad> {
-        if !(threshold > 0.0 && threshold < 1.0) {
-            return Err(Error::Usage("--threshold must be between 0 and 1".into()));
-        }
-        Ok(Vad {
-            model: model.to_path_buf(),
-            vad: None,
-            tap: Some(probs),
-            threshold,
-            source: PathBuf::new(),
-            pending: Vec::new(),
-            probs: Vec::new(),
-            offset: None,
-        })
+        check_threshold(threshold)?;
+        Ok(Vad::with(model, threshold, None, Some(probs)))
     }
+}
+
+fn check_threshold(threshold: f32) -> Result<()> {
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return Err(Error::Usage("--threshold must be between 0 and 1".into()));
+    }
+    Ok(())
 }
 
 impl Operation for Vad {

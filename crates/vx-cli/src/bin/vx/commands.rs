@@ -670,16 +670,8 @@ pub fn detect(
             .lock()
             .map(|d| d.class_names())
             .unwrap_or_default();
-        for w in wanted {
-            if !known.iter().any(|k| vx_infer::detect::class_matches(w, k)) {
-                let some: Vec<&str> = known.iter().take(8).map(String::as_str).collect();
-                return Err(usage(format!(
-                    "--classes {w}: not a class of {} (e.g. {})",
-                    model.display(),
-                    some.join(", ")
-                )));
-            }
-        }
+        vx_infer::detect::check_classes(wanted, &known, &model)
+            .map_err(|e| usage(format!("--classes: {e}")))?;
     }
     let opts = ops::detect::DetectOptions {
         threshold,

@@ -25,6 +25,10 @@ pub(crate) fn expand_folders(
         return Ok(());
     }
     FOLDER_INPUT.store(true, std::sync::atomic::Ordering::Relaxed);
+    let excluded: Vec<PathBuf> = outputs
+        .iter()
+        .filter_map(|o| std::fs::canonicalize(o).ok())
+        .collect();
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut keep = |p: PathBuf, out: &mut Vec<PathBuf>| {
@@ -39,10 +43,6 @@ pub(crate) fn expand_folders(
             continue;
         }
         let mut found = vx_pipeline::bulk::expand(std::slice::from_ref(&p), Path::new(""));
-        let excluded: Vec<PathBuf> = outputs
-            .iter()
-            .filter_map(|o| std::fs::canonicalize(o).ok())
-            .collect();
         found.files.retain(|f| {
             let f = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
             !excluded.iter().any(|o| f.starts_with(o) || &f == o)
