@@ -30,9 +30,10 @@ pub(crate) struct DetectArgs {
     #[arg(required = true)]
     pub(crate) inputs: Vec<PathBuf>,
     /// Model file, or a name looked up in the model directory (with or without .onnx; see
-    /// `vx models list`).
+    /// `vx models list`); default: ssd_mobilenet_v2_coco.onnx (detect) or centerface.onnx
+    /// (faces) there.
     #[arg(short, long)]
-    pub(crate) model: String,
+    pub(crate) model: Option<String>,
     /// Class names ("<id> <name>" or one name per line); default: coco_labels_90.txt beside
     /// the model when there is one.
     #[arg(long)]
@@ -69,8 +70,8 @@ pub(crate) struct DetectArgs {
     /// Write the JSON here instead of stdout (atomically).
     #[arg(short, long, value_name = "OUT.json")]
     pub(crate) out: Option<PathBuf>,
-    /// Inference threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
+    /// The global --threads.
+    #[arg(skip)]
     pub(crate) threads: usize,
 }
 
@@ -107,8 +108,8 @@ pub(crate) struct OcrArgs {
     /// Write the JSON here instead of stdout (atomically).
     #[arg(short, long, value_name = "OUT.json")]
     pub(crate) out: Option<PathBuf>,
-    /// Inference threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
+    /// The global --threads.
+    #[arg(skip)]
     pub(crate) threads: usize,
 }
 
@@ -189,8 +190,8 @@ pub(crate) struct RunArgs {
     /// default each operation looks for its usual model there (`vx models list`).
     #[arg(short = 'm', long = "model", value_name = "OP=MODEL")]
     pub(crate) models: Vec<String>,
-    /// Thread budget for everything (decoding, encoding, models); 0 = one per core.
-    #[arg(long, default_value_t = 0)]
+    /// The global --threads.
+    #[arg(skip)]
     pub(crate) threads: usize,
     /// Per-stage timings, queue depths, the frames handed to models (OUTDIR/<id>/debug/) and
     /// a Chrome trace-event file (OUTDIR/<id>/trace.json, opens in Perfetto).

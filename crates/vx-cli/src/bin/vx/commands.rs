@@ -287,6 +287,27 @@ pub(crate) fn resolve_model(model: &str) -> Result<PathBuf> {
     vx_cli::models::resolve(model)
 }
 
+/// The model of operation `op`: `given` (a path or a name in the model directory), else the
+/// first of the operation's usual names found in the model directory
+/// (vx_pipeline::ops::default_models) — for the single commands and `vx run` alike. `flag`
+/// is how the user gives one (`--model PATH`, `--model OP=PATH`).
+pub(crate) fn model_for(op: &str, given: Option<&str>, flag: &str) -> Result<PathBuf> {
+    if let Some(m) = given {
+        return resolve_model(m);
+    }
+    let names = ops::default_models(op);
+    names
+        .iter()
+        .find_map(|n| resolve_model(n).ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{op}: no model given ({flag}) and none of {} in the model directory {} (`vx models list` says how to get them)",
+                names.join(", "),
+                vx_cli::models::model_dir().display()
+            )
+        })
+}
+
 pub(crate) fn open_detector(
     model: &Path,
     family: Option<vx_infer::detect::Family>,
@@ -471,9 +492,10 @@ pub fn audio(
 
 pub fn vad(
     file: &Path,
-    model: &str,
+    model: &Path,
     threshold: f32,
     out: Option<&Path>,
+    threads: usize,
     quiet: bool,
 ) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&threshold) {
@@ -481,29 +503,40 @@ pub fn vad(
             "--threshold {threshold}: a speech probability threshold is between 0 and 1"
         )));
     }
-    let model = resolve_model(model)?;
     let out = open_out(&[file], out)?;
-    let op = ops::vad::Vad::new(&model, threshold, 0).map_err(lift)?;
+    let op = ops::vad::Vad::new(model, threshold, threads).map_err(lift)?;
     let o = single(file, Box::new(op), engine("vad", 0, quiet), quiet)?;
     warn_all(file, &o.warnings);
     emit(out, &json_text(&o.report.to_json(), true)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// `vx embed-audio`; `npy` Some(None): beside the JSON output (`out` with .npy).
 pub fn embed_audio(
     file: &Path,
-    model: &str,
+    model: &Path,
     out: Option<&Path>,
-    npy: Option<PathBuf>,
+    npy: Option<Option<&Path>>,
+    threads: usize,
     quiet: bool,
 ) -> Result<ExitCode> {
-    let model = resolve_model(model)?;
+    let npy = match npy {
+        Some(None) => Some(
+            out.filter(|o| o.as_os_str() != "-")
+                .ok_or_else(|| {
+                    usage("--npy without a name goes beside -o OUT.json: give -o, or --npy OUT.npy")
+                })?
+                .with_extension("npy"),
+        ),
+        Some(Some(n)) => Some(n.to_path_buf()),
+        None => None,
+    };
     two_outputs(out, npy.as_deref())?;
     let out = open_out(&[file], out)?;
     if let Some(n) = &npy {
         refuse_overwrite(&[file], n)?;
     }
-    let op = ops::embed_audio::EmbedAudio::new(&model, 0, npy).map_err(lift)?;
+    let op = ops::embed_audio::EmbedAudio::new(model, threads, npy).map_err(lift)?;
     let o = single(file, Box::new(op), engine("embed-audio", 0, quiet), quiet)?;
     warn_all(file, &o.warnings);
     emit(out, &json_text(&o.report.to_json(), false)?)?;
@@ -540,14 +573,13 @@ pub(crate) fn vad_for(model: &Path, vad_model: Option<&str>) -> Result<PathBuf> 
 
 pub fn transcribe(
     file: &Path,
-    model: &str,
+    model: &Path,
     formats: &[TextFormat],
     out: Option<&Path>,
     f: TranscribeFlags,
     quiet: bool,
 ) -> Result<ExitCode> {
     use vx_infer::transcribe::{to_srt, to_vtt, Segment};
-    let model = resolve_model(model)?;
     let mut formats = formats.to_vec();
     formats.dedup();
     // One output per format: OUT itself for one, OUT with each extension for several. With
@@ -573,9 +605,9 @@ pub fn transcribe(
     let vad_model = if f.no_vad {
         None
     } else {
-        Some(vad_for(&model, f.vad_model.as_deref())?)
+        Some(vad_for(model, f.vad_model.as_deref())?)
     };
-    let shared = ops::transcribe::SharedWhisper::open(&model).map_err(lift)?;
+    let shared = ops::transcribe::SharedWhisper::open(model).map_err(lift)?;
     let op = ops::transcribe::Transcribe::new(
         shared,
         ops::transcribe::TranscribeOptions {
@@ -660,7 +692,7 @@ pub fn detect(
             )));
         }
     }
-    let model = resolve_model(&a.model)?;
+    let model = model_for(name, a.model.as_deref(), "--model PATH")?;
     let out = open_out(&inputs, a.out.as_deref())?;
     let shared = open_detector(&model, family, a.labels.as_deref(), a.threads)?;
     let threshold = detect_threshold(&shared, a.threshold)?;

@@ -64,6 +64,12 @@ pub(crate) fn expand_folders(
     Ok(())
 }
 
+/// Whether `files` are run as several inputs (one output each inside `-o DIR`): more than
+/// one, or any that came from a folder.
+pub(crate) fn several(files: &[PathBuf]) -> bool {
+    files.len() != 1 || FOLDER_INPUT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A single-input command over several inputs: one input runs as it always did (`out` as
 /// given, or stdout); several need `-o DIR`, which gets one `<stem>.<ext>` per input (a stem
 /// that repeats gets the input's path hash; an empty `ext`: one directory `<stem>` each). An input that fails prints its error line and the
@@ -74,10 +80,7 @@ pub fn each_input(
     ext: &str,
     mut one: impl FnMut(&Path, Option<&Path>) -> Result<ExitCode>,
 ) -> Result<ExitCode> {
-    if let ([file], false) = (
-        files,
-        FOLDER_INPUT.load(std::sync::atomic::Ordering::Relaxed),
-    ) {
+    if let (false, [file]) = (several(files), files) {
         return one(file, out);
     }
     let Some(dir) = out.filter(|o| o.as_os_str() != "-") else {

@@ -27,20 +27,8 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         given.push((op.to_string(), path.to_string()));
     }
     let model_for = |op: &str| -> Result<PathBuf> {
-        if let Some((_, m)) = given.iter().find(|(o, _)| o == op) {
-            return resolve_model(m);
-        }
-        let names = ops::default_models(op);
-        names
-            .iter()
-            .find_map(|n| resolve_model(n).ok())
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{op}: no model given (--model {op}=PATH) and none of {} in the model directory {}",
-                    names.join(", "),
-                    vx_cli::models::model_dir().display()
-                )
-            })
+        let m = given.iter().find(|(o, _)| o == op).map(|(_, m)| m.as_str());
+        model_for(op, m, &format!("--model {op}=PATH"))
     };
     // The plan, its model files (checked now) and its models (loaded by the first input
     // that needs them), shared with the Python package (vx_pipeline::runner).

@@ -1,5 +1,5 @@
 //! `vx scenes`, `vx subtitles` and `vx ocr`, and the scene pass of `vx keyframes --per-scene`.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -8,21 +8,48 @@ use vx_pipeline::ops;
 use super::commands::*;
 use crate::{SceneDetector, TextFormat};
 
+/// `vx subtitles --list`: each input's subtitle streams, one JSON line each (with several
+/// inputs, each line names its file). An input that cannot be read is reported and the others
+/// go on.
+pub fn subtitle_tracks(files: &[PathBuf], out: Option<&Path>) -> Result<ExitCode> {
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let out = open_out(&inputs, out)?;
+    let mut text = String::new();
+    let mut failed = false;
+    for file in files {
+        match vx_media::subtitles::tracks(file) {
+            Ok(tracks) => {
+                for t in tracks {
+                    let mut v = serde_json::to_value(&t)?;
+                    if let (true, Some(m)) = (files.len() > 1, v.as_object_mut()) {
+                        m.insert("file".into(), file.to_string_lossy().into());
+                    }
+                    text.push_str(&serde_json::to_string(&v)?);
+                    text.push('\n');
+                }
+            }
+            Err(e) => {
+                vx_cli::say!("vx: error: {}", vx_cli::one_line(&e.into()));
+                failed = true;
+            }
+        }
+    }
+    emit(out, text.as_bytes())?;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// `vx subtitles`.
 pub fn subtitles(
     file: &Path,
     stream: Option<usize>,
-    list: bool,
     format: TextFormat,
     out: Option<&Path>,
 ) -> Result<ExitCode> {
     use vx_infer::transcribe::{to_srt, to_vtt, Segment};
-    if list {
-        for t in vx_media::subtitles::tracks(file)? {
-            vx_cli::outln!("{}", serde_json::to_string(&t)?);
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
     let out = open_out(&[file], out)?;
     // The `subtitles` operation alone (--start/--end: the cues shown in the range).
     let mut opts = engine("subtitles", 0, true);
@@ -61,34 +88,35 @@ pub fn subtitles(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The options of `vx scenes` besides its input and output.
+pub struct SceneArgs<'a> {
+    pub detector: SceneDetector,
+    pub threshold: Option<f64>,
+    pub min_scene_len: usize,
+    pub model: &'a str,
+    pub csv: bool,
+    pub threads: usize,
+}
+
 /// `vx scenes`.
-#[allow(clippy::too_many_arguments)]
-pub fn scenes(
-    file: &Path,
-    detector: SceneDetector,
-    threshold: Option<f64>,
-    min_scene_len: usize,
-    model: &str,
-    csv: bool,
-    out: Option<&Path>,
-    quiet: bool,
-) -> Result<ExitCode> {
+pub fn scenes(file: &Path, a: &SceneArgs, out: Option<&Path>, quiet: bool) -> Result<ExitCode> {
     use ops::scenes::{SceneOptions, Scenes, ScenesReport};
-    let mut opts = match detector {
+    let mut opts = match a.detector {
         SceneDetector::Content => SceneOptions::content(),
         SceneDetector::Adaptive => SceneOptions::adaptive(),
-        SceneDetector::Transnet => SceneOptions::transnet(&resolve_model(model)?),
+        SceneDetector::Transnet => SceneOptions::transnet(&resolve_model(a.model)?),
     };
-    if let Some(t) = threshold {
+    if let Some(t) = a.threshold {
         opts.threshold = t;
     }
-    opts.min_scene_len = min_scene_len;
+    opts.min_scene_len = a.min_scene_len;
+    opts.threads = a.threads;
     let out = open_out(&[file], out)?;
     let op = Scenes::new(opts).map_err(lift)?;
     let o = single(file, Box::new(op), engine("scenes", 0, quiet), quiet)?;
     warn_all(file, &o.warnings);
     let r: ScenesReport = typed(o)?;
-    let body = if csv {
+    let body = if a.csv {
         // PySceneDetect's `list-scenes` layout (without its timecode line).
         let mut t = String::from("Scene Number,Start Frame,Start Timecode,Start Time (seconds),End Frame,End Timecode,End Time (seconds),Length (frames),Length (timecode),Length (seconds)\n");
         let tc = |s: f64| vx_infer::transcribe::stamp(s, '.');
