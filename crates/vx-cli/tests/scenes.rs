@@ -154,8 +154,10 @@ fn frames_per_scene_and_at_times() {
         .iter()
         .map(|k| k["time"].as_f64().unwrap())
         .collect();
-    // Scenes 0-3 s, 3-6 s, 6-12 s: their middles (the first frame at or after).
-    assert_eq!(times, [1.52, 4.52, 9.0], "{j}");
+    // Scenes 0-3 s, 3-6 s, 6-12 s (frames 0-74, 75-149, 150-299): their middle frames
+    // (start_frame + end_frame) / 2 = 37, 112, 224. (The midpoint of the times, 1.5 s, gave
+    // frame 38, and a one-frame scene at the end no frame at all.)
+    assert_eq!(times, [1.48, 4.48, 8.96], "{j}");
     let out = d.path("at");
     let o = run_vx(&[
         "-q",

@@ -81,6 +81,20 @@ fn shared_media_are_found_by_words_meaning_objects_and_text() {
     let o = with_models(&["search", s(&index), "zzzzqqqq", "--kind", "speech"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty());
+    // An empty or blank query, -k 0, a queries file without a query: usage errors (an empty
+    // text was "like" everything by meaning: 10 arbitrary hits, exit 0).
+    let blank = d.path("blank.txt");
+    std::fs::write(&blank, "\n  \n").unwrap();
+    for args in [
+        vec!["search", s(&index), ""],
+        vec!["search", s(&index), "  "],
+        vec!["search", s(&index), "bus", "-k", "0"],
+        vec!["search", s(&index), "--queries", s(&blank)],
+    ] {
+        let o = with_models(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty() && stderr(&o).starts_with("vx: error:"));
+    }
     // The same index for an agent: `vx mcp` over stdio (JSON-RPC 2.0, one message a line).
     let pet = d.path("elsewhere/pet.jpg");
     std::fs::create_dir_all(pet.parent().unwrap()).unwrap();

@@ -198,6 +198,11 @@ impl Index {
         kind: Option<Kind>,
         embedder: Option<&mut TextEmbedder>,
     ) -> Result<Vec<Hit>> {
+        // Nothing to look for finds nothing (by meaning, an empty text is a little like
+        // everything: 10 arbitrary hits).
+        if query.trim().is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
         let err = |e| self.err(e);
         let kind_s = kind.map(Kind::as_str);
         // Full text.

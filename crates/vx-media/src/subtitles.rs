@@ -31,6 +31,10 @@ pub struct Cue {
     #[serde(serialize_with = "vx_image::secs::ms")]
     pub end: f64,
     pub text: String,
+    /// The text was not UTF-8 (a file in another character set): its bytes that are not
+    /// were replaced by U+FFFD. Not in the JSON; the report warns.
+    #[serde(skip)]
+    pub not_utf8: bool,
 }
 
 fn is_bitmap(codec: &str) -> bool {
@@ -171,8 +175,13 @@ impl SubtitleDecoder {
                 path: path.into(),
                 reason: e.to_string(),
             })?;
-        // SAFETY: plain field write on a codec context that is not opened yet.
-        unsafe { (*cctx.as_mut_ptr()).pkt_timebase = tb.into() };
+        // SAFETY: plain field writes on a codec context that is not opened yet. Text that is not
+        // UTF-8 is passed through unchecked (FFmpeg would drop the whole cue) and read lossily
+        // below.
+        unsafe {
+            (*cctx.as_mut_ptr()).pkt_timebase = tb.into();
+            (*cctx.as_mut_ptr()).sub_charenc_mode = ff::ffi::FF_SUB_CHARENC_MODE_IGNORE;
+        }
         let dec = cctx
             .decoder()
             .open_as(codec)
@@ -208,11 +217,35 @@ impl SubtitleDecoder {
             0 | u32::MAX => at + ts_seconds(packet.duration(), tb).unwrap_or(0.0),
             e => at + e as f64 / 1000.0,
         };
+        // The rectangles' text as bytes (ffmpeg-next's `get` assumes UTF-8, which the decoder
+        // no longer checks).
+        let bytes = |p: *const std::os::raw::c_char| -> Vec<u8> {
+            if p.is_null() {
+                return Vec::new();
+            }
+            // SAFETY: a NUL-terminated string owned by the decoded subtitle, read while it lives.
+            unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes().to_vec()
+        };
         let mut text = Vec::new();
+        let mut not_utf8 = false;
+        let mut lossy = |b: Vec<u8>| match String::from_utf8(b) {
+            Ok(t) => t,
+            Err(e) => {
+                not_utf8 = true;
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
+        };
         for r in sub.rects() {
             match r {
-                ff::subtitle::Rect::Ass(a) => text.push(ass_text(a.get())),
-                ff::subtitle::Rect::Text(t) => text.push(t.get().trim().to_string()),
+                // SAFETY: the rectangle's own fields, read while `sub` lives.
+                ff::subtitle::Rect::Ass(a) => {
+                    text.push(ass_text(&lossy(bytes(unsafe { (*a.as_ptr()).ass }))))
+                }
+                ff::subtitle::Rect::Text(t) => text.push(
+                    lossy(bytes(unsafe { (*t.as_ptr()).text }))
+                        .trim()
+                        .to_string(),
+                ),
                 _ => {}
             }
         }
@@ -221,6 +254,7 @@ impl SubtitleDecoder {
             start,
             end: end.max(start),
             text,
+            not_utf8,
         })
     }
 }

@@ -141,9 +141,12 @@ pub fn every_takes(next: &mut Option<f64>, step: f64, time: Option<f64>) -> bool
     if next.is_some_and(|n| t + 1e-6 < n) {
         return false;
     }
-    // The next sample is the first multiple of `step` (from the first one) after t.
+    // The next sample is the first multiple of `step` (from the first one) after t, with the
+    // same tolerance as the test above: a frame taken as the sample at 0.6 must not leave
+    // 0.6000000000000001 as the next one (the frame after it was taken too: 47 frames for
+    // 6 s at --every 0.2).
     let base = next.unwrap_or(t);
-    *next = Some(base + (((t - base) / step).floor() + 1.0) * step);
+    *next = Some(base + (((t - base + 1e-6) / step).floor() + 1.0) * step);
     true
 }
 
@@ -612,7 +615,12 @@ pub fn run_file_with(
         let video_info = src.video_info().cloned();
         // Packets skipped on purpose (a --start seek, an --end) are not damage.
         let video_warnings = src.video_warnings(stopped_early || range_start > 0.0);
-        let no_frame_detail = src.no_frame_detail();
+        // After a --start seek the packets before it were not read: not a truncation.
+        let no_frame_detail = if range_start > 0.0 {
+            Some(format!("no frame from {range_start:.3} s on"))
+        } else {
+            src.no_frame_detail()
+        };
         let video_packets = src
             .video_counters()
             .map_or((0, 0), |c| (c.packets_read, c.decode_errors));

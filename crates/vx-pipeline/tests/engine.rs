@@ -332,3 +332,40 @@ fn missing_streams_skip_their_operations() {
     let o = run.ops.into_iter().nth(1).unwrap().output.unwrap();
     assert_eq!(o.report.to_json()["samples"], 8000);
 }
+
+#[test]
+fn every_step_takes_one_frame_per_interval() {
+    // Regression: the sample taken at 0.6 (0.2 * 3 in floating point) left 0.6000000000000001
+    // as the next one, so the frame after it was taken too: 47 frames for 6 s of 25 fps at
+    // --every 0.2, 75 instead of 60 at 0.1. Times as a decoder gives them (pts / 12800).
+    use vx_pipeline::engine::every_takes;
+    for (step, want) in [
+        (0.2, 30usize),
+        (0.1, 60),
+        (0.5, 12),
+        (1.0 / 3.0, 18),
+        (2.0, 3),
+    ] {
+        let mut next = None;
+        let taken: Vec<f64> = (0..150)
+            .map(|i| (i * 512) as f64 / 12800.0)
+            .filter(|t| every_takes(&mut next, step, Some(*t)))
+            .collect();
+        assert_eq!(taken.len(), want, "step {step}: {taken:?}");
+        // One per interval: each taken frame is the first at or after its multiple.
+        for (k, t) in taken.iter().enumerate() {
+            let due = k as f64 * step;
+            assert!(
+                *t + 1e-6 >= due && *t < due + 0.04 + 1e-6,
+                "step {step}: {taken:?}"
+            );
+        }
+    }
+    // A clip starting at 1.43 s: the multiples count from its first frame.
+    let mut next = None;
+    let taken: Vec<f64> = (0..50)
+        .map(|i| 1.43 + i as f64 * 0.04)
+        .filter(|t| every_takes(&mut next, 0.5, Some(*t)))
+        .collect();
+    assert_eq!(taken.len(), 4, "{taken:?}");
+}

@@ -258,9 +258,15 @@ impl Source {
         // Containers without an index (MPEG-TS / PS) are seeked by bytes and timestamps found
         // on the way: landing past the key frame before `t` would lose the frames up to the
         // next one, so these are seeked 10 s earlier (decoded and dropped).
+        // Within the first 10 s they are not seeked at all: a seek to their start lands after
+        // the first key frame (FFmpeg's mpegts seek; the CLI's -ss 0.5 loses it too).
         let name = self.ictx.format().name().to_string();
+        let target = t;
         let t = if name.contains("mpegts") || name == "mpeg" || name.contains("mpegps") {
-            (t - 10.0).max(0.0)
+            if t <= 10.0 {
+                return Ok(());
+            }
+            t - 10.0
         } else {
             t
         };
@@ -273,6 +279,9 @@ impl Source {
             })?;
         if let Some(a) = self.audio.as_mut() {
             a.rebase = true;
+        }
+        if let Some(v) = self.video.as_mut() {
+            v.await_key_until = Some(target);
         }
         Ok(())
     }

@@ -161,6 +161,10 @@ pub(super) struct VideoPart {
     pub(super) decoder: ff::decoder::Video,
     pub(super) ready: VecDeque<ff::util::frame::Video>,
     pub(super) saw_key_packet: bool,
+    /// After a seek: packets before the first key packet are not decoded (they refer to
+    /// pictures before the landing point and could only fail), until this time on the file's
+    /// timeline (the time sought; a stream without key flags is not starved).
+    pub(super) await_key_until: Option<f64>,
     pub(super) decoder_ignores_skip: bool,
     pub(super) sent_since_flush: bool,
     pub(super) held_key_packet: bool,
@@ -172,6 +176,9 @@ pub(super) struct VideoPart {
     pub(super) in_lane: bool,
     pub(super) stopped: bool,
     pub(super) stream_start: f64,
+    /// Matroska: the duration FFmpeg's muxer writes is the end time, start included (a file
+    /// cut with -copyts from 4 s to 10 s says 10 s), so a file that starts late ends there.
+    pub(super) duration_is_end: bool,
     pub(super) expected_packets: Option<i64>,
     pub(super) info: VideoInfo,
     pub(super) counters: DecodeCounters,
@@ -248,6 +255,7 @@ pub(super) fn open_video(
         decoder,
         ready: VecDeque::new(),
         saw_key_packet: false,
+        await_key_until: None,
         decoder_ignores_skip: false,
         sent_since_flush: false,
         held_key_packet: false,
@@ -256,6 +264,7 @@ pub(super) fn open_video(
         in_lane: true,
         stopped: false,
         stream_start,
+        duration_is_end: ictx.format().name().contains("matroska"),
         expected_packets,
         info,
         counters: DecodeCounters::default(),
@@ -313,15 +322,22 @@ impl VideoPart {
         if packet.is_corrupt() {
             c.corrupt_packets += 1;
         }
-        if let Some(t) = packet
+        let time = packet
             .pts()
             .or(packet.dts())
-            .and_then(|p| ts_seconds(p, self.tb))
-        {
+            .and_then(|p| ts_seconds(p, self.tb));
+        if let Some(t) = time {
             let end = t + ts_seconds(packet.duration(), self.tb).unwrap_or(0.0);
             c.last_end = Some(c.last_end.map_or(end, |l: f64| l.max(end)));
         }
         let key = packet.is_key();
+        if let Some(until) = self.await_key_until {
+            let past = time.is_some_and(|t| t - self.stream_start >= until);
+            if !key && !past {
+                return;
+            }
+            self.await_key_until = None;
+        }
         if self.mode == DecodeMode::KeyFrames && self.lane.1 > 1 {
             // Another lane's group of pictures: counted above, never decoded here.
             if key {
@@ -394,10 +410,16 @@ impl VideoPart {
                 }
             }
             if let (Some(d), Some(end)) = (v.info.duration, c.last_end) {
-                let expected_end = v.stream_start + d;
+                let expected_end = if v.duration_is_end && d > v.stream_start {
+                    d
+                } else {
+                    v.stream_start + d
+                };
                 if end + (0.5f64).max(d * 0.05) < expected_end && v.expected_packets.is_none() {
+                    // Said on the file's timeline, as every time in the outputs.
+                    let (e, x) = (end - v.stream_start, expected_end - v.stream_start);
                     w.push(format!(
-                        "video ends at {end:.3} s but the container says {expected_end:.3} s: file looks truncated"
+                        "video ends at {e:.3} s but the container says {x:.3} s: file looks truncated"
                     ));
                 }
             }

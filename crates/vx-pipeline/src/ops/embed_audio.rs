@@ -33,6 +33,8 @@ pub struct EmbedAudio {
     npy: Option<(PathBuf, vx_image::fsutil::OutFile)>,
     source: PathBuf,
     offset: Option<f64>,
+    /// Samples received (the audio's end: `offset` + samples / rate).
+    samples: usize,
     tx: Option<SyncSender<Vec<f32>>>,
     worker: Option<Worker>,
 }
@@ -54,6 +56,7 @@ impl EmbedAudio {
             },
             source: PathBuf::new(),
             offset: None,
+            samples: 0,
             tx: None,
             worker: None,
         })
@@ -103,6 +106,7 @@ impl Operation for EmbedAudio {
     fn audio(&mut self, samples: &[f32], time: f64) -> Result<Flow> {
         self.start();
         self.offset.get_or_insert(time);
+        self.samples += samples.len();
         let sent = self
             .tx
             .as_ref()
@@ -122,12 +126,15 @@ impl Operation for EmbedAudio {
         }
         self.start();
         let offset = self.offset.unwrap_or(0.0);
+        // A window reaching past the audio (the last one, padded with silence as aisfx does)
+        // ends where the audio ends: its times are joined with other outputs on one timeline.
+        let audio_end = offset + self.samples as f64 / SAMPLE_RATE as f64;
         let windows: Vec<Embedding> = self
             .join()?
             .into_iter()
             .map(|w| Embedding {
                 start: w.start + offset,
-                end: w.end + offset,
+                end: (w.end + offset).min(audio_end).max(w.start + offset),
                 vector: w.vector,
             })
             .collect();

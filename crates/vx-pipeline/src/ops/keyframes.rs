@@ -459,7 +459,27 @@ impl Operation for Keyframes {
             .collect();
         stats.written = keyframes.len();
         (stats.packets_read, stats.decode_errors) = end.video_packets;
-        let warnings = end.video_warnings.clone();
+        let complete = end.video_warnings.is_empty();
+        let mut warnings = end.video_warnings.clone();
+        // `--at` times after the last frame get none ("the first frame at or after" each):
+        // said, not dropped silently. Not damage: `complete` is about the input.
+        if let Some(at) = self.opts.at {
+            let last = keyframes
+                .iter()
+                .filter_map(|k| k.time)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let missed: Vec<String> = at
+                .iter()
+                .filter(|&&t| t > last + 1e-6)
+                .map(|t| format!("{t}"))
+                .collect();
+            if !missed.is_empty() && self.opts.max.is_none_or(|m| keyframes.len() < m) {
+                warnings.push(format!(
+                    "--at {}: no frame at or after these times (the video's last frame starts before them)",
+                    missed.join(",")
+                ));
+            }
+        }
         let mut files: Vec<PathBuf> = keyframes.iter().map(|k| self.dir.join(&k.path)).collect();
         let sheet = if self.opts.sheet && !self.thumbs.is_empty() {
             let p = self.dir.join("sheet.jpg");
@@ -473,7 +493,7 @@ impl Operation for Keyframes {
         };
         let report = KeyframesReport {
             source: self.source.clone(),
-            complete: warnings.is_empty(),
+            complete,
             warnings: warnings.clone(),
             video,
             stats,

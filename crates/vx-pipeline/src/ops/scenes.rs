@@ -89,6 +89,10 @@ pub struct Scene {
     pub end: f64,
     pub start_frame: usize,
     pub end_frame: usize,
+    /// The time of the middle frame, `(start_frame + end_frame) / 2` (`vx keyframes
+    /// --per-scene` takes it; not in the JSON).
+    #[serde(skip)]
+    pub middle: f64,
 }
 
 /// A cut: the first frame of a new scene and the score that made it.
@@ -143,8 +147,34 @@ pub struct Scenes {
 const ADAPTIVE_WINDOW: usize = 2;
 const ADAPTIVE_MIN_CONTENT: f64 = 15.0;
 
+/// A detector's `--threshold`: the same range as `scenes(threshold=...)` in `vx run`
+/// (settings.rs) for content, a probability for transnet (a usage error otherwise; checked
+/// before any model loads).
+pub fn check_threshold(detector: Detector, t: f64) -> Result<()> {
+    let (ok, range) = match detector {
+        Detector::Content => (
+            t > 0.0 && t <= 255.0,
+            "more than 0, at most 255 (content score)",
+        ),
+        Detector::Adaptive => (
+            t > 0.0 && t <= 255.0,
+            "more than 0, at most 255 (adaptive ratio)",
+        ),
+        Detector::Transnet => (
+            t > 0.0 && t < 1.0,
+            "more than 0 and less than 1 (transnet probability)",
+        ),
+    };
+    if t.is_finite() && ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!("--threshold {t}: must be {range}")))
+    }
+}
+
 impl Scenes {
     pub fn new(opts: SceneOptions) -> Result<Scenes> {
+        check_threshold(opts.detector, opts.threshold)?;
         let net = match opts.detector {
             Detector::Transnet => {
                 let m = opts
@@ -160,12 +190,6 @@ impl Scenes {
             }
             Detector::Content | Detector::Adaptive => None,
         };
-        if !(opts.threshold.is_finite() && opts.threshold >= 0.0) {
-            return Err(Error::Usage(format!(
-                "--threshold {}: a number >= 0",
-                opts.threshold
-            )));
-        }
         Ok(Scenes {
             opts,
             source: PathBuf::new(),
@@ -424,15 +448,25 @@ impl Operation for Scenes {
             }
         };
         let time = |f: usize| self.times.get(f).copied().unwrap_or(f as f64 / fps);
+        // A scene ends where the next frame starts (variable frame rates included: the average
+        // rate made scenes overlap); the last frame lasts as long as the one before it.
+        let end_of = |e: usize| match self.times.get(e + 1) {
+            Some(&next) => next,
+            None => {
+                let last = time(e) - if e > 0 { time(e - 1) } else { 0.0 };
+                time(e) + if e > 0 && last > 0.0 { last } else { 1.0 / fps }
+            }
+        };
         let scenes = spans
             .iter()
             .enumerate()
             .map(|(index, &(s, e))| Scene {
                 index,
                 start: time(s),
-                end: time(e) + 1.0 / fps,
+                end: end_of(e),
                 start_frame: s,
                 end_frame: e,
+                middle: time((s + e) / 2),
             })
             .collect();
         let warnings = end.video_warnings.clone();

@@ -57,14 +57,26 @@ impl Operation for Subtitles {
             .ok_or_else(|| crate::Error::failed(&self.source, "no subtitle stream was decoded"))?;
         // Stored in decoding order, shown by time (ASS events are stored by read order).
         self.cues.sort_by(|a, b| a.start.total_cmp(&b.start));
-        Ok(Output::new(SubtitlesReport {
+        let mut warnings = Vec::new();
+        let bad = self.cues.iter().filter(|c| c.not_utf8).count();
+        if bad > 0 {
+            warnings.push(format!(
+                "{bad} cue(s) not in UTF-8 (another character set): the bytes that are not were replaced by U+FFFD"
+            ));
+        }
+        let report = SubtitlesReport {
             source: self.source,
             stream_index: track.stream_index,
             codec: track.codec,
             language: track.language,
             cues: self.cues,
-            complete: true,
-            warnings: Vec::new(),
-        }))
+            complete: warnings.is_empty(),
+            warnings: warnings.clone(),
+        };
+        Ok(Output {
+            report: Box::new(report),
+            files: Vec::new(),
+            warnings,
+        })
     }
 }

@@ -4,6 +4,30 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
+/// `--every`: seconds more than 0 and at most 10^9, as `vx run`'s `every=` takes them.
+pub(crate) fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1e9 => Ok(v),
+        _ => Err("a number of seconds more than 0 and at most 1000000000".into()),
+    }
+}
+
+/// `--min-interval`: seconds from 0 to 10^9 (`min-interval=` of `vx run`).
+pub(crate) fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=1e9).contains(&v) => Ok(v),
+        _ => Err("a number of seconds from 0 to 1000000000".into()),
+    }
+}
+
+/// `--max`: a count of at least 1 (`max=` of `vx run`).
+pub(crate) fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<u32>() {
+        Ok(v) if v >= 1 => Ok(v as usize),
+        _ => Err("a whole number from 1 to 4294967295".into()),
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum FamilyArg {
     /// TensorFlow Object Detection API SSD (uint8 NHWC input; boxes/scores/classes outputs).
@@ -42,7 +66,7 @@ pub(crate) struct DetectArgs {
     #[arg(long, default_value_t = 0.5)]
     pub(crate) threshold: f32,
     /// Videos: one frame every SECONDS instead of every keyframe.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
     pub(crate) every: Option<f64>,
     /// Keep only these classes, e.g. `--classes person,car` (names from the labels).
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
@@ -100,7 +124,7 @@ pub(crate) struct OcrArgs {
     #[arg(long, default_value_t = 0.5)]
     pub(crate) text_score: f32,
     /// Videos: one frame every SECONDS instead of every keyframe.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
     pub(crate) every: Option<f64>,
     /// Also write each picture with its lines drawn, as JPEG, into DIR.
     #[arg(long, value_name = "DIR")]

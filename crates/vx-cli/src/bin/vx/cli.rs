@@ -97,10 +97,10 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
         quality: u8,
         /// Stop after N keyframes.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = at_least_one)]
         max: Option<usize>,
         /// Skip keyframes closer than SECONDS to the last kept one.
-        #[arg(long, value_name = "SECONDS")]
+        #[arg(long, value_name = "SECONDS", value_parser = seconds)]
         min_interval: Option<f64>,
         /// Drop near-duplicates of the last kept keyframe: pHash Hamming distance <= DISTANCE
         /// (0-64). Off by default; `--dedup` alone means 8.
@@ -112,7 +112,8 @@ pub(crate) enum Command {
         max_side: Option<u32>,
         /// One frame every SECONDS instead of the keyframes (every frame is decoded; a clip
         /// with a single keyframe still gives a picture every SECONDS).
-        #[arg(long, value_name = "SECONDS", conflicts_with_all = ["at", "per_scene"])]
+        #[arg(long, value_name = "SECONDS", conflicts_with_all = ["at", "per_scene"],
+              value_parser = positive_seconds)]
         every: Option<f64>,
         /// The frames at these times instead of the keyframes, e.g. `--at 1.5,30,62`.
         #[arg(

@@ -666,11 +666,6 @@ pub fn detect(
     name: &'static str,
     quiet: bool,
 ) -> Result<ExitCode> {
-    if let Some(e) = a.every {
-        if !(e.is_finite() && e > 0.0) {
-            return Err(usage("--every must be a number of seconds > 0"));
-        }
-    }
     let inputs: Vec<&Path> = a.inputs.iter().map(PathBuf::as_path).collect();
     // --blur OUT.mkv: the blurred video of one input, every frame detected.
     let blur_video = a

@@ -174,6 +174,30 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
         || cli.duration.is_some()
         || cli.video_stream.is_some()
         || cli.audio_stream.is_some();
+    let decodes = matches!(
+        cli.command,
+        Command::Keyframes { .. }
+            | Command::Audio { .. }
+            | Command::Scenes { .. }
+            | Command::Subtitles { .. }
+            | Command::Transcribe { .. }
+            | Command::Vad { .. }
+            | Command::EmbedAudio { .. }
+            | Command::Detect(_)
+            | Command::Faces(_)
+            | Command::Ocr(_)
+            | Command::Run(_)
+            | Command::Stream { .. }
+    );
+    if media_options && !decodes {
+        // Accepted and ignored they would mislead (`vx search INDEX q --start 5` still gave
+        // hits at 0.1 s).
+        return Err(commands::usage(
+            "--start, --end, --duration, --video-stream and --audio-stream apply to the commands \
+             that decode media (keyframes, audio, scenes, subtitles, transcribe, vad, embed-audio, \
+             detect, faces, ocr, run), not to this one",
+        ));
+    }
     match cli.command {
         Command::Probe { files, pretty } => commands::probe(&files, pretty),
         Command::Models { cmd } => info::models(cmd, quiet),
@@ -413,18 +437,6 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
                 }
                 None => None,
             };
-            if let Some(e) = every {
-                if !(e.is_finite() && e > 0.0) {
-                    vx_cli::say!("vx: error: --every must be a number of seconds > 0");
-                    return Ok(ExitCode::from(2));
-                }
-            }
-            if let Some(s) = min_interval {
-                if !(s.is_finite() && s >= 0.0) {
-                    vx_cli::say!("vx: error: --min-interval must be a number of seconds >= 0");
-                    return Ok(ExitCode::from(2));
-                }
-            }
             let opts = vx_pipeline::ops::keyframes::KeyframeOptions {
                 quality,
                 max,

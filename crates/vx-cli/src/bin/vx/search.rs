@@ -209,6 +209,19 @@ pub fn search(
             .collect(),
         (None, None) => return Err(usage("a query or --queries FILE")),
     };
+    // An empty query would match everything a little by meaning: refused, as a missing one.
+    if query.is_some_and(|q| q.trim().is_empty()) {
+        return Err(usage("an empty query: give words to look for"));
+    }
+    if list.is_empty() {
+        return Err(usage(format!(
+            "{}: no query in it (one per line)",
+            queries.map(|f| f.display().to_string()).unwrap_or_default()
+        )));
+    }
+    if k == 0 {
+        return Err(usage("-k 0: ask for at least one hit"));
+    }
     let idx = Index::open(&path)?;
     let mut emb = query_embedder(&idx, text_model)?;
     if list.len() > 1 {

@@ -54,12 +54,14 @@ pub fn subtitles(
     // The `subtitles` operation alone (--start/--end: the cues shown in the range).
     let mut opts = engine("subtitles", 0, true);
     opts.subtitle_stream = stream;
-    let report: ops::subtitles::SubtitlesReport = typed(single(
+    let o = single(
         file,
         Box::<ops::subtitles::Subtitles>::default(),
         opts,
         true,
-    )?)?;
+    )?;
+    warn_all(file, &o.warnings);
+    let report: ops::subtitles::SubtitlesReport = typed(o)?;
     let cues = &report.cues;
     let segments: Vec<Segment> = cues
         .iter()
@@ -101,6 +103,15 @@ pub struct SceneArgs<'a> {
 /// `vx scenes`.
 pub fn scenes(file: &Path, a: &SceneArgs, out: Option<&Path>, quiet: bool) -> Result<ExitCode> {
     use ops::scenes::{SceneOptions, Scenes, ScenesReport};
+    if let Some(t) = a.threshold {
+        // Before the model is looked for.
+        let d = match a.detector {
+            SceneDetector::Content => ops::scenes::Detector::Content,
+            SceneDetector::Adaptive => ops::scenes::Detector::Adaptive,
+            SceneDetector::Transnet => ops::scenes::Detector::Transnet,
+        };
+        ops::scenes::check_threshold(d, t).map_err(lift)?;
+    }
     let mut opts = match a.detector {
         SceneDetector::Content => SceneOptions::content(),
         SceneDetector::Adaptive => SceneOptions::adaptive(),
@@ -149,7 +160,9 @@ pub fn scene_middles(file: &Path, quiet: bool) -> Result<Vec<f64>> {
     let op = ops::scenes::Scenes::new(ops::scenes::SceneOptions::content()).map_err(lift)?;
     let o = single(file, Box::new(op), engine("scenes", 0, quiet), true)?;
     let r: ops::scenes::ScenesReport = typed(o)?;
-    Ok(r.scenes.iter().map(|s| (s.start + s.end) / 2.0).collect())
+    // The middle frame's own time: `--at` takes the first frame at or after each time, and
+    // the midpoint of start and end found none for a one-frame scene at the end.
+    Ok(r.scenes.iter().map(|s| s.middle).collect())
 }
 
 /// Load the OCR models: the detector `det`, the recogniser (`rec`, else the usual name
@@ -209,11 +222,6 @@ pub(crate) fn open_ocr(
 
 /// `vx ocr`.
 pub fn ocr(a: &crate::OcrArgs, quiet: bool) -> Result<ExitCode> {
-    if let Some(e) = a.every {
-        if !(e.is_finite() && e > 0.0) {
-            return Err(usage("--every must be a number of seconds > 0"));
-        }
-    }
     let det = resolve_model(&a.model)?;
     let inputs: Vec<&Path> = a.inputs.iter().map(|p| p.as_path()).collect();
     let out = open_out(&inputs, a.out.as_deref())?;

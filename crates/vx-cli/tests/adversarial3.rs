@@ -1,0 +1,328 @@
+//! Regressions from the third adversarial pass (2026-12-02): each test reproduces a finding
+//! with the input that showed it.
+mod common;
+use common::*;
+use std::path::PathBuf;
+
+fn vx_json(args: &[&str]) -> serde_json::Value {
+    let o = run_vx(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn times(v: &serde_json::Value, list: &str, key: &str) -> Vec<f64> {
+    v[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[key].as_f64().unwrap())
+        .collect()
+}
+
+/// red 3 s, blue 3 s, test pattern 3 s at 25 fps (cuts at 3 s and 6 s), H.264 in `name`.
+fn three_scenes(d: &TempDir, name: &str) -> PathBuf {
+    let p = d.path(name);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=red:s=320x240:r=25:d=3",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=blue:s=320x240:r=25:d=3",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:r=25:d=3",
+        "-filter_complex",
+        "[0][1][2]concat=n=3:v=1:a=0",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        s(&p),
+    ]);
+    p
+}
+
+#[test]
+fn every_seconds_takes_one_frame_per_interval() {
+    // 47 frames for 6 s at --every 0.2 (the frame after each sample that was a float's
+    // width short of its multiple was taken too); 30 expected.
+    let d = TempDir::new("adv3-every");
+    let clip = d.path("ev.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:r=25:d=6",
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        s(&clip),
+    ]);
+    let out = d.path("kf");
+    let o = run_vx(&["-q", "keyframes", s(&clip), "--every", "0.2", "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = times(&read_json(&out.join("keyframes.json")), "keyframes", "time");
+    assert_eq!(t.len(), 30, "{t:?}");
+    for (k, t) in t.iter().enumerate() {
+        assert!((t - k as f64 * 0.2).abs() < 1e-3, "{k}: {t}");
+    }
+}
+
+#[test]
+fn start_in_an_mpeg_ts_keeps_the_first_frames() {
+    // --start under 10 s in an MPEG-TS seeked to the container's start, which FFmpeg's
+    // mpegts seek lands after the first key frame: the whole first scene was lost, with
+    // "packets failed to decode" on a valid file.
+    let d = TempDir::new("adv3-ts");
+    let mp4 = three_scenes(&d, "cuts.mp4");
+    let ts = d.path("cuts.ts");
+    ffmpeg(&["-i", s(&mp4), "-c", "copy", "-f", "mpegts", s(&ts)]);
+    let v = vx_json(&["-q", "scenes", s(&ts), "--start", "0.5"]);
+    assert_eq!(v["complete"], true, "{v}");
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 0, "{v}");
+    let starts = times(&v, "scenes", "start");
+    assert_eq!(starts.len(), 3, "{v}");
+    assert!((starts[0] - 0.52).abs() < 0.021, "{v}");
+    assert_eq!(v["frames"], 212, "{v}");
+    // A start past 10 s is seeked: the packets before the landing key frame are not decoded
+    // (not counted as damage).
+    let long = d.path("long.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:r=25:d=20",
+        "-c:v",
+        "libx264",
+        "-g",
+        "50",
+        "-f",
+        "mpegts",
+        s(&long),
+    ]);
+    let v = vx_json(&["-q", "scenes", s(&long), "--start", "15.1"]);
+    assert_eq!(v["complete"], true, "{v}");
+    let first = times(&v, "scenes", "start")[0];
+    assert!((first - 15.12).abs() < 0.021, "{v}");
+    assert_eq!(v["frames"], 122, "{v}");
+}
+
+#[test]
+fn subtitles_not_in_utf8_are_kept_and_said() {
+    let d = TempDir::new("adv3-subs");
+    let srt = d.path("mixed.srt");
+    std::fs::write(
+        &srt,
+        b"1\n00:00:00,500 --> 00:00:02,000\nGood line\n\n2\n00:00:02,500 --> 00:00:03,500\ncaf\xe9 cr\xe8me\n\n",
+    )
+    .unwrap();
+    let mkv = d.path("mixed.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:r=25:d=4",
+        "-i",
+        s(&srt),
+        "-c:v",
+        "libx264",
+        "-c:s",
+        "copy",
+        s(&mkv),
+    ]);
+    for input in [&mkv, &srt] {
+        let o = run_vx(&["subtitles", s(input)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let cues = v["cues"].as_array().unwrap();
+        assert_eq!(cues.len(), 2, "{v}");
+        assert_eq!(cues[1]["text"], "caf\u{fffd} cr\u{fffd}me", "{v}");
+        assert_eq!(v["complete"], false, "{v}");
+        assert!(stderr(&o).contains("not in UTF-8"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn scenes_tile_the_timeline_and_per_scene_frames_exist() {
+    let d = TempDir::new("adv3-scenes");
+    // Variable frame rate: 75 frames 0.02 s apart, then 0.05 s apart. Scenes used to end
+    // at start + frames / average rate, past the next scene's start.
+    let cfr = three_scenes(&d, "cuts.mp4");
+    let vfr = d.path("vfr.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&cfr),
+        "-vf",
+        "setpts='if(lt(N,75),N*0.02/TB,(1.5+(N-75)*0.05)/TB)'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-video_track_timescale",
+        "1000",
+        s(&vfr),
+    ]);
+    let v = vx_json(&["-q", "scenes", s(&vfr)]);
+    let (starts, ends) = (times(&v, "scenes", "start"), times(&v, "scenes", "end"));
+    assert_eq!(starts.len(), 3, "{v}");
+    for k in 0..2 {
+        assert_eq!(ends[k], starts[k + 1], "{v}");
+    }
+    assert!((ends[2] - 9.0).abs() < 1e-3, "{v}");
+    // --per-scene: a one-frame scene at the end gets its frame (the midpoint of its start and
+    // end found no frame at or after it); a one-frame video and a still get theirs (exit 1).
+    let flash = d.path("flash.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=red:s=320x240:r=25:d=3",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=blue:s=320x240:r=25:d=0.04",
+        "-filter_complex",
+        "[0][1]concat=n=2:v=1:a=0",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        s(&flash),
+    ]);
+    let one = d.path("one.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:r=25:d=1",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "libx264",
+        s(&one),
+    ]);
+    let bus = need("media/bus.jpg");
+    for (input, want) in [
+        (&flash, vec![1.48, 3.0]),
+        (&one, vec![0.0]),
+        (&bus, vec![0.0]),
+    ] {
+        let out = d.path(&format!(
+            "ps-{}",
+            input.file_name().unwrap().to_str().unwrap()
+        ));
+        let o = run_vx(&["-q", "keyframes", s(input), "--per-scene", "-o", s(&out)]);
+        assert!(o.status.success(), "{input:?}: {}", stderr(&o));
+        let t = times(&read_json(&out.join("keyframes.json")), "keyframes", "time");
+        assert_eq!(t, want, "{input:?}");
+    }
+    // --at: times after the last frame are said, not dropped silently.
+    let out = d.path("at");
+    let o = run_vx(&["keyframes", s(&cfr), "--at", "0,1.5,20", "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--at 20: no frame"), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    assert_eq!(times(&j, "keyframes", "time"), vec![0.0, 1.52]);
+    assert_eq!(j["complete"], true);
+}
+
+#[test]
+fn matroska_starting_late_is_not_truncated() {
+    // FFmpeg's Matroska muxer writes the end time as the duration: a file cut with -copyts
+    // was "truncated" (complete false) for keyframes, scenes and vx run.
+    let d = TempDir::new("adv3-mkv");
+    let long = d.path("long.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:r=25:d=10",
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        s(&long),
+    ]);
+    let cut = d.path("cut.mkv");
+    ffmpeg(&["-ss", "4", "-i", s(&long), "-c", "copy", "-copyts", s(&cut)]);
+    let v = vx_json(&["-q", "scenes", s(&cut)]);
+    assert_eq!(v["complete"], true, "{v}");
+    // A cut-short file still is, and says so on the file's timeline.
+    let bytes = std::fs::read(&long).unwrap();
+    let short = d.path("short.mkv");
+    std::fs::write(&short, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run_vx(&["-q", "scenes", s(&short)]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["complete"], false, "{v}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("container says 10.000 s"),
+        "{v}"
+    );
+}
+
+#[test]
+fn options_checked_as_vx_run_checks_them_and_media_options_where_they_apply() {
+    let d = TempDir::new("adv3-options");
+    let clip = three_scenes(&d, "cuts.mp4");
+    let out = d.path("o");
+    for args in [
+        vec!["keyframes", s(&clip), "-o", s(&out), "--max", "0"],
+        vec!["keyframes", s(&clip), "-o", s(&out), "--every", "1e10"],
+        vec!["keyframes", s(&clip), "-o", s(&out), "--min-interval", "-1"],
+        vec!["detect", s(&clip), "--every", "0"],
+        vec!["scenes", s(&clip), "--threshold", "300"],
+        vec!["scenes", s(&clip), "--threshold", "0"],
+        vec![
+            "scenes",
+            s(&clip),
+            "--detector",
+            "transnet",
+            "--threshold",
+            "2",
+        ],
+        // Media options on commands that decode nothing: refused, not ignored.
+        vec!["probe", s(&clip), "--start", "3"],
+        vec!["models", "list", "--end", "3"],
+        vec!["embed-text", "hello", "--audio-stream", "1"],
+    ] {
+        let o = run_vx(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("vx: error:"), "{}", stderr(&o));
+        assert!(!out.exists(), "{args:?}");
+    }
+    // embed-audio's windows end where the audio ends (--end, or the file's end), not 2.32 s
+    // after their start.
+    let jfk = need("media/jfk.wav");
+    let model = need("models/sfx_embedding.onnx");
+    let v = vx_json(&[
+        "-q",
+        "embed-audio",
+        s(&jfk),
+        "-m",
+        s(&model),
+        "--start",
+        "3",
+        "--end",
+        "4",
+    ]);
+    assert_eq!(times(&v, "windows", "start"), vec![3.0]);
+    assert_eq!(times(&v, "windows", "end"), vec![4.0]);
+    let v = vx_json(&[
+        "-q",
+        "embed-audio",
+        s(&jfk),
+        "-m",
+        s(&model),
+        "--start",
+        "10.5",
+    ]);
+    assert_eq!(times(&v, "windows", "end"), vec![11.0]);
+}
