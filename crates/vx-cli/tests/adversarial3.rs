@@ -141,7 +141,8 @@ fn subtitles_not_in_utf8_are_kept_and_said() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let cues = v["cues"].as_array().unwrap();
         assert_eq!(cues.len(), 2, "{v}");
-        assert_eq!(cues[1]["text"], "caf\u{fffd} cr\u{fffd}me", "{v}");
+        // Read as Windows-1252, the usual character set of such files.
+        assert_eq!(cues[1]["text"], "café crème", "{v}");
         assert_eq!(v["complete"], false, "{v}");
         assert!(stderr(&o).contains("not in UTF-8"), "{}", stderr(&o));
     }
@@ -225,10 +226,42 @@ fn scenes_tile_the_timeline_and_per_scene_frames_exist() {
     let out = d.path("at");
     let o = run_vx(&["keyframes", s(&cfr), "--at", "0,1.5,20", "-o", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--at 20: no frame"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no frame at or after 20 s"),
+        "{}",
+        stderr(&o)
+    );
+    // Frames dropped by --min-interval are not "after the last frame"; when no time gets a
+    // frame the error says which.
     let j = read_json(&out.join("keyframes.json"));
     assert_eq!(times(&j, "keyframes", "time"), vec![0.0, 1.52]);
     assert_eq!(j["complete"], true);
+    let o = run_vx(&[
+        "keyframes",
+        s(&cfr),
+        "--at",
+        "1,1.5",
+        "--min-interval",
+        "5",
+        "-o",
+        s(&d.path("at2")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("no frame"), "{}", stderr(&o));
+    let o = run_vx(&[
+        "keyframes",
+        s(&cfr),
+        "--at",
+        "8.99,20",
+        "-o",
+        s(&d.path("at3")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no frame at or after 8.99,20 s"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -276,7 +309,15 @@ fn options_checked_as_vx_run_checks_them_and_media_options_where_they_apply() {
     for args in [
         vec!["keyframes", s(&clip), "-o", s(&out), "--max", "0"],
         vec!["keyframes", s(&clip), "-o", s(&out), "--every", "1e10"],
-        vec!["keyframes", s(&clip), "-o", s(&out), "--min-interval", "-1"],
+        vec!["keyframes", s(&clip), "-o", s(&out), "--min-interval=-1"],
+        vec![
+            "keyframes",
+            s(&clip),
+            "-o",
+            s(&out),
+            "--min-interval",
+            "1e10",
+        ],
         vec!["detect", s(&clip), "--every", "0"],
         vec!["scenes", s(&clip), "--threshold", "300"],
         vec!["scenes", s(&clip), "--threshold", "0"],
@@ -325,4 +366,112 @@ fn options_checked_as_vx_run_checks_them_and_media_options_where_they_apply() {
         "10.5",
     ]);
     assert_eq!(times(&v, "windows", "end"), vec![11.0]);
+}
+
+/// Found by the review of the fixes above.
+#[test]
+fn review_of_the_fixes() {
+    let d = TempDir::new("adv3-review");
+    // `vx stream send --duration N --threads 1`: the full parser took the line and read the
+    // stream's own --duration as the media option (exit 2).
+    let o = run_vx(&[
+        "-q",
+        "stream",
+        "send",
+        "--to",
+        "127.0.0.1:9",
+        "--duration",
+        "0.2",
+        "--threads",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Timestamps that go backwards (two MPEG-TS files joined): no scene of length zero.
+    let a = three_scenes(&d, "a.mp4");
+    let (ta, joined) = (d.path("a.ts"), d.path("joined.ts"));
+    ffmpeg(&["-i", s(&a), "-c", "copy", "-f", "mpegts", s(&ta)]);
+    let bytes = std::fs::read(&ta).unwrap();
+    std::fs::write(&joined, [bytes.clone(), bytes].concat()).unwrap();
+    let v = vx_json(&["-q", "scenes", s(&joined)]);
+    for sc in v["scenes"].as_array().unwrap() {
+        assert!(sc["end"].as_f64() > sc["start"].as_f64(), "{v}");
+    }
+    // A truncated Matroska whose video starts 3 s after its audio: the warning's times are on
+    // the file's timeline (the container's start), as every time in the outputs.
+    let off = d.path("off.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=10",
+        "-itsoffset",
+        "3",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:r=25:d=7",
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+        s(&off),
+    ]);
+    let bytes = std::fs::read(&off).unwrap();
+    let cut = d.path("cut.mkv");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = d.path("kcut");
+    let o = run_vx(&["-q", "keyframes", s(&cut), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    let first = times(&j, "keyframes", "time")[0];
+    assert!((first - 3.0).abs() < 0.05, "{j}");
+    let w = stderr(&o);
+    assert!(w.contains("container says 10.0"), "{w}");
+    let ends: f64 = w
+        .split("video ends at ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(ends > 3.0, "{w}");
+    // No frame in a part of a cut-short file: where its packets end, not "no frame from 8 s".
+    let mp4 = d.path("fs.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=320x240:r=25:d=12",
+        "-c:v",
+        "libx264",
+        "-movflags",
+        "+faststart",
+        s(&mp4),
+    ]);
+    let bytes = std::fs::read(&mp4).unwrap();
+    let short = d.path("short.mp4");
+    std::fs::write(&short, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run_vx(&[
+        "-q",
+        "keyframes",
+        s(&short),
+        "--start",
+        "10",
+        "-o",
+        s(&d.path("k")),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no video packet could be read there"),
+        "{}",
+        stderr(&o)
+    );
+    // `subtitles --list` describes whole files: media options refused.
+    let o = run_vx(&["subtitles", "--list", s(&a), "--start", "3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

@@ -116,6 +116,15 @@ fn several_inputs_for_every_file_command() {
         // 512 float32 per window after the .npy header (128 bytes for this shape).
         assert_eq!(npy, 128 + n * 512 * 4, "{stem}");
     }
+    // `--npy` before the inputs does not swallow one (it overwrote it with vectors).
+    let copy = d.path("copy.wav");
+    std::fs::copy(&a, &copy).unwrap();
+    let o = with_models(
+        &["embed-audio", "--npy", s(&copy), s(&b), "-o", s(&out)],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&a).unwrap());
     // A named .npy cannot be several files.
     let o = with_models(
         &["embed-audio", s(&a), s(&b), "-o", s(&out), "--npy", "x.npy"],

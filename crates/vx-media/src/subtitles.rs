@@ -31,10 +31,28 @@ pub struct Cue {
     #[serde(serialize_with = "vx_image::secs::ms")]
     pub end: f64,
     pub text: String,
-    /// The text was not UTF-8 (a file in another character set): its bytes that are not
-    /// were replaced by U+FFFD. Not in the JSON; the report warns.
+    /// The text was not UTF-8 (a file in another character set): read as Windows-1252. Not
+    /// in the JSON; the report warns.
     #[serde(skip)]
     pub not_utf8: bool,
+}
+
+/// Text in Windows-1252 (what a subtitle file that is not UTF-8 most often is: Western
+/// European, a superset of Latin-1), every byte a character: 0x80-0x9F its typographic
+/// marks, the five bytes it leaves undefined their C1 control codes (as WHATWG's decoder).
+pub fn windows_1252(bytes: &[u8]) -> String {
+    const HIGH: [u16; 32] = [
+        0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+        0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+    ];
+    bytes
+        .iter()
+        .map(|&b| match b {
+            0x80..=0x9F => char::from_u32(HIGH[(b - 0x80) as usize] as u32).unwrap_or('\u{fffd}'),
+            _ => b as char,
+        })
+        .collect()
 }
 
 fn is_bitmap(codec: &str) -> bool {
@@ -232,7 +250,7 @@ impl SubtitleDecoder {
             Ok(t) => t,
             Err(e) => {
                 not_utf8 = true;
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
+                windows_1252(e.as_bytes())
             }
         };
         for r in sub.rects() {

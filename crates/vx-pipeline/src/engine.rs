@@ -615,9 +615,10 @@ pub fn run_file_with(
         let video_info = src.video_info().cloned();
         // Packets skipped on purpose (a --start seek, an --end) are not damage.
         let video_warnings = src.video_warnings(stopped_early || range_start > 0.0);
-        // After a --start seek the packets before it were not read: not a truncation.
-        let no_frame_detail = if range_start > 0.0 {
-            Some(format!("no frame from {range_start:.3} s on"))
+        // A part of the file: the index's packet count says nothing after a seek; where the
+        // packets read end does.
+        let no_frame_detail = if range_start > 0.0 || range_end.is_some() {
+            src.no_frame_in_range(range_start, range_end)
         } else {
             src.no_frame_detail()
         };

@@ -532,6 +532,11 @@ impl Source {
         self.video.as_ref()?.no_frame_detail()
     }
 
+    /// Why no picture came out of the part `start..end` of the file.
+    pub fn no_frame_in_range(&self, start: f64, end: Option<f64>) -> Option<String> {
+        Some(self.video.as_ref()?.no_frame_in_range(start, end))
+    }
+
     /// The "no audio could be decoded" error, when no sample came out for `spec`.
     pub fn no_audio_error(&self, spec: usize) -> Option<MediaError> {
         let a = self.audio.as_ref()?;

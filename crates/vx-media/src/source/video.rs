@@ -176,8 +176,12 @@ pub(super) struct VideoPart {
     pub(super) in_lane: bool,
     pub(super) stopped: bool,
     pub(super) stream_start: f64,
-    /// Matroska: the duration FFmpeg's muxer writes is the end time, start included (a file
-    /// cut with -copyts from 4 s to 10 s says 10 s), so a file that starts late ends there.
+    /// The container's start: the origin of the file's timeline (output times are seconds
+    /// from it).
+    pub(super) container_start: f64,
+    /// Matroska written by FFmpeg: the duration its muxer writes is the end time, start
+    /// included (a file cut with -copyts from 4 s to 10 s says 10 s), so a file that starts
+    /// late ends there.
     pub(super) duration_is_end: bool,
     pub(super) expected_packets: Option<i64>,
     pub(super) info: VideoInfo,
@@ -264,7 +268,14 @@ pub(super) fn open_video(
         in_lane: true,
         stopped: false,
         stream_start,
-        duration_is_end: ictx.format().name().contains("matroska"),
+        container_start,
+        // Only FFmpeg's own muxer (its "Lavf..." encoder tag) is known to write it so; other
+        // muxers store the length, and a late start must not hide their truncation.
+        duration_is_end: ictx.format().name().contains("matroska")
+            && ictx
+                .metadata()
+                .get("encoder")
+                .is_some_and(|e| e.starts_with("Lavf")),
         expected_packets,
         info,
         counters: DecodeCounters::default(),
@@ -332,7 +343,7 @@ impl VideoPart {
         }
         let key = packet.is_key();
         if let Some(until) = self.await_key_until {
-            let past = time.is_some_and(|t| t - self.stream_start >= until);
+            let past = time.is_some_and(|t| t - self.container_start >= until);
             if !key && !past {
                 return;
             }
@@ -417,7 +428,7 @@ impl VideoPart {
                 };
                 if end + (0.5f64).max(d * 0.05) < expected_end && v.expected_packets.is_none() {
                     // Said on the file's timeline, as every time in the outputs.
-                    let (e, x) = (end - v.stream_start, expected_end - v.stream_start);
+                    let (e, x) = (end - v.container_start, expected_end - v.container_start);
                     w.push(format!(
                         "video ends at {e:.3} s but the container says {x:.3} s: file looks truncated"
                     ));
@@ -425,6 +436,31 @@ impl VideoPart {
             }
         }
         w
+    }
+
+    /// Why no picture came out of a part of the file (`--start`/`--end`): the range, where the
+    /// packets read end on the file's timeline (the file may end before the range, or be cut
+    /// short: the packet count of the index says nothing after a seek) and decoding failures.
+    pub(super) fn no_frame_in_range(&self, start: f64, end: Option<f64>) -> String {
+        let c = &self.counters;
+        let mut d = match end {
+            Some(e) => format!("no frame between {start:.3} s and {e:.3} s"),
+            None => format!("no frame from {start:.3} s on"),
+        };
+        match c.last_end {
+            Some(l) => d.push_str(&format!(
+                "; the last video packet read ends at {:.3} s",
+                l - self.container_start
+            )),
+            None => d.push_str("; no video packet could be read there (is the file cut short?)"),
+        }
+        if c.decode_errors > 0 {
+            d.push_str(&format!(
+                "; {} of {} packets failed to decode",
+                c.decode_errors, c.packets_read
+            ));
+        }
+        d
     }
 
     /// Why no picture came out (for the "no frame could be decoded" error).

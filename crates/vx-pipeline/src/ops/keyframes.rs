@@ -233,6 +233,8 @@ pub struct Keyframes {
     keyframes: Vec<Keyframe>,
     stats: KeyframeStats,
     last_kept: Option<(Option<f64>, u64)>,
+    /// The latest time of a frame handed to this operation (kept or not).
+    last_seen: Option<f64>,
     /// `--sheet`: thumbnails kept (time, picture); every `sheet_stride`-th kept frame, the
     /// stride doubling (and every other thumbnail dropped) when there are too many: evenly
     /// spaced over the file whatever its length, in bounded memory.
@@ -257,6 +259,7 @@ impl Keyframes {
             keyframes: Vec::new(),
             stats: KeyframeStats::default(),
             last_kept: None,
+            last_seen: None,
             thumbs: Vec::new(),
             sheet_stride: 1,
         })
@@ -347,6 +350,24 @@ impl Keyframes {
     }
 }
 
+impl Keyframes {
+    /// The frame times asked for (`--at`, `--per-scene`) after the last frame handed to this
+    /// operation, as "t1,t2" (None when every time got its frame).
+    fn missed_times(&self) -> Option<String> {
+        let at = self.opts.at?;
+        if self.opts.max.is_some_and(|m| self.keyframes.len() >= m) {
+            return None;
+        }
+        let last = self.last_seen.unwrap_or(f64::NEG_INFINITY);
+        let missed: Vec<String> = at
+            .iter()
+            .filter(|&&t| t > last + 1e-6)
+            .map(|t| format!("{t}"))
+            .collect();
+        (!missed.is_empty()).then(|| missed.join(","))
+    }
+}
+
 impl Operation for Keyframes {
     fn name(&self) -> &'static str {
         "keyframes"
@@ -369,6 +390,9 @@ impl Operation for Keyframes {
         let index = self.stats.decoded;
         self.stats.decoded += 1;
         let time = frame.time;
+        if let Some(t) = time {
+            self.last_seen = Some(self.last_seen.map_or(t, |l| l.max(t)));
+        }
         if let (Some(min), Some((Some(last), _)), Some(t)) =
             (self.opts.min_interval, self.last_kept, time)
         {
@@ -442,9 +466,13 @@ impl Operation for Keyframes {
             return Err(e.into());
         }
         if self.stats.decoded == 0 {
+            let detail = match (self.opts.at, self.missed_times()) {
+                (Some(_), Some(m)) => Some(format!("no frame at or after {m} s")),
+                _ => end.no_frame_detail.clone(),
+            };
             return Err(MediaError::NoFrames {
                 path: self.source.clone(),
-                detail: end.no_frame_detail.clone(),
+                detail,
             }
             .into());
         }
@@ -461,24 +489,12 @@ impl Operation for Keyframes {
         (stats.packets_read, stats.decode_errors) = end.video_packets;
         let complete = end.video_warnings.is_empty();
         let mut warnings = end.video_warnings.clone();
-        // `--at` times after the last frame get none ("the first frame at or after" each):
+        // Times after the video's last frame get none ("the first frame at or after" each):
         // said, not dropped silently. Not damage: `complete` is about the input.
-        if let Some(at) = self.opts.at {
-            let last = keyframes
-                .iter()
-                .filter_map(|k| k.time)
-                .fold(f64::NEG_INFINITY, f64::max);
-            let missed: Vec<String> = at
-                .iter()
-                .filter(|&&t| t > last + 1e-6)
-                .map(|t| format!("{t}"))
-                .collect();
-            if !missed.is_empty() && self.opts.max.is_none_or(|m| keyframes.len() < m) {
-                warnings.push(format!(
-                    "--at {}: no frame at or after these times (the video's last frame starts before them)",
-                    missed.join(",")
-                ));
-            }
+        if let Some(missed) = self.missed_times() {
+            warnings.push(format!(
+                "no frame at or after {missed} s: the video's last frame starts before"
+            ));
         }
         let mut files: Vec<PathBuf> = keyframes.iter().map(|k| self.dir.join(&k.path)).collect();
         let sheet = if self.opts.sheet && !self.thumbs.is_empty() {

@@ -450,9 +450,11 @@ impl Operation for Scenes {
         let time = |f: usize| self.times.get(f).copied().unwrap_or(f as f64 / fps);
         // A scene ends where the next frame starts (variable frame rates included: the average
         // rate made scenes overlap); the last frame lasts as long as the one before it.
+        // Timestamps that go backwards (two streams joined, a reset) fall back to the last
+        // frame's rule.
         let end_of = |e: usize| match self.times.get(e + 1) {
-            Some(&next) => next,
-            None => {
+            Some(&next) if next > time(e) => next,
+            _ => {
                 let last = time(e) - if e > 0 { time(e - 1) } else { 0.0 };
                 time(e) + if e > 0 && last > 0.0 { last } else { 1.0 / fps }
             }

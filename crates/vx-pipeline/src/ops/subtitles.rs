@@ -61,7 +61,7 @@ impl Operation for Subtitles {
         let bad = self.cues.iter().filter(|c| c.not_utf8).count();
         if bad > 0 {
             warnings.push(format!(
-                "{bad} cue(s) not in UTF-8 (another character set): the bytes that are not were replaced by U+FFFD"
+                "{bad} cue(s) not in UTF-8: read as Windows-1252 (Western European); a file in another character set needs converting to UTF-8 first (iconv)"
             ));
         }
         let report = SubtitlesReport {

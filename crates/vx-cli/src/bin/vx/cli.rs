@@ -203,7 +203,8 @@ pub(crate) enum Command {
         /// Which subtitle stream (0-based among them); default: the first text one.
         #[arg(long, value_name = "N")]
         stream: Option<usize>,
-        /// List the subtitle streams (JSON Lines) instead.
+        /// List the subtitle streams instead: JSON Lines on stdout, or in the one file -o
+        /// names (several inputs too: each line then has its `file`).
         #[arg(long)]
         list: bool,
         /// Output format.

@@ -36,6 +36,11 @@ struct StreamOnly {
     verbose: bool,
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// The global thread budget: accepted for a uniform command line, not used by the
+    /// streamer (one sending or receiving thread).
+    #[arg(long, global = true, default_value_t = 0)]
+    #[allow(dead_code)]
+    threads: usize,
     #[command(subcommand)]
     command: StreamOnlyCmd,
 }
@@ -53,9 +58,19 @@ fn stream_only() -> Option<StreamOnly> {
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let first = args
-        .iter()
-        .find(|a| !matches!(a.as_str(), "-q" | "--quiet" | "-v" | "--verbose"))?;
+    // The first word that is not a global flag (`--threads N` included: without it here, the
+    // full parser took the line and read the stream's own --duration as the media option).
+    let mut words = args.iter();
+    let first = loop {
+        match words.next()?.as_str() {
+            "-q" | "--quiet" | "-v" | "--verbose" => {}
+            "--threads" => {
+                words.next();
+            }
+            w if w.starts_with("--threads=") => {}
+            w => break w,
+        }
+    };
     let help = args
         .iter()
         .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | "help"));
@@ -249,6 +264,16 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
         } => {
             let model = commands::model_for("embed-audio", model.as_deref(), "--model PATH")?;
             let several = inputs::several(&files);
+            // `--npy` takes an optional name: one that is not an .npy file is an input it
+            // swallowed (`--npy a.wav b.wav` overwrote a.wav with vectors).
+            if let Some(Some(n)) = &npy {
+                if !n.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+                    return Err(commands::usage(format!(
+                        "--npy {}: not an .npy name (to write NAME.npy beside each JSON, put --npy last or after -o)",
+                        n.display()
+                    )));
+                }
+            }
             if several && matches!(npy, Some(Some(_))) {
                 return Err(commands::usage(
                     "--npy with several inputs takes no name: each NAME.npy goes beside its NAME.json",
@@ -287,6 +312,10 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
                 video::scenes(f, &d, o, quiet)
             })
         }
+        Command::Subtitles { list: true, .. } if media_options => Err(commands::usage(
+            "--list describes the streams of whole files: --start, --end, --duration, \
+             --video-stream and --audio-stream do not apply",
+        )),
         Command::Subtitles {
             files, list, out, ..
         } if list => video::subtitle_tracks(&files, out.as_deref()),

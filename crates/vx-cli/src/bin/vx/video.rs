@@ -21,7 +21,7 @@ pub fn subtitle_tracks(files: &[PathBuf], out: Option<&Path>) -> Result<ExitCode
             Ok(tracks) => {
                 for t in tracks {
                     let mut v = serde_json::to_value(&t)?;
-                    if let (true, Some(m)) = (files.len() > 1, v.as_object_mut()) {
+                    if let (true, Some(m)) = (crate::inputs::several(files), v.as_object_mut()) {
                         m.insert("file".into(), file.to_string_lossy().into());
                     }
                     text.push_str(&serde_json::to_string(&v)?);
