@@ -475,3 +475,111 @@ fn review_of_the_fixes() {
     let o = run_vx(&["subtitles", "--list", s(&a), "--start", "3"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// Found by the second adversarial pass (bulk runs, the index's servers, pictures).
+#[test]
+fn names_truncated_audio_and_exif_in_probe() {
+    let d = TempDir::new("adv3-names");
+    // A name whose bytes 5, 7 or 8 fall inside a character ("Résumé": 'é' is bytes 6..8)
+    // panicked in every media command (the URL prefix test sliced the str there), and in a
+    // folder it stopped a whole `vx run`.
+    let dir = d.path("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let clip = dir.join("Résumé.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=160x120:r=10:d=2",
+        "-c:v",
+        "libx264",
+        s(&clip),
+    ]);
+    std::fs::copy(need("media/bus.jpg"), dir.join("ünï &x.jpg")).unwrap();
+    let o = vx()
+        .arg("probe")
+        .arg("Résumé.mp4")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = d.path("out");
+    let o = run_vx(&[
+        "-q",
+        "run",
+        s(&dir),
+        "--ops",
+        "keyframes",
+        "-o",
+        s(&out),
+        "--no-index",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    // Audio cut short in Matroska (its length only in the track's DURATION tag): complete
+    // false with a warning, for vad as for the video check; `vx run` prints the warnings of
+    // its inputs as the single commands do.
+    let mkv = d.path("noise.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anoisesrc=d=6",
+        "-c:a",
+        "flac",
+        s(&mkv),
+    ]);
+    let bytes = std::fs::read(&mkv).unwrap();
+    let cut = d.path("cut.mkv");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let vad = need("models/silero_vad.onnx");
+    let o = run_vx(&["vad", s(&cut), "-m", s(&vad)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["complete"], false, "{v}");
+    assert!(
+        stderr(&o).contains("file looks truncated"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_vx(&["vad", s(&mkv), "-m", s(&vad)]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["complete"], true, "{v}");
+    let o = run_vx(&[
+        "-q",
+        "run",
+        s(&cut),
+        "--ops",
+        "audio",
+        "-o",
+        s(&d.path("r2")),
+        "--no-index",
+    ]);
+    assert!(
+        stderr(&o).contains("warning") && stderr(&o).contains("file looks truncated"),
+        "{}",
+        stderr(&o)
+    );
+    // A JPEG turned by its EXIF orientation: probe says so (rotation 0 drew the index page's
+    // boxes in the wrong space), and so does result.json of `vx run`.
+    let turned = d.path("turned.jpg");
+    with_exif_orientation(&need("media/bus.jpg"), 6, &turned);
+    let o = run_vx(&["probe", s(&turned)]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["streams"][0]["rotation"], 90, "{v}");
+    let out = d.path("r3");
+    let o = run_vx(&[
+        "-q",
+        "run",
+        s(&turned),
+        "--ops",
+        "keyframes",
+        "-o",
+        s(&out),
+        "--no-index",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_json(&first_dir(&out).join("result.json"));
+    assert_eq!(r["probe"]["streams"][0]["rotation"], 90, "{r}");
+}

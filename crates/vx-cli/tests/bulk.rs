@@ -310,6 +310,43 @@ fn only_the_changed_operation_runs_again() {
         0.7
     );
     assert_eq!(lines(&out).len(), 1);
+    // An output deleted since: its operation is not current (it was reported as written and
+    // the whole run stopped on "No such file" at the next change, every run after too).
+    std::fs::remove_file(dir.join("kf-000001.jpg")).unwrap();
+    run("0.7");
+    assert!(dir.join("kf-000001.jpg").is_file());
+    let r = read_json(&dir.join("result.json"));
+    assert!(r["ops"]["keyframes"]["cached"].is_null(), "{r}");
+    std::fs::remove_file(dir.join("detect.json")).unwrap();
+    let other = clip(
+        &d.0,
+        "w.mp4",
+        &["-f", "lavfi", "-i", V, "-t", "2", "-c:v", "libx264"],
+    );
+    let o = run_vx(&[
+        "-q",
+        "run",
+        s(&v),
+        s(&other),
+        "--ops",
+        "[keyframes,detect]",
+        "-m",
+        &model,
+        "--threshold",
+        "0.6",
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("detect.json").is_file());
+    assert_eq!(
+        read_json(&dir.join("detect.json"))["threshold"]
+            .as_f64()
+            .unwrap(),
+        0.6
+    );
+    assert_eq!(lines(&out).len(), 2);
+    check_published(&out);
 }
 
 #[test]

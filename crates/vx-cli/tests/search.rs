@@ -113,8 +113,9 @@ fn shared_media_are_found_by_words_meaning_objects_and_text() {
     let o = with_models(&["-q", "index", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(count(&index), before);
-    // The corpus's five files and the one `extract` added.
-    assert!(before.ends_with(" 6\n"), "{before}");
+    // The corpus's five files, the one `extract` added and the one it could not read (its
+    // row says so: status error, as every input of a `vx run`).
+    assert!(before.ends_with(" 7\n"), "{before}");
 }
 
 /// Results of many inputs (synthetic, 3 items each) indexed by a `vx index` killed at
@@ -220,6 +221,8 @@ print(c.execute('select count(*) from files').fetchone()[0], bad, fts == items)
 /// tools/list, two tools/call, an unknown method and a line that is not JSON.
 fn mcp_client(index: &Path, jfk: &Path, bus: &Path, pet: &Path) {
     use std::io::Write;
+    let bad = pet.with_file_name("notes.mp4");
+    std::fs::write(&bad, "not a video, a note\n").unwrap();
     let mut child = vx()
         .args(["mcp", s(index)])
         .env("VX_MODEL_DIR", need("models"))
@@ -243,6 +246,14 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path, pet: &Path) {
         serde_json::json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "extract", "arguments": {"path": s(pet), "ops": "keyframes;detect"}}}).to_string(),
         serde_json::json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "dog", "k": 5, "kind": "object"}}}).to_string(),
         serde_json::json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": {"name": "extract", "arguments": {"path": "/no/such/file.mp4"}}}).to_string(),
+        // A file that is not media: its extraction failed, so the tool did (isError was false).
+        serde_json::json!({"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": {"name": "extract", "arguments": {"path": s(&bad)}}}).to_string(),
+        // k outside the schema's 1..=100; a query of 600,000 words held the server for minutes.
+        serde_json::json!({"jsonrpc": "2.0", "id": 13, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "dog", "k": -5}}}).to_string(),
+        serde_json::json!({"jsonrpc": "2.0", "id": 14, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "a ".repeat(600_000)}}}).to_string(),
+        // Not JSON-RPC 2.0: an id that is an object, another version.
+        r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#.to_string(),
+        r#"{"jsonrpc":"1.0","id":15,"method":"ping"}"#.to_string(),
     ];
     {
         let mut stdin = child.stdin.take().unwrap();
@@ -261,7 +272,7 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path, pet: &Path) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     // The notification and the client's response get no answer.
-    assert_eq!(replies.len(), 13, "{replies:?}");
+    assert_eq!(replies.len(), 18, "{replies:?}");
     assert_eq!(replies[0]["result"]["protocolVersion"], "2025-06-18");
     assert_eq!(replies[0]["result"]["serverInfo"]["name"], "vx");
     let tools: Vec<&str> = replies[1]["result"]["tools"]
@@ -319,7 +330,22 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path, pet: &Path) {
         "the extracted file is searched: {hits}"
     );
     assert_eq!(replies[10]["result"]["isError"], true);
-    assert_eq!(replies[11]["error"]["code"], -32700, "not UTF-8");
-    assert_eq!(replies[12]["id"], 8);
-    assert!(replies[12]["result"].is_object());
+    assert_eq!(replies[11]["result"]["isError"], true, "{}", replies[11]);
+    assert_eq!(
+        replies[11]["result"]["structuredContent"]["status"],
+        "error"
+    );
+    assert_eq!(replies[12]["result"]["isError"], true, "{}", replies[12]);
+    assert_eq!(replies[13]["result"]["isError"], true);
+    let text = replies[13]["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("at most 1000"), "{text}");
+    assert_eq!(replies[14]["error"]["code"], -32600);
+    assert!(replies[14]["id"].is_null());
+    assert_eq!(replies[15]["error"]["code"], -32600);
+    assert_eq!(replies[15]["id"], 15);
+    assert_eq!(replies[16]["error"]["code"], -32700, "not UTF-8");
+    assert_eq!(replies[17]["id"], 8);
+    assert!(replies[17]["result"].is_object());
 }

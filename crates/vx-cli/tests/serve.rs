@@ -215,6 +215,15 @@ fn serves_the_index_files_and_nothing_else() {
     assert_eq!(body, &bytes[1000..2000]);
     let (st, _, body) = http(&addr, "GET", media_url, &[]);
     assert_eq!((st, body.len()), (200, bytes.len()));
+    // Several ranges, or a malformed one: the whole file (RFC 9110), not 416; a range past
+    // the end: 416.
+    for r in ["bytes=0-1,5-9", "bytes=abc", "items=0-5"] {
+        let (st, _, body) = http(&addr, "GET", media_url, &[("Range", r)]);
+        assert_eq!((st, body.len()), (200, bytes.len()), "{r}");
+    }
+    let past = format!("bytes={}-", bytes.len() + 10);
+    let (st, _, _) = http(&addr, "GET", media_url, &[("Range", past.as_str())]);
+    assert_eq!(st, 416);
     // A file's record: the picture's boxes in its own pixels, with its keyframe's URL.
     let f = get_json(&addr, &format!("/api/file/{bus_id}"));
     assert_eq!(f["frame"], json!({"width": 810, "height": 1080}));

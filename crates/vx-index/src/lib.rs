@@ -30,7 +30,13 @@ pub enum IndexError {
     Input { path: PathBuf, reason: String },
     #[error(transparent)]
     Infer(#[from] vx_infer::InferError),
+    #[error("a query of {chars} characters: at most {MAX_QUERY_CHARS}")]
+    QueryTooLong { chars: usize },
 }
+
+/// The longest query searched, in characters: a query of 600,000 words held an agent's MCP
+/// server for minutes (every piece of it embedded, every word a full-text term).
+pub const MAX_QUERY_CHARS: usize = 1000;
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
 

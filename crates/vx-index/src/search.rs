@@ -203,6 +203,10 @@ impl Index {
         if query.trim().is_empty() || k == 0 {
             return Ok(Vec::new());
         }
+        let chars = query.chars().count();
+        if chars > crate::MAX_QUERY_CHARS {
+            return Err(crate::IndexError::QueryTooLong { chars });
+        }
         let err = |e| self.err(e);
         let kind_s = kind.map(Kind::as_str);
         // Full text.

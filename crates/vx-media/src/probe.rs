@@ -105,19 +105,43 @@ pub(crate) fn ts_seconds(ts: i64, tb: ff::Rational) -> Option<f64> {
     }
 }
 
-/// Open `path` with libavformat and read stream info, mapping failures to typed errors.
 /// Whether `path` names something FFmpeg opens itself rather than a file: `-` (standard
-/// input) or an http/https/file URL.
+/// input) or an http/https/file URL. Compared as bytes: a name such as "Résumé.mp4" has no
+/// character boundary where a prefix ends (slicing the str there panicked).
 pub fn is_stream_name(path: &Path) -> bool {
     match path.to_str() {
         Some("-") => true,
-        Some(s) => ["http://", "https://", "file:"]
-            .iter()
-            .any(|p| s.len() > p.len() && s[..p.len()].eq_ignore_ascii_case(p)),
+        Some(s) => ["http://", "https://", "file:"].iter().any(|p| {
+            s.len() > p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+        }),
         None => false,
     }
 }
 
+#[cfg(test)]
+mod names {
+    use super::is_stream_name;
+    use std::path::Path;
+
+    #[test]
+    fn urls_and_names_with_accents() {
+        for (name, url) in [
+            ("Résumé.mp4", false),
+            ("ünï &x.jpg", false),
+            ("filé.mp4", false),
+            ("éé", false),
+            ("http://example.com/a.mp4", true),
+            ("HTTPS://example.com/a", true),
+            ("file:a.mp4", true),
+            ("-", true),
+            ("http://", false),
+        ] {
+            assert_eq!(is_stream_name(Path::new(name)), url, "{name}");
+        }
+    }
+}
+
+/// Open `path` with libavformat and read stream info, mapping failures to typed errors.
 pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
     if is_stream_name(path) {
         let name = if path.as_os_str() == "-" {

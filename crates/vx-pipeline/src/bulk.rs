@@ -490,8 +490,15 @@ fn one(
         if old["cache"]["content"] == content.as_str() {
             for (i, s) in steps.iter().enumerate() {
                 let op = &old["ops"][&s.name];
+                // Current: same key, finished, and every file it listed still there (a file
+                // deleted since is made again, not reported as written).
+                let present = op["outputs"].as_array().into_iter().flatten().all(|rel| {
+                    rel.as_str()
+                        .is_some_and(|r| std::fs::symlink_metadata(final_dir.join(r)).is_ok())
+                });
                 current[i] = old["cache"]["ops"][&s.name] == op_keys[i].as_str()
-                    && matches!(op["status"].as_str(), Some("ok" | "skipped"));
+                    && matches!(op["status"].as_str(), Some("ok" | "skipped"))
+                    && present;
             }
         }
     }
@@ -506,38 +513,49 @@ fn one(
             return Ok((line, true));
         }
     }
-    // Steps to run: those not current, and the producers they take frames from.
-    let mut run_it: Vec<bool> = current.iter().map(|c| !c).collect();
-    for i in (0..steps.len()).rev() {
-        if run_it[i] {
-            let mut p = steps[i].input;
-            while let Some(j) = p {
-                run_it[j] = true;
-                p = steps[j].input;
-            }
-        }
-    }
-    let to_run: Vec<usize> = (0..steps.len()).filter(|&i| run_it[i]).collect();
-    let stage = Stage::new(lock.clone()).map_err(|e| Error::io(&opts.out, e))?;
-    let dir = stage.path().to_path_buf();
-    // Carry over the files of the current steps.
-    let mut kept = serde_json::Map::new();
-    if let Some(old) = &old {
-        for (i, s) in steps.iter().enumerate() {
+    // Steps to run: those not current, and the producers they take frames from; the files of
+    // the current ones carried over into the stage. A file that cannot be carried (gone or
+    // unreadable since it was checked) makes its step run again, in a new stage: one input's
+    // leftovers never stop the run.
+    let (stage, dir, kept, run_it) = loop {
+        let mut run_it: Vec<bool> = current.iter().map(|c| !c).collect();
+        for i in (0..steps.len()).rev() {
             if run_it[i] {
-                continue;
-            }
-            let mut rec = old["ops"][&s.name].clone();
-            for rel in rec["outputs"].as_array().into_iter().flatten() {
-                if let Some(rel) = rel.as_str() {
-                    carry(&final_dir, &dir, Path::new(rel))
-                        .map_err(|e| Error::io(final_dir.join(rel), e))?;
+                let mut p = steps[i].input;
+                while let Some(j) = p {
+                    run_it[j] = true;
+                    p = steps[j].input;
                 }
             }
-            rec["cached"] = json!(true);
-            kept.insert(s.name.clone(), rec);
         }
-    }
+        let stage = Stage::new(lock.clone()).map_err(|e| Error::io(&opts.out, e))?;
+        let dir = stage.path().to_path_buf();
+        let mut kept = serde_json::Map::new();
+        let mut lost = None;
+        if let Some(old) = &old {
+            for (i, s) in steps.iter().enumerate() {
+                if run_it[i] {
+                    continue;
+                }
+                let mut rec = old["ops"][&s.name].clone();
+                let all = rec["outputs"].as_array().into_iter().flatten();
+                if all
+                    .filter_map(|rel| rel.as_str())
+                    .any(|rel| carry(&final_dir, &dir, Path::new(rel)).is_err())
+                {
+                    lost = Some(i);
+                    break;
+                }
+                rec["cached"] = json!(true);
+                kept.insert(s.name.clone(), rec);
+            }
+        }
+        match lost {
+            Some(i) => current[i] = false,
+            None => break (stage, dir, kept, run_it),
+        }
+    };
+    let to_run: Vec<usize> = (0..steps.len()).filter(|&i| run_it[i]).collect();
     let content = match content {
         Ok(c) => c,
         Err(e) => {

@@ -227,7 +227,7 @@ pub fn run_file_with(
     let mut src = Source::open_file(path)?;
     let tasks = make_tasks()?;
     let probe = serde_json::to_value(src.probe_info()).ok();
-    let input = Input {
+    let mut input = Input {
         path: path.to_path_buf(),
         still: src.is_still(),
         has_video: src.has_video,
@@ -403,6 +403,8 @@ pub fn run_file_with(
     let mut results: Vec<Option<OpRun>> = (0..n).map(|_| None).collect();
 
     let mut pass_ms = 0.0;
+    // A still image's EXIF orientation (libavcodec tells it on the decoded picture only).
+    let mut still_rotation: Option<i32> = None;
     let mut cancelled = false;
     let mut sent_samples: Vec<u64> = vec![0; specs.len()];
     std::thread::scope(|s| {
@@ -473,6 +475,9 @@ pub fn run_file_with(
             match item {
                 Decoded::Video(vf) => {
                     stats.video_frames += 1;
+                    if input.still && still_rotation.is_none() {
+                        still_rotation = Some(vf.rotation());
+                    }
                     // --start/--end: frames before the range (from the key frame the seek
                     // landed on) are dropped; the first one at or after its end stops video.
                     match vf.time {
@@ -682,6 +687,9 @@ pub fn run_file_with(
         });
     }
     stats.wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    if let (Some(r), Some(p)) = (still_rotation.filter(|r| *r != 0), input.probe.as_mut()) {
+        crate::ops::probe::set_still_rotation(p, r);
+    }
     let ops: Vec<OpRun> = results.into_iter().flatten().collect();
     let debug = debug.map(|d| Debug {
         events: d.into_inner().unwrap_or_default(),

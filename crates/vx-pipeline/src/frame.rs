@@ -72,6 +72,11 @@ impl Frame {
         }
     }
 
+    /// Clockwise degrees that make the picture upright.
+    pub fn rotation(&self) -> i32 {
+        self.shared.frame.rotation()
+    }
+
     /// Upright size of the decoded picture.
     pub fn size(&self) -> (usize, usize) {
         self.shared.frame.upright_size()

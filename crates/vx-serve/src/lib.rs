@@ -461,8 +461,33 @@ async fn api_file(State(st): State<Shared>, UrlPath(id): UrlPath<String>) -> Res
     }
 }
 
+/// Whether a Range header is one byte range this server answers with 206 (`bytes=A-B`,
+/// `bytes=A-`, `bytes=-N`); several ranges or a malformed one are ignored (RFC 9110 14.2: the
+/// whole file, 200), where tower-http answered 416 to both.
+fn one_byte_range(v: &str) -> bool {
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return false;
+    };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return false;
+    };
+    let num = |t: &str| !t.is_empty() && t.len() <= 19 && t.bytes().all(|c| c.is_ascii_digit());
+    match (a.trim(), b.trim()) {
+        ("", b) => num(b),
+        (a, "") => num(a),
+        (a, b) => num(a) && num(b),
+    }
+}
+
 /// Send one file with tower-http (byte ranges, conditional requests, its MIME type).
-async fn send(path: PathBuf, req: Request) -> Response {
+async fn send(path: PathBuf, mut req: Request) -> Response {
+    let ignored = req
+        .headers()
+        .get(axum::http::header::RANGE)
+        .is_some_and(|v| !v.to_str().is_ok_and(one_byte_range));
+    if ignored {
+        req.headers_mut().remove(axum::http::header::RANGE);
+    }
     match tower_http::services::ServeFile::new(path)
         .oneshot(req)
         .await
@@ -513,6 +538,23 @@ async fn out_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_answered_with_206() {
+        for ok in ["bytes=0-99", "bytes=100-", "bytes=-500", " bytes=1-2 "] {
+            assert!(one_byte_range(ok), "{ok}");
+        }
+        for no in [
+            "bytes=0-1,5-9",
+            "bytes=abc",
+            "bytes=",
+            "bytes=-",
+            "items=0-5",
+            "bytes=1-x",
+        ] {
+            assert!(!one_byte_range(no), "{no}");
+        }
+    }
 
     #[test]
     fn host_names_that_cannot_be_rebound() {

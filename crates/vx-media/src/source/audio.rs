@@ -102,6 +102,15 @@ pub(super) fn open_audio(
     // The container's duration of the stream, when it has one: decoders leave the encoder's
     // padding at the end (AAC: up to a frame), which the container's edit list cuts off.
     let duration = ts_seconds(stream.duration(), tb).filter(|d| *d > 0.0);
+    // Matroska keeps a stream's length in its DURATION tag instead (FFmpeg and mkvmerge write
+    // one per track): not a limit on the samples, but what a truncated file is told by.
+    let tagged = duration.or_else(|| {
+        stream
+            .metadata()
+            .get("DURATION")
+            .and_then(parse_hms)
+            .filter(|d| *d > 0.0)
+    });
     // Streams that start a little before the container (AAC priming) are taken as starting
     // at 0; a stream that starts later (an empty edit, -itsoffset) starts there.
     let offset = ts_seconds(stream.start_time(), tb)
@@ -131,7 +140,7 @@ pub(super) fn open_audio(
             buf: Vec::new(),
             written: 0,
             limit: duration.map(|d| (d * spec.rate as f64).round() as u64),
-            declared: duration.map(|d| (d * spec.rate as f64).round() as u64),
+            declared: tagged.map(|d| (d * spec.rate as f64).round() as u64),
             held: Vec::new(),
             overrun: false,
         })
@@ -190,6 +199,19 @@ impl AudioOut {
         });
         self.written += frames;
     }
+}
+
+/// "HH:MM:SS.fraction" (Matroska's DURATION tag) in seconds.
+fn parse_hms(t: &str) -> Option<f64> {
+    let mut parts = t.trim().split(':');
+    let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let v = h.parse::<u64>().ok()? as f64 * 3600.0
+        + m.parse::<u64>().ok()? as f64 * 60.0
+        + sec.parse::<f64>().ok()?;
+    v.is_finite().then_some(v)
 }
 
 impl AudioPart {

@@ -123,6 +123,12 @@ impl VideoFrame {
         })
     }
 
+    /// Clockwise degrees that make the picture upright (the stream's display matrix, or a
+    /// still image's EXIF orientation).
+    pub fn rotation(&self) -> i32 {
+        self.rotation
+    }
+
     /// Upright picture size.
     pub fn upright_size(&self) -> (usize, usize) {
         let (w, h) = (self.frame.width() as usize, self.frame.height() as usize);

@@ -348,9 +348,7 @@ impl Keyframes {
             let _ = std::fs::remove_file(self.dir.join(&k.path));
         }
     }
-}
 
-impl Keyframes {
     /// The frame times asked for (`--at`, `--per-scene`) after the last frame handed to this
     /// operation, as "t1,t2" (None when every time got its frame).
     fn missed_times(&self) -> Option<String> {

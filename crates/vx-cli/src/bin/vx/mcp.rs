@@ -160,7 +160,9 @@ impl Server {
                 if !errors.is_empty() {
                     d["warnings"] = json!(errors.lines().collect::<Vec<_>>());
                 }
-                tool_result(d, false)
+                // An input that could not be read is the tool's failure (its record says why).
+                let failed = d["status"].as_str() == Some("error");
+                tool_result(d, failed)
             }
             Ok(None) => tool_result(json!(format!("{path}: not indexed: {errors}")), true),
             Err(e) => tool_result(json!(e.to_string()), true),
@@ -173,7 +175,19 @@ impl Server {
                 let Some(q) = args["query"].as_str() else {
                     return tool_result(json!("missing argument: query"), true);
                 };
-                let k = args["k"].as_u64().unwrap_or(10).clamp(1, 100) as usize;
+                // The schema's integer 1..=100; anything else is the caller's mistake, said.
+                let k = match &args["k"] {
+                    Value::Null => 10,
+                    v => match v.as_u64().filter(|k| (1..=100).contains(k)) {
+                        Some(k) => k as usize,
+                        None => {
+                            return tool_result(
+                                json!(format!("k {v}: an integer from 1 to 100")),
+                                true,
+                            )
+                        }
+                    },
+                };
                 let kind = match args["kind"].as_str() {
                     None => None,
                     Some("speech") => Some(Kind::Speech),
@@ -211,6 +225,15 @@ impl Server {
             // Notifications (notifications/initialized, cancelled...): nothing to answer.
             return None;
         };
+        // JSON-RPC 2.0: the version said, an id that is a string, a number or null.
+        if msg["jsonrpc"] != "2.0" || !(id.is_string() || id.is_number() || id.is_null()) {
+            let id = if id.is_string() || id.is_number() {
+                id
+            } else {
+                Value::Null
+            };
+            return Some(error(&id, -32600, "invalid request: not JSON-RPC 2.0"));
+        }
         if msg.get("method").is_none() {
             // A response from the client (to nothing this server asks): ignored; anything
             // else without a method is not a request.

@@ -111,6 +111,15 @@ impl Bulk {
                     )),
                     _ => {}
                 }
+                // The input's warnings (a truncated file...), as the single commands print
+                // them; an input carried over from an earlier run said them then.
+                if !cached {
+                    for w in line["warnings"].as_array().into_iter().flatten() {
+                        if let Some(w) = w.as_str() {
+                            self.say(format!("vx: warning: {source}: {w}"));
+                        }
+                    }
+                }
                 if let Some(b) = &self.bar {
                     b.inc(1);
                 } else if !self.quiet && st.last_line.elapsed() >= Duration::from_secs(10) {

@@ -213,6 +213,16 @@ pub fn search(
     if query.is_some_and(|q| q.trim().is_empty()) {
         return Err(usage("an empty query: give words to look for"));
     }
+    if let Some(q) = list
+        .iter()
+        .find(|q| q.chars().count() > vx_index::MAX_QUERY_CHARS)
+    {
+        return Err(usage(format!(
+            "a query of {} characters: at most {}",
+            q.chars().count(),
+            vx_index::MAX_QUERY_CHARS
+        )));
+    }
     if list.is_empty() {
         return Err(usage(format!(
             "{}: no query in it (one per line)",
