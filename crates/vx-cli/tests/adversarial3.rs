@@ -583,3 +583,71 @@ fn names_truncated_audio_and_exif_in_probe() {
     let r = read_json(&first_dir(&out).join("result.json"));
     assert_eq!(r["probe"]["streams"][0]["rotation"], 90, "{r}");
 }
+
+/// Found by the third adversarial pass (codecs and containers).
+#[test]
+fn cover_art_is_not_a_video_and_stream_numbers_are_the_files() {
+    let d = TempDir::new("adv3-cover");
+    // An MP3 with its cover: probe said a 90000 fps video stream, and keyframes, detect and
+    // scenes took the cover as the file's video (a music folder got album-art "keyframes").
+    let mp3 = d.path("cover.mp3");
+    ffmpeg(&[
+        "-i",
+        s(&need("media/jfk.wav")),
+        "-i",
+        s(&need("media/dog.jpg")),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c:a",
+        "libmp3lame",
+        "-c:v",
+        "mjpeg",
+        "-disposition:v",
+        "attached_pic",
+        "-id3v2_version",
+        "3",
+        s(&mp3),
+    ]);
+    let v = vx_json(&["probe", s(&mp3)]);
+    let pic = &v["streams"][1];
+    assert_eq!(pic["attached_pic"], true, "{v}");
+    assert!(pic.get("frame_rate").is_none(), "{v}");
+    let o = run_vx(&["keyframes", s(&mp3), "-o", s(&d.path("k"))]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let o = run_vx(&["scenes", s(&mp3)]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let out = d.path("r");
+    let o = run_vx(&[
+        "-q",
+        "run",
+        s(&mp3),
+        "--ops",
+        "keyframes;audio",
+        "-o",
+        s(&out),
+        "--no-index",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_json(&first_dir(&out).join("result.json"));
+    assert_eq!(r["ops"]["keyframes"]["status"], "skipped", "{r}");
+    assert_eq!(r["ops"]["audio"]["status"], "ok", "{r}");
+    let clip = three_scenes(&d, "one.mp4");
+    // A stream number past what this file has: the file's error (exit 1), not "invalid
+    // option" (a usage error is exit 2).
+    let o = run_vx(&[
+        "keyframes",
+        s(&clip),
+        "--video-stream",
+        "3",
+        "-o",
+        s(&d.path("k3")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("no video stream #3 (the file has 1)") && !e.contains("invalid option"),
+        "{e}"
+    );
+}

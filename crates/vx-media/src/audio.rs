@@ -179,6 +179,22 @@ pub fn f32_samples(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
 /// The whole audio of `path` as interleaved f32 samples at `rate` Hz with `channels`
 /// channels, in memory (for models that need all of it at once, and tests).
 pub fn decode_f32(path: &Path, rate: u32, channels: u16) -> Result<Vec<f32>> {
+    decode_f32_until(
+        path,
+        rate,
+        channels,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+}
+
+/// [`decode_f32`] that stops when `cancel` is set (what it decoded so far comes back: the
+/// caller that set it discards it).
+pub fn decode_f32_until(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<Vec<f32>> {
     let mut src = Source::open(
         path,
         &SourceOptions {
@@ -191,6 +207,9 @@ pub fn decode_f32(path: &Path, rate: u32, channels: u16) -> Result<Vec<f32>> {
     }
     let mut samples = Vec::new();
     for d in src.by_ref() {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(samples);
+        }
         if let Decoded::Audio(b) = d {
             samples.extend(b.samples);
         }

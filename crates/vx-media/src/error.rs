@@ -57,6 +57,16 @@ pub enum MediaError {
 
     #[error("invalid option: {0}")]
     InvalidOption(String),
+
+    /// `--video-stream N` / `--audio-stream N` / `--stream N` beyond what this file has: the
+    /// file's error (another file may have it), not a bad option.
+    #[error("{}: no {kind} stream #{n} (the file has {count})", path.display())]
+    NoSuchStream {
+        path: PathBuf,
+        kind: &'static str,
+        n: usize,
+        count: usize,
+    },
 }
 
 impl MediaError {

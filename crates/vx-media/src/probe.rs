@@ -75,6 +75,11 @@ pub struct StreamInfo {
     /// from the display matrix. This is what the ffmpeg CLI's autorotate applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation: Option<i32>,
+    /// A single picture attached to the file (an audio file's cover art: ffprobe's
+    /// `disposition.attached_pic`), not a video: no frame rate, and the video commands do not
+    /// take it as the file's video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attached_pic: Option<bool>,
     // audio
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample_rate: Option<u32>,
@@ -226,6 +231,13 @@ pub fn display_rotation(stream: &ff::format::stream::Stream) -> i32 {
     0
 }
 
+/// Whether `stream` is a picture attached to the file (cover art), not a video.
+pub fn is_attached_pic(stream: &ff::format::stream::Stream) -> bool {
+    stream
+        .disposition()
+        .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+}
+
 /// Clockwise degrees (0, 90, 180, 270) to apply to make a picture upright, from a 3x3 display
 /// matrix (a stream's, or a still image's EXIF orientation as libavcodec exports it on the
 /// frame). `None` for a matrix that is too short; 0 for one that is not a rotation.
@@ -346,9 +358,13 @@ fn stream_info(stream: &ff::format::stream::Stream) -> StreamInfo {
                 } else {
                     stream.rate()
                 };
-                info.frame_rate = rational_f64(rate);
-                if info.frame_rate.is_some() {
-                    info.frame_rate_fraction = Some(rational_str(rate));
+                if is_attached_pic(stream) {
+                    info.attached_pic = Some(true);
+                } else {
+                    info.frame_rate = rational_f64(rate);
+                    if info.frame_rate.is_some() {
+                        info.frame_rate_fraction = Some(rational_str(rate));
+                    }
                 }
                 info.rotation = Some(display_rotation(stream));
             }

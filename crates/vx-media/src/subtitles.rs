@@ -132,11 +132,12 @@ pub fn choose_track(
             if all.is_empty() {
                 none()
             } else {
-                MediaError::InvalidOption(format!(
-                    "{}: no subtitle stream #{n} (the file has {})",
-                    path.display(),
-                    all.len()
-                ))
+                MediaError::NoSuchStream {
+                    path: path.into(),
+                    kind: "subtitle",
+                    n,
+                    count: all.len(),
+                }
             }
         })?,
         None => all

@@ -12,7 +12,7 @@
 //! (vx_pipeline::models).
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use numpy::{IntoPyArray, PyArrayMethods};
@@ -41,6 +41,48 @@ create_exception!(
     VxError,
     "The input has no stream of the kind asked for (no video stream, no audio stream)."
 );
+
+/// Run `work` on its own thread while this one, without the GIL, waits for it and looks at
+/// Python's signals every 100 ms: Ctrl-C sets `cancel` (which `work` watches), waits for it to
+/// stop, and raises KeyboardInterrupt. (Waiting in `py.detach` alone, the signal was only seen
+/// when the whole call was over, and its result thrown away.)
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    cancel: &Arc<AtomicBool>,
+    work: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.spawn(move || {
+            let _ = tx.send(work());
+        });
+        let mut rx = rx;
+        loop {
+            // The receiver goes into the wait and comes back (it is Send, not Sync).
+            let (got, back) = py.detach(move || {
+                let got = rx.recv_timeout(std::time::Duration::from_millis(100));
+                (got, rx)
+            });
+            rx = back;
+            match got {
+                Ok(r) => return Ok(r),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(VxError::new_err("the work thread stopped (panicked)"))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = py.check_signals() {
+                        cancel.store(true, Ordering::Relaxed);
+                        // The thread stops at its next frame or packet; the scope joins it.
+                        py.detach(move || {
+                            let _ = rx.recv();
+                        });
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    })
+}
 
 fn media_error(e: MediaError) -> PyErr {
     match e {
@@ -153,23 +195,37 @@ impl Frame {
 fn keyframes(
     py: Python<'_>,
     path: PathBuf,
-    max_side: Option<u32>,
+    max_side: Option<i64>,
     every: Option<f64>,
 ) -> PyResult<Vec<Frame>> {
     if every.is_some_and(|e| !(e.is_finite() && e > 0.0)) {
         return Err(PyValueError::new_err("every: a number of seconds > 0"));
     }
-    if max_side == Some(0) {
-        return Err(PyValueError::new_err("max_side: a number of pixels > 0"));
-    }
-    py.detach(|| decode_frames(&path, max_side, every))
-        .map_err(media_error)
+    // Taken as i64 and checked here: a negative number is a ValueError like 0 (as u32, pyo3
+    // raised OverflowError, which is not one).
+    let max_side = match max_side {
+        None => None,
+        Some(m) => Some(
+            u32::try_from(m)
+                .ok()
+                .filter(|m| (1..=65535).contains(m))
+                .ok_or_else(|| {
+                    PyValueError::new_err("max_side: a number of pixels from 1 to 65535")
+                })?,
+        ),
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    interruptible(py, &cancel, || {
+        decode_frames(&path, max_side, every, &cancel)
+    })?
+    .map_err(media_error)
 }
 
 fn decode_frames(
     path: &Path,
     max_side: Option<u32>,
     every: Option<f64>,
+    cancel: &AtomicBool,
 ) -> Result<Vec<Frame>, MediaError> {
     let mode = match every {
         Some(_) => DecodeMode::All,
@@ -206,12 +262,12 @@ fn decode_frames(
                     s.spawn(move || {
                         let mut src = open(1)?;
                         src.key_lane(k, lanes);
-                        let f = lane_frames(path, &mut src, max_side, None)?;
+                        let f = lane_frames(path, &mut src, max_side, None, cancel)?;
                         Ok::<_, MediaError>((f, lane_clean(&src)))
                     })
                 })
                 .collect();
-            let first = lane_frames(path, &mut src, max_side, None).map(|f| {
+            let first = lane_frames(path, &mut src, max_side, None, cancel).map(|f| {
                 let clean = lane_clean(&src);
                 (f, clean)
             });
@@ -248,7 +304,7 @@ fn decode_frames(
     }
     let mut frames = match frames {
         Some(f) => f,
-        None => lane_frames(path, &mut src, max_side, every)?,
+        None => lane_frames(path, &mut src, max_side, every, cancel)?,
     };
     if frames.is_empty() {
         return Err(MediaError::NoFrames {
@@ -279,11 +335,15 @@ fn lane_frames(
     src: &mut Source,
     max_side: Option<u32>,
     every: Option<f64>,
+    cancel: &AtomicBool,
 ) -> Result<Vec<Frame>, MediaError> {
     let still = src.is_still();
     let mut next = None;
     let mut frames = Vec::new();
     for d in src.by_ref() {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
         let Decoded::Video(f) = d else { continue };
         let take = match every {
             _ if still => true,
@@ -315,8 +375,8 @@ fn lane_frames(
 fn audio<'py>(
     py: Python<'py>,
     path: PathBuf,
-    rate: u32,
-    channels: u16,
+    rate: i64,
+    channels: i64,
 ) -> PyResult<Bound<'py, PyAny>> {
     if !(1_000..=384_000).contains(&rate) {
         return Err(PyValueError::new_err("rate: 1000 to 384000 Hz"));
@@ -324,9 +384,12 @@ fn audio<'py>(
     if !(1..=8).contains(&channels) {
         return Err(PyValueError::new_err("channels: 1 to 8"));
     }
-    let samples = py
-        .detach(|| vx_media::audio::decode_f32(&path, rate, channels))
-        .map_err(media_error)?;
+    let (rate, channels) = (rate as u32, channels as u16);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let samples = interruptible(py, &cancel, || {
+        vx_media::audio::decode_f32_until(&path, rate, channels, &cancel)
+    })?
+    .map_err(media_error)?;
     let n = samples.len() / channels as usize;
     let flat = samples.into_pyarray(py);
     if channels == 1 {
@@ -383,14 +446,22 @@ struct Pipeline {
 #[pymethods]
 impl Pipeline {
     #[new]
-    #[pyo3(signature = (ops=DEFAULT_OPS, models=None, threads=0, threshold=0.5))]
+    #[pyo3(
+        signature = (ops=DEFAULT_OPS, models=None, threads=0, threshold=0.5),
+        text_signature = "(ops='keyframes;[detect,faces];transcribe', models=None, threads=0, threshold=0.5)"
+    )]
     fn new(
         py: Python<'_>,
         ops: &str,
         models: Option<HashMap<String, String>>,
-        threads: usize,
+        threads: i64,
         threshold: f32,
     ) -> PyResult<Self> {
+        // A negative count is a ValueError (as usize, pyo3 raised OverflowError).
+        let threads = usize::try_from(threads)
+            .ok()
+            .filter(|t| *t <= 4096)
+            .ok_or_else(|| PyValueError::new_err("threads: 0 (one per core) to 4096"))?;
         let models = models.unwrap_or_default();
         let plan = vx_pipeline::plan::plan(ops, vx_pipeline::ops::KNOWN)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -438,6 +509,7 @@ impl Pipeline {
         path: PathBuf,
         output: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let made = output.is_none();
         let out = match output {
             Some(o) => o,
             None => py
@@ -445,11 +517,26 @@ impl Pipeline {
                 .call_method1("mkdtemp", ("", "vx-"))?
                 .extract::<PathBuf>()?,
         };
-        let text = py.detach(|| {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let done = interruptible(py, &cancel, || {
             let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-            run_one(&self.runner, &path, &out)
-        })?;
-        py.import("json")?.call_method1("loads", (text,))
+            run_one(&self.runner, &path, &out, &cancel)
+        })
+        .and_then(|r| r);
+        let (text, dir) = match done {
+            Ok(d) => d,
+            Err(e) => {
+                // A temporary directory made for this call holds nothing worth keeping.
+                if made {
+                    let _ = std::fs::remove_dir_all(&out);
+                }
+                return Err(e);
+            }
+        };
+        // Where the files the record lists are (a temporary directory is the caller's).
+        let rec = py.import("json")?.call_method1("loads", (text,))?;
+        rec.set_item("dir", dir)?;
+        Ok(rec)
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, PipelineArgs)> {
@@ -465,7 +552,12 @@ impl Pipeline {
     }
 }
 
-fn run_one(runner: &vx_pipeline::runner::Runner, path: &Path, out: &Path) -> PyResult<String> {
+fn run_one(
+    runner: &vx_pipeline::runner::Runner,
+    path: &Path,
+    out: &Path,
+    cancel: &Arc<AtomicBool>,
+) -> PyResult<(String, PathBuf)> {
     use vx_pipeline::bulk::{run, BulkOptions, Event};
     let opts = BulkOptions {
         out: out.to_path_buf(),
@@ -475,7 +567,7 @@ fn run_one(runner: &vx_pipeline::runner::Runner, path: &Path, out: &Path) -> PyR
         debug: false,
         queue: 4,
         decoder_threads: runner.decoder_threads(),
-        cancel: Arc::new(AtomicBool::new(false)),
+        cancel: cancel.clone(),
         video_stream: None,
         audio_stream: None,
         range: None,
@@ -520,9 +612,11 @@ fn run_one(runner: &vx_pipeline::runner::Runner, path: &Path, out: &Path) -> PyR
         Some("skipped") => Err(NoStreamError::new_err(message())),
         _ => {
             let id = line["id"].as_str().unwrap_or_default();
-            let p = out.join(id).join("result.json");
-            std::fs::read_to_string(&p)
-                .map_err(|e| VxError::new_err(format!("{}: {e}", p.display())))
+            let dir = out.join(id);
+            let p = dir.join("result.json");
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| VxError::new_err(format!("{}: {e}", p.display())))?;
+            Ok((text, std::path::absolute(&dir).unwrap_or(dir)))
         }
     }
 }
@@ -530,14 +624,17 @@ fn run_one(runner: &vx_pipeline::runner::Runner, path: &Path, out: &Path) -> PyR
 /// Run the operations `ops` over `path` (see `Pipeline`; models are loaded for this call
 /// only: reuse a `Pipeline` for many files).
 #[pyfunction]
-#[pyo3(signature = (path, ops=DEFAULT_OPS, models=None, output=None, threads=0))]
+#[pyo3(
+    signature = (path, ops=DEFAULT_OPS, models=None, output=None, threads=0),
+    text_signature = "(path, ops='keyframes;[detect,faces];transcribe', models=None, output=None, threads=0)"
+)]
 fn run<'py>(
     py: Python<'py>,
     path: PathBuf,
     ops: &str,
     models: Option<HashMap<String, String>>,
     output: Option<PathBuf>,
-    threads: usize,
+    threads: i64,
 ) -> PyResult<Bound<'py, PyAny>> {
     Pipeline::new(py, ops, models, threads, 0.5)?.run(py, path, output)
 }

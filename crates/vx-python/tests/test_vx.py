@@ -316,3 +316,57 @@ def test_a_pipeline_is_reused_pickled_and_reports_bad_files(talk, tmp_path, monk
     assert len(times) == 2 and abs(times[1] - times[0] - 1.0) < 0.05, times
     with pytest.raises(ValueError, match="every=0"):
         vx.Pipeline("keyframes(every=0)")
+
+
+def test_ctrl_c_stops_a_long_call(tmp_path, monkeypatch):
+    # SIGINT during a call used to wait for the whole call (16-32 s here) and then throw its
+    # result away; now the work is cancelled and KeyboardInterrupt raised within ~0.1 s.
+    import signal
+
+    monkeypatch.setenv("VX_MODEL_DIR", str(ASSETS / "models"))
+    long = tmp_path / "long.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "20", "-c:v",
+           "libx264", "-g", "1", "-preset", "ultrafast", long)
+    calls = [
+        lambda: vx.run(long, ops="keyframes(every=0.05);detect", output=tmp_path / "r", threads=2),
+        lambda: vx.keyframes(long, every=0.001),
+    ]
+    for call in calls:
+        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+        t = time.perf_counter()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            call()
+            time.sleep(5)  # finished before the signal (not expected): it lands here
+        assert time.perf_counter() - t < 4.0
+    # The module goes on working after an interrupted call.
+    assert vx.probe(long)["streams"][0]["type"] == "video"
+
+
+def test_numbers_out_of_range_are_value_errors(tmp_path, monkeypatch):
+    # Negative numbers were OverflowError (not a ValueError) from the integer conversion.
+    monkeypatch.setenv("VX_MODEL_DIR", str(ASSETS / "models"))
+    jfk = ASSETS / "media" / "jfk.wav"
+    bus = ASSETS / "media" / "bus.jpg"
+    for bad in (
+        lambda: vx.keyframes(bus, max_side=-1),
+        lambda: vx.keyframes(bus, max_side=2**40),
+        lambda: vx.audio(jfk, rate=-1),
+        lambda: vx.audio(jfk, rate=2**33),
+        lambda: vx.audio(jfk, channels=-2),
+        lambda: vx.Pipeline("keyframes", threads=-5),
+        lambda: vx.run(bus, ops="keyframes", threads=-1),
+    ):
+        with pytest.raises(ValueError):
+            bad()
+    # The record says where its files are (a temporary directory without output=).
+    rec = vx.run(bus, ops="keyframes")
+    d = Path(rec["dir"])
+    assert all((d / f).is_file() for f in rec["ops"]["keyframes"]["outputs"]), rec
+    import shutil
+
+    shutil.rmtree(d.parent)
+    # The signatures say the default plan (not "...").
+    import inspect
+
+    assert "keyframes;[detect,faces];transcribe" in str(inspect.signature(vx.run))

@@ -62,7 +62,12 @@ pub fn out_url(input_id: &str, dir: &Path, file: &Path) -> Option<String> {
 /// (a still picture, which image2 and the `*_pipe` demuxers read), or None.
 pub fn media_type(probe: &serde_json::Value) -> Option<&'static str> {
     let streams = probe["streams"].as_array()?;
-    let has = |t: &str| streams.iter().any(|s| s["type"].as_str() == Some(t));
+    // Cover art is not a video: an MP3 with one plays as audio.
+    let has = |t: &str| {
+        streams
+            .iter()
+            .any(|s| s["type"].as_str() == Some(t) && s["attached_pic"] != true)
+    };
     let container = probe["container"].as_str().unwrap_or_default();
     if has("video") {
         if container == "image2" || container.ends_with("_pipe") {
@@ -138,6 +143,9 @@ mod tests {
         let a = serde_json::json!({"container": "wav", "streams": [{"type": "audio"}]});
         assert_eq!(media_type(&a), Some("audio"));
         assert_eq!(display_size(&a), None);
+        let cover = serde_json::json!({"container": "mp3", "streams": [
+            {"type": "audio"}, {"type": "video", "attached_pic": true, "width": 600, "height": 600}]});
+        assert_eq!(media_type(&cover), Some("audio"));
         let i = serde_json::json!({"container": "png_pipe",
             "streams": [{"type": "video", "width": 4, "height": 3, "rotation": -90}]});
         assert_eq!(media_type(&i), Some("image"));

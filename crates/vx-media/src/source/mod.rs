@@ -143,7 +143,12 @@ impl Source {
         let duration = ts_seconds(dur_ts, av_tb).filter(|d| *d >= 0.0);
         let format_name = ictx.format().name().to_string();
         let is_still = format_name == "image2" || format_name.ends_with("_pipe");
-        let has_video = ictx.streams().best(ff::media::Type::Video).is_some();
+        // Cover art (an attached picture) is not the file's video: an audio file with one
+        // has no video to take keyframes, scenes or detections from.
+        let has_video = ictx
+            .streams()
+            .best(ff::media::Type::Video)
+            .is_some_and(|s| !crate::probe::is_attached_pic(&s));
         let has_audio = ictx.streams().best(ff::media::Type::Audio).is_some();
         let has_subtitles = ictx
             .streams()
@@ -193,10 +198,13 @@ impl Source {
             },
         };
         match nth {
+            // FFmpeg's best video stream is cover art only when there is no other: none then
+            // (`--video-stream N` still picks it explicitly).
             None => self
                 .ictx
                 .streams()
                 .best(kind)
+                .filter(|s| !(kind == ff::media::Type::Video && crate::probe::is_attached_pic(s)))
                 .map(|s| s.index())
                 .ok_or_else(none),
             Some(n) => {
@@ -206,18 +214,19 @@ impl Source {
                     .filter(|s| s.parameters().medium() == kind)
                     .map(|s| s.index())
                     .collect();
-                of_kind.get(n).copied().ok_or_else(|| {
-                    MediaError::InvalidOption(format!(
-                        "{}: no {} stream #{n} (the file has {})",
-                        self.path.display(),
-                        if kind == ff::media::Type::Video {
+                of_kind
+                    .get(n)
+                    .copied()
+                    .ok_or_else(|| MediaError::NoSuchStream {
+                        path: self.path.clone(),
+                        kind: if kind == ff::media::Type::Video {
                             "video"
                         } else {
                             "audio"
                         },
-                        of_kind.len()
-                    ))
-                })
+                        n,
+                        count: of_kind.len(),
+                    })
             }
         }
     }

@@ -14,6 +14,10 @@ engine (Rust, with a minimal FFmpeg linked in). Every function releases the GIL 
 Errors are `vx.VxError` (subclasses `InputError`, `NoStreamError`) with vx's one-line message;
 bad arguments are `ValueError`.
 """
+# NumPy's C API is loaded now (numpy is a dependency), not lazily inside a call: a Ctrl-C
+# pending there made that import fail as a Rust panic instead of a KeyboardInterrupt.
+import numpy as _numpy  # noqa: F401
+
 from ._vx import (
     Frame,
     Pipeline,

@@ -60,7 +60,9 @@ class Pipeline:
         threshold: float = 0.5,
     ) -> None: ...
     def run(self, path: PathLike, output: Optional[PathLike] = None) -> Dict[str, Any]:
-        """`vx run PATH -o OUTPUT` for one file: its result.json record."""
+        """`vx run PATH -o OUTPUT` for one file: its result.json record, plus `dir` (where the
+        files it lists are). Without `output`, a new temporary directory that is the caller's
+        to remove (removed when the call fails). Ctrl-C stops it (KeyboardInterrupt)."""
 
 def run(
     path: PathLike,
