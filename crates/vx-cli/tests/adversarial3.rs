@@ -19,31 +19,26 @@ fn times(v: &serde_json::Value, list: &str, key: &str) -> Vec<f64> {
         .collect()
 }
 
+/// lavfi sources one after the other (320x240, 25 fps), H.264 in `name`.
+fn joined(d: &TempDir, name: &str, sources: &[&str]) -> PathBuf {
+    let p = d.path(name);
+    let mut args: Vec<String> = Vec::new();
+    for src in sources {
+        args.extend(["-f", "lavfi", "-i"].map(String::from));
+        args.push(format!("{src}:s=320x240:r=25"));
+    }
+    let inputs: String = (0..sources.len()).map(|i| format!("[{i}]")).collect();
+    args.push("-filter_complex".into());
+    args.push(format!("{inputs}concat=n={}:v=1:a=0", sources.len()));
+    args.extend(["-c:v", "libx264", "-pix_fmt", "yuv420p"].map(String::from));
+    args.push(s(&p).to_string());
+    ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p
+}
+
 /// red 3 s, blue 3 s, test pattern 3 s at 25 fps (cuts at 3 s and 6 s), H.264 in `name`.
 fn three_scenes(d: &TempDir, name: &str) -> PathBuf {
-    let p = d.path(name);
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=red:s=320x240:r=25:d=3",
-        "-f",
-        "lavfi",
-        "-i",
-        "color=blue:s=320x240:r=25:d=3",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=s=320x240:r=25:d=3",
-        "-filter_complex",
-        "[0][1][2]concat=n=3:v=1:a=0",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        s(&p),
-    ]);
-    p
+    joined(d, name, &["color=red:d=3", "color=blue:d=3", "testsrc=d=3"])
 }
 
 #[test]
@@ -177,24 +172,7 @@ fn scenes_tile_the_timeline_and_per_scene_frames_exist() {
     assert!((ends[2] - 9.0).abs() < 1e-3, "{v}");
     // --per-scene: a one-frame scene at the end gets its frame (the midpoint of its start and
     // end found no frame at or after it); a one-frame video and a still get theirs (exit 1).
-    let flash = d.path("flash.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=red:s=320x240:r=25:d=3",
-        "-f",
-        "lavfi",
-        "-i",
-        "color=blue:s=320x240:r=25:d=0.04",
-        "-filter_complex",
-        "[0][1]concat=n=2:v=1:a=0",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        s(&flash),
-    ]);
+    let flash = joined(&d, "flash.mp4", &["color=red:d=3", "color=blue:d=0.04"]);
     let one = d.path("one.mp4");
     ffmpeg(&[
         "-f",
@@ -649,5 +627,64 @@ fn cover_art_is_not_a_video_and_stream_numbers_are_the_files() {
     assert!(
         e.contains("no video stream #3 (the file has 1)") && !e.contains("invalid option"),
         "{e}"
+    );
+}
+
+/// Found by the review of the third pass's fixes.
+#[test]
+fn late_audio_undecodable_stills_and_a_cover_ranked_first() {
+    let d = TempDir::new("adv3-late");
+    // Audio delayed 3 s in Matroska: FFmpeg's muxer writes the track's end (14 s) as its
+    // DURATION; taken as the length, 11 s of audio was "truncated".
+    let off = d.path("off.mkv");
+    ffmpeg(&[
+        "-itsoffset",
+        "3",
+        "-i",
+        s(&need("media/jfk.wav")),
+        "-c:a",
+        "libopus",
+        s(&off),
+    ]);
+    let o = run_vx(&["audio", s(&off), "-o", s(&d.path("o.wav"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("truncated"), "{}", stderr(&o));
+    // A still whose codec has no decoder in this build still probes (only a JPEG is decoded,
+    // for its EXIF orientation).
+    let ppm = d.path("y.ppm");
+    ffmpeg(&["-i", s(&need("media/dog.jpg")), "-frames:v", "1", s(&ppm)]);
+    let v = vx_json(&["probe", s(&ppm)]);
+    assert_eq!(v["streams"][0]["type"], "video", "{v}");
+    // A real video that FFmpeg ranks below an attached picture is still the file's video.
+    let vi = d.path("vi.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=160x120:r=10:d=3",
+        "-i",
+        s(&need("media/jfk.wav")),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "libopus",
+        "-disposition:v:0",
+        "visual_impaired",
+        "-attach",
+        s(&need("media/dog.jpg")),
+        "-metadata:s:t",
+        "mimetype=image/jpeg",
+        s(&vi),
+    ]);
+    let out = d.path("k");
+    let o = run_vx(&["-q", "keyframes", s(&vi), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read_json(&out.join("keyframes.json"))["video"]["codec"],
+        "h264"
     );
 }

@@ -254,6 +254,11 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path, pet: &Path) {
         // Not JSON-RPC 2.0: an id that is an object, another version.
         r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#.to_string(),
         r#"{"jsonrpc":"1.0","id":15,"method":"ping"}"#.to_string(),
+        // k 10.0 is an integer to JSON Schema; a method that is not a string is not a request;
+        // a client's response without "jsonrpc" is not answered either.
+        serde_json::json!({"jsonrpc": "2.0", "id": 16, "method": "tools/call", "params": {"name": "search", "arguments": {"query": "dog", "k": 10.0}}}).to_string(),
+        r#"{"jsonrpc":"2.0","id":17,"method":5}"#.to_string(),
+        r#"{"id":18,"result":{}}"#.to_string(),
     ];
     {
         let mut stdin = child.stdin.take().unwrap();
@@ -272,7 +277,7 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path, pet: &Path) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     // The notification and the client's response get no answer.
-    assert_eq!(replies.len(), 18, "{replies:?}");
+    assert_eq!(replies.len(), 20, "{replies:?}");
     assert_eq!(replies[0]["result"]["protocolVersion"], "2025-06-18");
     assert_eq!(replies[0]["result"]["serverInfo"]["name"], "vx");
     let tools: Vec<&str> = replies[1]["result"]["tools"]
@@ -345,7 +350,9 @@ fn mcp_client(index: &Path, jfk: &Path, bus: &Path, pet: &Path) {
     assert!(replies[14]["id"].is_null());
     assert_eq!(replies[15]["error"]["code"], -32600);
     assert_eq!(replies[15]["id"], 15);
-    assert_eq!(replies[16]["error"]["code"], -32700, "not UTF-8");
-    assert_eq!(replies[17]["id"], 8);
-    assert!(replies[17]["result"].is_object());
+    assert_eq!(replies[16]["result"]["isError"], false, "{}", replies[16]);
+    assert_eq!(replies[17]["error"]["code"], -32600);
+    assert_eq!(replies[18]["error"]["code"], -32700, "not UTF-8");
+    assert_eq!(replies[19]["id"], 8);
+    assert!(replies[19]["result"].is_object());
 }

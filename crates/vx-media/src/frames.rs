@@ -30,9 +30,9 @@ pub fn for_each_jpeg(
     mut f: impl FnMut(&[u8], Origin) -> ControlFlow<()>,
 ) -> Result<usize> {
     let mut ictx = open_input(path)?;
-    let stream = ictx
-        .streams()
-        .best(ff::media::Type::Video)
+    // Cover art is not a video to stream (crate::probe::best_video).
+    let stream = crate::probe::best_video(&ictx)
+        .and_then(|i| ictx.stream(i))
         .ok_or_else(|| MediaError::NoVideoStream { path: path.into() })?;
     let index = stream.index();
     let rotation = display_rotation(&stream);

@@ -231,6 +231,27 @@ pub fn display_rotation(stream: &ff::format::stream::Stream) -> i32 {
     0
 }
 
+/// The file's video stream: FFmpeg's best one unless that is cover art, else the first video
+/// stream that is not (the default one first); None when every video stream is cover art.
+pub fn best_video(ictx: &ff::format::context::Input) -> Option<usize> {
+    if let Some(s) = ictx.streams().best(ff::media::Type::Video) {
+        if !is_attached_pic(&s) {
+            return Some(s.index());
+        }
+    }
+    let real: Vec<ff::format::stream::Stream> = ictx
+        .streams()
+        .filter(|s| s.parameters().medium() == ff::media::Type::Video && !is_attached_pic(s))
+        .collect();
+    real.iter()
+        .find(|s| {
+            s.disposition()
+                .contains(ff::format::stream::Disposition::DEFAULT)
+        })
+        .or(real.first())
+        .map(|s| s.index())
+}
+
 /// Whether `stream` is a picture attached to the file (cover art), not a video.
 pub fn is_attached_pic(stream: &ff::format::stream::Stream) -> bool {
     stream

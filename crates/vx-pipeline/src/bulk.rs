@@ -538,12 +538,21 @@ fn one(
                     continue;
                 }
                 let mut rec = old["ops"][&s.name].clone();
-                let all = rec["outputs"].as_array().into_iter().flatten();
-                if all
-                    .filter_map(|rel| rel.as_str())
-                    .any(|rel| carry(&final_dir, &dir, Path::new(rel)).is_err())
-                {
-                    lost = Some(i);
+                for rel in rec["outputs"].as_array().into_iter().flatten() {
+                    let Some(rel) = rel.as_str() else { continue };
+                    match carry(&final_dir, &dir, Path::new(rel)) {
+                        Ok(()) => {}
+                        // Gone since it was checked: the step runs again.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            lost = Some(i);
+                            break;
+                        }
+                        // A full disk, no permission: the run's problem, said as before (the
+                        // earlier results stay published).
+                        Err(e) => return Err(Error::io(final_dir.join(rel), e)),
+                    }
+                }
+                if lost.is_some() {
                     break;
                 }
                 rec["cached"] = json!(true);

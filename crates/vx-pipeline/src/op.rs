@@ -146,6 +146,14 @@ impl Output {
         }
     }
 
+    /// A report that wrote no file, with the warnings to print (the report carries them too).
+    pub fn warned(report: impl Report, warnings: Vec<String>) -> Output {
+        Output {
+            warnings,
+            ..Output::new(report)
+        }
+    }
+
     /// The report as its own type.
     pub fn take<T: Any>(self) -> Option<T> {
         self.report.into_any().downcast::<T>().ok().map(|b| *b)

@@ -53,7 +53,7 @@ fn interruptible<T: Send>(
 ) -> PyResult<T> {
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel();
-        s.spawn(move || {
+        let handle = s.spawn(move || {
             let _ = tx.send(work());
         });
         let mut rx = rx;
@@ -67,7 +67,16 @@ fn interruptible<T: Send>(
             match got {
                 Ok(r) => return Ok(r),
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(VxError::new_err("the work thread stopped (panicked)"))
+                    // Joined here (a panic the scope joined itself would panic again).
+                    let why = match handle.join() {
+                        Err(p) => p
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_default(),
+                        Ok(()) => String::new(),
+                    };
+                    return Err(VxError::new_err(format!("internal error: {why}")));
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if let Err(e) = py.check_signals() {
@@ -76,6 +85,7 @@ fn interruptible<T: Send>(
                         py.detach(move || {
                             let _ = rx.recv();
                         });
+                        let _ = handle.join();
                         return Err(e);
                     }
                 }
@@ -519,7 +529,19 @@ impl Pipeline {
         };
         let cancel = Arc::new(AtomicBool::new(false));
         let done = interruptible(py, &cancel, || {
-            let _one = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            // Waiting for another thread's run is interruptible too.
+            let _one = loop {
+                match self.busy.try_lock() {
+                    Ok(g) => break g,
+                    Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => {
+                        if cancel.load(Ordering::Relaxed) {
+                            return Err(VxError::new_err("interrupted"));
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                }
+            };
             run_one(&self.runner, &path, &out, &cancel)
         })
         .and_then(|r| r);
@@ -535,7 +557,7 @@ impl Pipeline {
         };
         // Where the files the record lists are (a temporary directory is the caller's).
         let rec = py.import("json")?.call_method1("loads", (text,))?;
-        rec.set_item("dir", dir)?;
+        rec.set_item("dir", dir.to_string_lossy())?;
         Ok(rec)
     }
 

@@ -551,6 +551,7 @@ mod tests {
             "bytes=-",
             "items=0-5",
             "bytes=1-x",
+            "bytes=100-50",
         ] {
             assert!(!one_byte_range(no), "{no}");
         }

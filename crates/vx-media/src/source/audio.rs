@@ -104,12 +104,21 @@ pub(super) fn open_audio(
     let duration = ts_seconds(stream.duration(), tb).filter(|d| *d > 0.0);
     // Matroska keeps a stream's length in its DURATION tag instead (FFmpeg and mkvmerge write
     // one per track): not a limit on the samples, but what a truncated file is told by.
+    // FFmpeg's own muxer (a "Lavf" encoder tag) writes the track's end time there, its start
+    // included (audio delayed by 3 s: 14 s for 11 s of audio); older mkvmerge names the tag
+    // DURATION-eng.
+    let end_is_tagged = ictx
+        .metadata()
+        .get("encoder")
+        .is_some_and(|e| e.starts_with("Lavf"));
     let tagged = duration.or_else(|| {
-        stream
-            .metadata()
-            .get("DURATION")
-            .and_then(parse_hms)
-            .filter(|d| *d > 0.0)
+        let tag = stream.metadata().iter().find_map(|(k, v)| {
+            (k.eq_ignore_ascii_case("DURATION") || k.to_ascii_uppercase().starts_with("DURATION-"))
+                .then(|| parse_hms(v))
+                .flatten()
+        })?;
+        let start = ts_seconds(stream.start_time(), tb).unwrap_or(0.0).max(0.0);
+        Some(if end_is_tagged { tag - start } else { tag }).filter(|d| *d > 0.0)
     });
     // Streams that start a little before the container (AAC priming) are taken as starting
     // at 0; a stream that starts later (an empty edit, -itsoffset) starts there.

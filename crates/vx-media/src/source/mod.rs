@@ -145,10 +145,7 @@ impl Source {
         let is_still = format_name == "image2" || format_name.ends_with("_pipe");
         // Cover art (an attached picture) is not the file's video: an audio file with one
         // has no video to take keyframes, scenes or detections from.
-        let has_video = ictx
-            .streams()
-            .best(ff::media::Type::Video)
-            .is_some_and(|s| !crate::probe::is_attached_pic(&s));
+        let has_video = crate::probe::best_video(&ictx).is_some();
         let has_audio = ictx.streams().best(ff::media::Type::Audio).is_some();
         let has_subtitles = ictx
             .streams()
@@ -198,13 +195,14 @@ impl Source {
             },
         };
         match nth {
-            // FFmpeg's best video stream is cover art only when there is no other: none then
-            // (`--video-stream N` still picks it explicitly).
+            // Not cover art (`--video-stream N` names one on purpose).
+            None if kind == ff::media::Type::Video => {
+                crate::probe::best_video(&self.ictx).ok_or_else(none)
+            }
             None => self
                 .ictx
                 .streams()
                 .best(kind)
-                .filter(|s| !(kind == ff::media::Type::Video && crate::probe::is_attached_pic(s)))
                 .map(|s| s.index())
                 .ok_or_else(none),
             Some(n) => {

@@ -26,8 +26,18 @@ impl Operation for Probe {
     }
     fn needs(&mut self, input: &Input) -> Needs {
         self.info = input.probe.clone();
+        // Only a JPEG carries EXIF orientation that libavcodec reports; other stills are not
+        // decoded (a large PNG costs a decode, and a still without a decoder in this build
+        // must still probe).
+        let jpeg = self.info.as_ref().is_some_and(|p| {
+            p["streams"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["type"] == "video" && s["codec"] == "mjpeg")
+        });
         Needs {
-            video: (input.still && input.has_video).then_some(Select::All),
+            video: (input.still && input.has_video && jpeg).then_some(Select::All),
             ..Needs::default()
         }
     }

@@ -485,11 +485,7 @@ impl Operation for Scenes {
             complete: warnings.is_empty(),
             warnings: warnings.clone(),
         };
-        Ok(Output {
-            report: Box::new(report),
-            files: Vec::new(),
-            warnings,
-        })
+        Ok(Output::warned(report, warnings))
     }
 }
 

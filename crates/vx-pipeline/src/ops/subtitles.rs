@@ -73,10 +73,6 @@ impl Operation for Subtitles {
             complete: warnings.is_empty(),
             warnings: warnings.clone(),
         };
-        Ok(Output {
-            report: Box::new(report),
-            files: Vec::new(),
-            warnings,
-        })
+        Ok(Output::warned(report, warnings))
     }
 }

@@ -51,6 +51,8 @@ def row(path: str, record: Optional[Dict] = None, error: Optional[BaseException]
 
         status = "skipped" if isinstance(error, NoStreamError) else "error"
         record = {"source": path, "status": status, "reason": str(error), "complete": False}
+    # `dir` is the Python record's pointer to its files, not part of result.json.
+    record = {k: v for k, v in record.items() if k != "dir"}
     return _vx.files_row(path, json.dumps(record))
 
 

@@ -178,7 +178,12 @@ impl Server {
                 // The schema's integer 1..=100; anything else is the caller's mistake, said.
                 let k = match &args["k"] {
                     Value::Null => 10,
-                    v => match v.as_u64().filter(|k| (1..=100).contains(k)) {
+                    // 10.0 is an integer to JSON Schema.
+                    v => match v
+                        .as_f64()
+                        .filter(|k| k.fract() == 0.0 && (1.0..=100.0).contains(k))
+                        .map(|k| k as u64)
+                    {
                         Some(k) => k as usize,
                         None => {
                             return tool_result(
@@ -225,8 +230,19 @@ impl Server {
             // Notifications (notifications/initialized, cancelled...): nothing to answer.
             return None;
         };
-        // JSON-RPC 2.0: the version said, an id that is a string, a number or null.
-        if msg["jsonrpc"] != "2.0" || !(id.is_string() || id.is_number() || id.is_null()) {
+        // A response from the client (to nothing this server asks): never answered.
+        if msg.get("method").is_none()
+            && (msg.get("result").is_some() || msg.get("error").is_some())
+        {
+            return None;
+        }
+        // JSON-RPC 2.0: the version said, an id that is a string, a number or null, a method
+        // that is a string.
+        let method_ok = msg.get("method").is_none_or(Value::is_string);
+        if msg["jsonrpc"] != "2.0"
+            || !(id.is_string() || id.is_number() || id.is_null())
+            || !method_ok
+        {
             let id = if id.is_string() || id.is_number() {
                 id
             } else {
@@ -235,11 +251,6 @@ impl Server {
             return Some(error(&id, -32600, "invalid request: not JSON-RPC 2.0"));
         }
         if msg.get("method").is_none() {
-            // A response from the client (to nothing this server asks): ignored; anything
-            // else without a method is not a request.
-            if msg.get("result").is_some() || msg.get("error").is_some() {
-                return None;
-            }
             return Some(error(&id, -32600, "invalid request: no method"));
         }
         let method = msg["method"].as_str().unwrap_or_default();
