@@ -36,6 +36,14 @@ fn joined(d: &TempDir, name: &str, sources: &[&str]) -> PathBuf {
     p
 }
 
+/// The first half of `src`'s bytes in `name` (a file cut short).
+fn first_half(d: &TempDir, src: &std::path::Path, name: &str) -> PathBuf {
+    let bytes = std::fs::read(src).unwrap();
+    let p = d.path(name);
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    p
+}
+
 /// red 3 s, blue 3 s, test pattern 3 s at 25 fps (cuts at 3 s and 6 s), H.264 in `name`.
 fn three_scenes(d: &TempDir, name: &str) -> PathBuf {
     joined(d, name, &["color=red:d=3", "color=blue:d=3", "testsrc=d=3"])
@@ -264,9 +272,7 @@ fn matroska_starting_late_is_not_truncated() {
     let v = vx_json(&["-q", "scenes", s(&cut)]);
     assert_eq!(v["complete"], true, "{v}");
     // A cut-short file still is, and says so on the file's timeline.
-    let bytes = std::fs::read(&long).unwrap();
-    let short = d.path("short.mkv");
-    std::fs::write(&short, &bytes[..bytes.len() / 2]).unwrap();
+    let short = first_half(&d, &long, "short.mkv");
     let o = run_vx(&["-q", "scenes", s(&short)]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["complete"], false, "{v}");
@@ -400,9 +406,7 @@ fn review_of_the_fixes() {
         "aac",
         s(&off),
     ]);
-    let bytes = std::fs::read(&off).unwrap();
-    let cut = d.path("cut.mkv");
-    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let cut = first_half(&d, &off, "cut.mkv");
     let out = d.path("kcut");
     let o = run_vx(&["-q", "keyframes", s(&cut), "-o", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -431,9 +435,7 @@ fn review_of_the_fixes() {
         "+faststart",
         s(&mp4),
     ]);
-    let bytes = std::fs::read(&mp4).unwrap();
-    let short = d.path("short.mp4");
-    std::fs::write(&short, &bytes[..bytes.len() / 2]).unwrap();
+    let short = first_half(&d, &mp4, "short.mp4");
     let o = run_vx(&[
         "-q",
         "keyframes",
@@ -508,9 +510,7 @@ fn names_truncated_audio_and_exif_in_probe() {
         "flac",
         s(&mkv),
     ]);
-    let bytes = std::fs::read(&mkv).unwrap();
-    let cut = d.path("cut.mkv");
-    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let cut = first_half(&d, &mkv, "cut.mkv");
     let vad = need("models/silero_vad.onnx");
     let o = run_vx(&["vad", s(&cut), "-m", s(&vad)]);
     assert!(o.status.success(), "{}", stderr(&o));

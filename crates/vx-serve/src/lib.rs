@@ -475,7 +475,8 @@ fn one_byte_range(v: &str) -> bool {
     match (a.trim(), b.trim()) {
         ("", b) => num(b),
         (a, "") => num(a),
-        (a, b) => num(a) && num(b),
+        // A last byte before the first is malformed (ignored), not unsatisfiable.
+        (a, b) => num(a) && num(b) && a.parse::<u64>().ok() <= b.parse::<u64>().ok(),
     }
 }
 
