@@ -46,6 +46,23 @@ pub fn default_sigpipe() {
     }
 }
 
+/// A usage error found after parsing (exit status 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A usage error (exit status 2) as an `anyhow::Error`.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
 /// An error and its causes on one line, without repeating a cause the message already says.
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut out = String::new();

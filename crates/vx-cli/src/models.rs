@@ -169,10 +169,10 @@ pub fn fetch(
 ) -> Result<PathBuf> {
     let Some(k) = known(name) else {
         let names: Vec<&str> = CATALOGUE.iter().map(|k| k.name).collect();
-        bail!(
+        return Err(crate::usage(format!(
             "{name}: not a model vx can fetch (known: {})",
             names.join(", ")
-        );
+        )));
     };
     let dest = dir.join(k.file);
     if !force && dest.is_file() && sha256_file(&dest).ok().as_deref() == Some(k.sha256) {

@@ -184,12 +184,14 @@ pub fn run(cmd: StreamCmd, quiet: bool, backend: &dyn MediaBackend) -> Result<()
 
 fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     if !(a.fps.is_finite() && a.fps > 0.0 && a.fps <= 1000.0) {
-        bail!("--fps must be in (0, 1000]");
+        return Err(crate::usage("--fps must be in (0, 1000]"));
+    }
+    if a.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
+        return Err(crate::usage("--duration must be a number of seconds >= 0"));
     }
     let limit = match (a.frames, a.duration) {
         (Some(n), _) => Some(n),
-        (None, Some(d)) if d.is_finite() && d >= 0.0 => Some((d * a.fps).round() as u64),
-        (None, Some(_)) => bail!("--duration must be a number of seconds >= 0"),
+        (None, Some(d)) => Some((d * a.fps).round() as u64),
         (None, None) => None,
     };
     let mut sender = Sender::new(&a.to, a.mtu as usize, a.fps)
@@ -488,8 +490,13 @@ fn recv(a: RecvArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     };
     let secs = |v: Option<f64>, name: &str| -> Result<Option<Duration>> {
         match v {
-            Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
-            Some(_) => bail!("--{name} must be a number of seconds >= 0"),
+            // Beyond what a Duration holds (1e308): no limit, not a panic.
+            Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(
+                Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX),
+            )),
+            Some(_) => Err(crate::usage(format!(
+                "--{name} must be a number of seconds >= 0"
+            ))),
             None => Ok(None),
         }
     };
@@ -531,10 +538,38 @@ fn recv(a: RecvArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     let mut sink = match &a.out {
         None => Sink::None,
         Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv")) => {
+            // Said now, not after the first frame arrives.
+            if p.is_dir() {
+                bail!("{}: is a directory (a recording is a file)", p.display());
+            }
             Sink::Mkv(p.clone(), None)
         }
         Some(p) => {
             std::fs::create_dir_all(p).with_context(|| p.display().to_string())?;
+            // An earlier reception's frames are not this one's: numbered as one sequence they
+            // read as a single stream. Only vx's own names go (frame-NNNNNN.jpg).
+            let mut removed = 0usize;
+            for e in std::fs::read_dir(p)
+                .with_context(|| p.display().to_string())?
+                .flatten()
+            {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let ours = name
+                    .strip_prefix("frame-")
+                    .and_then(|r| r.strip_suffix(".jpg"))
+                    .is_some_and(|n| n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()));
+                if ours && e.file_type().is_ok_and(|t| t.is_file()) {
+                    std::fs::remove_file(e.path())
+                        .with_context(|| e.path().display().to_string())?;
+                    removed += 1;
+                }
+            }
+            if removed > 0 && !quiet {
+                crate::say!(
+                    "vx: {}: {removed} frame(s) of an earlier reception removed",
+                    p.display()
+                );
+            }
             Sink::Dir(p.clone())
         }
     };

@@ -688,3 +688,143 @@ fn late_audio_undecodable_stills_and_a_cover_ranked_first() {
         "h264"
     );
 }
+
+/// Found by the fourth adversarial pass (OCR, blurred video, models, streaming).
+#[test]
+fn fourth_pass() {
+    let d = TempDir::new("adv3-fourth");
+    let models = need("models/silero_vad.onnx")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    // `stream recv --duration 1e308` panicked (a Duration cannot hold it): now no limit; an
+    // earlier reception's frames in --out DIR are removed, not numbered on with this one's.
+    let dir = d.path("frames");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("frame-000005.jpg"), b"old").unwrap();
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    let child = vx()
+        .args([
+            "stream",
+            "recv",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            s(&dir),
+            "--duration",
+            "1e308",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert!(!e.contains("panicked"), "{e}");
+    assert!(!dir.join("frame-000005.jpg").exists(), "{e}");
+    assert!(dir.join("notes.txt").exists());
+    // Bad numbers of the streamer are usage errors (exit 2).
+    for args in [
+        vec!["stream", "send", "--to", "127.0.0.1:9", "--fps", "0"],
+        vec![
+            "stream",
+            "recv",
+            "--listen",
+            "127.0.0.1:0",
+            "--timeout",
+            "nan",
+        ],
+    ] {
+        let o = run_vx(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    // keyframes: an earlier run's contact sheet does not stay beside a run without one.
+    let clip = three_scenes(&d, "c.mp4");
+    let out = d.path("kf");
+    let o = run_vx(&["-q", "keyframes", s(&clip), "-o", s(&out), "--sheet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("sheet.jpg").is_file());
+    let o = run_vx(&["-q", "keyframes", s(&clip), "-o", s(&out), "--max", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("sheet.jpg").exists());
+    // OCR: a recogniser of the wrong kind is refused at load, in one line.
+    let o = run_vx(&[
+        "ocr",
+        s(&need("media/ocr_plain.png")),
+        "-m",
+        s(&models.join("ch_PP-OCRv4_det_infer.onnx")),
+        "--rec-model",
+        s(&models.join("ch_PP-OCRv4_det_infer.onnx")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a CTC text recogniser"),
+        "{}",
+        stderr(&o)
+    );
+    // A blurred one-frame video lasts its frame (it lasted one tick: 1 ms).
+    let one = d.path("one.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=160x120:r=1:d=1",
+        "-c:v",
+        "libx264",
+        s(&one),
+    ]);
+    let mkv = d.path("one-blur.mkv");
+    let o = run_vx(&[
+        "-q",
+        "faces",
+        s(&one),
+        "-m",
+        s(&models.join("centerface.onnx")),
+        "--blur",
+        s(&mkv),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&mkv)
+        .output()
+        .unwrap();
+    let dur: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    assert!((dur - 1.0).abs() < 0.01, "{dur}");
+    // doctor: the sentence model missing is a problem (it said every command was ready).
+    let partial = d.path("models");
+    std::fs::create_dir_all(&partial).unwrap();
+    for e in std::fs::read_dir(&models).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("all-MiniLM") {
+            std::os::unix::fs::symlink(e.path(), partial.join(&name)).unwrap();
+        }
+    }
+    let o = vx()
+        .args(["doctor"])
+        .env("VX_MODEL_DIR", &partial)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("embed-text"));
+}

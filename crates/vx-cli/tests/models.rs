@@ -124,9 +124,9 @@ fn failed_downloads_leave_nothing() {
             .output()
             .unwrap()
     };
-    // Unknown name.
+    // Unknown name: a usage error (exit 2), as an unknown operation is.
     let o = fetch("http://127.0.0.1:9", "tiny.xx");
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("known: tiny, tiny.en"),
         "{}",

@@ -116,7 +116,7 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
         || out_meta.as_ref().is_ok_and(|m| !m.is_file())
         || vx_image::fsutil::same_file(input, output)
     {
-        return Err(InferError::Model {
+        return Err(InferError::OutputRefused {
             path: output.into(),
             reason: "the output must be a new or regular file other than the input".into(),
         });
@@ -132,9 +132,9 @@ pub fn quantize(input: &Path, output: &Path, to: Quant) -> Result<QuantReport> {
         )));
     }
     let io_in = |e: std::io::Error| fail(format!("cannot read: {e}"));
-    let io_out = |e: std::io::Error| InferError::Model {
+    let io_out = |e: std::io::Error| InferError::Write {
         path: output.into(),
-        reason: format!("cannot write: {e}"),
+        reason: e.to_string(),
     };
     let f = std::fs::File::open(input).map_err(io_in)?;
     let len = f.metadata().map_err(io_in)?.len();

@@ -36,6 +36,13 @@ pub enum InferError {
     Run { path: PathBuf, reason: String },
     #[error("{}: {reason}", path.display())]
     Labels { path: PathBuf, reason: String },
+    /// An output file that cannot be the one asked for (the input itself, a directory): the
+    /// caller's mistake.
+    #[error("{}: {reason}", path.display())]
+    OutputRefused { path: PathBuf, reason: String },
+    /// An output that could not be written.
+    #[error("{}: cannot write: {reason}", path.display())]
+    Write { path: PathBuf, reason: String },
 }
 
 pub type Result<T, E = InferError> = std::result::Result<T, E>;

@@ -133,6 +133,8 @@ pub struct MjpegRecorder {
     held: Option<(ff::Packet, i64)>,
     /// The duration of the last frame written.
     last_duration: i64,
+    /// How long a recording's only frame lasts (no next frame to say it), in time-base units.
+    nominal: i64,
 }
 
 impl MjpegRecorder {
@@ -173,7 +175,19 @@ impl MjpegRecorder {
             frames: 0,
             held: None,
             last_duration: 1,
+            nominal: 1,
         })
+    }
+
+    /// How long one frame lasts when nothing else says (a recording of a single frame: its
+    /// source's frame duration, e.g. 1 / frame rate).
+    pub fn with_frame_duration(mut self, secs: f64) -> Self {
+        let tb = self.time_base;
+        let ticks = secs * tb.denominator() as f64 / tb.numerator().max(1) as f64;
+        if ticks.is_finite() && ticks >= 1.0 {
+            self.nominal = ticks.round().min(i64::MAX as f64 / 2.0) as i64;
+        }
+        self
     }
 
     /// Append one JPEG with its RTP timestamp (90 kHz).
@@ -237,7 +251,13 @@ impl MjpegRecorder {
     /// Write the trailer and move the file to its final name.
     pub fn finish(mut self) -> Result<()> {
         if let Some((pkt, _)) = self.held.take() {
-            let d = self.last_duration;
+            // The last frame lasts as long as the one before it; an only frame, its nominal
+            // duration (it was one tick: a 1 ms video).
+            let d = if self.frames == 1 {
+                self.nominal
+            } else {
+                self.last_duration
+            };
             self.emit(pkt, d)?;
         }
         self.octx.write_trailer().map_err(|e| MediaError::Encode {

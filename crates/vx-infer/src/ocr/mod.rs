@@ -58,7 +58,8 @@ impl Default for OcrOptions {
 pub struct TextLine {
     pub text: String,
     pub score: f32,
-    /// Corners in pixels of the picture: top-left, top-right, bottom-right, bottom-left.
+    /// Corners in pixels of the picture, in its orientation: the one nearest its top-left
+    /// first, then clockwise.
     #[serde(rename = "box")]
     pub quad: [[f32; 2]; 4],
 }
@@ -165,6 +166,17 @@ impl Ocr {
             one_input(p, s, "the text direction classifier")?;
         }
         one_input(rec, &rec_s, "the CTC text recogniser")?;
+        // Its output is [pictures, time steps, characters] (the detector's is a 4-D map: given
+        // as --rec-model it passed, then failed on every picture with ONNX Runtime's errors).
+        if !matches!(rec_s.outputs()[0].dtype(), ort::value::ValueType::Tensor { shape, .. } if shape.len() == 3)
+        {
+            return Err(InferError::Signature {
+                path: rec.into(),
+                reason:
+                    "not a CTC text recogniser (its output should be [pictures, steps, characters])"
+                        .into(),
+            });
+        }
         let table = rec_s.metadata().ok().and_then(|m| m.custom("character"));
         let table = match table {
             Some(t) => t,
@@ -280,10 +292,12 @@ impl Ocr {
             ..Reading::default()
         };
         for ((q, (text, score)), (turned, dscore)) in quads.iter().zip(texts).zip(directions) {
+            // Never -0.0 in the JSON (a box on the picture's top edge gave [0.0, -0.0]).
+            let plus = |v: f64| if v == 0.0 { 0.0 } else { v as f32 };
             let corner = |p: &Pt| {
                 let x = (p.x * rx).clamp(0.0, width as f64);
                 let y = ((p.y - top as f64) * ry).clamp(0.0, height as f64);
-                [x as f32, y as f32]
+                [plus(x), plus(y)]
             };
             let line = TextLine {
                 text,

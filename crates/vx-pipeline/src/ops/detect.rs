@@ -247,7 +247,8 @@ impl Detect {
                     &path,
                     img.width as u32,
                     img.height as u32,
-                )?,
+                )?
+                .with_frame_duration(1.0 / self.frame_rate),
                 jpeg: vx_image::jpeg::Encoder::new(90).map_err(|e| Error::failed(&path, e))?,
                 size: (img.width, img.height),
                 last: None,

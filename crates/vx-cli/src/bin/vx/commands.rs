@@ -13,17 +13,9 @@ use vx_pipeline::ops;
 use crate::{AudioFmt, DetectArgs, TextFormat};
 use vx_cli::stream;
 
-/// A usage error found after parsing (exit status 2).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
+/// A usage error found after parsing (exit status 2): the library's, which `vx stream` and
+/// `vx models` raise too.
+pub use vx_cli::UsageError;
 
 /// The input has no stream of the kind the command needs (no audio stream for transcribe, no
 /// video stream for keyframes): not damage, exit status 3 so scripts can tell them apart.
@@ -423,6 +415,8 @@ pub fn keyframes(
     vx_image::fsutil::write_atomic(&p, &json).context("writing keyframes.json")?;
     let mut stale = ops::keyframes::previous_files(out);
     stale.push("detections.json".into());
+    // An earlier run's contact sheet is not this run's (it stayed beside a run without one).
+    stale.push("sheet.jpg".into());
     stage
         .publish("keyframes.json", &stale)
         .with_context(|| out.display().to_string())?;

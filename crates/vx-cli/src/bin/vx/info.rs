@@ -137,7 +137,10 @@ pub fn models(cmd: ModelsCmd, quiet: bool) -> Result<ExitCode> {
                 input.with_file_name(format!("{stem}-{}{ext}", to.name()))
             });
             let t = std::time::Instant::now();
-            let r = quantize(&input, &out, to)?;
+            let r = quantize(&input, &out, to).map_err(|e| match e {
+                vx_infer::InferError::OutputRefused { .. } => usage(e.to_string()),
+                e => e.into(),
+            })?;
             if !quiet {
                 vx_cli::say!(
                     "vx: {} -> {} ({}): {} of {} tensors quantised, {:.1} -> {:.1} MiB in {:.1} s",
@@ -283,6 +286,21 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
         }
         models.insert(op.to_string(), json!(found));
     }
+    // `vx embed-text`, and the meaning half of the index and search: the sentence model and
+    // its tokenizer beside it.
+    let text = resolve_model("all-MiniLM-L6-v2-int8.onnx").ok();
+    match &text {
+        None => problems.push(format!(
+            "embed-text (and the index's meaning search): no all-MiniLM-L6-v2-int8.onnx in {} (`vx models list` says how to get it)",
+            dir.display()
+        )),
+        Some(m) if vx_infer::text::tokenizer_beside(m).is_none() => problems.push(format!(
+            "embed-text: no tokenizer beside {} (tokenizer.json or NAME-tokenizer.json)",
+            m.display()
+        )),
+        Some(_) => {}
+    }
+    models.insert("embed-text".into(), json!(text));
     // Optional: `vx scenes --detector transnet` (content and adaptive need no model).
     models.insert(
         "scenes (--detector transnet)".into(),

@@ -93,7 +93,11 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 vx_cli::say!("vx: error: {}", one_line(&e));
-                ExitCode::from(1)
+                if e.downcast_ref::<vx_cli::UsageError>().is_some() {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::from(1)
+                }
             }
         };
     }
