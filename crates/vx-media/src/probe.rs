@@ -252,6 +252,18 @@ pub fn best_video(ictx: &ff::format::context::Input) -> Option<usize> {
         .map(|s| s.index())
 }
 
+/// Matroska written by FFmpeg's own muxer (its "Lavf..." encoder tag): the lengths it writes
+/// are end times, the stream's start included (a file cut with -copyts from 4 s says 10 s for
+/// 6 s of content; audio delayed by 3 s has a DURATION tag of 14 s for 11 s). Other muxers
+/// store lengths.
+pub(crate) fn lengths_are_end_times(ictx: &ff::format::context::Input) -> bool {
+    ictx.format().name().contains("matroska")
+        && ictx
+            .metadata()
+            .get("encoder")
+            .is_some_and(|e| e.starts_with("Lavf"))
+}
+
 /// Whether `stream` is a picture attached to the file (cover art), not a video.
 pub fn is_attached_pic(stream: &ff::format::stream::Stream) -> bool {
     stream

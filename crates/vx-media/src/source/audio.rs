@@ -107,10 +107,7 @@ pub(super) fn open_audio(
     // FFmpeg's own muxer (a "Lavf" encoder tag) writes the track's end time there, its start
     // included (audio delayed by 3 s: 14 s for 11 s of audio); older mkvmerge names the tag
     // DURATION-eng.
-    let end_is_tagged = ictx
-        .metadata()
-        .get("encoder")
-        .is_some_and(|e| e.starts_with("Lavf"));
+    let end_is_tagged = crate::probe::lengths_are_end_times(ictx);
     let tagged = duration.or_else(|| {
         let tag = stream.metadata().iter().find_map(|(k, v)| {
             (k.eq_ignore_ascii_case("DURATION") || k.to_ascii_uppercase().starts_with("DURATION-"))

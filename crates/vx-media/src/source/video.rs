@@ -275,13 +275,7 @@ pub(super) fn open_video(
         stopped: false,
         stream_start,
         container_start,
-        // Only FFmpeg's own muxer (its "Lavf..." encoder tag) is known to write it so; other
-        // muxers store the length, and a late start must not hide their truncation.
-        duration_is_end: ictx.format().name().contains("matroska")
-            && ictx
-                .metadata()
-                .get("encoder")
-                .is_some_and(|e| e.starts_with("Lavf")),
+        duration_is_end: crate::probe::lengths_are_end_times(ictx),
         expected_packets,
         info,
         counters: DecodeCounters::default(),

@@ -30,9 +30,7 @@ impl std::fmt::Display for NoStreamError {
 
 impl std::error::Error for NoStreamError {}
 
-pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
-    UsageError(msg.into()).into()
-}
+pub(crate) use vx_cli::usage;
 
 /// The pipeline's usage errors are usage errors of the command line.
 pub(crate) fn lift(e: vx_pipeline::Error) -> anyhow::Error {
