@@ -110,7 +110,10 @@ const GRAPH_OUTPUT: u64 = 12;
 const GRAPH_VALUE_INFO: u64 = 13;
 const NODE_INPUT: u64 = 1;
 const NODE_OUTPUT: u64 = 2;
+const NODE_OP_TYPE: u64 = 4;
 const NODE_ATTRIBUTE: u64 = 5;
+const ATTR_NAME: u64 = 1;
+const ATTR_T: u64 = 5;
 const ATTR_G: u64 = 6;
 const ATTR_GRAPHS: u64 = 11;
 const TENSOR_NAME: u64 = 8;
@@ -343,6 +346,159 @@ pub fn scalar_floats(model: &[u8], wanted: impl Fn(&str) -> bool) -> R<Vec<(Stri
     Ok(out)
 }
 
+/// `model` with its top-level graph's nodes replaced by those of the branch `branch`
+/// (`"then_branch"` or `"else_branch"`) of its one top-level `If` node, the branch's
+/// initializers added: the graph computes what that branch computes, its tensors reachable by
+/// name (for [`extract`] and [`constant`]). The graph's inputs and outputs are left as they
+/// are (cut with [`extract`] to the outputs wanted). `Ok(None)` when the graph has no single
+/// `If` with that branch.
+pub fn inline_branch(model: &[u8], branch: &str) -> R<Option<Vec<u8>>> {
+    let mf = fields(model)?;
+    let Some(graph) = mf.iter().find(|f| f.number == MODEL_GRAPH && f.wire == 2) else {
+        return Err(Malformed("model has no graph"));
+    };
+    let gf = fields(graph.bytes)?;
+    let mut body = None;
+    for f in gf.iter().filter(|f| f.number == GRAPH_NODE && f.wire == 2) {
+        let nf = fields(f.bytes)?;
+        if strings(&nf, NODE_OP_TYPE).first() != Some(&"If") {
+            continue;
+        }
+        if body.is_some() {
+            return Ok(None); // more than one If
+        }
+        for a in nf
+            .iter()
+            .filter(|f| f.number == NODE_ATTRIBUTE && f.wire == 2)
+        {
+            let af = fields(a.bytes)?;
+            if strings(&af, ATTR_NAME).first() == Some(&branch) {
+                body = af
+                    .iter()
+                    .find(|f| f.number == ATTR_G && f.wire == 2)
+                    .map(|f| f.bytes);
+            }
+        }
+    }
+    let Some(body) = body else {
+        return Ok(None);
+    };
+    let bf = fields(body)?;
+    let mut g = Vec::with_capacity(body.len() + graph.bytes.len());
+    let mut placed = false;
+    for f in &gf {
+        if f.number == GRAPH_NODE && f.wire == 2 {
+            if !std::mem::replace(&mut placed, true) {
+                for b in bf.iter().filter(|b| {
+                    (b.number == GRAPH_NODE || b.number == GRAPH_INITIALIZER) && b.wire == 2
+                }) {
+                    g.extend_from_slice(b.raw);
+                }
+            }
+        } else {
+            g.extend_from_slice(f.raw);
+        }
+    }
+    let mut out = Vec::with_capacity(g.len() + 64);
+    for f in &mf {
+        if f.number == MODEL_GRAPH && f.wire == 2 {
+            put_bytes(&mut out, MODEL_GRAPH, &g);
+        } else {
+            out.extend_from_slice(f.raw);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The names written by the top-level graph's nodes, in order.
+pub fn node_outputs(model: &[u8]) -> R<Vec<String>> {
+    let mf = fields(model)?;
+    let mut out = Vec::new();
+    for g in mf.iter().filter(|f| f.number == MODEL_GRAPH && f.wire == 2) {
+        for n in fields(g.bytes)?
+            .iter()
+            .filter(|f| f.number == GRAPH_NODE && f.wire == 2)
+        {
+            out.extend(
+                strings(&fields(n.bytes)?, NODE_OUTPUT)
+                    .into_iter()
+                    .map(String::from),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A float tensor written by a top-level `Constant` node (its `value`): dims and values.
+/// `Ok(None)` when no Constant writes `name` or its value is not a float tensor.
+pub fn constant(model: &[u8], name: &str) -> R<Option<(Vec<i64>, Vec<f32>)>> {
+    let mf = fields(model)?;
+    for g in mf.iter().filter(|f| f.number == MODEL_GRAPH && f.wire == 2) {
+        for n in fields(g.bytes)?
+            .iter()
+            .filter(|f| f.number == GRAPH_NODE && f.wire == 2)
+        {
+            let nf = fields(n.bytes)?;
+            if strings(&nf, NODE_OP_TYPE).first() != Some(&"Constant")
+                || strings(&nf, NODE_OUTPUT).first() != Some(&name)
+            {
+                continue;
+            }
+            for a in nf
+                .iter()
+                .filter(|f| f.number == NODE_ATTRIBUTE && f.wire == 2)
+            {
+                let af = fields(a.bytes)?;
+                if let Some(t) = af.iter().find(|f| f.number == ATTR_T && f.wire == 2) {
+                    return float_tensor(t.bytes);
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Dims and values of a FLOAT TensorProto (raw_data or packed float_data).
+fn float_tensor(t: &[u8]) -> R<Option<(Vec<i64>, Vec<f32>)>> {
+    let tf = fields(t)?;
+    let mut dims = Vec::new();
+    let mut float = false;
+    let mut data: &[u8] = &[];
+    for f in &tf {
+        match (f.number, f.wire) {
+            (1, 0) => {
+                let mut pos = 0;
+                dims.push(fields_varint_value(f.raw, &mut pos)? as i64);
+            }
+            (1, 2) => {
+                // packed dims
+                let mut pos = 0;
+                while pos < f.bytes.len() {
+                    dims.push(varint(f.bytes, &mut pos)? as i64);
+                }
+            }
+            (TENSOR_DATA_TYPE, 0) => {
+                let mut pos = 0;
+                float = fields_varint_value(f.raw, &mut pos)? == 1;
+            }
+            (TENSOR_RAW_DATA, 2) | (TENSOR_FLOAT_DATA, 2) => data = f.bytes,
+            _ => {}
+        }
+    }
+    let count = dims
+        .iter()
+        .try_fold(1i64, |a, &d| if d < 0 { None } else { a.checked_mul(d) })
+        .ok_or(Malformed("tensor dims"))?;
+    if !float || data.len() as i64 != count.saturating_mul(4) {
+        return Ok(None);
+    }
+    let values = data
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(Some((dims, values)))
+}
+
 /// The value of a varint field given its raw bytes (tag first).
 fn fields_varint_value(raw: &[u8], pos: &mut usize) -> R<u64> {
     varint(raw, pos)?; // the tag
@@ -491,5 +647,16 @@ mod tests {
         assert!(extract(b"\x0b", &["a"]).is_err()); // group wire type
         assert!(extract(b"", &["a"]).is_err()); // no graph
         assert!(extract(&[0x80; 11], &["a"]).is_err()); // endless varint
+        assert!(inline_branch(b"\x3a\xff\xff\xff\xff\x0f", "then_branch").is_err());
+        assert!(node_outputs(b"\x0b").is_err());
+        assert!(constant(b"\x3a\x02\x0a\xff", "a").is_err()); // node's length past its graph
+                                                              // A Constant whose dims promise more values than it holds is not a tensor.
+        let mut t = Vec::new();
+        put_varint(&mut t, 1 << 3);
+        put_varint(&mut t, 1 << 40); // dims: 2^40
+        put_varint(&mut t, TENSOR_DATA_TYPE << 3);
+        put_varint(&mut t, 1);
+        put_bytes(&mut t, TENSOR_RAW_DATA, &[0; 8]);
+        assert_eq!(float_tensor(&t), Ok(None));
     }
 }

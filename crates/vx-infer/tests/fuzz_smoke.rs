@@ -4,7 +4,7 @@
 //! must still parse.
 mod common;
 use common::need;
-use vx_infer::onnx_graph::{extract, scalar_floats};
+use vx_infer::onnx_graph::{constant, extract, inline_branch, node_outputs, scalar_floats};
 
 struct Rng(u64);
 impl Rng {
@@ -26,6 +26,16 @@ fn mutated_models_never_panic() {
     // The real model parses; asking for a tensor it lacks is "not this model", not an error.
     assert_eq!(extract(&model, &["no such tensor"]), Ok(None));
     scalar_floats(&model, |_| true).unwrap();
+    // Its 16 kHz branch inlined: the LSTM's weights are readable (what SileroVad batches).
+    let branch = inline_branch(&model, "then_branch").unwrap().unwrap();
+    let names = node_outputs(&branch).unwrap();
+    let w = names
+        .iter()
+        .find(|n| n.ends_with("decoder.rnn.weight_ih"))
+        .unwrap();
+    let (dims, values) = constant(&branch, w).unwrap().unwrap();
+    assert_eq!((dims, values.len()), (vec![512, 128], 512 * 128));
+    assert_eq!(inline_branch(&model, "no_branch"), Ok(None));
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut errors = 0;
     for round in 0..300 {
@@ -56,6 +66,11 @@ fn mutated_models_never_panic() {
         let wanted: Vec<&str> = names.iter().map(String::as_str).take(2).collect();
         if extract(&m, &wanted).is_err() {
             errors += 1;
+        }
+        if let Ok(Some(b)) = inline_branch(&m, "then_branch") {
+            for n in node_outputs(&b).unwrap_or_default().iter().take(40) {
+                let _ = constant(&b, n);
+            }
         }
     }
     // Truncation alone breaks most of them: the reader did see malformed input.

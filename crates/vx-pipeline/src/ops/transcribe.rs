@@ -195,10 +195,7 @@ impl Transcribe {
         }
         let block: Vec<f32> = self.pending.drain(..n).collect();
         let probs = match self.vad.as_mut() {
-            Some(v) => block
-                .chunks(CHUNK)
-                .map(|c| v.probability(c))
-                .collect::<Result<Vec<f32>, _>>()?,
+            Some(v) => v.probabilities(&block)?,
             None => Vec::new(),
         };
         if let Some(to) = &self.share {

@@ -7,6 +7,9 @@ use vx_infer::vad::{spans, SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
 use crate::op::{End, Flow, Input, Needs, Operation, Output};
 use crate::{Error, Result};
 
+/// Audio scored per model call (64 chunks of 32 ms: about 2 s).
+const BLOCK: usize = CHUNK * 64;
+
 /// `vad.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct VadReport {
@@ -114,11 +117,12 @@ impl Operation for Vad {
             return Ok(Flow::Stop);
         };
         self.pending.extend_from_slice(samples);
-        let full = self.pending.len() / CHUNK * CHUNK;
-        for c in self.pending[..full].chunks(CHUNK) {
-            self.probs.push(vad.probability(c)?);
+        // Scored about 2 s at a time (one model call: SileroVad::probabilities).
+        if self.pending.len() >= BLOCK {
+            let full = self.pending.len() / CHUNK * CHUNK;
+            self.probs.extend(vad.probabilities(&self.pending[..full])?);
+            self.pending.drain(..full);
         }
-        self.pending.drain(..full);
         Ok(Flow::Continue)
     }
 
@@ -139,8 +143,8 @@ impl Operation for Vad {
             }
         }
         if let (false, Some(vad)) = (self.pending.is_empty(), self.vad.as_mut()) {
-            let p = vad.probability(&self.pending)?;
-            self.probs.push(p);
+            let p = vad.probabilities(&self.pending)?;
+            self.probs.extend(p);
         }
         let duration = end.audio_samples as f64 / SAMPLE_RATE as f64;
         let offset = self.offset.unwrap_or(0.0);
