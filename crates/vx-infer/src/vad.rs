@@ -26,7 +26,9 @@ pub fn probability_calls() -> u64 {
 
 pub struct SileroVad {
     path: PathBuf,
-    session: Session,
+    opts: SessionOptions,
+    /// The whole model, one call per chunk: only when it cannot be batched.
+    session: Option<Session>,
     state: Vec<f32>,
     window: Vec<f32>,
     /// The same network run many chunks at a time, when the model has the structure of
@@ -67,6 +69,10 @@ impl Batched {
     /// silero-vad 6's (then every chunk is one call of the whole model).
     fn open(path: &Path, opts: SessionOptions) -> Option<Batched> {
         use crate::onnx_graph::{constant, extract, inline_branch, node_outputs};
+        // Silero is 2 MiB: a file far larger is some other model, not read into memory here.
+        if std::fs::metadata(path).ok()?.len() > 64 << 20 {
+            return None;
+        }
         let bytes = std::fs::read(path).ok()?;
         let branch = inline_branch(&bytes, "then_branch").ok()??;
         let names = node_outputs(&branch).ok()?;
@@ -173,6 +179,25 @@ impl SileroVad {
         if opts.threads == 0 {
             opts.threads = 1;
         }
+        crate::runtime::check_model_file(path)?;
+        let batched = Batched::open(path, opts);
+        // The whole model is only needed when it cannot be batched.
+        let session = match batched {
+            Some(_) => None,
+            None => Some(Self::whole(path, opts)?),
+        };
+        Ok(SileroVad {
+            path: path.into(),
+            opts,
+            session,
+            state: vec![0.0; 2 * 128],
+            window: vec![0.0; CONTEXT + CHUNK],
+            batched,
+        })
+    }
+
+    /// A session of the whole model, its inputs checked.
+    fn whole(path: &Path, opts: SessionOptions) -> Result<Session> {
         let session = session(path, opts)?;
         let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         for want in ["input", "state", "sr"] {
@@ -186,19 +211,16 @@ impl SileroVad {
                 });
             }
         }
-        Ok(SileroVad {
-            path: path.into(),
-            session,
-            state: vec![0.0; 2 * 128],
-            window: vec![0.0; CONTEXT + CHUNK],
-            batched: Batched::open(path, opts),
-        })
+        Ok(session)
     }
 
-    /// The same model scored one call per chunk (for comparisons).
-    pub fn per_chunk(mut self) -> Self {
+    /// The same model scored one call of the whole model per chunk (for comparisons).
+    pub fn per_chunk(mut self) -> Result<Self> {
+        if self.session.is_none() {
+            self.session = Some(Self::whole(&self.path, self.opts)?);
+        }
         self.batched = None;
-        self
+        Ok(self)
     }
 
     /// Whether chunks are scored many at a time ([`Batched`]) rather than one model call each.
@@ -244,10 +266,17 @@ impl SileroVad {
 
     /// Speech probability of the next 512 samples (16 kHz, -1..1; shorter chunks are padded).
     pub fn probability(&mut self, chunk: &[f32]) -> Result<f32> {
+        let chunk = &chunk[..chunk.len().min(CHUNK)];
+        if self.batched.is_some() {
+            return Ok(self.probabilities(chunk)?.first().copied().unwrap_or(0.0));
+        }
         CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let run = |reason: String| InferError::Run {
             path: self.path.clone(),
             reason,
+        };
+        let Some(session) = self.session.as_mut() else {
+            return Err(run("no Silero session".into()));
         };
         // Keep the last 64 samples of the previous window as context.
         self.window.copy_within(CHUNK.., 0);
@@ -260,8 +289,7 @@ impl SileroVad {
             .map_err(|e| run(e.to_string()))?;
         let sr = [SAMPLE_RATE as i64];
         let sr = TensorRef::from_array_view(((), &sr[..])).map_err(|e| run(e.to_string()))?;
-        let out = self
-            .session
+        let out = session
             .run(ort::inputs!["input" => input, "state" => state, "sr" => sr])
             .map_err(|e| run(e.to_string()))?;
         let p = out["output"]

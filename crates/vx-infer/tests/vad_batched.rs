@@ -22,7 +22,7 @@ fn batched_probabilities_equal_one_call_per_chunk() {
     let opts = SessionOptions { threads: 1 };
     let mut batched = SileroVad::open(&model, opts).unwrap();
     assert!(batched.is_batched(), "silero-vad 6's graph is batched");
-    let mut single = SileroVad::open(&model, opts).unwrap().per_chunk();
+    let mut single = SileroVad::open(&model, opts).unwrap().per_chunk().unwrap();
     assert!(!single.is_batched());
 
     // Speech, then speech again after the state has run on (two clips back to back), ending
@@ -54,6 +54,16 @@ fn batched_probabilities_equal_one_call_per_chunk() {
     // The test means something: speech and silence are both there.
     assert!(want.iter().any(|&p| p > 0.9) && want.iter().any(|&p| p < 0.1));
     assert!(batched.probabilities(&[]).unwrap().is_empty());
+    // One chunk at a time through the batched form: the same again.
+    batched.reset();
+    single.reset();
+    for c in audio[..CHUNK * 20].chunks(CHUNK) {
+        let (a, b) = (
+            batched.probability(c).unwrap(),
+            single.probability(c).unwrap(),
+        );
+        assert!((a - b).abs() < 1e-4, "{a} {b}");
+    }
 
     // reset() starts afresh in both forms.
     batched.reset();
