@@ -280,15 +280,20 @@ pub fn extract(model: &[u8], outputs: &[&str]) -> R<Option<Vec<u8>>> {
     if !outputs_written {
         return Err(Malformed("graph has no outputs"));
     }
-    let mut out = Vec::with_capacity(g.len() + 64);
-    for f in &mf {
+    Ok(Some(with_graph(&mf, &g)))
+}
+
+/// The model whose fields are `mf` with its graph replaced by `graph` (encoded).
+fn with_graph(mf: &[Field], graph: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(graph.len() + 64);
+    for f in mf {
         if f.number == MODEL_GRAPH && f.wire == 2 {
-            put_bytes(&mut out, MODEL_GRAPH, &g);
+            put_bytes(&mut out, MODEL_GRAPH, graph);
         } else {
             out.extend_from_slice(f.raw);
         }
     }
-    Ok(Some(out))
+    out
 }
 
 const TENSOR_DATA_TYPE: u64 = 2;
@@ -399,15 +404,7 @@ pub fn inline_branch(model: &[u8], branch: &str) -> R<Option<Vec<u8>>> {
             g.extend_from_slice(f.raw);
         }
     }
-    let mut out = Vec::with_capacity(g.len() + 64);
-    for f in &mf {
-        if f.number == MODEL_GRAPH && f.wire == 2 {
-            put_bytes(&mut out, MODEL_GRAPH, &g);
-        } else {
-            out.extend_from_slice(f.raw);
-        }
-    }
-    Ok(Some(out))
+    Ok(Some(with_graph(&mf, &g)))
 }
 
 /// The names written by the top-level graph's nodes, in order.
