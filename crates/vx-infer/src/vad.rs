@@ -61,6 +61,9 @@ struct Batched {
 
 const HIDDEN: usize = 128;
 
+/// The most chunks (of 32 ms) scored in one call of the batched encoder.
+const MAX_BLOCK: usize = 256;
+
 /// Where the pieces are in silero-vad 6's graph (the 16 kHz branch of its top-level `If`).
 const ENCODER_OUT: &str = "/encoder/3/activation/Relu_output_0";
 
@@ -69,8 +72,8 @@ impl Batched {
     /// silero-vad 6's (then every chunk is one call of the whole model).
     fn open(path: &Path, opts: SessionOptions) -> Option<Batched> {
         use crate::onnx_graph::{constant, extract, inline_branch, node_outputs};
-        // Silero is 2 MiB: a file far larger is some other model, not read into memory here.
-        if std::fs::metadata(path).ok()?.len() > 64 << 20 {
+        // Silero is 2 MiB: a file far larger is some other model, not parsed here.
+        if std::fs::metadata(path).ok()?.len() > 8 << 20 {
             return None;
         }
         let bytes = std::fs::read(path).ok()?;
@@ -100,6 +103,40 @@ impl Batched {
         })
     }
 
+    /// Whether this batched form scores a probe signal as `whole` (the whole model, one call
+    /// per chunk) does: names and sizes are all `open` checks, so a model exported with a
+    /// fixed batch of one, several frames per chunk or its gates in another order is caught
+    /// here and scored one chunk per call instead.
+    fn agrees_with(&mut self, whole: &mut Session) -> bool {
+        // A chirp with a little noise, in three chunks (the last partial).
+        let probe: Vec<f32> = (0..2 * CHUNK + 300)
+            .map(|i| {
+                let t = i as f32 / SAMPLE_RATE as f32;
+                0.3 * (2.0 * std::f32::consts::PI * (200.0 + 8000.0 * t) * t).sin()
+                    + 0.01 * ((i * 7919 % 101) as f32 / 50.0 - 1.0)
+            })
+            .collect();
+        let mut window = vec![0f32; CONTEXT + CHUNK];
+        let mut rows = Vec::new();
+        for c in probe.chunks(CHUNK) {
+            window.copy_within(CHUNK.., 0);
+            window[CONTEXT..CONTEXT + c.len()].copy_from_slice(c);
+            window[CONTEXT + c.len()..]
+                .iter_mut()
+                .for_each(|v| *v = 0.0);
+            rows.extend_from_slice(&window);
+        }
+        let n = rows.len() / (CONTEXT + CHUNK);
+        let mut state = vec![0f32; 2 * HIDDEN];
+        let Ok(got) = self.run(&rows, n, &mut state) else {
+            return false;
+        };
+        let mut state = vec![0f32; 2 * HIDDEN];
+        rows.chunks(CONTEXT + CHUNK)
+            .zip(got)
+            .all(|(row, g)| whole_call(whole, row, &mut state).is_ok_and(|p| (p - g).abs() < 1e-4))
+    }
+
     /// Probabilities of `n` chunks laid out as `n` rows of context + chunk in `input`, the
     /// recurrent `state` ([h; c]) carried on.
     fn run(
@@ -123,7 +160,7 @@ impl Batched {
             .try_extract_tensor::<f32>()
             .map_err(|e| e.to_string())?;
         // [n, 128, 1]: one encoder frame per chunk.
-        if feats.len() != n * HIDDEN || shape.first().copied() != Some(n as i64) {
+        if feats.len() != n * HIDDEN || shape[..] != [n as i64, HIDDEN as i64, 1] {
             return Err(format!("unexpected encoder output shape {shape:?}"));
         }
         let (h, c) = state.split_at_mut(HIDDEN);
@@ -156,6 +193,35 @@ impl Batched {
     }
 }
 
+/// One call of the whole model: `window` (64 samples of context + 512), `state` [h; c]
+/// carried on.
+fn whole_call(
+    session: &mut Session,
+    window: &[f32],
+    state: &mut [f32],
+) -> std::result::Result<f32, String> {
+    let e = |e: ort::Error| e.to_string();
+    let input = TensorRef::from_array_view(([1usize, CONTEXT + CHUNK], window)).map_err(e)?;
+    let st = TensorRef::from_array_view(([2usize, 1, HIDDEN], &*state)).map_err(e)?;
+    let sr = [SAMPLE_RATE as i64];
+    let sr = TensorRef::from_array_view(((), &sr[..])).map_err(e)?;
+    let out = session
+        .run(ort::inputs!["input" => input, "state" => st, "sr" => sr])
+        .map_err(e)?;
+    let p = out["output"]
+        .try_extract_tensor::<f32>()
+        .map_err(e)?
+        .1
+        .first()
+        .copied()
+        .unwrap_or(0.0);
+    let (_, s) = out["stateN"].try_extract_tensor::<f32>().map_err(e)?;
+    if s.len() == state.len() {
+        state.copy_from_slice(s);
+    }
+    Ok(p)
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight partial sums: vectorised by the compiler, and the same order every call.
     let mut acc = [0f32; 8];
@@ -180,12 +246,12 @@ impl SileroVad {
             opts.threads = 1;
         }
         crate::runtime::check_model_file(path)?;
-        let batched = Batched::open(path, opts);
-        // The whole model is only needed when it cannot be batched.
-        let session = match batched {
-            Some(_) => None,
-            None => Some(Self::whole(path, opts)?),
-        };
+        let mut whole = Self::whole(path, opts)?;
+        // Batched only when it scores a probe as the whole model does; then the whole model's
+        // session is not kept.
+        let batched =
+            Batched::open(path, opts).and_then(|mut b| b.agrees_with(&mut whole).then_some(b));
+        let session = if batched.is_some() { None } else { Some(whole) };
         Ok(SileroVad {
             path: path.into(),
             opts,
@@ -250,12 +316,19 @@ impl SileroVad {
                 .for_each(|v| *v = 0.0);
             input.extend_from_slice(&self.window);
         }
-        batched
-            .run(&input, n, &mut self.state)
-            .map_err(|reason| InferError::Run {
-                path: self.path.clone(),
-                reason,
-            })
+        // At most MAX_BLOCK chunks per call: the encoder's activations grow with the block.
+        let mut probs = Vec::with_capacity(n);
+        for rows in input.chunks(MAX_BLOCK * (CONTEXT + CHUNK)) {
+            let m = rows.len() / (CONTEXT + CHUNK);
+            let p = batched
+                .run(rows, m, &mut self.state)
+                .map_err(|reason| InferError::Run {
+                    path: self.path.clone(),
+                    reason,
+                })?;
+            probs.extend(p);
+        }
+        Ok(probs)
     }
 
     /// Forget the recurrent state and context (a new, unrelated stream).
@@ -266,46 +339,31 @@ impl SileroVad {
 
     /// Speech probability of the next 512 samples (16 kHz, -1..1; shorter chunks are padded).
     pub fn probability(&mut self, chunk: &[f32]) -> Result<f32> {
-        let chunk = &chunk[..chunk.len().min(CHUNK)];
+        // An empty chunk is a chunk of silence (padded), on both paths.
+        let chunk = match &chunk[..chunk.len().min(CHUNK)] {
+            [] => &[0.0][..],
+            c => c,
+        };
         if self.batched.is_some() {
             return Ok(self.probabilities(chunk)?.first().copied().unwrap_or(0.0));
         }
         CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let run = |reason: String| InferError::Run {
-            path: self.path.clone(),
-            reason,
-        };
         let Some(session) = self.session.as_mut() else {
-            return Err(run("no Silero session".into()));
+            return Err(InferError::Run {
+                path: self.path.clone(),
+                reason: "no Silero session".into(),
+            });
         };
         // Keep the last 64 samples of the previous window as context.
         self.window.copy_within(CHUNK.., 0);
-        let n = chunk.len().min(CHUNK);
-        self.window[CONTEXT..CONTEXT + n].copy_from_slice(&chunk[..n]);
-        self.window[CONTEXT + n..].iter_mut().for_each(|v| *v = 0.0);
-        let input = TensorRef::from_array_view(([1usize, CONTEXT + CHUNK], &self.window[..]))
-            .map_err(|e| run(e.to_string()))?;
-        let state = TensorRef::from_array_view(([2usize, 1, 128], &self.state[..]))
-            .map_err(|e| run(e.to_string()))?;
-        let sr = [SAMPLE_RATE as i64];
-        let sr = TensorRef::from_array_view(((), &sr[..])).map_err(|e| run(e.to_string()))?;
-        let out = session
-            .run(ort::inputs!["input" => input, "state" => state, "sr" => sr])
-            .map_err(|e| run(e.to_string()))?;
-        let p = out["output"]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| run(e.to_string()))?
-            .1
-            .first()
-            .copied()
-            .unwrap_or(0.0);
-        let (_, s) = out["stateN"]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| run(e.to_string()))?;
-        if s.len() == self.state.len() {
-            self.state.copy_from_slice(s);
-        }
-        Ok(p)
+        self.window[CONTEXT..CONTEXT + chunk.len()].copy_from_slice(chunk);
+        self.window[CONTEXT + chunk.len()..]
+            .iter_mut()
+            .for_each(|v| *v = 0.0);
+        whole_call(session, &self.window, &mut self.state).map_err(|reason| InferError::Run {
+            path: self.path.clone(),
+            reason,
+        })
     }
 }
 

@@ -35,10 +35,11 @@ fn batched_probabilities_equal_one_call_per_chunk() {
         .chunks(CHUNK)
         .map(|c| single.probability(c).unwrap())
         .collect();
-    // Blocks of 1, 7, 64 and 200 chunks, then the rest (with the partial chunk).
+    // Blocks of 1, 7, 64 and 300 chunks, then the rest (with the partial chunk).
     let mut got = Vec::new();
     let mut at = 0;
-    for n in [1, 7, 64, 200] {
+    // 300 > the 256 chunks the batched encoder takes per call.
+    for n in [1, 7, 64, 300] {
         got.extend(batched.probabilities(&audio[at..at + n * CHUNK]).unwrap());
         at += n * CHUNK;
     }
@@ -64,6 +65,17 @@ fn batched_probabilities_equal_one_call_per_chunk() {
         );
         assert!((a - b).abs() < 1e-4, "{a} {b}");
     }
+    // An empty chunk is a chunk of silence on both paths.
+    let (a, b) = (
+        batched.probability(&[]).unwrap(),
+        single.probability(&[]).unwrap(),
+    );
+    assert!((a - b).abs() < 1e-4, "{a} {b}");
+    let (a, b) = (
+        batched.probability(&audio[..CHUNK]).unwrap(),
+        single.probability(&audio[..CHUNK]).unwrap(),
+    );
+    assert!((a - b).abs() < 1e-4, "{a} {b}");
 
     // reset() starts afresh in both forms.
     batched.reset();
@@ -74,4 +86,49 @@ fn batched_probabilities_equal_one_call_per_chunk() {
         .map(|c| single.probability(c).unwrap())
         .collect();
     assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4));
+}
+
+fn swap(model: &mut [u8], a: &[u8], b: &[u8]) {
+    assert_eq!(a.len(), b.len());
+    let mut i = 0;
+    while i + a.len() <= model.len() {
+        if &model[i..i + a.len()] == a {
+            model[i..i + a.len()].copy_from_slice(b);
+            i += a.len();
+        } else if &model[i..i + b.len()] == b {
+            model[i..i + b.len()].copy_from_slice(a);
+            i += b.len();
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// A model whose graph looks batchable but is not what the batched form assumes (here: the
+/// LSTM's input and recurrent weights under each other's names, which the whole model does not
+/// mind) fails the probe at open and is scored one whole-model call per chunk: the same
+/// probabilities, never wrong ones.
+#[test]
+fn a_model_that_fails_the_probe_is_scored_per_chunk() {
+    let model = need("models/silero_vad.onnx");
+    let mut bytes = std::fs::read(&model).unwrap();
+    swap(&mut bytes, b"rnn.weight_ih", b"rnn.weight_hh");
+    let dir = std::env::temp_dir().join(format!("vx-vad-probe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let odd = dir.join("silero_swapped.onnx");
+    std::fs::write(&odd, &bytes).unwrap();
+    let opts = SessionOptions { threads: 1 };
+    let mut swapped = SileroVad::open(&odd, opts).unwrap();
+    assert!(
+        !swapped.is_batched(),
+        "the probe must catch swapped weights"
+    );
+    let mut original = SileroVad::open(&model, opts).unwrap();
+    assert!(original.is_batched());
+    let audio = wav("media/jfk.wav");
+    let a = swapped.probabilities(&audio).unwrap();
+    let b = original.probabilities(&audio).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -79,6 +79,8 @@ pub fn words_of(tokens: impl IntoIterator<Item = (Vec<u8>, i64, i64, f32)>) -> V
 pub struct Whisper {
     path: PathBuf,
     ctx: WhisperContext,
+    /// The model's encoder context (positions; 1500 in every released whisper model).
+    n_audio_ctx: i32,
     /// One whisper.cpp state (KV caches, compute buffers) per batch decoded at once: creating
     /// one costs 4-15 ms, so they are kept.
     states: Vec<whisper_rs::WhisperState>,
@@ -89,7 +91,7 @@ impl Whisper {
     pub fn open(path: &Path) -> Result<Self> {
         crate::runtime::check_model_file(path)?;
         // whisper.cpp trusts the file: check every declared size first (crate::ggml).
-        crate::ggml::validate(path)?;
+        let summary = crate::ggml::validate(path)?;
         whisper_rs::install_logging_hooks(); // whisper.cpp's own chatter off
         let s = path.to_str().ok_or_else(|| InferError::Model {
             path: path.into(),
@@ -104,6 +106,7 @@ impl Whisper {
         Ok(Whisper {
             path: path.into(),
             ctx,
+            n_audio_ctx: summary.hparams.n_audio_ctx,
             states: Vec::new(),
         })
     }
@@ -165,6 +168,7 @@ impl Whisper {
             path: &self.path,
             eot: self.ctx.token_eot(),
             multilingual: self.ctx.is_multilingual(),
+            n_audio_ctx: self.n_audio_ctx,
         };
         let mut out: Vec<Option<Result<Transcription>>> = batches.iter().map(|_| None).collect();
         let mut language = language.map(str::to_string);
@@ -234,6 +238,7 @@ struct ModelInfo<'a> {
     path: &'a Path,
     eot: whisper_rs::WhisperTokenId,
     multilingual: bool,
+    n_audio_ctx: i32,
 }
 
 /// One whisper call on `state`: the pieces joined, the segments (and words) mapped back to the
@@ -296,7 +301,10 @@ fn decode(
         // No "[Music]" / "(applause)" annotations: vx transcribes speech.
         p.set_suppress_nst(true);
         if !opts.full_context {
-            p.set_audio_ctx(audio_ctx(samples.len() as f64 / SAMPLE_RATE));
+            p.set_audio_ctx(audio_ctx(
+                samples.len() as f64 / SAMPLE_RATE,
+                model.n_audio_ctx,
+            ));
         }
         state.full(p, samples).map_err(|e| run(format!("{e:?}")))?;
         let language = match language {
@@ -397,13 +405,14 @@ const SAMPLE_RATE: f64 = 16_000.0;
 /// the transcript identical in content to the full-context one.
 pub const MIN_CONTEXT: f64 = 10.0;
 
-/// whisper.cpp's `audio_ctx` (encoder positions, 50 per second, at most 1500 = 30 s) for a
-/// window of `seconds`: the window plus 1 s of margin, at least [`MIN_CONTEXT`], rounded up to
-/// a multiple of [`CTX_ALIGN`] positions.
-pub fn audio_ctx(seconds: f64) -> i32 {
+/// whisper.cpp's `audio_ctx` (encoder positions, 50 per second) for a window of `seconds`:
+/// the window plus 1 s of margin, at least [`MIN_CONTEXT`], rounded up to a multiple of
+/// [`CTX_ALIGN`] positions, never more than the model's own context `max` (1500 = 30 s).
+pub fn audio_ctx(seconds: f64, max: i32) -> i32 {
     let s = (seconds + 1.0).max(MIN_CONTEXT);
-    let n = (s * 50.0).ceil() as i32;
-    ((n + CTX_ALIGN - 1) / CTX_ALIGN * CTX_ALIGN).min(1500)
+    // Float-to-int casts saturate (NaN -> 0): clamp before rounding up.
+    let n = ((s * 50.0).ceil() as i32).clamp(1, max.max(1));
+    ((n + CTX_ALIGN - 1) / CTX_ALIGN * CTX_ALIGN).min(max.max(1))
 }
 
 /// The encoder context is a multiple of this many positions. In the encoder's attention the
@@ -509,10 +518,13 @@ mod tests {
 
     #[test]
     fn encoder_context() {
-        assert_eq!(audio_ctx(0.5), 512); // at least 10 s (500), in multiples of 16
-        assert_eq!(audio_ctx(12.0), 656); // window + 1 s (650), in multiples of 16
-        assert_eq!(audio_ctx(14.36), 768); // 768 already is one
-        assert_eq!(audio_ctx(29.5), 1500); // never more than whisper's 30 s
+        assert_eq!(audio_ctx(0.5, 1500), 512); // at least 10 s (500), in multiples of 16
+        assert_eq!(audio_ctx(12.0, 1500), 656); // window + 1 s (650), in multiples of 16
+        assert_eq!(audio_ctx(14.36, 1500), 768); // 768 already is one
+        assert_eq!(audio_ctx(29.5, 1500), 1500); // never more than whisper's 30 s
+        assert_eq!(audio_ctx(f64::INFINITY, 1500), 1500); // no overflow
+        assert_eq!(audio_ctx(f64::NAN, 1500), 512);
+        assert_eq!(audio_ctx(0.5, 505), 505); // nor more than the model's own context
     }
 
     #[test]
