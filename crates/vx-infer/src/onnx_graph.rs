@@ -303,48 +303,19 @@ const TENSOR_RAW_DATA: u64 = 9;
 /// The top-level initializers that are single floats, with their names, for which `wanted`
 /// says yes (reading constants such as thresholds out of a graph).
 pub fn scalar_floats(model: &[u8], wanted: impl Fn(&str) -> bool) -> R<Vec<(String, f32)>> {
-    let mf = fields(model)?;
     let mut out = Vec::new();
-    for g in mf.iter().filter(|f| f.number == MODEL_GRAPH && f.wire == 2) {
-        for t in fields(g.bytes)?
-            .iter()
-            .filter(|f| f.number == GRAPH_INITIALIZER && f.wire == 2)
-        {
-            let tf = fields(t.bytes)?;
-            let Some(name) = strings(&tf, TENSOR_NAME).first().copied() else {
-                continue;
-            };
-            if !wanted(name) {
-                continue;
-            }
-            // dims (field 1) must be absent or all 1; data type 1 = FLOAT.
-            let mut float = false;
-            let mut scalar = true;
-            for f in tf.iter().filter(|f| f.wire == 0) {
-                let mut pos = 0;
-                let v = fields_varint_value(f.raw, &mut pos)?;
-                match f.number {
-                    1 => scalar &= v == 1,
-                    TENSOR_DATA_TYPE => float = v == 1,
-                    _ => {}
-                }
-            }
-            let data = tf
-                .iter()
-                .find(|f| {
-                    (f.number == TENSOR_RAW_DATA || f.number == TENSOR_FLOAT_DATA) && f.wire == 2
-                })
-                .map(|f| f.bytes)
-                .or_else(|| {
-                    // float_data written unpacked: wire type 5, the value is the last 4 bytes.
-                    tf.iter()
-                        .find(|f| f.number == TENSOR_FLOAT_DATA && f.wire == 5)
-                        .and_then(|f| f.raw.get(f.raw.len() - 4..))
-                });
-            if let (true, true, Some(d)) = (float, scalar, data) {
-                if let Ok(b) = <[u8; 4]>::try_from(d) {
-                    out.push((name.to_string(), f32::from_le_bytes(b)));
-                }
+    for t in graph_entries(model, GRAPH_INITIALIZER)? {
+        let tf = fields(t)?;
+        let Some(name) = strings(&tf, TENSOR_NAME).first().copied() else {
+            continue;
+        };
+        if !wanted(name) {
+            continue;
+        }
+        // dims absent or all 1, one FLOAT value.
+        if let Some((dims, v)) = float_tensor(t)? {
+            if let ([x], true) = (&v[..], dims.iter().all(|&d| d == 1)) {
+                out.push((name.to_string(), *x));
             }
         }
     }
@@ -354,7 +325,7 @@ pub fn scalar_floats(model: &[u8], wanted: impl Fn(&str) -> bool) -> R<Vec<(Stri
 /// `model` with its top-level graph's nodes replaced by those of the branch `branch`
 /// (`"then_branch"` or `"else_branch"`) of its one top-level `If` node, the branch's
 /// initializers added: the graph computes what that branch computes, its tensors reachable by
-/// name (for [`extract`] and [`constant`]). The graph's inputs and outputs are left as they
+/// name (for [`extract`] and [`constants`]). The graph's inputs and outputs are left as they
 /// are (cut with [`extract`] to the outputs wanted). `Ok(None)` when the graph has no single
 /// `If` with that branch.
 pub fn inline_branch(model: &[u8], branch: &str) -> R<Option<Vec<u8>>> {
@@ -409,58 +380,77 @@ pub fn inline_branch(model: &[u8], branch: &str) -> R<Option<Vec<u8>>> {
 
 /// The names written by the top-level graph's nodes, in order.
 pub fn node_outputs(model: &[u8]) -> R<Vec<String>> {
-    let mf = fields(model)?;
     let mut out = Vec::new();
-    for g in mf.iter().filter(|f| f.number == MODEL_GRAPH && f.wire == 2) {
-        for n in fields(g.bytes)?
+    for n in graph_entries(model, GRAPH_NODE)? {
+        out.extend(
+            strings(&fields(n)?, NODE_OUTPUT)
+                .into_iter()
+                .map(String::from),
+        );
+    }
+    Ok(out)
+}
+
+/// The payloads of the top-level graph's fields numbered `number` (its nodes, its
+/// initializers), in order.
+fn graph_entries(model: &[u8], number: u64) -> R<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    for g in fields(model)?
+        .iter()
+        .filter(|f| f.number == MODEL_GRAPH && f.wire == 2)
+    {
+        out.extend(
+            fields(g.bytes)?
+                .iter()
+                .filter(|f| f.number == number && f.wire == 2)
+                .map(|f| f.bytes),
+        );
+    }
+    Ok(out)
+}
+
+/// A float tensor's name, dims and values.
+pub type NamedTensor = (String, Vec<i64>, Vec<f32>);
+
+/// The float tensors written by top-level `Constant` nodes (their `value`) whose output name
+/// `wanted` says yes to: name, dims and values, in graph order (one pass over the graph).
+pub fn constants(model: &[u8], wanted: impl Fn(&str) -> bool) -> R<Vec<NamedTensor>> {
+    let mut out = Vec::new();
+    for n in graph_entries(model, GRAPH_NODE)? {
+        let nf = fields(n)?;
+        if strings(&nf, NODE_OP_TYPE).first() != Some(&"Constant") {
+            continue;
+        }
+        let Some(name) = strings(&nf, NODE_OUTPUT)
+            .first()
+            .copied()
+            .filter(|n| wanted(n))
+        else {
+            continue;
+        };
+        for a in nf
             .iter()
-            .filter(|f| f.number == GRAPH_NODE && f.wire == 2)
+            .filter(|f| f.number == NODE_ATTRIBUTE && f.wire == 2)
         {
-            out.extend(
-                strings(&fields(n.bytes)?, NODE_OUTPUT)
-                    .into_iter()
-                    .map(String::from),
-            );
+            let af = fields(a.bytes)?;
+            if let Some(t) = af.iter().find(|f| f.number == ATTR_T && f.wire == 2) {
+                if let Some((dims, values)) = float_tensor(t.bytes)? {
+                    out.push((name.to_string(), dims, values));
+                }
+            }
         }
     }
     Ok(out)
 }
 
-/// A float tensor written by a top-level `Constant` node (its `value`): dims and values.
-/// `Ok(None)` when no Constant writes `name` or its value is not a float tensor.
-pub fn constant(model: &[u8], name: &str) -> R<Option<(Vec<i64>, Vec<f32>)>> {
-    let mf = fields(model)?;
-    for g in mf.iter().filter(|f| f.number == MODEL_GRAPH && f.wire == 2) {
-        for n in fields(g.bytes)?
-            .iter()
-            .filter(|f| f.number == GRAPH_NODE && f.wire == 2)
-        {
-            let nf = fields(n.bytes)?;
-            if strings(&nf, NODE_OP_TYPE).first() != Some(&"Constant")
-                || strings(&nf, NODE_OUTPUT).first() != Some(&name)
-            {
-                continue;
-            }
-            for a in nf
-                .iter()
-                .filter(|f| f.number == NODE_ATTRIBUTE && f.wire == 2)
-            {
-                let af = fields(a.bytes)?;
-                if let Some(t) = af.iter().find(|f| f.number == ATTR_T && f.wire == 2) {
-                    return float_tensor(t.bytes);
-                }
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Dims and values of a FLOAT TensorProto (raw_data or packed float_data).
+/// Dims and values of a FLOAT TensorProto (raw_data, or float_data packed or not).
 fn float_tensor(t: &[u8]) -> R<Option<(Vec<i64>, Vec<f32>)>> {
     let tf = fields(t)?;
     let mut dims = Vec::new();
     let mut float = false;
     let mut data: &[u8] = &[];
+    // float_data written unpacked: one field (wire type 5) per value.
+    let mut unpacked = Vec::new();
     for f in &tf {
         match (f.number, f.wire) {
             (1, 0) => {
@@ -479,6 +469,11 @@ fn float_tensor(t: &[u8]) -> R<Option<(Vec<i64>, Vec<f32>)>> {
                 float = fields_varint_value(f.raw, &mut pos)? == 1;
             }
             (TENSOR_RAW_DATA, 2) | (TENSOR_FLOAT_DATA, 2) => data = f.bytes,
+            (TENSOR_FLOAT_DATA, 5) => {
+                if let Some(b) = f.raw.last_chunk::<4>() {
+                    unpacked.extend_from_slice(b);
+                }
+            }
             _ => {}
         }
     }
@@ -486,6 +481,9 @@ fn float_tensor(t: &[u8]) -> R<Option<(Vec<i64>, Vec<f32>)>> {
         .iter()
         .try_fold(1i64, |a, &d| if d < 0 { None } else { a.checked_mul(d) })
         .ok_or(Malformed("tensor dims"))?;
+    if data.is_empty() {
+        data = &unpacked;
+    }
     if !float || data.len() as i64 != count.saturating_mul(4) {
         return Ok(None);
     }
@@ -646,8 +644,9 @@ mod tests {
         assert!(extract(&[0x80; 11], &["a"]).is_err()); // endless varint
         assert!(inline_branch(b"\x3a\xff\xff\xff\xff\x0f", "then_branch").is_err());
         assert!(node_outputs(b"\x0b").is_err());
-        assert!(constant(b"\x3a\x02\x0a\xff", "a").is_err()); // node's length past its graph
-                                                              // A Constant whose dims promise more values than it holds is not a tensor.
+        // A node's length past its graph.
+        assert!(constants(b"\x3a\x02\x0a\xff", |_| true).is_err());
+        // A Constant whose dims promise more values than it holds is not a tensor.
         let mut t = Vec::new();
         put_varint(&mut t, 1 << 3);
         put_varint(&mut t, 1 << 40); // dims: 2^40

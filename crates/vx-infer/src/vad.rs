@@ -14,6 +14,9 @@ use crate::{InferError, Result};
 pub const SAMPLE_RATE: u32 = 16_000;
 /// New samples per model call at 16 kHz.
 pub const CHUNK: usize = 512;
+/// Samples the streaming callers hand [`SileroVad::probabilities`] at a time: 64 chunks, about
+/// 2 s (one batched call; short enough to keep whisper fed while decoding goes on).
+pub const BLOCK: usize = CHUNK * 64;
 const CONTEXT: usize = 64;
 
 static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -71,17 +74,25 @@ impl Batched {
     /// The batched form of the model at `path`, or `None` when its graph is not laid out as
     /// silero-vad 6's (then every chunk is one call of the whole model).
     fn open(path: &Path, opts: SessionOptions) -> Option<Batched> {
-        use crate::onnx_graph::{constant, extract, inline_branch, node_outputs};
+        use crate::onnx_graph::{constants, extract, inline_branch, node_outputs};
         // Silero is 2 MiB: a file far larger is some other model, not parsed here.
         if std::fs::metadata(path).ok()?.len() > 8 << 20 {
             return None;
         }
         let bytes = std::fs::read(path).ok()?;
         let branch = inline_branch(&bytes, "then_branch").ok()??;
-        let names = node_outputs(&branch).ok()?;
-        let find = |suffix: &str| names.iter().find(|n| n.ends_with(suffix)).cloned();
-        let weights = |suffix: &str, len: usize| {
-            let (_, v) = constant(&branch, &find(suffix)?).ok()??;
+        const WEIGHTS: [&str; 6] = [
+            "decoder.rnn.weight_ih",
+            "decoder.rnn.weight_hh",
+            "decoder.rnn.bias_ih",
+            "decoder.rnn.bias_hh",
+            "decoder.decoder.2.weight",
+            "decoder.decoder.2.bias",
+        ];
+        let mut found = constants(&branch, |n| WEIGHTS.iter().any(|w| n.ends_with(w))).ok()?;
+        let mut weights = |suffix: &str, len: usize| {
+            let i = found.iter().position(|(n, _, _)| n.ends_with(suffix))?;
+            let (_, _, v) = found.swap_remove(i);
             (v.len() == len).then_some(v)
         };
         let w_ih = weights("decoder.rnn.weight_ih", 4 * HIDDEN * HIDDEN)?;
@@ -90,7 +101,9 @@ impl Batched {
         let b_hh = weights("decoder.rnn.bias_hh", 4 * HIDDEN)?;
         let out_w = weights("decoder.decoder.2.weight", HIDDEN)?;
         let out_b = weights("decoder.decoder.2.bias", 1)?[0];
-        let encoder = extract(&branch, &[&find(ENCODER_OUT)?]).ok()??;
+        let names = node_outputs(&branch).ok()?;
+        let encoder_out = names.iter().find(|n| n.ends_with(ENCODER_OUT))?;
+        let encoder = extract(&branch, &[encoder_out]).ok()??;
         let encoder = crate::runtime::session_from_memory(path, &encoder, opts).ok()?;
         let bias = b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect();
         Some(Batched {
@@ -119,11 +132,7 @@ impl Batched {
         let mut window = vec![0f32; CONTEXT + CHUNK];
         let mut rows = Vec::new();
         for c in probe.chunks(CHUNK) {
-            window.copy_within(CHUNK.., 0);
-            window[CONTEXT..CONTEXT + c.len()].copy_from_slice(c);
-            window[CONTEXT + c.len()..]
-                .iter_mut()
-                .for_each(|v| *v = 0.0);
+            slide(&mut window, c);
             rows.extend_from_slice(&window);
         }
         let n = rows.len() / (CONTEXT + CHUNK);
@@ -193,6 +202,17 @@ impl Batched {
     }
 }
 
+/// The model's next input: the last 64 samples of the previous `window` as context, then
+/// `chunk` (at most 512 samples), padded with silence.
+fn slide(window: &mut [f32], chunk: &[f32]) {
+    let chunk = &chunk[..chunk.len().min(CHUNK)];
+    window.copy_within(CHUNK.., 0);
+    window[CONTEXT..CONTEXT + chunk.len()].copy_from_slice(chunk);
+    window[CONTEXT + chunk.len()..]
+        .iter_mut()
+        .for_each(|v| *v = 0.0);
+}
+
 /// One call of the whole model: `window` (64 samples of context + 512), `state` [h; c]
 /// carried on.
 fn whole_call(
@@ -256,7 +276,7 @@ impl SileroVad {
             path: path.into(),
             opts,
             session,
-            state: vec![0.0; 2 * 128],
+            state: vec![0.0; 2 * HIDDEN],
             window: vec![0.0; CONTEXT + CHUNK],
             batched,
         })
@@ -309,11 +329,7 @@ impl SileroVad {
         // Rows of 64 samples of context (the previous chunk's last) + 512 new ones.
         let mut input = Vec::with_capacity(n * (CONTEXT + CHUNK));
         for c in samples.chunks(CHUNK) {
-            self.window.copy_within(CHUNK.., 0);
-            self.window[CONTEXT..CONTEXT + c.len()].copy_from_slice(c);
-            self.window[CONTEXT + c.len()..]
-                .iter_mut()
-                .for_each(|v| *v = 0.0);
+            slide(&mut self.window, c);
             input.extend_from_slice(&self.window);
         }
         // At most MAX_BLOCK chunks per call: the encoder's activations grow with the block.
@@ -354,12 +370,7 @@ impl SileroVad {
                 reason: "no Silero session".into(),
             });
         };
-        // Keep the last 64 samples of the previous window as context.
-        self.window.copy_within(CHUNK.., 0);
-        self.window[CONTEXT..CONTEXT + chunk.len()].copy_from_slice(chunk);
-        self.window[CONTEXT + chunk.len()..]
-            .iter_mut()
-            .for_each(|v| *v = 0.0);
+        slide(&mut self.window, chunk);
         whole_call(session, &self.window, &mut self.state).map_err(|reason| InferError::Run {
             path: self.path.clone(),
             reason,

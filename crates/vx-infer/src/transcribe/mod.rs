@@ -409,10 +409,11 @@ pub const MIN_CONTEXT: f64 = 10.0;
 /// the window plus 1 s of margin, at least [`MIN_CONTEXT`], rounded up to a multiple of
 /// [`CTX_ALIGN`] positions, never more than the model's own context `max` (1500 = 30 s).
 pub fn audio_ctx(seconds: f64, max: i32) -> i32 {
+    let max = max.max(1);
     let s = (seconds + 1.0).max(MIN_CONTEXT);
     // Float-to-int casts saturate (NaN -> 0): clamp before rounding up.
-    let n = ((s * 50.0).ceil() as i32).clamp(1, max.max(1));
-    ((n + CTX_ALIGN - 1) / CTX_ALIGN * CTX_ALIGN).min(max.max(1))
+    let n = ((s * 50.0).ceil() as i32).clamp(1, max);
+    ((n + CTX_ALIGN - 1) / CTX_ALIGN * CTX_ALIGN).min(max)
 }
 
 /// The encoder context is a multiple of this many positions. In the encoder's attention the

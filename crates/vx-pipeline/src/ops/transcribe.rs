@@ -17,7 +17,7 @@ use serde::Serialize;
 use vx_infer::transcribe::{
     Batcher, Options, Piece, Segment, Whisper, WindowOptions, WindowStream, Word,
 };
-use vx_infer::vad::{SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
+use vx_infer::vad::{SileroVad, Span, SpanOptions, BLOCK, CHUNK, SAMPLE_RATE};
 
 use crate::op::{End, Flow, Input, Needs, Operation, Output};
 use crate::{Error, Result};
@@ -236,8 +236,8 @@ impl Operation for Transcribe {
         self.start();
         self.pending.extend_from_slice(samples);
         self.total += samples.len();
-        // About 2 s of audio per message.
-        if self.pending.len() >= CHUNK * 64 {
+        // A block of audio per message (about 2 s: one batched Silero call).
+        if self.pending.len() >= BLOCK {
             self.flush(false)?;
         }
         Ok(Flow::Continue)

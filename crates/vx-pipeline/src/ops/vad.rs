@@ -2,13 +2,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use vx_infer::vad::{spans, SileroVad, Span, SpanOptions, CHUNK, SAMPLE_RATE};
+use vx_infer::vad::{spans, SileroVad, Span, SpanOptions, BLOCK, CHUNK, SAMPLE_RATE};
 
 use crate::op::{End, Flow, Input, Needs, Operation, Output};
 use crate::{Error, Result};
-
-/// Audio scored per model call (64 chunks of 32 ms: about 2 s).
-const BLOCK: usize = CHUNK * 64;
 
 /// `vad.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -70,7 +67,7 @@ impl Vad {
             tap,
             threshold,
             source: PathBuf::new(),
-            pending: Vec::with_capacity(CHUNK * 2),
+            pending: Vec::with_capacity(BLOCK + CHUNK),
             probs: Vec::new(),
             offset: None,
         }
@@ -117,7 +114,7 @@ impl Operation for Vad {
             return Ok(Flow::Stop);
         };
         self.pending.extend_from_slice(samples);
-        // Scored about 2 s at a time (one model call: SileroVad::probabilities).
+        // Scored a block at a time (one model call: SileroVad::probabilities).
         if self.pending.len() >= BLOCK {
             let full = self.pending.len() / CHUNK * CHUNK;
             self.probs.extend(vad.probabilities(&self.pending[..full])?);
