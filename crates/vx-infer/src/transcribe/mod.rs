@@ -6,12 +6,15 @@
 //! original file.
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use serde::Serialize;
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
 use crate::{InferError, Result};
 
 mod batch;
+mod ffi;
+mod mel;
 mod windows;
 pub use batch::{file_time, word_times, Batcher, Piece, BATCH_MAX, JUNCTION};
 pub use windows::{settled_windows, windows, Settled, WindowOptions, WindowStream};
@@ -76,39 +79,31 @@ pub fn words_of(tokens: impl IntoIterator<Item = (Vec<u8>, i64, i64, f32)>) -> V
         .collect()
 }
 
-pub struct Whisper {
+/// What a whisper model file says of itself, checked (`crate::ggml`) but not loaded: enough to
+/// check options while whisper.cpp reads the weights (a few hundred ms) elsewhere.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
     path: PathBuf,
-    ctx: WhisperContext,
-    /// The model's encoder context (positions; 1500 in every released whisper model).
-    n_audio_ctx: i32,
-    /// One whisper.cpp state (KV caches, compute buffers) per batch decoded at once: creating
-    /// one costs 4-15 ms, so they are kept.
-    states: Vec<whisper_rs::WhisperState>,
+    multilingual: bool,
+    summary: Option<crate::ggml::Summary>,
 }
 
-impl Whisper {
-    /// Load a whisper.cpp (ggml) model.
-    pub fn open(path: &Path) -> Result<Self> {
+impl ModelFile {
+    /// Check `path` as [`Whisper::open`] does before loading it.
+    pub fn check(path: &Path) -> Result<ModelFile> {
         crate::runtime::check_model_file(path)?;
-        // whisper.cpp trusts the file: check every declared size first (crate::ggml).
         let summary = crate::ggml::validate(path)?;
-        whisper_rs::install_logging_hooks(); // whisper.cpp's own chatter off
-        let s = path.to_str().ok_or_else(|| InferError::Model {
+        Ok(ModelFile {
             path: path.into(),
-            reason: "path is not UTF-8".into(),
-        })?;
-        let ctx = WhisperContext::new_with_params(s, WhisperContextParameters::default()).map_err(
-            |e| InferError::Model {
-                path: path.into(),
-                reason: format!("whisper.cpp cannot load it ({e:?}); truncated?"),
-            },
-        )?;
-        Ok(Whisper {
-            path: path.into(),
-            ctx,
-            n_audio_ctx: summary.hparams.n_audio_ctx,
-            states: Vec::new(),
+            // whisper.cpp: a vocabulary of 51865 tokens or more is a multilingual one.
+            multilingual: summary.hparams.n_vocab >= 51_865,
+            summary: Some(summary),
         })
+    }
+
+    /// Whether the model knows more than English (English-only `.en` models do not).
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
     }
 
     /// Check a `--language` value for this model: a language whisper knows (its code, e.g.
@@ -118,13 +113,13 @@ impl Whisper {
         let code = if language == "auto" {
             "auto".to_string()
         } else {
-            let id = whisper_rs::get_lang_id(&language.to_ascii_lowercase())
+            let id = ffi::lang_id(&language.to_ascii_lowercase())
                 .ok_or_else(|| format!("--language {language}: not a language whisper knows (e.g. en, fr, de, ja, or auto)"))?;
-            whisper_rs::get_lang_str(id)
+            ffi::lang_str(id)
                 .ok_or_else(|| format!("--language {language}: not a language whisper knows"))?
                 .to_string()
         };
-        if !self.is_multilingual() && code != "en" {
+        if !self.multilingual && code != "en" {
             return Err(format!(
                 "--language {language}: {} is an English-only model; use a multilingual one (e.g. base, small)",
                 self.path.display()
@@ -132,10 +127,81 @@ impl Whisper {
         }
         Ok(code)
     }
+}
+
+pub struct Whisper {
+    path: PathBuf,
+    ctx: Arc<ffi::Context>,
+    /// The model's encoder context (positions; 1500 in every released whisper model).
+    n_audio_ctx: i32,
+    /// One whisper.cpp state (KV caches, compute buffers) per batch decoded at once: creating
+    /// one costs 4-15 ms, so they are kept.
+    states: Vec<Option<ffi::State>>,
+    /// vx's spectrogram for this model's filter bank (None: whisper.cpp computes it).
+    mel: Option<mel::LogMel>,
+    own_mel: bool,
+}
+
+impl Whisper {
+    /// Load a whisper.cpp (ggml) model.
+    pub fn open(path: &Path) -> Result<Self> {
+        Whisper::load(ModelFile::check(path)?)
+    }
+
+    /// Load a model file already checked ([`ModelFile::check`]: whisper.cpp trusts the file,
+    /// so every declared size is checked first, `crate::ggml`).
+    pub fn load(file: ModelFile) -> Result<Self> {
+        let path = file.path.as_path();
+        let summary = match file.summary {
+            Some(s) => s,
+            None => crate::ggml::validate(path)?,
+        };
+        ffi::quiet_logs(); // whisper.cpp's own chatter off
+        let s = path.to_str().ok_or_else(|| InferError::Model {
+            path: path.into(),
+            reason: "path is not UTF-8".into(),
+        })?;
+        let ctx = ffi::Context::open(s).ok_or_else(|| InferError::Model {
+            path: path.into(),
+            reason: "whisper.cpp cannot load it; truncated?".into(),
+        })?;
+        let mel = mel::LogMel::new(&summary.mel_filters)
+            .filter(|m| m.n_mel() as i32 == ctx.n_mels() && summary.hparams.n_mels == ctx.n_mels());
+        Ok(Whisper {
+            path: path.into(),
+            ctx,
+            n_audio_ctx: summary.hparams.n_audio_ctx,
+            states: Vec::new(),
+            mel,
+            own_mel: true,
+        })
+    }
+
+    /// Check a `--language` value for this model ([`ModelFile::check_language`]).
+    pub fn check_language(&self, language: &str) -> std::result::Result<String, String> {
+        ModelFile {
+            path: self.path.clone(),
+            multilingual: self.is_multilingual(),
+            summary: None,
+        }
+        .check_language(language)
+    }
 
     /// Whether the model knows more than English (English-only `.en` models do not).
     pub fn is_multilingual(&self) -> bool {
         self.ctx.is_multilingual()
+    }
+
+    /// Whether vx computes the log-mel spectrogram ([`mel`]; the default when the model's
+    /// filter bank is for whisper's 400-point FFT) or whisper.cpp does (`false`: for tests and
+    /// A/B measurements). Word times always let whisper.cpp do it (it needs the samples).
+    pub fn set_own_mel(&mut self, on: bool) {
+        self.own_mel = on;
+    }
+
+    /// Whether [`Whisper::set_own_mel`] is on and possible for this model.
+    pub fn own_mel(&self) -> bool {
+        self.own_mel && self.mel.is_some()
     }
 
     /// Transcribe batches of 16 kHz mono audio, one whisper call each. A batch is several
@@ -157,27 +223,17 @@ impl Whisper {
         workers: usize,
     ) -> Result<Vec<Transcription>> {
         let workers = workers.clamp(1, batches.len().max(1));
-        while self.states.len() < workers {
-            let st = self.ctx.create_state().map_err(|e| InferError::Run {
-                path: self.path.clone(),
-                reason: format!("{e:?}"),
-            })?;
-            self.states.push(st);
-        }
-        let model = ModelInfo {
-            path: &self.path,
-            eot: self.ctx.token_eot(),
-            multilingual: self.ctx.is_multilingual(),
-            n_audio_ctx: self.n_audio_ctx,
-        };
+        let path = self.path.clone();
+        let multilingual = self.is_multilingual();
+        let mut decoders = self.decoders(workers);
         let mut out: Vec<Option<Result<Transcription>>> = batches.iter().map(|_| None).collect();
         let mut language = language.map(str::to_string);
         let mut first = 0;
-        if workers == 1 || (language.is_none() && model.multilingual) {
+        if workers == 1 || (language.is_none() && multilingual) {
             // In order on one state: all of them, or the first (to learn the language).
             let n = if workers == 1 { batches.len() } else { 1 };
             for (i, b) in batches.iter().enumerate().take(n) {
-                let t = decode(&model, &mut self.states[0], b, language.as_deref(), opts)?;
+                let t = decoders[0].transcribe(b, language.as_deref(), opts)?;
                 language = Some(t.language.clone());
                 out[i] = Some(Ok(t));
             }
@@ -188,16 +244,16 @@ impl Whisper {
                 threads: (opts.threads / workers).max(1),
                 ..opts.clone()
             };
-            let (model, language, per) = (&model, language.as_deref(), &per);
+            let (language, per) = (language.as_deref(), &per);
             std::thread::scope(|sc| {
-                let handles: Vec<_> = self.states[..workers]
+                let handles: Vec<_> = decoders
                     .iter_mut()
                     .enumerate()
-                    .map(|(w, state)| {
+                    .map(|(w, dec)| {
                         sc.spawn(move || {
                             (first..batches.len())
                                 .filter(|i| (i - first) % workers == w)
-                                .map(|i| (i, decode(model, state, &batches[i], language, per)))
+                                .map(|i| (i, dec.transcribe(&batches[i], language, per)))
                                 .collect::<Vec<_>>()
                         })
                     })
@@ -211,7 +267,7 @@ impl Whisper {
                         }
                         Err(_) => {
                             return Err(InferError::Run {
-                                path: model.path.to_path_buf(),
+                                path: path.clone(),
                                 reason: "a whisper thread panicked".into(),
                             })
                         }
@@ -224,28 +280,97 @@ impl Whisper {
             .map(|r| {
                 r.unwrap_or_else(|| {
                     Err(InferError::Run {
-                        path: self.path.clone(),
+                        path: path.clone(),
                         reason: "a batch was not transcribed".into(),
                     })
                 })
             })
             .collect()
     }
+
+    /// `n` decoders (at least 1) that can run at the same time on different threads, each
+    /// with its own whisper.cpp state, sharing the model: for callers that feed batches as
+    /// they come ([`Decoder::transcribe`]) rather than in groups.
+    pub fn decoders(&mut self, n: usize) -> Vec<Decoder<'_>> {
+        let n = n.max(1);
+        // Made when a decoder first decodes: a decoder that gets no batch costs nothing.
+        while self.states.len() < n {
+            self.states.push(None);
+        }
+        let Whisper {
+            path,
+            ctx,
+            n_audio_ctx,
+            states,
+            mel,
+            own_mel,
+        } = self;
+        let model = ModelInfo {
+            path,
+            eot: ctx.token_eot(),
+            multilingual: ctx.is_multilingual(),
+            n_audio_ctx: *n_audio_ctx,
+            mel: mel.as_ref().filter(|_| *own_mel),
+        };
+        states
+            .iter_mut()
+            .take(n)
+            .map(|state| Decoder { model, ctx, state })
+            .collect()
+    }
+}
+
+/// One decoder of a [`Whisper`] model ([`Whisper::decoders`]): a whisper.cpp state of its
+/// own; decoders of one model run at the same time on different threads.
+pub struct Decoder<'w> {
+    model: ModelInfo<'w>,
+    ctx: &'w Arc<ffi::Context>,
+    state: &'w mut Option<ffi::State>,
+}
+
+impl Decoder<'_> {
+    /// One whisper call on a batch (stretches of the file's audio joined end to end, see
+    /// [`Whisper::transcribe_batches`]); times on the file's timeline. `language`: `None`
+    /// means English for English-only models, else detection.
+    pub fn transcribe(
+        &mut self,
+        batch: &[Piece<'_>],
+        language: Option<&str>,
+        opts: &Options,
+    ) -> Result<Transcription> {
+        if self.state.is_none() {
+            *self.state = Some(self.ctx.new_state().ok_or_else(|| InferError::Run {
+                path: self.model.path.to_path_buf(),
+                reason: "whisper.cpp cannot make a decoding state (out of memory?)".into(),
+            })?);
+        }
+        let Some(state) = self.state.as_mut() else {
+            return Err(InferError::Run {
+                path: self.model.path.to_path_buf(),
+                reason: "no whisper.cpp state".into(),
+            });
+        };
+        decode(&self.model, state, batch, language, opts)
+    }
 }
 
 /// What decoding needs of the model besides a state.
+#[derive(Clone, Copy)]
 struct ModelInfo<'a> {
     path: &'a Path,
-    eot: whisper_rs::WhisperTokenId,
+    eot: i32,
     multilingual: bool,
     n_audio_ctx: i32,
+    /// vx's spectrogram, when it computes it (not for word times: whisper.cpp's word timing
+    /// reads the samples' energy, so it gets the samples).
+    mel: Option<&'a mel::LogMel>,
 }
 
 /// One whisper call on `state`: the pieces joined, the segments (and words) mapped back to the
 /// file's timeline.
 fn decode(
     model: &ModelInfo<'_>,
-    state: &mut whisper_rs::WhisperState,
+    state: &mut ffi::State,
     pieces: &[Piece<'_>],
     language: Option<&str>,
     opts: &Options,
@@ -260,6 +385,12 @@ fn decode(
                 .into(),
         };
         let samples: &[f32] = &joined;
+        if samples.is_empty() {
+            return Err(InferError::Run {
+                path: model.path.to_path_buf(),
+                reason: "no samples to transcribe".into(),
+            });
+        }
         let table: Vec<(f64, f64)> = pieces
             .iter()
             .map(|p| (p.start, p.samples.len() as f64 / SAMPLE_RATE))
@@ -272,55 +403,48 @@ fn decode(
             None if !model.multilingual => Some("en"),
             l => l,
         };
-        let strategy = if opts.beam_size > 1 {
-            SamplingStrategy::BeamSearch {
-                beam_size: opts.beam_size.min(MAX_BEAM) as i32,
-                patience: -1.0,
-            }
-        } else {
-            SamplingStrategy::Greedy { best_of: 1 }
-        };
-        let mut p = FullParams::new(strategy);
-        if let Some(prompt) = opts.prompt.as_deref().filter(|t| !t.is_empty()) {
-            if prompt.contains('\0') {
-                return Err(run("the prompt holds a NUL character".into()));
-            }
+        let prompt = opts.prompt.as_deref().filter(|t| !t.is_empty());
+        if prompt.is_some_and(|p| p.contains('\0')) {
+            return Err(run("the prompt holds a NUL character".into()));
+        }
+        let params = ffi::Params::new(&ffi::Settings {
+            beam_size: opts.beam_size.min(MAX_BEAM),
+            threads: opts.threads.max(1),
+            language: language.unwrap_or("auto"),
             // Given to every batch (whisper.cpp clears its text context per call).
-            p.set_initial_prompt(prompt);
-        }
-        p.set_token_timestamps(opts.words);
-        p.set_translate(opts.translate);
-        p.set_language(Some(language.unwrap_or("auto")));
-        p.set_n_threads(opts.threads.max(1) as i32);
-        p.set_print_special(false);
-        p.set_print_progress(false);
-        p.set_print_realtime(false);
-        p.set_print_timestamps(false);
-        p.set_no_context(true);
-        p.set_suppress_blank(true);
-        // No "[Music]" / "(applause)" annotations: vx transcribes speech.
-        p.set_suppress_nst(true);
-        if !opts.full_context {
-            p.set_audio_ctx(audio_ctx(
-                samples.len() as f64 / SAMPLE_RATE,
-                model.n_audio_ctx,
-            ));
-        }
-        state.full(p, samples).map_err(|e| run(format!("{e:?}")))?;
+            prompt,
+            token_timestamps: opts.words,
+            translate: opts.translate,
+            audio_ctx: if opts.full_context {
+                0
+            } else {
+                audio_ctx(samples.len() as f64 / SAMPLE_RATE, model.n_audio_ctx)
+            },
+        })
+        .map_err(run)?;
+        let spectrogram = model
+            .mel
+            .filter(|_| !opts.words)
+            .map(|m| m.compute(samples));
+        let input = match &spectrogram {
+            Some(m) => ffi::Input::Mel {
+                data: &m.data,
+                n_mel: m.n_mel,
+                n_len: m.n_len,
+                frames: m.frames,
+            },
+            None => ffi::Input::Samples(samples),
+        };
+        state.full(&params, input).map_err(run)?;
         let language = match language {
             Some(l) => l.to_string(),
-            None => whisper_rs::get_lang_str(state.full_lang_id_from_state())
-                .unwrap_or("auto")
-                .to_string(),
+            None => ffi::lang_str(state.lang_id()).unwrap_or("auto").to_string(),
         };
         let mut segments = Vec::new();
         let eot = model.eot;
-        for seg in state.as_iter() {
-            let text = seg
-                .to_str_lossy()
-                .map_err(|e| run(format!("{e:?}")))?
-                .trim()
-                .to_string();
+        for i in 0..state.n_segments() {
+            let (t0, t1, text) = state.segment(i);
+            let text = String::from_utf8_lossy(text).trim().to_string();
             // Whatever annotation still slips through ("[Music]", "(silence)") is not speech.
             let tag = (text.starts_with('[') && text.ends_with(']'))
                 || (text.starts_with('(') && text.ends_with(')'));
@@ -330,20 +454,16 @@ fn decode(
             // whisper's time stamps (10 ms units) can run past the audio it was given (it
             // thinks in 30 s contexts): kept inside the stretch they fall in.
             let ms = |t: f64| (t * 1000.0).round() / 1000.0;
-            let start = file_time(&table, seg.start_timestamp() as f64 / 100.0, false);
-            let end = file_time(&table, seg.end_timestamp() as f64 / 100.0, true);
+            let start = file_time(&table, t0 as f64 / 100.0, false);
+            let end = file_time(&table, t1 as f64 / 100.0, true);
             let words = opts.words.then(|| {
-                let tokens = (0..seg.n_tokens())
-                    .filter_map(|i| seg.get_token(i))
-                    .filter_map(|t| {
-                        let d = t.token_data();
-                        // Special tokens (end of text, timestamps, language...) are no words.
-                        (t.token_id() < eot).then(|| {
-                            // Bytes: a character may be split across tokens.
-                            let bytes = t.to_bytes().map(<[u8]>::to_vec).unwrap_or_default();
-                            (bytes, d.t0, d.t1, d.p)
-                        })
-                    });
+                let tokens = state
+                    .tokens(i)
+                    .into_iter()
+                    // Special tokens (end of text, timestamps, language...) are no words.
+                    // Bytes: a character may be split across tokens.
+                    .filter(|t| t.id < eot)
+                    .map(|t| (t.bytes.to_vec(), t.t0, t.t1, t.p));
                 words_of(tokens)
                     .into_iter()
                     .map(|w| {

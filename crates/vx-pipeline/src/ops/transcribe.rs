@@ -15,7 +15,8 @@ use std::thread::JoinHandle;
 
 use serde::Serialize;
 use vx_infer::transcribe::{
-    Batcher, Options, Piece, Segment, Whisper, WindowOptions, WindowStream, Word,
+    Batcher, ModelFile, Options, Piece, Segment, Transcription, Whisper, WindowOptions,
+    WindowStream, Word,
 };
 use vx_infer::vad::{SileroVad, Span, SpanOptions, BLOCK, CHUNK, SAMPLE_RATE};
 
@@ -25,19 +26,69 @@ use crate::{Error, Result};
 /// Batches decoded at once at most (each holds a whisper.cpp state: tens of MiB).
 const MAX_WORKERS: usize = 4;
 
-/// A loaded whisper model, shared by every file that uses it (one window at a time).
+/// A whisper model shared by every file that uses it (one file at a time). The file is
+/// checked when this is made; whisper.cpp reads the weights on a thread of its own meanwhile,
+/// so the audio is already being decoded and scored by the VAD while it does (the load is
+/// 0.2-0.4 s: a third of `vx transcribe` on a 3.6-minute file when it came first).
 #[derive(Clone)]
 pub struct SharedWhisper {
     pub model: PathBuf,
-    pub whisper: Arc<Mutex<Whisper>>,
+    /// What the model file says of itself (languages), known before the weights are loaded.
+    pub file: ModelFile,
+    whisper: Arc<Mutex<Slot>>,
+}
+
+enum Slot {
+    Loading(JoinHandle<vx_infer::Result<Whisper>>),
+    Ready(Whisper),
+    /// The load failed (the error was returned to the first user; later ones get its text).
+    Failed(String),
 }
 
 impl SharedWhisper {
     pub fn open(model: &Path) -> Result<SharedWhisper> {
+        let file = ModelFile::check(model)?;
+        let checked = file.clone();
+        let load = std::thread::Builder::new()
+            .name("whisper-load".into())
+            .spawn(move || Whisper::load(checked))
+            .map_err(|e| Error::failed(model, format!("cannot start a thread: {e}")))?;
         Ok(SharedWhisper {
             model: model.to_path_buf(),
-            whisper: Arc::new(Mutex::new(Whisper::open(model)?)),
+            file,
+            whisper: Arc::new(Mutex::new(Slot::Loading(load))),
         })
+    }
+
+    /// Run `f` on the loaded model (waiting for the load to finish), alone.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Whisper) -> Result<R>) -> Result<R> {
+        let mut slot = self
+            .whisper
+            .lock()
+            .map_err(|_| Error::failed(&self.model, "whisper poisoned"))?;
+        if matches!(*slot, Slot::Loading(_)) {
+            let pending = std::mem::replace(&mut *slot, Slot::Failed("loading".into()));
+            if let Slot::Loading(load) = pending {
+                match load.join() {
+                    Ok(Ok(w)) => *slot = Slot::Ready(w),
+                    Ok(Err(e)) => {
+                        *slot = Slot::Failed(e.to_string());
+                        return Err(e.into());
+                    }
+                    Err(_) => {
+                        *slot = Slot::Failed(format!(
+                            "{}: the thread loading it panicked",
+                            self.model.display()
+                        ))
+                    }
+                }
+            }
+        }
+        match &mut *slot {
+            Slot::Ready(w) => f(w),
+            Slot::Failed(reason) => Err(Error::Message(reason.clone())),
+            Slot::Loading(_) => Err(Error::failed(&self.model, "whisper is still loading")),
+        }
     }
 }
 
@@ -121,10 +172,7 @@ pub struct Transcribe {
 impl Transcribe {
     pub fn new(shared: SharedWhisper, mut opts: TranscribeOptions) -> Result<Transcribe> {
         {
-            let w = shared
-                .whisper
-                .lock()
-                .map_err(|_| Error::failed(&shared.model, "whisper poisoned"))?;
+            let w = &shared.file;
             if let Some(l) = &opts.language {
                 // The code actually used is what the transcript reports ("French" -> "fr").
                 opts.language = Some(w.check_language(l).map_err(Error::Usage)?);
@@ -303,6 +351,95 @@ impl Operation for Transcribe {
     }
 }
 
+/// A batch handed to a whisper worker: its stretches (start in the file, samples) copied
+/// out of the loop's audio buffer, and the language to decode it in.
+struct Job {
+    index: usize,
+    pieces: Vec<(f64, Vec<f32>)>,
+    language: Option<String>,
+    /// whisper.cpp threads for this batch.
+    threads: usize,
+}
+
+/// Batches out to the whisper workers as soon as they are ready (a bounded queue: a full one
+/// blocks the loop, hence the audio decoding), results back in order.
+struct Dispatch<'a> {
+    jobs: Option<crossbeam_channel::Sender<Job>>,
+    done: crossbeam_channel::Receiver<(usize, vx_infer::Result<Transcription>)>,
+    /// Results that came back before an earlier batch's.
+    early: std::collections::BTreeMap<usize, vx_infer::Result<Transcription>>,
+    sent: usize,
+    emitted: usize,
+    segments: Vec<Segment>,
+    language: Option<String>,
+    opts: &'a TranscribeOptions,
+    offset: f64,
+    model: &'a Path,
+    /// whisper.cpp threads per worker.
+    per_worker: usize,
+}
+
+impl Dispatch<'_> {
+    fn send(&mut self, pieces: Vec<(f64, Vec<f32>)>, threads: usize) -> Result<()> {
+        let job = Job {
+            index: self.sent,
+            pieces,
+            language: self.language.clone(),
+            threads,
+        };
+        self.sent += 1;
+        let stopped = || Error::failed(self.model, "the whisper workers stopped");
+        let sender = self.jobs.as_ref().ok_or_else(stopped)?;
+        sender.send(job).map_err(|_| stopped())
+    }
+
+    /// Take the results that have come back (waiting for them all if `all`, or until batch
+    /// `until` is in), and report those whose turn it is.
+    fn collect(&mut self, all: bool, until: Option<usize>) -> Result<()> {
+        loop {
+            let waiting = if all {
+                self.emitted < self.sent
+            } else {
+                until.is_some_and(|u| self.emitted <= u)
+            };
+            let got = if waiting {
+                match self.done.recv() {
+                    Ok(r) => Some(r),
+                    Err(_) => return Err(Error::failed(self.model, "the whisper workers stopped")),
+                }
+            } else {
+                self.done.try_recv().ok()
+            };
+            let had = got.is_some();
+            if let Some((i, r)) = got {
+                self.early.insert(i, r);
+            }
+            while let Some(r) = self.early.remove(&self.emitted) {
+                self.emitted += 1;
+                let t = r?;
+                self.language = Some(t.language);
+                if let Some(on) = &self.opts.on_segment {
+                    for s in &t.segments {
+                        (on.0)(&Segment {
+                            start: s.start + self.offset,
+                            end: s.end + self.offset,
+                            text: s.text.clone(),
+                            words: None,
+                        });
+                    }
+                }
+                self.segments.extend(t.segments);
+            }
+            if !had && !waiting {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The whisper thread: windows from the VAD probabilities (or fixed windows), batches, and
+/// `workers` whisper decoders, each on its own thread and state, taking the next batch as soon
+/// as they are free (no decoder waits for another's batch to finish).
 fn whisper_loop(
     shared: &SharedWhisper,
     opts: &TranscribeOptions,
@@ -311,12 +448,9 @@ fn whisper_loop(
     source: &Path,
     offset: f64,
 ) -> Result<(Vec<Segment>, Option<String>, f64)> {
-    let mut whisper = shared
-        .whisper
-        .lock()
-        .map_err(|_| Error::failed(&shared.model, "whisper poisoned"))?;
+    let workers = opts.threads.clamp(1, MAX_WORKERS);
     let wopts = Options {
-        threads: opts.threads.max(1),
+        threads: (opts.threads.max(1) / workers).max(1),
         // Word times need whisper's whole 30 s context: with the shortened one its token
         // timestamps drift (up to 1 s late on a 3 s clip against whisper-cli's; bench/words).
         full_context: opts.full_context || opts.words,
@@ -325,19 +459,127 @@ fn whisper_loop(
         words: opts.words,
         translate: opts.translate,
     };
-    let mut language = opts.language.clone().filter(|l| l != "auto");
+    let multilingual = shared.file.is_multilingual();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(workers);
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let mut dispatch = Dispatch {
+        jobs: Some(job_tx),
+        done: done_rx,
+        early: Default::default(),
+        sent: 0,
+        emitted: 0,
+        segments: Vec::new(),
+        language: opts.language.clone().filter(|l| l != "auto"),
+        opts,
+        offset,
+        model: &shared.model,
+        per_worker: wopts.threads,
+    };
+    let duration = std::thread::scope(|sc| {
+        // The decoders start once the model is loaded (SharedWhisper::open loads it in the
+        // background); the windows loop below runs from the first audio on, so decoding and
+        // the VAD go on meanwhile, until `workers` batches wait.
+        let (stop, wopts) = (&stop, &wopts);
+        let decoding = sc.spawn(move || {
+            shared.with(|whisper| {
+                let decoders = whisper.decoders(workers);
+                std::thread::scope(|sc| {
+                    for dec in decoders {
+                        let (jobs, done) = (job_rx.clone(), done_tx.clone());
+                        sc.spawn(move || {
+                            decode_jobs(dec, &jobs, &done, stop, wopts, &shared.model)
+                        });
+                    }
+                });
+                Ok(())
+            })
+        });
+        let r = windows_loop(
+            &mut dispatch,
+            multilingual,
+            use_vad,
+            rx,
+            source,
+            opts.threads,
+        );
+        if r.is_err() {
+            // Queued batches are not worth decoding any more.
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        // The decoders end when the queue closes.
+        dispatch.jobs = None;
+        // A model that failed to load is the reason the windows loop stopped, if it did.
+        match decoding.join() {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) => r,
+            Err(_) => Err(Error::failed(&shared.model, "the whisper thread panicked")),
+        }
+    })?;
+    let language = dispatch
+        .language
+        .or_else(|| (!multilingual).then(|| "en".to_string()));
+    Ok((dispatch.segments, language, duration))
+}
+
+/// One decoder's thread: the next batch from the queue as soon as the last is done, until the
+/// queue closes.
+fn decode_jobs(
+    mut dec: vx_infer::transcribe::Decoder<'_>,
+    jobs: &crossbeam_channel::Receiver<Job>,
+    done: &crossbeam_channel::Sender<(usize, vx_infer::Result<Transcription>)>,
+    stop: &std::sync::atomic::AtomicBool,
+    wopts: &Options,
+    model: &Path,
+) {
+    let failed = |reason: &str| vx_infer::InferError::Run {
+        path: model.to_path_buf(),
+        reason: reason.into(),
+    };
+    for job in jobs.iter() {
+        let r = if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(failed("stopped"))
+        } else {
+            let pieces: Vec<Piece<'_>> = job
+                .pieces
+                .iter()
+                .map(|(start, samples)| Piece {
+                    start: *start,
+                    samples,
+                })
+                .collect();
+            let o = Options {
+                threads: job.threads,
+                ..wopts.clone()
+            };
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                dec.transcribe(&pieces, job.language.as_deref(), &o)
+            }))
+            .unwrap_or_else(|_| Err(failed("a whisper thread panicked")))
+        };
+        if done.send((job.index, r)).is_err() {
+            break;
+        }
+    }
+}
+
+/// The windows of the audio as it arrives, batched and sent to the workers; returns the
+/// audio's duration (seconds) once every batch's result is in.
+fn windows_loop(
+    dispatch: &mut Dispatch<'_>,
+    multilingual: bool,
+    use_vad: bool,
+    rx: Receiver<Msg>,
+    source: &Path,
+    threads: usize,
+) -> Result<f64> {
     let wo = WindowOptions::default();
     let rate = SAMPLE_RATE as f64;
-    let mut segments = Vec::new();
     // `audio` holds samples from `base` on; `next`: where the next fixed window starts (no VAD).
     let (mut audio, mut base) = (Vec::<f32>::new(), 0usize);
     let mut vad_windows = use_vad.then(|| WindowStream::new(SpanOptions::default(), wo));
     let mut next = 0.0f64;
     let mut batcher = Batcher::default();
-    // Batches ready but not run yet, and how many run at once: one per whisper thread (at
-    // most MAX_WORKERS), each single-threaded.
-    let mut queued: Vec<Vec<Span>> = Vec::new();
-    let workers = opts.threads.clamp(1, MAX_WORKERS);
     loop {
         let mut end = None;
         let mut probs = Vec::new();
@@ -382,58 +624,47 @@ fn whisper_loop(
             (fresh, next - wo.pad)
         };
         // Windows grouped into batches, one whisper call each (vx_infer::transcribe::Batcher),
-        // run `workers` at a time (each on its own whisper state and thread).
-        queued.extend(ws.into_iter().filter_map(|w| batcher.push(w)));
+        // each sent to the workers as soon as it is complete.
+        let mut ready: Vec<Vec<Span>> = ws.into_iter().filter_map(|w| batcher.push(w)).collect();
         if end.is_some() {
-            queued.extend(batcher.finish());
+            ready.extend(batcher.finish());
         }
-        if !queued.is_empty() && (end.is_some() || queued.len() >= workers) {
-            let batches: Vec<Vec<Piece<'_>>> = queued
+        // Each batch gets one worker's share of the threads; a file that is one batch (a
+        // short clip) gets them all, as nothing else will run beside it.
+        let only = end.is_some() && dispatch.sent == 0 && ready.len() == 1;
+        let share = if only {
+            threads.max(1)
+        } else {
+            dispatch.per_worker
+        };
+        for batch in ready {
+            let pieces: Vec<(f64, Vec<f32>)> = batch
                 .iter()
-                .map(|batch| {
-                    batch
-                        .iter()
-                        .filter_map(|w| {
-                            let a = ((w.start * rate) as usize).saturating_sub(base);
-                            let b = ((w.end * rate) as usize)
-                                .min(base + audio.len())
-                                .saturating_sub(base);
-                            (b > a).then(|| Piece {
-                                start: (base + a) as f64 / rate,
-                                samples: &audio[a..b],
-                            })
-                        })
-                        .collect::<Vec<_>>()
+                .filter_map(|w| {
+                    let a = ((w.start * rate) as usize).saturating_sub(base);
+                    let b = ((w.end * rate) as usize)
+                        .min(base + audio.len())
+                        .saturating_sub(base);
+                    (b > a).then(|| ((base + a) as f64 / rate, audio[a..b].to_vec()))
                 })
-                .filter(|pieces| !pieces.is_empty())
                 .collect();
-            for t in whisper.transcribe_batches(&batches, language.as_deref(), &wopts, workers)? {
-                language = Some(t.language);
-                if let Some(on) = &opts.on_segment {
-                    for s in &t.segments {
-                        (on.0)(&Segment {
-                            start: s.start + offset,
-                            end: s.end + offset,
-                            text: s.text.clone(),
-                            words: None,
-                        });
-                    }
-                }
-                segments.extend(t.segments);
+            if pieces.is_empty() {
+                continue;
             }
-            queued.clear();
+            // A multilingual model with no language given: the first batch alone tells it,
+            // and every later batch is decoded in it.
+            let first_to_learn = multilingual && dispatch.language.is_none();
+            dispatch.send(pieces, share)?;
+            if first_to_learn {
+                dispatch.collect(false, Some(dispatch.sent - 1))?;
+            }
         }
+        dispatch.collect(end.is_some(), None)?;
         if let Some(duration) = end {
-            let language =
-                language.or_else(|| (!whisper.is_multilingual()).then(|| "en".to_string()));
-            return Ok((segments, language, duration));
+            return Ok(duration);
         }
-        // Forget the audio no window still to come, nor the pending batch, can need.
-        let pending = queued.first().and_then(|b| b.first()).map(|w| w.start);
-        let keep = [batcher.start(), pending]
-            .into_iter()
-            .flatten()
-            .fold(horizon, f64::min);
+        // Forget the audio no window still to come can need.
+        let keep = batcher.start().into_iter().fold(horizon, f64::min);
         let keep_from = ((keep * rate) as usize).clamp(base, base + audio.len());
         audio.drain(..keep_from - base);
         base = keep_from;
