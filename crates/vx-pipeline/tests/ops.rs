@@ -66,13 +66,30 @@ fn rgb_of(image: &Path) -> (u32, u32, Vec<u8>) {
     (w, h, o.stdout)
 }
 
-/// jfk.wav (16 kHz mono s16) as f32 samples.
+/// jfk.wav (16 kHz mono s16) as f32 samples (from byte 44 on: the audio test compares the
+/// bytes written with the file's from there).
 fn jfk() -> Vec<f32> {
     let b = std::fs::read(need("media/jfk.wav")).unwrap();
     b[44..]
         .chunks_exact(2)
         .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
         .collect()
+}
+
+/// A 16 kHz mono s16 WAV of the shared media as f32 samples.
+fn wav(rel: &str) -> Vec<f32> {
+    let b = std::fs::read(need(rel)).unwrap();
+    let at = b.windows(4).position(|w| w == b"data").unwrap() + 8;
+    b[at..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
+        .collect()
+}
+
+/// Tests that run whisper take turns (ggml's threads spin: two runs on 2 cores crawl).
+fn whisper_turn() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Push `samples` in 1 s blocks starting at `offset`, then finish.
@@ -226,6 +243,7 @@ fn audio_operations_on_pushed_samples() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // transcribe: the words, on the pushed timeline.
+    let _turn = whisper_turn();
     let whisper =
         ops::transcribe::SharedWhisper::open(&need("models/whisper-tiny.en.ggml.bin")).unwrap();
     let op = ops::transcribe::Transcribe::new(
@@ -255,4 +273,77 @@ fn audio_operations_on_pushed_samples() {
         "{:?}",
         t.segments
     );
+}
+
+/// Several batches decoded by two workers at once come back complete and in time order (the
+/// --stream-output callback too), with the transcript one worker gives.
+#[test]
+fn transcribe_batches_from_two_workers_in_order() {
+    let _turn = whisper_turn();
+    // Six clips with 3 s of silence between them: several VAD windows, several batches.
+    let mut samples = Vec::new();
+    for clip in [
+        "media/jfk.wav",
+        "media/sense_and_sensibility_01_austen_64kb-0870.wav",
+        "media/sense_and_sensibility_01_austen_64kb-0880.wav",
+        "media/sense_and_sensibility_01_austen_64kb-0890.wav",
+        "media/sense_and_sensibility_01_austen_64kb-0920.wav",
+        "media/sense_and_sensibility_01_austen_64kb-0930.wav",
+    ] {
+        samples.extend(wav(clip));
+        samples.extend(std::iter::repeat_n(0.0f32, 48_000));
+    }
+    let whisper =
+        ops::transcribe::SharedWhisper::open(&need("models/whisper-tiny.en.ggml.bin")).unwrap();
+    let run = |threads: usize| {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(f64, String)>::new()));
+        let log = seen.clone();
+        let op = ops::transcribe::Transcribe::new(
+            whisper.clone(),
+            ops::transcribe::TranscribeOptions {
+                on_segment: Some(ops::transcribe::OnSegment(std::sync::Arc::new(
+                    move |s: &vx_infer::transcribe::Segment| {
+                        log.lock().unwrap().push((s.start, s.text.clone()))
+                    },
+                ))),
+                language: None,
+                threads,
+                full_context: false,
+                vad_model: Some(need("models/silero_vad.onnx")),
+                prompt: None,
+                beam_size: 1,
+                words: false,
+                translate: false,
+            },
+        )
+        .unwrap();
+        let t: ops::transcribe::Transcript =
+            push_audio(Box::new(op), &samples, 0.0).take().unwrap();
+        let streamed = seen.lock().unwrap().clone();
+        (t, streamed)
+    };
+    let (two, streamed) = run(2);
+    let (one, _) = run(1);
+    // Complete: words of the first clip and of the last.
+    let text = two.text.to_lowercase();
+    assert!(text.contains("what your country can do for you"), "{text}");
+    assert!(
+        two.segments.last().unwrap().start > 40.0,
+        "{:?}",
+        two.segments
+    );
+    // In time order, and streamed in the same order.
+    assert!(
+        two.segments.windows(2).all(|w| w[0].start <= w[1].start),
+        "{:?}",
+        two.segments
+    );
+    let reported: Vec<(f64, String)> = two
+        .segments
+        .iter()
+        .map(|s| (s.start, s.text.clone()))
+        .collect();
+    assert_eq!(streamed, reported);
+    // The same batches decoded by one worker: the same transcript.
+    assert_eq!(one.text, two.text);
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use whisper_rs::whisper_rs_sys as sys;
 
-/// whisper.cpp's and ggml's log lines off (vx reports what matters itself).
+/// whisper.cpp's and ggml's log lines off (vx reports what matters itself). Once per
+/// process, before any other whisper.cpp call (every function here that calls whisper.cpp
+/// first calls this), so the callback is never replaced while another thread logs.
 pub(crate) fn quiet_logs() {
     unsafe extern "C" fn drop_line(
         _level: sys::ggml_log_level,
@@ -20,12 +22,13 @@ pub(crate) fn quiet_logs() {
         _: *mut c_void,
     ) {
     }
+    static QUIET: std::sync::Once = std::sync::Once::new();
     // SAFETY: the callback is a plain function that ignores its arguments; both setters only
-    // store the pointer.
-    unsafe {
+    // store the pointer, once, before anything else of whisper.cpp runs.
+    QUIET.call_once(|| unsafe {
         sys::whisper_log_set(Some(drop_line), std::ptr::null_mut());
         sys::ggml_log_set(Some(drop_line), std::ptr::null_mut());
-    }
+    });
 }
 
 /// Bytes of a C string returned by whisper.cpp (empty for NULL).
@@ -42,6 +45,7 @@ unsafe fn c_bytes<'a>(p: *const c_char) -> &'a [u8] {
 
 /// whisper.cpp's id of a language code or English name ("en", "english"), if it knows it.
 pub(crate) fn lang_id(language: &str) -> Option<i32> {
+    quiet_logs(); // whisper.cpp logs an unknown code as an error
     let c = CString::new(language).ok()?;
     // SAFETY: a valid NUL-terminated string; whisper_lang_id only reads it.
     let id = unsafe { sys::whisper_lang_id(c.as_ptr()) };
@@ -53,6 +57,7 @@ pub(crate) fn lang_str(id: i32) -> Option<&'static str> {
     if id < 0 {
         return None;
     }
+    quiet_logs();
     // SAFETY: whisper_lang_str returns NULL for an unknown id, else a pointer into a static
     // table.
     let b = unsafe { c_bytes(sys::whisper_lang_str(id)) };
@@ -81,6 +86,7 @@ impl Context {
     /// Load a model file (already validated by `crate::ggml`): CPU, no flash attention, no
     /// DTW alignment heads. None if whisper.cpp refuses it.
     pub(crate) fn open(path: &str) -> Option<Arc<Context>> {
+        quiet_logs();
         let c = CString::new(path).ok()?;
         // SAFETY: plain value returned by whisper.cpp; the path is a valid C string that
         // outlives the call.

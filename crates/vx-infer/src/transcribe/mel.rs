@@ -5,7 +5,9 @@
 //! 7-8 % of all CPU time of `vx transcribe` on a 10-minute file (`perf`), for a step that is
 //! 1-2 % with rustfft, two frames per complex transform. The result goes to whisper.cpp with
 //! `whisper_set_mel_with_state` ([`super::ffi::Input::Mel`]); the spectrogram differs from
-//! whisper.cpp's only by float rounding (tests/transcribe_mel.rs compares the transcripts).
+//! whisper.cpp's by float rounding (tests/transcribe_mel.rs compares the transcripts), and for
+//! inputs under 201 samples, which whisper.cpp reads past (zeros here; vx hands whisper 100 ms
+//! or more), and NaN samples (silence here, NaN there).
 //!
 //! Layout, as whisper.cpp's: `n_mel` rows of `n_len` frames, one frame every 10 ms; `n_len`
 //! covers the audio plus the 30 s of silence whisper.cpp appends (the encoder reads up to
@@ -99,7 +101,9 @@ impl LogMel {
         let n = samples.len();
         let n_mel = self.bands.len();
         let n_len = (n + TAIL) / HOP;
-        // whisper.cpp's n_len_org: 1 + (n + 200 - 400) / 160, C division (toward zero).
+        // whisper.cpp's n_len_org: 1 + (n + 200 - 400) / 160, C division (toward zero); at
+        // least 1, since whisper.cpp takes a duration of 0 for "the whole spectrogram" and would
+        // decode the 30 s of padding (callers hand over 100 ms or more: 10 frames).
         let frames = (1 + (n as i64 + PAD as i64 - N_FFT as i64) / HOP as i64).max(1) as usize;
         // Frames with audio in their window; the others see only silence.
         let real = ((n + PAD) / HOP + 1).min(n_len);
@@ -208,26 +212,35 @@ mod tests {
         }
     }
 
-    /// The same spectrogram by the definition: a direct DFT per frame, in f64.
+    /// The same spectrogram by the definition, written as whisper.cpp's code is (a literal
+    /// port of its padding and frame loop, not of this module's): a direct DFT, in f64.
     fn reference(filters: &MelFilters, samples: &[f32]) -> Vec<f64> {
         let n = samples.len();
-        let n_len = (n + TAIL) / HOP;
+        assert!(n > 200, "whisper.cpp reads samples[1..=200]");
         let bins = N_FFT / 2 + 1;
-        let x = |k: usize| -> f64 {
-            let v = if k < PAD {
-                samples.get(PAD - k)
-            } else {
-                samples.get(k - PAD)
-            };
-            v.copied().unwrap_or(0.0) as f64
-        };
+        // std::vector samples_padded(n + 30 s + 2 x 200): the samples copied at 200, zeros
+        // after, reverse_copy(samples + 1, samples + 201) at 0.
+        let mut padded = vec![0f64; n + 480_000 + 400];
+        for (i, &v) in samples.iter().enumerate() {
+            padded[200 + i] = v as f64;
+        }
+        let head: Vec<f64> = samples[1..201].iter().rev().map(|&v| v as f64).collect();
+        padded[..200].copy_from_slice(&head);
+        let n_len = (padded.len() - 400) / 160;
+        // The worker's n_samples is n + 200; frames from there on are all zeros.
+        let worker_n = n + 200;
         let mut out = vec![-10f64; filters.n_mel * n_len];
-        for i in 0..((n + PAD) / HOP + 1).min(n_len) {
+        for i in 0..(worker_n / 160 + 1).min(n_len) {
+            let offset = i * 160;
             let frame: Vec<f64> = (0..N_FFT)
-                .map(|k| {
+                .map(|j| {
                     let w =
-                        0.5 * (1.0 - (2.0 * std::f64::consts::PI * k as f64 / N_FFT as f64).cos());
-                    w * x(i * HOP + k)
+                        0.5 * (1.0 - (2.0 * std::f64::consts::PI * j as f64 / N_FFT as f64).cos());
+                    if j < worker_n - offset {
+                        w * padded[offset + j]
+                    } else {
+                        0.0
+                    }
                 })
                 .collect();
             let power: Vec<f64> = (0..bins)
@@ -266,7 +279,7 @@ mod tests {
         let mel = LogMel::new(&f).expect("a 201-bin bank");
         let got = mel.compute(&samples);
         let want = reference(&f, &samples);
-        assert_eq!(got.n_len, (samples.len() + TAIL) / HOP);
+        assert_eq!(got.n_len, (samples.len() + 480_000) / 160);
         assert_eq!(got.frames, 1 + (samples.len() - 200) / HOP);
         assert_eq!(got.data.len(), want.len());
         let worst = got

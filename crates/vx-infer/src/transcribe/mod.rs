@@ -156,7 +156,6 @@ impl Whisper {
             Some(s) => s,
             None => crate::ggml::validate(path)?,
         };
-        ffi::quiet_logs(); // whisper.cpp's own chatter off
         let s = path.to_str().ok_or_else(|| InferError::Model {
             path: path.into(),
             reason: "path is not UTF-8".into(),
@@ -385,12 +384,6 @@ fn decode(
                 .into(),
         };
         let samples: &[f32] = &joined;
-        if samples.is_empty() {
-            return Err(InferError::Run {
-                path: model.path.to_path_buf(),
-                reason: "no samples to transcribe".into(),
-            });
-        }
         let table: Vec<(f64, f64)> = pieces
             .iter()
             .map(|p| (p.start, p.samples.len() as f64 / SAMPLE_RATE))
@@ -403,6 +396,14 @@ fn decode(
             None if !model.multilingual => Some("en"),
             l => l,
         };
+        if samples.len() < MIN_SAMPLES {
+            // whisper.cpp transcribes nothing under 100 ms ("input is too short"), and under
+            // 201 samples its spectrogram's reflective padding reads past the input.
+            return Ok(Transcription {
+                segments: Vec::new(),
+                language: language.unwrap_or("auto").to_string(),
+            });
+        }
         let prompt = opts.prompt.as_deref().filter(|t| !t.is_empty());
         if prompt.is_some_and(|p| p.contains('\0')) {
             return Err(run("the prompt holds a NUL character".into()));
@@ -518,6 +519,9 @@ pub struct Transcription {
 }
 
 const SAMPLE_RATE: f64 = 16_000.0;
+
+/// The shortest audio handed to whisper.cpp: 100 ms.
+const MIN_SAMPLES: usize = 1_600;
 
 /// Shortest encoder context in seconds when not using the full 30 s. Measured on the bench
 /// file (bench/transcribe): with only the window plus a margin, 3-second windows fell into

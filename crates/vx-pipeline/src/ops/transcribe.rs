@@ -4,10 +4,13 @@
 //! with their speech probabilities go (bounded) to a whisper thread, which takes each window
 //! as soon as no later audio can change it (`WindowStream`), groups the windows into batches
 //! of at most 20 s (`Batcher`: touching windows joined into one stretch, separate ones heard
-//! side by side), transcribes each batch in one whisper call (up to one batch per whisper
-//! thread at once, each single-threaded on its own state), and forgets the audio nothing
-//! still to come can need: memory does not grow with the file's length, and whisper works
-//! while the file is still being decoded.
+//! side by side), and hands each batch, as soon as it is complete, to a bounded queue read by
+//! the whisper decoders (one per whisper thread, each single-threaded on its own state, each
+//! taking the next batch when it is free; results are put back in order). It forgets the
+//! audio nothing still to come can need (batches carry their own copy): memory does not grow
+//! with the file's length, and whisper works while the file is still being decoded. The model
+//! itself loads on the decoders' thread when the first audio arrives, while that audio is
+//! scored and windowed (`SharedWhisper`).
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -27,9 +30,10 @@ use crate::{Error, Result};
 const MAX_WORKERS: usize = 4;
 
 /// A whisper model shared by every file that uses it (one file at a time). The file is
-/// checked when this is made; whisper.cpp reads the weights on a thread of its own meanwhile,
-/// so the audio is already being decoded and scored by the VAD while it does (the load is
-/// 0.2-0.4 s: a third of `vx transcribe` on a 3.6-minute file when it came first).
+/// checked when this is made; whisper.cpp reads the weights when a file's audio first needs
+/// them, on the thread that will decode, while the audio goes on being decoded and scored by
+/// the VAD (the load is 0.2-0.4 s: a third of `vx transcribe` on a 3.6-minute file when it
+/// came first). Nothing loads for a run that fails before any audio arrives.
 #[derive(Clone)]
 pub struct SharedWhisper {
     pub model: PathBuf,
@@ -39,55 +43,41 @@ pub struct SharedWhisper {
 }
 
 enum Slot {
-    Loading(JoinHandle<vx_infer::Result<Whisper>>),
+    NotLoaded(ModelFile),
     Ready(Whisper),
-    /// The load failed (the error was returned to the first user; later ones get its text).
+    /// The load failed (the error went to the first user; later ones get its text).
     Failed(String),
 }
 
 impl SharedWhisper {
     pub fn open(model: &Path) -> Result<SharedWhisper> {
         let file = ModelFile::check(model)?;
-        let checked = file.clone();
-        let load = std::thread::Builder::new()
-            .name("whisper-load".into())
-            .spawn(move || Whisper::load(checked))
-            .map_err(|e| Error::failed(model, format!("cannot start a thread: {e}")))?;
         Ok(SharedWhisper {
             model: model.to_path_buf(),
-            file,
-            whisper: Arc::new(Mutex::new(Slot::Loading(load))),
+            file: file.clone(),
+            whisper: Arc::new(Mutex::new(Slot::NotLoaded(file))),
         })
     }
 
-    /// Run `f` on the loaded model (waiting for the load to finish), alone.
+    /// Run `f` on the model (loading it first if no one has), alone.
     pub fn with<R>(&self, f: impl FnOnce(&mut Whisper) -> Result<R>) -> Result<R> {
         let mut slot = self
             .whisper
             .lock()
             .map_err(|_| Error::failed(&self.model, "whisper poisoned"))?;
-        if matches!(*slot, Slot::Loading(_)) {
-            let pending = std::mem::replace(&mut *slot, Slot::Failed("loading".into()));
-            if let Slot::Loading(load) = pending {
-                match load.join() {
-                    Ok(Ok(w)) => *slot = Slot::Ready(w),
-                    Ok(Err(e)) => {
-                        *slot = Slot::Failed(e.to_string());
-                        return Err(e.into());
-                    }
-                    Err(_) => {
-                        *slot = Slot::Failed(format!(
-                            "{}: the thread loading it panicked",
-                            self.model.display()
-                        ))
-                    }
+        if let Slot::NotLoaded(file) = &*slot {
+            match Whisper::load(file.clone()) {
+                Ok(w) => *slot = Slot::Ready(w),
+                Err(e) => {
+                    *slot = Slot::Failed(e.to_string());
+                    return Err(e.into());
                 }
             }
         }
         match &mut *slot {
             Slot::Ready(w) => f(w),
             Slot::Failed(reason) => Err(Error::Message(reason.clone())),
-            Slot::Loading(_) => Err(Error::failed(&self.model, "whisper is still loading")),
+            Slot::NotLoaded(_) => Err(Error::failed(&self.model, "whisper is not loaded")),
         }
     }
 }
@@ -461,22 +451,24 @@ fn whisper_loop(
     };
     let multilingual = shared.file.is_multilingual();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(workers);
-    let (done_tx, done_rx) = crossbeam_channel::unbounded();
-    let mut dispatch = Dispatch {
-        jobs: Some(job_tx),
-        done: done_rx,
-        early: Default::default(),
-        sent: 0,
-        emitted: 0,
-        segments: Vec::new(),
-        language: opts.language.clone().filter(|l| l != "auto"),
-        opts,
-        offset,
-        model: &shared.model,
-        per_worker: wopts.threads,
-    };
-    let duration = std::thread::scope(|sc| {
+    let (duration, segments, language) = std::thread::scope(|sc| {
+        // Made inside the scope: if anything below panics, the queue's sender goes with it,
+        // the decoders end, and the scope can join them.
+        let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(workers);
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let mut dispatch = Dispatch {
+            jobs: Some(job_tx),
+            done: done_rx,
+            early: Default::default(),
+            sent: 0,
+            emitted: 0,
+            segments: Vec::new(),
+            language: opts.language.clone().filter(|l| l != "auto"),
+            opts,
+            offset,
+            model: &shared.model,
+            per_worker: wopts.threads,
+        };
         // The decoders start once the model is loaded (SharedWhisper::open loads it in the
         // background); the windows loop below runs from the first audio on, so decoding and
         // the VAD go on meanwhile, until `workers` batches wait.
@@ -508,18 +500,22 @@ fn whisper_loop(
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         // The decoders end when the queue closes.
-        dispatch.jobs = None;
+        let Dispatch {
+            jobs,
+            segments,
+            language,
+            ..
+        } = dispatch;
+        drop(jobs);
         // A model that failed to load is the reason the windows loop stopped, if it did.
         match decoding.join() {
             Ok(Err(e)) => Err(e),
-            Ok(Ok(())) => r,
+            Ok(Ok(())) => r.map(|d| (d, segments, language)),
             Err(_) => Err(Error::failed(&shared.model, "the whisper thread panicked")),
         }
     })?;
-    let language = dispatch
-        .language
-        .or_else(|| (!multilingual).then(|| "en".to_string()));
-    Ok((dispatch.segments, language, duration))
+    let language = language.or_else(|| (!multilingual).then(|| "en".to_string()));
+    Ok((segments, language, duration))
 }
 
 /// One decoder's thread: the next batch from the queue as soon as the last is done, until the
@@ -540,19 +536,20 @@ fn decode_jobs(
         let r = if stop.load(std::sync::atomic::Ordering::Relaxed) {
             Err(failed("stopped"))
         } else {
-            let pieces: Vec<Piece<'_>> = job
-                .pieces
-                .iter()
-                .map(|(start, samples)| Piece {
-                    start: *start,
-                    samples,
-                })
-                .collect();
-            let o = Options {
-                threads: job.threads,
-                ..wopts.clone()
-            };
+            // Every job gets its result back, even one that panics (the loop waits for it).
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let pieces: Vec<Piece<'_>> = job
+                    .pieces
+                    .iter()
+                    .map(|(start, samples)| Piece {
+                        start: *start,
+                        samples,
+                    })
+                    .collect();
+                let o = Options {
+                    threads: job.threads,
+                    ..wopts.clone()
+                };
                 dec.transcribe(&pieces, job.language.as_deref(), &o)
             }))
             .unwrap_or_else(|_| Err(failed("a whisper thread panicked")))
@@ -583,11 +580,18 @@ fn windows_loop(
     loop {
         let mut end = None;
         let mut probs = Vec::new();
-        // Wait for a block, then take whatever else has arrived.
-        let mut msg = Some(
-            rx.recv()
-                .map_err(|_| Error::failed(source, "audio decoding stopped early"))?,
-        );
+        // Wait for a block (reporting the batches that finish meanwhile, for --stream-output),
+        // then take whatever else has arrived.
+        let first = loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(m) => break m,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => dispatch.collect(false, None)?,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::failed(source, "audio decoding stopped early"))
+                }
+            }
+        };
+        let mut msg = Some(first);
         while let Some(m) = msg.take() {
             match m {
                 Msg::Audio(samples, p) => {
@@ -630,13 +634,9 @@ fn windows_loop(
             ready.extend(batcher.finish());
         }
         // Each batch gets one worker's share of the threads; a file that is one batch (a
-        // short clip) gets them all, as nothing else will run beside it.
+        // short clip) gets them all, as nothing else will run beside it, and so does the
+        // batch that tells a multilingual model's language (every other batch waits for it).
         let only = end.is_some() && dispatch.sent == 0 && ready.len() == 1;
-        let share = if only {
-            threads.max(1)
-        } else {
-            dispatch.per_worker
-        };
         for batch in ready {
             let pieces: Vec<(f64, Vec<f32>)> = batch
                 .iter()
@@ -654,6 +654,11 @@ fn windows_loop(
             // A multilingual model with no language given: the first batch alone tells it,
             // and every later batch is decoded in it.
             let first_to_learn = multilingual && dispatch.language.is_none();
+            let share = if only || first_to_learn {
+                threads.max(1)
+            } else {
+                dispatch.per_worker
+            };
             dispatch.send(pieces, share)?;
             if first_to_learn {
                 dispatch.collect(false, Some(dispatch.sent - 1))?;
