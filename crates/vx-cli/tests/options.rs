@@ -260,6 +260,8 @@ fn options_are_validated_and_reports_give_what_applied() {
         ]);
         assert_eq!(o.status.code(), Some(2), "{lang}: {}", stderr(&o));
         assert!(stderr(&o).contains(needle), "{lang}: {}", stderr(&o));
+        // One line: whisper.cpp's own log of the unknown code stays silent.
+        assert_eq!(stderr(&o).lines().count(), 1, "{lang}: {}", stderr(&o));
         assert!(o.stdout.is_empty());
     }
     // A language name is taken, and the code used is what the transcript reports.
