@@ -347,3 +347,43 @@ fn transcribe_batches_from_two_workers_in_order() {
     // The same batches decoded by one worker: the same transcript.
     assert_eq!(one.text, two.text);
 }
+
+/// Regression: annotated pictures were named by the millisecond, so two frames with the same
+/// time (a damaged file's repeated timestamps) wrote one file twice and listed it twice.
+#[test]
+fn annotated_frames_with_the_same_time_get_their_own_files() {
+    let model = need("models/centerface.onnx");
+    let det = vx_infer::detect::Detector::open(
+        &model,
+        Some(vx_infer::detect::Family::CenterFace),
+        vx_infer::detect::Labels::default(),
+        vx_infer::runtime::SessionOptions { threads: 1 },
+    )
+    .unwrap();
+    let shared = ops::detect::SharedDetector::new(&model, det);
+    let (w, h, px) = rgb_of(&need("media/zidane.jpg"));
+    let dir = tmp("annotate-same-time");
+    let mut op: Box<dyn Operation> = Box::new(ops::detect::Detect::new(
+        "faces",
+        shared,
+        ops::detect::DetectOptions {
+            annotate: Some(dir.join("ann")),
+            blur: Some(dir.join("ann")),
+            ..Default::default()
+        },
+    ));
+    let _ = op.needs(&input(false, true, false, None));
+    for t in [2.5, 2.5, 2.5004] {
+        let frame = Frame::new(VideoFrame::from_rgb(w, h, &px, Some(t), true).unwrap());
+        op.video(&frame, &mut Collect::default()).unwrap();
+    }
+    let out = op.finish(&End::default()).unwrap();
+    let mut files = out.files.clone();
+    // Three frames, an annotated and a blurred picture each, into one folder: six files.
+    assert_eq!(files.len(), 6, "{files:?}");
+    files.sort();
+    files.dedup();
+    assert_eq!(files.len(), 6, "{files:?}");
+    assert!(files.iter().all(|f| f.exists()), "{files:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -292,7 +292,7 @@ impl Detect {
         };
         let img = self.mosaic(frame, detections)?;
         let time = (!self.still).then_some(frame.time).flatten();
-        let p = write_picture(&dir, &self.source, time, &img)?;
+        let p = write_picture(&dir, &self.source, time, &img, &self.files)?;
         self.files.push(p.clone());
         Ok(Some(p))
     }
@@ -303,7 +303,14 @@ impl Detect {
         };
         let full = frame.rgb(None).map_err(|r| self.convert_err(frame, r))?;
         let time = (!self.still).then_some(frame.time).flatten();
-        let p = annotate(&dir, &self.source, time, (*full).clone(), detections)?;
+        let p = annotate(
+            &dir,
+            &self.source,
+            time,
+            (*full).clone(),
+            detections,
+            &self.files,
+        )?;
         self.files.push(p.clone());
         Ok(Some(p))
     }
@@ -453,13 +460,15 @@ impl Operation for Detect {
 }
 
 /// Draw `detections` on `img` and write it as DIR/<input stem>-<path hash>[-<ms>ms].jpg
-/// (atomically): two inputs of the same name in different folders get different images.
+/// (atomically): two inputs of the same name in different folders get different images;
+/// `taken`: the files this run wrote already (see [`write_picture`]).
 pub fn annotate(
     dir: &Path,
     input: &Path,
     time: Option<f64>,
     mut img: Rgb,
     detections: &[Detection],
+    taken: &[PathBuf],
 ) -> Result<PathBuf> {
     use vx_image::draw::{annotate, color_for, Mark};
     let marks: Vec<Mark> = detections
@@ -475,15 +484,18 @@ pub fn annotate(
         })
         .collect();
     annotate(&mut img.data, img.width, img.height, &marks);
-    write_picture(dir, input, time, &img)
+    write_picture(dir, input, time, &img, taken)
 }
 
-/// Write `img` as DIR/<input stem>-<path hash>[-<ms>ms].jpg (atomically).
+/// Write `img` as DIR/<input stem>-<path hash>[-<ms>ms].jpg (atomically). A name in `taken`
+/// (the files the operation wrote already: two frames less than 1 ms apart, or with the same
+/// time in a damaged file) gets `-2`, `-3`... before `.jpg`, so no picture replaces another.
 pub(crate) fn write_picture(
     dir: &Path,
     input: &Path,
     time: Option<f64>,
     img: &Rgb,
+    taken: &[PathBuf],
 ) -> Result<PathBuf> {
     crate::op::ensure_dir(dir)?;
     let stem = input
@@ -491,11 +503,16 @@ pub(crate) fn write_picture(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into());
     let hash = crate::result::path_hash(input);
-    let name = match time {
-        Some(t) => format!("{stem}-{hash:08x}-{:08}ms.jpg", (t * 1000.0).round() as i64),
-        None => format!("{stem}-{hash:08x}.jpg"),
+    let base = match time {
+        Some(t) => format!("{stem}-{hash:08x}-{:08}ms", (t * 1000.0).round() as i64),
+        None => format!("{stem}-{hash:08x}"),
     };
-    let path = dir.join(name);
+    let mut path = dir.join(format!("{base}.jpg"));
+    let mut n = 1;
+    while taken.contains(&path) {
+        n += 1;
+        path = dir.join(format!("{base}-{n}.jpg"));
+    }
     let jpeg = vx_image::jpeg::Encoder::new(90)
         .and_then(|mut e| e.jpeg_rgb(&img.data, img.width, img.height))
         .map_err(|e| Error::failed(&path, e))?;

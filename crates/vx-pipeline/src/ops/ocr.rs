@@ -286,7 +286,7 @@ impl OcrOp {
         let mut img = img.clone();
         annotate(&mut img.data, img.width, img.height, &marks);
         let time = (!self.still).then_some(frame.time).flatten();
-        let p = super::detect::write_picture(&dir, &self.source, time, &img)?;
+        let p = super::detect::write_picture(&dir, &self.source, time, &img, &self.files)?;
         self.files.push(p.clone());
         Ok(Some(p))
     }
