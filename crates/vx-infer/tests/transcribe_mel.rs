@@ -1,18 +1,8 @@
 //! vx's log-mel spectrogram (transcribe/mel.rs, handed to whisper.cpp) gives the transcript
 //! whisper.cpp's own spectrogram gives: same segments, same words, times within 10 ms.
 mod common;
-use common::need;
+use common::{need, wav};
 use vx_infer::transcribe::{Options, Piece, Whisper};
-
-/// 16-bit PCM samples of a WAV file as -1..1 (the shared media are 16 kHz mono).
-fn wav(rel: &str) -> Vec<f32> {
-    let b = std::fs::read(need(rel)).unwrap();
-    let at = b.windows(4).position(|w| w == b"data").unwrap() + 8;
-    b[at..]
-        .chunks_exact(2)
-        .map(|s| i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0)
-        .collect()
-}
 
 #[test]
 fn own_spectrogram_gives_whisper_cpps_transcript() {

@@ -2,19 +2,9 @@
 //! and the LSTM in Rust) gives the probabilities of one whole-model call per chunk, whatever
 //! the blocks the audio arrives in.
 mod common;
-use common::need;
+use common::{need, wav};
 use vx_infer::runtime::SessionOptions;
 use vx_infer::vad::{SileroVad, CHUNK};
-
-/// 16-bit PCM samples of a WAV file as -1..1 (the shared media are 16 kHz mono).
-fn wav(rel: &str) -> Vec<f32> {
-    let b = std::fs::read(need(rel)).unwrap();
-    let at = b.windows(4).position(|w| w == b"data").unwrap() + 8;
-    b[at..]
-        .chunks_exact(2)
-        .map(|s| i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0)
-        .collect()
-}
 
 #[test]
 fn batched_probabilities_equal_one_call_per_chunk() {

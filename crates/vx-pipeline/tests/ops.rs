@@ -179,8 +179,8 @@ fn keyframes_writes_dedups_and_hands_frames_on() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn faces_on_a_pushed_picture_and_on_video_frames() {
+/// The shared CenterFace model, single-threaded.
+fn centerface() -> ops::detect::SharedDetector {
     let model = need("models/centerface.onnx");
     let det = vx_infer::detect::Detector::open(
         &model,
@@ -189,7 +189,12 @@ fn faces_on_a_pushed_picture_and_on_video_frames() {
         vx_infer::runtime::SessionOptions { threads: 1 },
     )
     .unwrap();
-    let shared = ops::detect::SharedDetector::new(&model, det);
+    ops::detect::SharedDetector::new(&model, det)
+}
+
+#[test]
+fn faces_on_a_pushed_picture_and_on_video_frames() {
+    let shared = centerface();
     let (w, h, px) = rgb_of(&need("media/zidane.jpg"));
     for still in [true, false] {
         let mut op: Box<dyn Operation> = Box::new(ops::detect::Detect::new(
@@ -352,15 +357,7 @@ fn transcribe_batches_from_two_workers_in_order() {
 /// time (a damaged file's repeated timestamps) wrote one file twice and listed it twice.
 #[test]
 fn annotated_frames_with_the_same_time_get_their_own_files() {
-    let model = need("models/centerface.onnx");
-    let det = vx_infer::detect::Detector::open(
-        &model,
-        Some(vx_infer::detect::Family::CenterFace),
-        vx_infer::detect::Labels::default(),
-        vx_infer::runtime::SessionOptions { threads: 1 },
-    )
-    .unwrap();
-    let shared = ops::detect::SharedDetector::new(&model, det);
+    let shared = centerface();
     let (w, h, px) = rgb_of(&need("media/zidane.jpg"));
     let dir = tmp("annotate-same-time");
     let mut op: Box<dyn Operation> = Box::new(ops::detect::Detect::new(

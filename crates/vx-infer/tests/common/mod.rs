@@ -17,3 +17,14 @@ pub fn need(rel: &str) -> PathBuf {
     );
     p
 }
+
+/// 16-bit PCM samples of a shared WAV file as -1..1 (the shared media are 16 kHz mono).
+#[allow(dead_code)] // not every test file reads audio
+pub fn wav(rel: &str) -> Vec<f32> {
+    let b = std::fs::read(need(rel)).unwrap();
+    let at = b.windows(4).position(|w| w == b"data").unwrap() + 8;
+    b[at..]
+        .chunks_exact(2)
+        .map(|s| i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0)
+        .collect()
+}
