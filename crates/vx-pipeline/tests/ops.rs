@@ -86,6 +86,24 @@ fn wav(rel: &str) -> Vec<f32> {
         .collect()
 }
 
+/// Transcription with the shared Silero VAD, greedy, language from the model.
+fn transcribe_options(
+    threads: usize,
+    on_segment: Option<ops::transcribe::OnSegment>,
+) -> ops::transcribe::TranscribeOptions {
+    ops::transcribe::TranscribeOptions {
+        on_segment,
+        language: None,
+        threads,
+        full_context: false,
+        vad_model: Some(need("models/silero_vad.onnx")),
+        prompt: None,
+        beam_size: 1,
+        words: false,
+        translate: false,
+    }
+}
+
 /// Tests that run whisper take turns (ggml's threads spin: two runs on 2 cores crawl).
 fn whisper_turn() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -251,21 +269,7 @@ fn audio_operations_on_pushed_samples() {
     let _turn = whisper_turn();
     let whisper =
         ops::transcribe::SharedWhisper::open(&need("models/whisper-tiny.en.ggml.bin")).unwrap();
-    let op = ops::transcribe::Transcribe::new(
-        whisper,
-        ops::transcribe::TranscribeOptions {
-            on_segment: None,
-            language: None,
-            threads: 2,
-            full_context: false,
-            vad_model: Some(need("models/silero_vad.onnx")),
-            prompt: None,
-            beam_size: 1,
-            words: false,
-            translate: false,
-        },
-    )
-    .unwrap();
+    let op = ops::transcribe::Transcribe::new(whisper, transcribe_options(2, None)).unwrap();
     let out = push_audio(Box::new(op), &samples, 5.0);
     let t: ops::transcribe::Transcript = out.take().unwrap();
     let text = t.text.to_lowercase();
@@ -305,21 +309,14 @@ fn transcribe_batches_from_two_workers_in_order() {
         let log = seen.clone();
         let op = ops::transcribe::Transcribe::new(
             whisper.clone(),
-            ops::transcribe::TranscribeOptions {
-                on_segment: Some(ops::transcribe::OnSegment(std::sync::Arc::new(
+            transcribe_options(
+                threads,
+                Some(ops::transcribe::OnSegment(std::sync::Arc::new(
                     move |s: &vx_infer::transcribe::Segment| {
                         log.lock().unwrap().push((s.start, s.text.clone()))
                     },
                 ))),
-                language: None,
-                threads,
-                full_context: false,
-                vad_model: Some(need("models/silero_vad.onnx")),
-                prompt: None,
-                beam_size: 1,
-                words: false,
-                translate: false,
-            },
+            ),
         )
         .unwrap();
         let t: ops::transcribe::Transcript =
