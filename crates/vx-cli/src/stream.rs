@@ -209,6 +209,16 @@ fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
             vx_rtp::net::SendError::Jpeg { source, .. } => anyhow!("{what}: {source}"),
             other => anyhow!("{what}: {other}"),
         })?;
+        if sender.frames_sent() == 1 && !quiet {
+            if let Some((w, h)) = sender.picture_size() {
+                if let Some((ww, wh)) = vx_rtp::payload::wire_size(w, h).filter(|&s| s != (w, h)) {
+                    crate::say!(
+                        "vx: note: {what}: {w}x{h} pictures arrive as {ww}x{wh} (RTP/JPEG sizes \
+                         are multiples of 8; the extra rows and columns are edge padding)"
+                    );
+                }
+            }
+        }
         Ok(ControlFlow::Continue(()))
     };
 

@@ -528,3 +528,22 @@ fn sender_refuses_what_rfc2435_cannot_carry() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// A picture size that is not a multiple of 8 reaches receivers rounded up (RFC 2435 counts
+/// 8-pixel blocks): the sender says so once, instead of silently.
+#[test]
+fn sender_notes_sizes_rounded_to_blocks_of_8() {
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = sink.local_addr().unwrap().to_string();
+    let send = |size: &str| {
+        let o = run_vx(&[
+            "stream", "send", "--to", &to, "--size", size, "--frames", "3", "--fps", "60",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let err = send("100x60");
+    assert_eq!(err.matches("arrive as 104x64").count(), 1, "{err}");
+    let err = send("160x120");
+    assert!(!err.contains("arrive as"), "{err}");
+}

@@ -36,6 +36,8 @@ pub struct Sender {
     base_ts: u32,
     start: Option<Instant>,
     frames: u64,
+    /// The last frame's picture size (from its JPEG header).
+    size: Option<(u16, u16)>,
     pub packets_sent: u64,
     pub bytes_sent: u64,
 }
@@ -64,6 +66,7 @@ impl Sender {
             base_ts: r.rotate_left(7),
             start: None,
             frames: 0,
+            size: None,
             packets_sent: 0,
             bytes_sent: 0,
         })
@@ -73,10 +76,16 @@ impl Sender {
         self.frames
     }
 
+    /// The picture size of the last frame sent (its JPEG header's).
+    pub fn picture_size(&self) -> Option<(u16, u16)> {
+        self.size
+    }
+
     /// Send one JPEG, sleeping first until its time (frame n goes at start + n / fps).
     pub fn send(&mut self, jpeg_bytes: &[u8]) -> Result<(), SendError> {
         let index = self.frames;
         let frame = jpeg::parse(jpeg_bytes).map_err(|source| SendError::Jpeg { index, source })?;
+        self.size = Some((frame.width, frame.height));
         let start = *self.start.get_or_insert_with(Instant::now);
         let due = start + Duration::from_secs_f64(index as f64 / self.fps);
         let now = Instant::now();

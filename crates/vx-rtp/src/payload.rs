@@ -74,13 +74,9 @@ impl Packetizer {
                 need,
             });
         }
-        let (w8, h8) = if frame.width > 2040 || frame.height > 2040 {
-            (0, 0) // the size travels in the SDP (x-dimensions), as GStreamer does
-        } else {
-            (
-                frame.width.div_ceil(8) as u8,
-                frame.height.div_ceil(8) as u8,
-            )
+        let (w8, h8) = match wire_size(frame.width, frame.height) {
+            Some((w, h)) => ((w / 8) as u8, (h / 8) as u8),
+            None => (0, 0), // the size travels in the SDP (x-dimensions), as GStreamer does
         };
         let rtp_type = frame.rtp_type | if restart { 64 } else { 0 };
         let mut offset = 0usize;
@@ -645,3 +641,11 @@ impl Depacketizer {
 #[cfg(test)]
 #[path = "payload_tests.rs"]
 mod tests;
+
+/// The picture size a receiver rebuilds from the RTP/JPEG header of a `width` x `height`
+/// frame: RFC 2435 counts in blocks of 8 pixels, so sizes are rounded up to multiples of 8
+/// (the extra rows and columns hold the encoder's edge padding). None above 2040 pixels, where
+/// the header says 0 and the exact size travels in the SDP.
+pub fn wire_size(width: u16, height: u16) -> Option<(u16, u16)> {
+    (width <= 2040 && height <= 2040).then(|| (width.div_ceil(8) * 8, height.div_ceil(8) * 8))
+}
