@@ -31,6 +31,8 @@ pub trait MediaBackend {
     ) -> Result<()>;
     /// Display size of the first video stream (after rotation).
     fn video_size(&self, path: &Path) -> Result<(u32, u32)>;
+    /// Average frame rate of the first video stream, if the file says.
+    fn video_rate(&self, path: &Path) -> Result<Option<f64>>;
     /// A Matroska writer storing the JPEGs as they are.
     fn recorder(&self, path: &Path, width: u32, height: u32) -> Result<Box<dyn Recorder>>;
 }
@@ -70,9 +72,10 @@ pub struct SendArgs {
     /// Test pattern size, or the size asked of a camera.
     #[arg(long, value_name = "WxH", default_value = "640x480", value_parser = parse_size)]
     pub size: (u32, u32),
-    /// Frames per second (pacing and RTP timestamps).
-    #[arg(long, default_value_t = 30.0)]
-    pub fps: f64,
+    /// Frames per second (pacing and RTP timestamps); default: a video file's own frame rate,
+    /// else 30.
+    #[arg(long)]
+    pub fps: Option<f64>,
     /// JPEG quality for frames vx encodes (test pattern, non-MJPEG video).
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
@@ -183,18 +186,25 @@ pub fn run(cmd: StreamCmd, quiet: bool, backend: &dyn MediaBackend) -> Result<()
 }
 
 fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
-    if !(a.fps.is_finite() && a.fps > 0.0 && a.fps <= 1000.0) {
-        return Err(crate::usage("--fps must be in (0, 1000]"));
-    }
+    let valid = |f: f64| f.is_finite() && f > 0.0 && f <= 1000.0;
+    let fps = match a.fps {
+        Some(f) if !valid(f) => return Err(crate::usage("--fps must be in (0, 1000]")),
+        Some(f) => f,
+        // A video file plays at its own rate (sent at 30 fps, 25 fps video ran 20 % fast).
+        None => video_file(&a.source)
+            .and_then(|p| backend.video_rate(p).ok().flatten())
+            .filter(|&f| valid(f))
+            .unwrap_or(30.0),
+    };
     if a.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
         return Err(crate::usage("--duration must be a number of seconds >= 0"));
     }
     let limit = match (a.frames, a.duration) {
         (Some(n), _) => Some(n),
-        (None, Some(d)) => Some((d * a.fps).round() as u64),
+        (None, Some(d)) => Some((d * fps).round() as u64),
         (None, None) => None,
     };
-    let mut sender = Sender::new(&a.to, a.mtu as usize, a.fps)
+    let mut sender = Sender::new(&a.to, a.mtu as usize, fps)
         .with_context(|| format!("cannot send to {}", a.to))?;
     let interrupted = interrupt_flag();
     let started = Instant::now();
@@ -227,7 +237,7 @@ fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     // (`--frames 0` writes it and sends nothing).
     if let Some(p) = &a.sdp {
         let (w, h) = source_size(src, a.size, backend)?;
-        write_sdp(p, &a.to, a.fps, w, h)?;
+        write_sdp(p, &a.to, fps, w, h)?;
     }
     if src == "testsrc" {
         let (w, h) = a.size;
@@ -246,7 +256,7 @@ fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
             i += 1;
         }
     } else if src.starts_with("/dev/video") {
-        capture_v4l2(src, a.size, a.fps, &mut send_one)?;
+        capture_v4l2(src, a.size, fps, &mut send_one)?;
     } else {
         let path = Path::new(src);
         let meta = std::fs::metadata(path).with_context(|| src.to_string())?;
@@ -375,6 +385,13 @@ fn capture_v4l2(
 }
 
 /// Picture size of what a source will send (for the SDP).
+/// `src` when it names a video file (not the test pattern, a camera, a JPEG or a folder).
+fn video_file(src: &str) -> Option<&Path> {
+    let path = Path::new(src);
+    (src != "testsrc" && !src.starts_with("/dev/video") && !is_jpeg_name(path) && path.is_file())
+        .then_some(path)
+}
+
 fn source_size(src: &str, testsrc: (u32, u32), backend: &dyn MediaBackend) -> Result<(u32, u32)> {
     if src == "testsrc" || src.starts_with("/dev/video") {
         return Ok(testsrc);

@@ -480,6 +480,34 @@ fn video_sources_mjpeg_passthrough_and_h264_reencode() {
         "-",
     ]);
     assert!(psnr(&decode_rgb(&got[0]), &reference) >= 30.0);
+
+    // A video file is paced at its own rate (25 fps here; it was sent at 30) unless --fps says
+    // otherwise: the SDP says which.
+    for (extra, want) in [
+        (None, "a=framerate:25\r\n"),
+        (Some("50"), "a=framerate:50\r\n"),
+    ] {
+        let sdp = d.path("clip.sdp");
+        let mut args = vec![
+            "stream",
+            "send",
+            "--source",
+            mp4.to_str().unwrap(),
+            "--to",
+            "127.0.0.1:9",
+            "--sdp",
+            sdp.to_str().unwrap(),
+            "--frames",
+            "0",
+        ];
+        if let Some(f) = extra {
+            args.extend(["--fps", f]);
+        }
+        let o = run_vx(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(&sdp).unwrap();
+        assert!(text.contains(want), "{extra:?}: {text}");
+    }
 }
 
 #[test]

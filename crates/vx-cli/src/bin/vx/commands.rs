@@ -823,6 +823,15 @@ impl stream::MediaBackend for Ffmpeg {
         })
     }
 
+    fn video_rate(&self, path: &Path) -> Result<Option<f64>> {
+        let info = vx_media::probe::probe(path)?;
+        Ok(info
+            .streams
+            .iter()
+            .find(|s| s.kind == "video")
+            .and_then(|v| v.frame_rate))
+    }
+
     fn recorder(&self, path: &Path, width: u32, height: u32) -> Result<Box<dyn stream::Recorder>> {
         Ok(Box::new(Mkv(vx_media::frames::MjpegRecorder::create(
             path, width, height,
