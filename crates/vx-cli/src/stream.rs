@@ -562,6 +562,9 @@ fn recv(a: RecvArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
             bail!("{}: no such directory {}", o.display(), dir.display());
         }
     }
+    // A frame directory belongs to one receiver at a time (a second one would delete the
+    // first one's frames as "an earlier reception's"): held until the receiver ends.
+    let mut _owned = None;
     let mut sink = match &a.out {
         None => Sink::None,
         Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv")) => {
@@ -572,7 +575,8 @@ fn recv(a: RecvArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
             Sink::Mkv(p.clone(), None)
         }
         Some(p) => {
-            std::fs::create_dir_all(p).with_context(|| p.display().to_string())?;
+            _owned =
+                Some(vx_image::fsutil::DirLock::take(p).with_context(|| p.display().to_string())?);
             // An earlier reception's frames are not this one's: numbered as one sequence they
             // read as a single stream. Only vx's own names go (frame-NNNNNN.jpg).
             let mut removed = 0usize;

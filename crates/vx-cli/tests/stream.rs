@@ -575,3 +575,37 @@ fn sender_notes_sizes_rounded_to_blocks_of_8() {
     let err = send("160x120");
     assert!(!err.contains("arrive as"), "{err}");
 }
+
+/// Regression: a second receiver into the same frame folder deleted the first one's frames
+/// (as "an earlier reception's") and then wrote its own over them. It is refused now, and the
+/// first receiver's frames stay.
+#[test]
+fn two_receivers_never_share_a_frame_folder() {
+    let d = TempDir::new("rtp-two-receivers");
+    let out = d.path("frames");
+    let (port, other) = (free_port(), free_port());
+    let first = vx_receiver(port, &out, 10, &[]);
+    wait_bound(port);
+    let pics = cjpeg_set(&d, "src", "160x120", &[]);
+    vx_send(&pics, port, &["--frames", "5"]);
+    let o = run_vx(&[
+        "stream",
+        "recv",
+        "--listen",
+        &format!("127.0.0.1:{other}"),
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("in use by another vx"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    // The first receiver ends on its idle timeout, its five frames intact.
+    finish(first);
+    assert_eq!(sorted_files(&out, "jpg").len(), 5);
+}
