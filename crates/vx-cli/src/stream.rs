@@ -33,8 +33,15 @@ pub trait MediaBackend {
     fn video_size(&self, path: &Path) -> Result<(u32, u32)>;
     /// Average frame rate of the first video stream, if the file says.
     fn video_rate(&self, path: &Path) -> Result<Option<f64>>;
-    /// A Matroska writer storing the JPEGs as they are.
-    fn recorder(&self, path: &Path, width: u32, height: u32) -> Result<Box<dyn Recorder>>;
+    /// A Matroska writer storing the JPEGs as they are; `frame_secs`: how long a recording's
+    /// only frame lasts (nothing after it says).
+    fn recorder(
+        &self,
+        path: &Path,
+        width: u32,
+        height: u32,
+        frame_secs: f64,
+    ) -> Result<Box<dyn Recorder>>;
 }
 
 /// Writes received frames into a container.
@@ -506,15 +513,20 @@ impl Warnings {
 }
 
 fn recv(a: RecvArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
-    let dimensions = match &a.sdp {
+    let (dimensions, framerate) = match &a.sdp {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
-            StreamDescription::parse(&text)
-                .map_err(|e| anyhow!("{}: {e}", p.display()))?
-                .dimensions
+            let d = StreamDescription::parse(&text).map_err(|e| anyhow!("{}: {e}", p.display()))?;
+            (d.dimensions, d.framerate)
         }
-        None => None,
+        None => (None, None),
     };
+    // How long a recording's only frame lasts (RTP/JPEG says nothing of the rate): the SDP's
+    // frame rate, else 30 fps.
+    let frame_secs = 1.0
+        / framerate
+            .filter(|f| f.is_finite() && *f > 0.0 && *f <= 1000.0)
+            .unwrap_or(30.0);
     let secs = |v: Option<f64>, name: &str| -> Result<Option<Duration>> {
         match v {
             // Beyond what a Duration holds (1e308): no limit, not a panic.
@@ -684,7 +696,12 @@ fn recv(a: RecvArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
             }
             Sink::Mkv(path, rec) => (|| {
                 if rec.is_none() {
-                    *rec = Some(backend.recorder(path, frame.width as u32, frame.height as u32)?);
+                    *rec = Some(backend.recorder(
+                        path,
+                        frame.width as u32,
+                        frame.height as u32,
+                        frame_secs,
+                    )?);
                 }
                 match rec.as_mut() {
                     Some(r) => r.write(&frame.jpeg, frame.timestamp),

@@ -609,3 +609,36 @@ fn two_receivers_never_share_a_frame_folder() {
     finish(first);
     assert_eq!(sorted_files(&out, "jpg").len(), 5);
 }
+
+/// Regression: a recording of one frame lasted one tick (1 ms: players showed nothing). It
+/// lasts one frame interval now: the SDP's frame rate, else 30 fps.
+#[test]
+fn a_one_frame_recording_lasts_one_frame() {
+    let d = TempDir::new("rtp-one-frame");
+    let pics = cjpeg_set(&d, "src", "160x120", &[]);
+    let one = sorted_files(&pics, "jpg").remove(0);
+    let sdp = d.path("ten.sdp");
+    std::fs::write(
+        &sdp,
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=vx\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=video 5004 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\na=framerate:10\r\n",
+    )
+    .unwrap();
+    for (extra, want) in [
+        (vec![], 1.0 / 30.0),
+        (vec!["--sdp", sdp.to_str().unwrap()], 0.1),
+    ] {
+        let port = free_port();
+        let mkv = d.path(&format!("one-{}.mkv", extra.len()));
+        let rx = vx_receiver(port, &mkv, 1, &extra);
+        wait_bound(port);
+        vx_send(&one, port, &["--frames", "1"]);
+        finish(rx);
+        let v = ffprobe_json(&["-show_entries", "format=duration", mkv.to_str().unwrap()]);
+        let got: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
+        assert!(
+            (got - want).abs() < 0.002,
+            "{extra:?}: {got} s, want {want}"
+        );
+    }
+}

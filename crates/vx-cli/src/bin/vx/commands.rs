@@ -832,9 +832,16 @@ impl stream::MediaBackend for Ffmpeg {
             .and_then(|v| v.frame_rate))
     }
 
-    fn recorder(&self, path: &Path, width: u32, height: u32) -> Result<Box<dyn stream::Recorder>> {
+    fn recorder(
+        &self,
+        path: &Path,
+        width: u32,
+        height: u32,
+        frame_secs: f64,
+    ) -> Result<Box<dyn stream::Recorder>> {
         Ok(Box::new(Mkv(vx_media::frames::MjpegRecorder::create(
             path, width, height,
-        )?)))
+        )?
+        .with_frame_duration(frame_secs))))
     }
 }
