@@ -186,6 +186,27 @@ fn completions_and_man_page() {
         page.contains(".TH vx 1") && page.contains("keyframes"),
         "{page}"
     );
+    // A command's own page, with its options; an unknown command is a usage error.
+    let o = run_vx(&["man", "transcribe"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        page.contains(".TH vx-transcribe 1") && page.contains("beam\\-size"),
+        "{page}"
+    );
+    let o = run_vx(&["man", "nosuch"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Every page into a folder, nested commands included.
+    let d = TempDir::new("every-man");
+    let o = run_vx(&["-q", "man", "--dir", d.path("man1").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for page in ["vx.1", "vx-transcribe.1", "vx-run.1", "vx-stream-send.1"] {
+        let text = std::fs::read_to_string(d.path("man1").join(page)).unwrap();
+        assert!(
+            text.starts_with(".ie") && text.contains(".SH NAME"),
+            "{page}"
+        );
+    }
 }
 
 /// `vx doctor`: what the installation has, and exit 1 when a command's needs are missing

@@ -433,8 +433,16 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff): `vx man > ~/.local/share/man/man1/vx.1`.
-    Man,
+    /// Print the manual page (roff): `vx man > ~/.local/share/man/man1/vx.1`; `vx man
+    /// transcribe` prints vx-transcribe(1); `vx man --dir ~/.local/share/man/man1` writes vx.1 and
+    /// a page per command.
+    Man {
+        /// The command whose page to print (default: vx(1), the global options and commands).
+        command: Option<String>,
+        /// Write every page (vx.1, vx-keyframes.1, ...) into DIR instead of printing one.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// What this installation has: FFmpeg's libraries and decoders, ONNX Runtime, whisper.cpp's
     /// build, the model directory and the default models, and which commands are ready.
     /// Exit status 1 when something a command needs is missing.

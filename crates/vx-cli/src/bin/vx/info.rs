@@ -370,3 +370,53 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
         ExitCode::from(1)
     })
 }
+
+/// `vx man [COMMAND] [--dir DIR]`: vx(1), one command's page (vx-COMMAND(1)), or every page
+/// written into DIR (atomically, each).
+pub fn man(command: Option<&str>, dir: Option<&std::path::Path>, quiet: bool) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let render = |cmd: clap::Command| -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut out)?;
+        Ok(out)
+    };
+    let mut root = crate::Cli::command().disable_help_subcommand(true);
+    root.build(); // names the subcommands' pages vx-COMMAND
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        // vx.1, then every command's page and its own commands' (vx-stream-send.1...).
+        fn collect(cmd: &clap::Command, pages: &mut Vec<clap::Command>) {
+            pages.push(cmd.clone());
+            for sub in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
+                collect(sub, pages);
+            }
+        }
+        let mut pages = Vec::new();
+        collect(&root, &mut pages);
+        for cmd in &pages {
+            let page = clap_mangen::Man::new(cmd.clone());
+            let path = dir.join(page.get_filename());
+            vx_image::fsutil::write_atomic(&path, &render(cmd.clone())?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+        if !quiet {
+            vx_cli::say!("vx: {} manual pages in {}", pages.len(), dir.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cmd = match command {
+        None => root,
+        Some(name) => root
+            .find_subcommand(name)
+            .filter(|c| !c.is_hide_set())
+            .cloned()
+            .ok_or_else(|| {
+                vx_cli::usage(format!(
+                    "vx man {name}: no such command (vx --help lists them)"
+                ))
+            })?,
+    };
+    std::io::stdout().write_all(&render(cmd)?)?;
+    Ok(ExitCode::SUCCESS)
+}

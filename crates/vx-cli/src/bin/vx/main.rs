@@ -230,15 +230,7 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
         }
         Command::Doctor { json } => info::doctor(json),
         Command::Setup { force } => info::setup(force, quiet),
-        Command::Man => {
-            use clap::CommandFactory;
-            let mut out = Vec::new();
-            // vx(1): the global options and the commands; `vx help CMD` has each one's options.
-            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
-            use std::io::Write;
-            std::io::stdout().write_all(&out)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Man { command, dir } => info::man(command.as_deref(), dir.as_deref(), quiet),
         Command::Audio {
             files,
             out,
