@@ -9,8 +9,8 @@
 //! taking the next batch when it is free; results are put back in order). It forgets the
 //! audio nothing still to come can need (batches carry their own copy): memory does not grow
 //! with the file's length, and whisper works while the file is still being decoded. The model
-//! itself loads on the decoders' thread when the first audio arrives, while that audio is
-//! scored and windowed (`SharedWhisper`).
+//! itself loads on a thread of its own while Silero opens and the first audio is scored and
+//! windowed (`SharedWhisper`).
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -30,10 +30,11 @@ use crate::{Error, Result};
 const MAX_WORKERS: usize = 4;
 
 /// A whisper model shared by every file that uses it (one file at a time). The file is
-/// checked when this is made; whisper.cpp reads the weights when a file's audio first needs
-/// them, on the thread that will decode, while the audio goes on being decoded and scored by
-/// the VAD (the load is 0.2-0.4 s: a third of `vx transcribe` on a 3.6-minute file when it
-/// came first). Nothing loads for a run that fails before any audio arrives.
+/// checked when this is made; whisper.cpp reads the weights on a thread of its own once an
+/// operation's options are known to be good (`Transcribe::new`), while Silero opens and the
+/// audio is decoded and scored (the load is 0.1-0.4 s: a third of `vx transcribe` on a
+/// 3.6-minute file when it came first). A load still running when the last user lets go (an
+/// error before any audio) is waited for, so whisper.cpp never loads while the process exits.
 #[derive(Clone)]
 pub struct SharedWhisper {
     pub model: PathBuf,
@@ -44,9 +45,21 @@ pub struct SharedWhisper {
 
 enum Slot {
     NotLoaded(ModelFile),
+    Loading(Load),
     Ready(Whisper),
     /// The load failed (the error went to the first user; later ones get its text).
     Failed(String),
+}
+
+/// A load running on a thread of its own; joined when dropped.
+struct Load(Option<JoinHandle<vx_infer::Result<Whisper>>>);
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl SharedWhisper {
@@ -59,25 +72,57 @@ impl SharedWhisper {
         })
     }
 
-    /// Run `f` on the model (loading it first if no one has), alone.
+    /// Start loading the weights on a thread of their own, unless that has begun (or the
+    /// thread cannot start: [`SharedWhisper::with`] then loads them itself).
+    pub fn preload(&self) {
+        let Ok(mut slot) = self.whisper.lock() else {
+            return;
+        };
+        if let Slot::NotLoaded(file) = &*slot {
+            let file = file.clone();
+            if let Ok(h) = std::thread::Builder::new()
+                .name("whisper-load".into())
+                .spawn(move || Whisper::load(file))
+            {
+                *slot = Slot::Loading(Load(Some(h)));
+            }
+        }
+    }
+
+    /// Run `f` on the model (waiting for its load, or loading it if no one has), alone.
     pub fn with<R>(&self, f: impl FnOnce(&mut Whisper) -> Result<R>) -> Result<R> {
         let mut slot = self
             .whisper
             .lock()
             .map_err(|_| Error::failed(&self.model, "whisper poisoned"))?;
-        if let Slot::NotLoaded(file) = &*slot {
-            match Whisper::load(file.clone()) {
-                Ok(w) => *slot = Slot::Ready(w),
-                Err(e) => {
-                    *slot = Slot::Failed(e.to_string());
-                    return Err(e.into());
-                }
+        let loaded = match std::mem::replace(&mut *slot, Slot::Failed("loading".into())) {
+            Slot::NotLoaded(file) => Some(Whisper::load(file)),
+            Slot::Loading(mut load) => Some(match load.0.take().map(JoinHandle::join) {
+                Some(Ok(r)) => r,
+                _ => Err(vx_infer::InferError::Run {
+                    path: self.model.clone(),
+                    reason: "the thread loading it panicked".into(),
+                }),
+            }),
+            other => {
+                *slot = other;
+                None
             }
+        };
+        match loaded {
+            Some(Ok(w)) => *slot = Slot::Ready(w),
+            Some(Err(e)) => {
+                *slot = Slot::Failed(e.to_string());
+                return Err(e.into());
+            }
+            None => {}
         }
         match &mut *slot {
             Slot::Ready(w) => f(w),
             Slot::Failed(reason) => Err(Error::Message(reason.clone())),
-            Slot::NotLoaded(_) => Err(Error::failed(&self.model, "whisper is not loaded")),
+            Slot::NotLoaded(_) | Slot::Loading(_) => {
+                Err(Error::failed(&self.model, "whisper is not loaded"))
+            }
         }
     }
 }
@@ -175,6 +220,9 @@ impl Transcribe {
                 )));
             }
         }
+        // The options are good: whisper.cpp reads the weights while Silero opens and the audio
+        // is decoded.
+        shared.preload();
         let vad = opts
             .vad_model
             .as_deref()
