@@ -1,7 +1,8 @@
-//! Speech to text with whisper.cpp (through `whisper-rs`, which builds whisper.cpp from
-//! source; GGML_NATIVE is left on, so the binary uses this CPU's instruction set: build on the
-//! machine that runs it; GGML_LLAMAFILE is turned on in `.cargo/config.toml`, ggml's tiled
-//! matrix kernels, 1.7x faster here). Input: 16 kHz mono f32. The caller decides which
+//! Speech to text with whisper.cpp (built from source by `whisper-rs-sys`; GGML_NATIVE is left
+//! on, so the binary uses this CPU's instruction set: build on the machine that runs it;
+//! GGML_LLAMAFILE is turned on in `.cargo/config.toml`, ggml's tiled matrix kernels, 1.7x
+//! faster here), driven through vx's own thin layer over its C API (`ffi.rs`), with the log-mel
+//! spectrogram computed here (`mel.rs`). Input: 16 kHz mono f32. The caller decides which
 //! stretches of audio to transcribe (VAD windows); timestamps come back in seconds of the
 //! original file.
 use std::path::{Path, PathBuf};
