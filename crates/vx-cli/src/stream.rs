@@ -29,10 +29,8 @@ pub trait MediaBackend {
         accept: &mut dyn FnMut(&[u8]) -> bool,
         f: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
     ) -> Result<()>;
-    /// Display size of the first video stream (after rotation).
-    fn video_size(&self, path: &Path) -> Result<(u32, u32)>;
-    /// Average frame rate of the first video stream, if the file says.
-    fn video_rate(&self, path: &Path) -> Result<Option<f64>>;
+    /// The first video stream's display size (after rotation) and average frame rate.
+    fn video_info(&self, path: &Path) -> Result<VideoInfo>;
     /// A Matroska writer storing the JPEGs as they are; `frame_secs`: how long a recording's
     /// only frame lasts (nothing after it says).
     fn recorder(
@@ -42,6 +40,53 @@ pub trait MediaBackend {
         height: u32,
         frame_secs: f64,
     ) -> Result<Box<dyn Recorder>>;
+}
+
+/// What [`MediaBackend::video_info`] tells of a video file.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoInfo {
+    pub width: u32,
+    pub height: u32,
+    /// Average frames per second, if the file says.
+    pub rate: Option<f64>,
+}
+
+/// What `--source` names, decided once.
+enum Source {
+    Test,
+    Camera,
+    /// JPEG files in name order (one file, or a folder's).
+    Jpegs(Vec<PathBuf>),
+    Video(PathBuf),
+}
+
+impl Source {
+    fn of(src: &str) -> Result<Source> {
+        if src == "testsrc" {
+            return Ok(Source::Test);
+        }
+        if src.starts_with("/dev/video") {
+            return Ok(Source::Camera);
+        }
+        let path = Path::new(src);
+        let meta = std::fs::metadata(path).with_context(|| src.to_string())?;
+        if meta.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| src.to_string())?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_jpeg_name(p))
+                .collect();
+            v.sort();
+            if v.is_empty() {
+                bail!("{src}: no .jpg/.jpeg files in this directory");
+            }
+            Ok(Source::Jpegs(v))
+        } else if is_jpeg_name(path) {
+            Ok(Source::Jpegs(vec![path.to_path_buf()]))
+        } else {
+            Ok(Source::Video(path.to_path_buf()))
+        }
+    }
 }
 
 /// Writes received frames into a container.
@@ -194,18 +239,28 @@ pub fn run(cmd: StreamCmd, quiet: bool, backend: &dyn MediaBackend) -> Result<()
 
 fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     let valid = |f: f64| f.is_finite() && f > 0.0 && f <= 1000.0;
-    let fps = match a.fps {
-        Some(f) if !valid(f) => return Err(crate::usage("--fps must be in (0, 1000]")),
-        Some(f) => f,
-        // A video file plays at its own rate (sent at 30 fps, 25 fps video ran 20 % fast).
-        None => video_file(&a.source)
-            .and_then(|p| backend.video_rate(p).ok().flatten())
-            .filter(|&f| valid(f))
-            .unwrap_or(30.0),
-    };
+    if a.fps.is_some_and(|f| !valid(f)) {
+        return Err(crate::usage("--fps must be in (0, 1000]"));
+    }
     if a.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
         return Err(crate::usage("--duration must be a number of seconds >= 0"));
     }
+    let src = a.source.as_str();
+    let source = Source::of(src)?;
+    // A video file's size and rate, probed once, when the SDP or the pacing needs them.
+    let video = match &source {
+        Source::Video(p) if a.fps.is_none() || a.sdp.is_some() => Some(backend.video_info(p)),
+        _ => None,
+    };
+    // A video file plays at its own rate (sent at 30 fps, 25 fps video ran 20 % fast).
+    let fps = a.fps.unwrap_or_else(|| {
+        video
+            .as_ref()
+            .and_then(|v| v.as_ref().ok())
+            .and_then(|v| v.rate)
+            .filter(|&f| valid(f))
+            .unwrap_or(30.0)
+    });
     let limit = match (a.frames, a.duration) {
         (Some(n), _) => Some(n),
         (None, Some(d)) => Some((d * fps).round() as u64),
@@ -239,14 +294,25 @@ fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
         Ok(ControlFlow::Continue(()))
     };
 
-    let src = a.source.as_str();
     // The SDP is written before the first packet, so a receiver can be started from it
     // (`--frames 0` writes it and sends nothing).
     if let Some(p) = &a.sdp {
-        let (w, h) = source_size(src, a.size, backend)?;
+        let (w, h) = match (&source, video) {
+            (Source::Jpegs(files), _) => {
+                let f = &files[0];
+                let bytes = std::fs::read(f).with_context(|| f.display().to_string())?;
+                let j = vx_rtp::jpeg::parse(&bytes).map_err(|e| anyhow!("{}: {e}", f.display()))?;
+                (j.width as u32, j.height as u32)
+            }
+            (_, Some(v)) => {
+                let v = v?;
+                (v.width, v.height)
+            }
+            _ => a.size,
+        };
         write_sdp(p, &a.to, fps, w, h)?;
     }
-    if src == "testsrc" {
+    if let Source::Test = source {
         let (w, h) = a.size;
         let chroma = match a.chroma {
             ChromaArg::C420 => Chroma::C420,
@@ -262,26 +328,13 @@ fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
             }
             i += 1;
         }
-    } else if src.starts_with("/dev/video") {
+    } else if let Source::Camera = source {
         capture_v4l2(src, a.size, fps, &mut send_one)?;
     } else {
         let path = Path::new(src);
-        let meta = std::fs::metadata(path).with_context(|| src.to_string())?;
-        let files: Option<Vec<PathBuf>> = if meta.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| src.to_string())?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| is_jpeg_name(p))
-                .collect();
-            v.sort();
-            if v.is_empty() {
-                bail!("{src}: no .jpg/.jpeg files in this directory");
-            }
-            Some(v)
-        } else if is_jpeg_name(path) {
-            Some(vec![path.to_path_buf()])
-        } else {
-            None
+        let files = match source {
+            Source::Jpegs(files) => Some(files),
+            _ => None,
         };
         // A single still image is repeated until --frames/--duration when one is given.
         let repeat = a.looping || (files.as_ref().is_some_and(|f| f.len() == 1) && limit.is_some());
@@ -392,39 +445,6 @@ fn capture_v4l2(
 }
 
 /// Picture size of what a source will send (for the SDP).
-/// `src` when it names a video file (not the test pattern, a camera, a JPEG or a folder).
-fn video_file(src: &str) -> Option<&Path> {
-    let path = Path::new(src);
-    (src != "testsrc" && !src.starts_with("/dev/video") && !is_jpeg_name(path) && path.is_file())
-        .then_some(path)
-}
-
-fn source_size(src: &str, testsrc: (u32, u32), backend: &dyn MediaBackend) -> Result<(u32, u32)> {
-    if src == "testsrc" || src.starts_with("/dev/video") {
-        return Ok(testsrc);
-    }
-    let path = Path::new(src);
-    let first = if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| src.to_string())?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_jpeg_name(p))
-            .collect();
-        v.sort();
-        v.into_iter().next()
-    } else if is_jpeg_name(path) {
-        Some(path.to_path_buf())
-    } else {
-        None
-    };
-    if let Some(f) = first {
-        let bytes = std::fs::read(&f).with_context(|| f.display().to_string())?;
-        let j = vx_rtp::jpeg::parse(&bytes).map_err(|e| anyhow!("{}: {e}", f.display()))?;
-        return Ok((j.width as u32, j.height as u32));
-    }
-    backend.video_size(path)
-}
-
 fn is_jpeg_name(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())

@@ -132,7 +132,7 @@ impl Context {
 /// strings it points to owned here (so they live as long as the parameters).
 pub(crate) struct Params {
     raw: sys::whisper_full_params,
-    _language: Option<CString>,
+    _language: CString,
     _prompt: Option<CString>,
 }
 
@@ -151,7 +151,8 @@ pub(crate) struct Settings<'a> {
 }
 
 impl Params {
-    /// Err with the reason when a string holds a NUL character.
+    /// Err with the reason when a string holds a NUL character ("the prompt holds a NUL
+    /// character").
     pub(crate) fn new(s: &Settings<'_>) -> Result<Params, String> {
         let beam = s.beam_size > 1;
         let language =
@@ -192,7 +193,7 @@ impl Params {
         }
         Ok(Params {
             raw,
-            _language: Some(language),
+            _language: language,
             _prompt: prompt,
         })
     }

@@ -85,8 +85,7 @@ pub fn words_of(tokens: impl IntoIterator<Item = (Vec<u8>, i64, i64, f32)>) -> V
 #[derive(Debug, Clone)]
 pub struct ModelFile {
     path: PathBuf,
-    multilingual: bool,
-    summary: Option<crate::ggml::Summary>,
+    summary: crate::ggml::Summary,
 }
 
 impl ModelFile {
@@ -96,15 +95,14 @@ impl ModelFile {
         let summary = crate::ggml::validate(path)?;
         Ok(ModelFile {
             path: path.into(),
-            // whisper.cpp: a vocabulary of 51865 tokens or more is a multilingual one.
-            multilingual: summary.hparams.n_vocab >= 51_865,
-            summary: Some(summary),
+            summary,
         })
     }
 
-    /// Whether the model knows more than English (English-only `.en` models do not).
+    /// Whether the model knows more than English (English-only `.en` models do not):
+    /// whisper.cpp's rule, a vocabulary of 51865 tokens or more.
     pub fn is_multilingual(&self) -> bool {
-        self.multilingual
+        self.summary.hparams.n_vocab >= 51_865
     }
 
     /// Check a `--language` value for this model: a language whisper knows (its code, e.g.
@@ -120,7 +118,7 @@ impl ModelFile {
                 .ok_or_else(|| format!("--language {language}: not a language whisper knows"))?
                 .to_string()
         };
-        if !self.multilingual && code != "en" {
+        if !self.is_multilingual() && code != "en" {
             return Err(format!(
                 "--language {language}: {} is an English-only model; use a multilingual one (e.g. base, small)",
                 self.path.display()
@@ -152,11 +150,7 @@ impl Whisper {
     /// Load a model file already checked ([`ModelFile::check`]: whisper.cpp trusts the file,
     /// so every declared size is checked first, `crate::ggml`).
     pub fn load(file: ModelFile) -> Result<Self> {
-        let path = file.path.as_path();
-        let summary = match file.summary {
-            Some(s) => s,
-            None => crate::ggml::validate(path)?,
-        };
+        let (path, summary) = (file.path.as_path(), file.summary);
         let s = path.to_str().ok_or_else(|| InferError::Model {
             path: path.into(),
             reason: "path is not UTF-8".into(),
@@ -175,16 +169,6 @@ impl Whisper {
             mel,
             own_mel: true,
         })
-    }
-
-    /// Check a `--language` value for this model ([`ModelFile::check_language`]).
-    pub fn check_language(&self, language: &str) -> std::result::Result<String, String> {
-        ModelFile {
-            path: self.path.clone(),
-            multilingual: self.is_multilingual(),
-            summary: None,
-        }
-        .check_language(language)
     }
 
     /// Whether the model knows more than English (English-only `.en` models do not).
@@ -338,17 +322,14 @@ impl Decoder<'_> {
         language: Option<&str>,
         opts: &Options,
     ) -> Result<Transcription> {
-        if self.state.is_none() {
-            *self.state = Some(self.ctx.new_state().ok_or_else(|| InferError::Run {
-                path: self.model.path.to_path_buf(),
-                reason: "whisper.cpp cannot make a decoding state (out of memory?)".into(),
-            })?);
-        }
-        let Some(state) = self.state.as_mut() else {
-            return Err(InferError::Run {
-                path: self.model.path.to_path_buf(),
-                reason: "no whisper.cpp state".into(),
-            });
+        let state = match self.state {
+            Some(state) => state,
+            None => self
+                .state
+                .insert(self.ctx.new_state().ok_or_else(|| InferError::Run {
+                    path: self.model.path.to_path_buf(),
+                    reason: "whisper.cpp cannot make a decoding state (out of memory?)".into(),
+                })?),
         };
         decode(&self.model, state, batch, language, opts)
     }
@@ -406,9 +387,6 @@ fn decode(
             });
         }
         let prompt = opts.prompt.as_deref().filter(|t| !t.is_empty());
-        if prompt.is_some_and(|p| p.contains('\0')) {
-            return Err(run("the prompt holds a NUL character".into()));
-        }
         let params = ffi::Params::new(&ffi::Settings {
             beam_size: opts.beam_size.min(MAX_BEAM),
             threads: opts.threads.max(1),

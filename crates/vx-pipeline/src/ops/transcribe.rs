@@ -402,7 +402,7 @@ struct Job {
 /// Batches out to the whisper workers as soon as they are ready (a bounded queue: a full one
 /// blocks the loop, hence the audio decoding), results back in order.
 struct Dispatch<'a> {
-    jobs: Option<crossbeam_channel::Sender<Job>>,
+    jobs: crossbeam_channel::Sender<Job>,
     done: crossbeam_channel::Receiver<(usize, vx_infer::Result<Transcription>)>,
     /// Results that came back before an earlier batch's.
     early: std::collections::BTreeMap<usize, vx_infer::Result<Transcription>>,
@@ -426,20 +426,16 @@ impl Dispatch<'_> {
             threads,
         };
         self.sent += 1;
-        let stopped = || Error::failed(self.model, "the whisper workers stopped");
-        let sender = self.jobs.as_ref().ok_or_else(stopped)?;
-        sender.send(job).map_err(|_| stopped())
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::failed(self.model, "the whisper workers stopped"))
     }
 
-    /// Take the results that have come back (waiting for them all if `all`, or until batch
-    /// `until` is in), and report those whose turn it is.
-    fn collect(&mut self, all: bool, until: Option<usize>) -> Result<()> {
+    /// Take the results that have come back, waiting until the first `need` batches' are in,
+    /// and report those whose turn it is.
+    fn collect(&mut self, need: usize) -> Result<()> {
         loop {
-            let waiting = if all {
-                self.emitted < self.sent
-            } else {
-                until.is_some_and(|u| self.emitted <= u)
-            };
+            let waiting = self.emitted < need;
             let got = if waiting {
                 match self.done.recv() {
                     Ok(r) => Some(r),
@@ -505,7 +501,7 @@ fn whisper_loop(
         let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(workers);
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let mut dispatch = Dispatch {
-            jobs: Some(job_tx),
+            jobs: job_tx,
             done: done_rx,
             early: Default::default(),
             sent: 0,
@@ -517,9 +513,9 @@ fn whisper_loop(
             model: &shared.model,
             per_worker: wopts.threads,
         };
-        // The decoders start once the model is loaded (SharedWhisper::open loads it in the
-        // background); the windows loop below runs from the first audio on, so decoding and
-        // the VAD go on meanwhile, until `workers` batches wait.
+        // The decoders start once the model is loaded (`SharedWhisper::preload` began it);
+        // the windows loop below runs from the first audio on, so decoding and the VAD go on
+        // meanwhile, until `workers` batches wait.
         let (stop, wopts) = (&stop, &wopts);
         let decoding = sc.spawn(move || {
             shared.with(|whisper| {
@@ -633,7 +629,7 @@ fn windows_loop(
         let first = loop {
             match rx.recv_timeout(std::time::Duration::from_millis(50)) {
                 Ok(m) => break m,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => dispatch.collect(false, None)?,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => dispatch.collect(0)?,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(Error::failed(source, "audio decoding stopped early"))
                 }
@@ -709,10 +705,10 @@ fn windows_loop(
             };
             dispatch.send(pieces, share)?;
             if first_to_learn {
-                dispatch.collect(false, Some(dispatch.sent - 1))?;
+                dispatch.collect(dispatch.sent)?;
             }
         }
-        dispatch.collect(end.is_some(), None)?;
+        dispatch.collect(if end.is_some() { dispatch.sent } else { 0 })?;
         if let Some(duration) = end {
             return Ok(duration);
         }

@@ -808,7 +808,7 @@ impl stream::MediaBackend for Ffmpeg {
         Ok(())
     }
 
-    fn video_size(&self, path: &Path) -> Result<(u32, u32)> {
+    fn video_info(&self, path: &Path) -> Result<stream::VideoInfo> {
         let info = vx_media::probe::probe(path)?;
         let v = info
             .streams
@@ -816,20 +816,16 @@ impl stream::MediaBackend for Ffmpeg {
             .find(|s| s.kind == "video")
             .ok_or_else(|| anyhow::anyhow!("{}: no video stream", path.display()))?;
         let (w, h) = (v.width.unwrap_or(0), v.height.unwrap_or(0));
-        Ok(if v.rotation.unwrap_or(0) % 180 == 90 {
+        let (width, height) = if v.rotation.unwrap_or(0) % 180 == 90 {
             (h, w)
         } else {
             (w, h)
+        };
+        Ok(stream::VideoInfo {
+            width,
+            height,
+            rate: v.frame_rate,
         })
-    }
-
-    fn video_rate(&self, path: &Path) -> Result<Option<f64>> {
-        let info = vx_media::probe::probe(path)?;
-        Ok(info
-            .streams
-            .iter()
-            .find(|s| s.kind == "video")
-            .and_then(|v| v.frame_rate))
     }
 
     fn recorder(

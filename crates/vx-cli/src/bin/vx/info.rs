@@ -376,9 +376,9 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
 pub fn man(command: Option<&str>, dir: Option<&std::path::Path>, quiet: bool) -> Result<ExitCode> {
     use clap::CommandFactory;
     use std::io::Write;
-    let render = |cmd: clap::Command| -> Result<Vec<u8>> {
+    let render = |page: &clap_mangen::Man| -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        clap_mangen::Man::new(cmd).render(&mut out)?;
+        page.render(&mut out)?;
         Ok(out)
     };
     let mut root = crate::Cli::command().disable_help_subcommand(true);
@@ -397,7 +397,7 @@ pub fn man(command: Option<&str>, dir: Option<&std::path::Path>, quiet: bool) ->
         for cmd in &pages {
             let page = clap_mangen::Man::new(cmd.clone());
             let path = dir.join(page.get_filename());
-            vx_image::fsutil::write_atomic(&path, &render(cmd.clone())?)
+            vx_image::fsutil::write_atomic(&path, &render(&page)?)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         }
         if !quiet {
@@ -417,6 +417,6 @@ pub fn man(command: Option<&str>, dir: Option<&std::path::Path>, quiet: bool) ->
                 ))
             })?,
     };
-    std::io::stdout().write_all(&render(cmd)?)?;
+    std::io::stdout().write_all(&render(&clap_mangen::Man::new(cmd))?)?;
     Ok(ExitCode::SUCCESS)
 }
