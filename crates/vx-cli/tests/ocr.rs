@@ -238,10 +238,11 @@ fn video_frames_on_the_timeline_and_inside_vx_run() {
     }
 }
 
-/// `"scenes;[ocr,detect]"`: the first frame of each scene goes to OCR and detection (one
-/// decode); the slide and the captioned photo are two scenes cut at 2 s.
+/// `"scenes;[ocr,detect]"`: the middle frame of each scene goes to OCR and detection (one
+/// decode); the slide and the captioned photo are two scenes cut at 2 s (frames 0-49 and
+/// 50-99 at 25 fps: middles 24 and 74, 0.96 s and 2.96 s).
 #[test]
-fn scenes_hand_their_first_frames_to_ocr() {
+fn scenes_hand_their_middle_frames_to_ocr() {
     let d = TempDir::new("ocr-scenes");
     let clip = slides(&d);
     let out = d.path("out");
@@ -256,9 +257,9 @@ fn scenes_hand_their_first_frames_to_ocr() {
     assert_eq!(starts, [0.0, 2.0], "{scenes}");
     let got = lines_at(&read_json(&dir.join("ocr.json")));
     assert_eq!(got.len(), 2, "{got:?}");
-    assert_eq!(got[0].0, 0.0);
+    assert_eq!(got[0].0, 0.96);
     assert_eq!(got[0].1, SLIDE);
-    assert_eq!(got[1].0, 2.0);
+    assert_eq!(got[1].0, 2.96);
     assert!(got[1].1.iter().any(|l| l == "GOOD DOG 42"), "{got:?}");
     let detections = read_json(&dir.join("detect.json"));
     let times: Vec<f64> = detections["results"]
@@ -267,7 +268,7 @@ fn scenes_hand_their_first_frames_to_ocr() {
         .iter()
         .map(|r| r["time"].as_f64().unwrap())
         .collect();
-    assert_eq!(times, [0.0, 2.0]);
+    assert_eq!(times, [0.96, 2.96]);
     let result = read_json(&dir.join("result.json"));
     assert_eq!(result["pass"]["opens"], 1);
     // "scenes;keyframes;[ocr]": one image per scene, and OCR on those images' frames.
@@ -276,7 +277,19 @@ fn scenes_hand_their_first_frames_to_ocr() {
     let kf = read_json(&dir.join("keyframes.json"));
     let kf = kf["keyframes"].as_array().unwrap();
     let times: Vec<f64> = kf.iter().map(|k| k["time"].as_f64().unwrap()).collect();
-    assert_eq!(times, [0.0, 2.0]);
+    assert_eq!(times, [0.96, 2.96]);
+    // The same frames as `vx keyframes --per-scene` (the same two operations).
+    let ps = d.path("ps");
+    let o = run_vx(&["-q", "keyframes", s(&clip), "--per-scene", "-o", s(&ps)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let alone = read_json(&ps.join("keyframes.json"));
+    let alone: Vec<f64> = alone["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(alone, times);
     let ocr = read_json(&dir.join("ocr.json"));
     for (r, k) in ocr["results"].as_array().unwrap().iter().zip(kf) {
         assert_eq!(r["keyframe"], k["path"]);

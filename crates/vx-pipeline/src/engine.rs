@@ -771,7 +771,13 @@ fn op_thread(
             op.abort();
             Err(e)
         }
-        (None, Some(end)) => op.finish(end),
+        (None, Some(end)) => match op.flush(end, &mut outlet) {
+            Ok(()) => op.finish(end),
+            Err(e) => {
+                op.abort();
+                Err(e)
+            }
+        },
         (None, None) => {
             op.abort();
             Err(Error::Message(format!(

@@ -173,8 +173,8 @@ impl Emit for NoEmit {
 }
 
 /// The contract. Methods run on the operation's own thread, in this order: `video` /
-/// `audio` as data arrives, then `finish` once (or `abort` after an error, so it can remove
-/// what it wrote).
+/// `audio` as data arrives, then `flush` and `finish` once (or `abort` after an error, so it
+/// can remove what it wrote).
 pub trait Operation: Send {
     fn name(&self) -> &'static str;
 
@@ -194,6 +194,12 @@ pub trait Operation: Send {
     /// One subtitle cue (times on the timeline), in the order the file stores them.
     fn subtitle(&mut self, _cue: &Cue) -> Result<Flow> {
         Ok(Flow::Stop)
+    }
+
+    /// After the last data, before `finish`: frames still to hand on to later stages (scenes:
+    /// the last scene's picture, known only once the file has ended).
+    fn flush(&mut self, _end: &End, _out: &mut dyn Emit) -> Result<()> {
+        Ok(())
     }
 
     fn finish(self: Box<Self>, end: &End) -> Result<Output>;

@@ -197,6 +197,49 @@ fn keyframes_writes_dedups_and_hands_frames_on() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `scenes` hands one frame per scene to later stages: its middle frame (at this size the
+/// sample holds 256 frames: exact), the last scene's once the file has ended (`flush`). Both
+/// content detectors, one cut learned as it happens, the other (`adaptive`) two frames late.
+/// (The sample's bound on long scenes: the unit tests of `ops::scenes`.)
+#[test]
+fn scenes_hand_on_the_frame_nearest_each_middle() {
+    // Red 20 frames, dark grey 100, blue 17: cuts at 20 and 120.
+    let colour = |i: usize| match i {
+        0..=19 => [220u8, 40, 40],
+        20..=119 => [40, 40, 40],
+        _ => [40, 40, 220],
+    };
+    for opts in [
+        ops::scenes::SceneOptions::content(),
+        ops::scenes::SceneOptions::adaptive(),
+    ] {
+        let detector = opts.detector;
+        let mut op = Box::new(ops::scenes::Scenes::new(opts).unwrap());
+        let _ = op.needs(&input(false, true, false, Some(137.0 / 25.0)));
+        let mut out = Collect::default();
+        for i in 0..137 {
+            let px: Vec<u8> = colour(i).repeat(64 * 48);
+            let f = VideoFrame::from_rgb(64, 48, &px, Some(i as f64 / 25.0), true).unwrap();
+            let f = Frame::new(f);
+            assert_eq!(op.video(&f, &mut out).unwrap(), Flow::Continue);
+        }
+        op.flush(&End::default(), &mut out).unwrap();
+        let frames: Vec<usize> = out
+            .0
+            .iter()
+            .map(|f| (f.time.unwrap() * 25.0).round() as usize)
+            .collect();
+        let r: ops::scenes::ScenesReport = op.finish(&End::default()).unwrap().take().unwrap();
+        let spans: Vec<(usize, usize)> = r
+            .scenes
+            .iter()
+            .map(|s| (s.start_frame, s.end_frame))
+            .collect();
+        assert_eq!(spans, [(0, 19), (20, 119), (120, 136)], "{detector:?}");
+        assert_eq!(frames, [9, 69, 128], "{detector:?}");
+    }
+}
+
 /// The shared CenterFace model, single-threaded.
 fn centerface() -> ops::detect::SharedDetector {
     let model = need("models/centerface.onnx");

@@ -89,10 +89,6 @@ pub struct Scene {
     pub end: f64,
     pub start_frame: usize,
     pub end_frame: usize,
-    /// The time of the middle frame, `(start_frame + end_frame) / 2` (`vx keyframes
-    /// --per-scene` takes it; not in the JSON).
-    #[serde(skip)]
-    pub middle: f64,
 }
 
 /// A cut: the first frame of a new scene and the score that made it.
@@ -136,11 +132,82 @@ pub struct Scenes {
     cuts: Vec<Cut>,
     /// `adaptive`: the last 2 x WINDOW + 1 (frame, content score).
     window: std::collections::VecDeque<(usize, f64)>,
-    /// The last few frames (index, frame), to hand a scene's first frame to later stages
-    /// once its cut is known (`adaptive` knows it WINDOW frames late).
+    /// The last few frames (index, frame): `adaptive` knows a cut WINDOW frames late, and
+    /// the new scene's first frames go into its sample then.
     recent: std::collections::VecDeque<(usize, Frame)>,
-    /// Cuts whose first frame has been handed on.
+    /// `content` / `adaptive`: the current scene's frames that may be handed on.
+    sample: Sample,
+    /// Cuts whose scene before them has been handed on.
     emitted: usize,
+}
+
+/// The frame handed on for each scene (`vx run "scenes;keyframes"`, `"scenes;[detect,ocr]"`):
+/// the one nearest the scene's middle frame `(first + last) / 2` — the frame `vx keyframes
+/// --per-scene` takes — among a bounded sample of the scene's frames. Where a scene ends is
+/// known only at its end, and the frames are gone by then (one pass), so the sample keeps
+/// every frame while the scene is short; when it would pass `cap` frames, the frames more
+/// than a stride before the current middle go (the middle only moves on as the scene goes
+/// on), then, if still too many, every other one (the stride doubles). So the choice is exact
+/// for scenes of up to `cap` frames and otherwise within stride / 2 (about length / (2 x
+/// `cap`)) frames of the middle, and memory is `cap` decoded frames whatever the length.
+#[derive(Default)]
+struct Sample {
+    /// The scene's first frame.
+    start: usize,
+    stride: usize,
+    cap: usize,
+    frames: Vec<(usize, Frame)>,
+}
+
+/// Decoded pixels a sample may hold (about 48 MB of 8-bit 4:2:0): 4 frames (the least) at 4K,
+/// 15 at 1080p, 34 at 720p, 256 (the most) at 320x180 and below.
+const SAMPLE_PIXELS: usize = 32_000_000;
+
+impl Sample {
+    /// Start a scene at frame `start` with the frames of it already seen.
+    fn restart<'a>(&mut self, start: usize, seen: impl Iterator<Item = &'a (usize, Frame)>) {
+        self.start = start;
+        self.stride = 1;
+        self.frames.clear();
+        for (i, f) in seen {
+            self.push(*i, f);
+        }
+    }
+
+    fn push(&mut self, index: usize, frame: &Frame) {
+        if self.cap == 0 {
+            let (w, h) = frame.size();
+            self.cap = (SAMPLE_PIXELS / (w * h).max(1)).clamp(4, 256);
+        }
+        if index < self.start || (index - self.start) % self.stride.max(1) != 0 {
+            return;
+        }
+        self.frames.push((index, frame.clone()));
+        let start = self.start;
+        while self.frames.len() > self.cap {
+            // A frame more than a stride before the middle of the scene so far is never the
+            // nearest to a later middle: one of the stride's multiples is nearer.
+            let stride = self.stride.max(1);
+            let low = start + ((index - start) / 2).saturating_sub(stride);
+            self.frames
+                .retain(|(i, _)| *i >= low && (i - start) % stride == 0);
+            if self.frames.len() > self.cap {
+                self.stride = stride * 2;
+            }
+        }
+    }
+
+    /// The frame nearest the middle of the scene that ends before frame `next` (the earlier
+    /// of two as near).
+    fn middle(&self, next: usize) -> Option<&Frame> {
+        let last = next.checked_sub(1)?;
+        let mid = (self.start + last) / 2;
+        self.frames
+            .iter()
+            .filter(|(i, _)| *i <= last)
+            .min_by_key(|(i, _)| (i.abs_diff(mid), *i))
+            .map(|(_, f)| f)
+    }
 }
 
 /// `adaptive`: frames on each side of the one judged, and the least content score of a cut.
@@ -202,6 +269,7 @@ impl Scenes {
             cuts: Vec::new(),
             window: std::collections::VecDeque::new(),
             recent: Default::default(),
+            sample: Sample::default(),
             emitted: 0,
         })
     }
@@ -387,19 +455,37 @@ impl Operation for Scenes {
                 self.prev_hsv = Some(hsv_img);
             }
         }
-        // The first frame of each scene goes on to later stages (`"scenes;[detect,ocr]"`): the
-        // file's first frame, then each cut's as soon as the cut is known. (`transnet` knows its
-        // cuts only at the end of the file: it hands on the first frame alone.)
-        if index == 0 {
-            out.emit(frame.clone());
+        // One frame per scene goes on to later stages (`"scenes;[detect,ocr]"`): the one
+        // nearest its middle (`Sample`), as soon as the scene's end is known; the last scene's
+        // in `flush`. (`transnet` knows its cuts only at the end of the file: it hands on the
+        // file's first frame alone.)
+        if self.opts.detector == Detector::Transnet {
+            if index == 0 {
+                out.emit(frame.clone());
+            }
+            return Ok(Flow::Continue);
         }
         while let Some(cut) = self.cuts.get(self.emitted) {
-            if let Some((_, f)) = self.recent.iter().find(|(i, _)| *i == cut.frame) {
+            let next = cut.frame;
+            if let Some(f) = self.sample.middle(next) {
                 out.emit(f.clone());
             }
+            // The new scene's frames seen so far (`adaptive` knows a cut late).
+            let seen = self.recent.iter().filter(|(i, _)| *i >= next && *i < index);
+            self.sample.restart(next, seen);
             self.emitted += 1;
         }
+        self.sample.push(index, frame);
         Ok(Flow::Continue)
+    }
+
+    fn flush(&mut self, _end: &End, out: &mut dyn Emit) -> Result<()> {
+        if self.opts.detector != Detector::Transnet {
+            if let Some(f) = self.sample.middle(self.times.len()) {
+                out.emit(f.clone());
+            }
+        }
+        Ok(())
     }
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
@@ -468,7 +554,6 @@ impl Operation for Scenes {
                 end: end_of(e),
                 start_frame: s,
                 end_frame: e,
-                middle: time((s + e) / 2),
             })
             .collect();
         let warnings = end.video_warnings.clone();
@@ -505,5 +590,51 @@ mod tests {
         assert_eq!(hsv(255, 128, 0), [15, 255, 255]);
         assert_eq!(content_size(1920, 1080), (256, 144));
         assert_eq!(content_size(160, 90), (160, 90));
+    }
+
+    /// The sample never holds more than `cap` frames, and its choice is the middle frame of a
+    /// scene of up to `cap` frames, else within half its stride of it.
+    #[test]
+    fn sample_is_bounded_and_near_the_middle() {
+        let px = vec![0u8; 4 * 4 * 3];
+        let frames: Vec<Frame> = (0..700)
+            .map(|i| {
+                let f = vx_media::source::VideoFrame::from_rgb(4, 4, &px, Some(i as f64), true);
+                Frame::new(f.unwrap())
+            })
+            .collect();
+        for start in [0, 5] {
+            for len in 1..(700 - start) {
+                let mut s = Sample {
+                    cap: 8,
+                    ..Default::default()
+                };
+                s.restart(start, std::iter::empty());
+                for (i, f) in frames.iter().enumerate().skip(start).take(len) {
+                    s.push(i, f);
+                    assert!(s.frames.len() <= 8, "{start} {len}");
+                }
+                let next = start + len;
+                let got = s.middle(next).unwrap().time.unwrap() as usize;
+                let mid = (start + next - 1) / 2;
+                if len <= 8 {
+                    assert_eq!(got, mid, "{start} {len}");
+                } else {
+                    assert!(
+                        got.abs_diff(mid) <= s.stride / 2,
+                        "{start} {len}: {got} {mid}"
+                    );
+                    // The stride, and so the distance, stays a small part of the scene.
+                    assert!(s.stride * 6 <= len, "{start} {len}: stride {}", s.stride);
+                }
+            }
+        }
+        // The frames of a scene that had already ended are not chosen for the next one.
+        let mut s = Sample {
+            cap: 8,
+            ..Default::default()
+        };
+        s.restart(0, std::iter::empty());
+        assert!(s.middle(0).is_none());
     }
 }

@@ -123,8 +123,9 @@ pub(crate) enum Command {
             conflicts_with = "per_scene"
         )]
         at: Option<Vec<f64>>,
-        /// One frame per scene (its middle frame; scenes from `vx scenes`' content detector,
-        /// found in a first pass over the file).
+        /// One frame per scene: its middle frame (in long scenes at 720p and above, the nearest
+        /// of a bounded sample: docs/KEYFRAMES.md), scenes from `vx scenes`' content detector
+        /// in the same pass; as `vx run "scenes;keyframes"`.
         #[arg(long)]
         per_scene: bool,
         /// Also write DIR/sheet.jpg: the frames as a grid of thumbnails with their times (at
@@ -410,7 +411,7 @@ pub(crate) enum Command {
     ///
     /// `--ops "keyframes;[detect,faces];transcribe"`: `;` separates stages, `[a,b]` runs
     /// operations side by side; operations of a stage after keyframes look at the frames it
-    /// kept, after scenes at the first frame of each scene ("scenes;keyframes;[detect,ocr]":
+    /// kept, after scenes at one frame per scene (its middle) ("scenes;keyframes;[detect,ocr]":
     /// one image per scene, with its objects and text). Each input gets OUTDIR/<id>/ with one JSON per operation (keyframes.json with its
     /// images, detect.json, faces.json, transcribe.json...) and result.json (status, outputs
     /// and time of each operation). Operations: probe, keyframes, detect, faces, ocr, scenes,

@@ -334,6 +334,7 @@ pub fn keyframes(
     out: &Path,
     mut opts: ops::keyframes::KeyframeOptions,
     threads: usize,
+    per_scene: bool,
     detect: Option<(&str, f32)>,
     quiet: bool,
 ) -> Result<ExitCode> {
@@ -369,10 +370,22 @@ pub fn keyframes(
     // The directory is this run's until it ends; its files are built in a stage and published
     // together at the end (an earlier run's files are replaced, never mixed with these).
     let stage = vx_image::fsutil::Stage::begin(out).with_context(|| out.display().to_string())?;
-    let mut tasks = vec![Task {
+    // --per-scene: the content detector hands keyframes one frame per scene (the one nearest
+    // its middle), in the same pass.
+    let mut tasks = Vec::new();
+    if per_scene {
+        tasks.push(Task {
+            op: Box::new(
+                ops::scenes::Scenes::new(ops::scenes::SceneOptions::content()).map_err(lift)?,
+            ),
+            input: None,
+        });
+    }
+    let kf = tasks.len();
+    tasks.push(Task {
         op: Box::new(ops::keyframes::Keyframes::new(opts, stage.path()).map_err(lift)?),
-        input: None,
-    }];
+        input: per_scene.then_some(0),
+    });
     let mut det_model = None;
     if let Some((model, threshold)) = detect {
         let model = resolve_model(model)?;
@@ -388,7 +401,7 @@ pub fn keyframes(
                     ..Default::default()
                 },
             )),
-            input: Some(0),
+            input: Some(kf),
         });
     }
     // Alone, the decoder keeps libavcodec's own choice of threads (--threads 0), as always.
@@ -400,9 +413,13 @@ pub fn keyframes(
     let run = run_file(file, tasks, &mut engine("keyframes", decoder, quiet));
     clear_progress(quiet);
     let mut run = run?;
-    let report: ops::keyframes::KeyframesReport = typed(take_op(file, &mut run, 0)?)?;
+    if per_scene {
+        // The scene pass's own failure, not keyframes' "no frames" after it.
+        take_op(file, &mut run, 0)?;
+    }
+    let report: ops::keyframes::KeyframesReport = typed(take_op(file, &mut run, kf)?)?;
     if det_model.is_some() {
-        let o = take_op(file, &mut run, 1)?;
+        let o = take_op(file, &mut run, kf + 1)?;
         let p = stage.path().join("detections.json");
         let json = json_text(&o.report.to_json(), true)?;
         vx_image::fsutil::write_atomic(&p, &json).with_context(|| p.display().to_string())?;

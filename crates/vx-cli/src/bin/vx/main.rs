@@ -479,16 +479,12 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
             };
             // One directory per input when there are several (each_input's "" extension).
             inputs::each_input(&files, Some(&out), "", |file, dir| {
-                let mut opts = opts.clone();
-                if per_scene {
-                    let t = video::scene_middles(file, quiet)?;
-                    opts.at = Some(&*Box::leak(t.into_boxed_slice()));
-                }
                 commands::keyframes(
                     file,
                     dir.unwrap_or(&out),
-                    opts,
+                    opts.clone(),
                     threads,
+                    per_scene,
                     detect.as_deref().map(|m| (m, threshold)),
                     quiet,
                 )

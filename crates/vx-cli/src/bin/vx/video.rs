@@ -1,4 +1,4 @@
-//! `vx scenes`, `vx subtitles` and `vx ocr`, and the scene pass of `vx keyframes --per-scene`.
+//! `vx scenes`, `vx subtitles` and `vx ocr`.
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -153,16 +153,6 @@ pub fn scenes(file: &Path, a: &SceneArgs, out: Option<&Path>, quiet: bool) -> Re
     };
     emit(out, &body)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `vx keyframes --per-scene`: the middle time of every scene of `file` (content detector).
-pub fn scene_middles(file: &Path, quiet: bool) -> Result<Vec<f64>> {
-    let op = ops::scenes::Scenes::new(ops::scenes::SceneOptions::content()).map_err(lift)?;
-    let o = single(file, Box::new(op), engine("scenes", 0, quiet), true)?;
-    let r: ops::scenes::ScenesReport = typed(o)?;
-    // The middle frame's own time: `--at` takes the first frame at or after each time, and
-    // the midpoint of start and end found none for a one-frame scene at the end.
-    Ok(r.scenes.iter().map(|s| s.middle).collect())
 }
 
 /// Load the OCR models: the detector `det`, the recogniser (`rec`, else the usual name
