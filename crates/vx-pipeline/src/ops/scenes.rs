@@ -179,7 +179,7 @@ impl Sample {
             let (w, h) = frame.size();
             self.cap = (SAMPLE_PIXELS / (w * h).max(1)).clamp(4, 256);
         }
-        if index < self.start || (index - self.start) % self.stride.max(1) != 0 {
+        if index < self.start || !(index - self.start).is_multiple_of(self.stride.max(1)) {
             return;
         }
         self.frames.push((index, frame.clone()));
@@ -190,7 +190,7 @@ impl Sample {
             let stride = self.stride.max(1);
             let low = start + ((index - start) / 2).saturating_sub(stride);
             self.frames
-                .retain(|(i, _)| *i >= low && (i - start) % stride == 0);
+                .retain(|(i, _)| *i >= low && (i - start).is_multiple_of(stride));
             if self.frames.len() > self.cap {
                 self.stride = stride * 2;
             }
