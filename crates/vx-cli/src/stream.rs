@@ -238,9 +238,12 @@ pub fn run(cmd: StreamCmd, quiet: bool, backend: &dyn MediaBackend) -> Result<()
 }
 
 fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
-    let valid = |f: f64| f.is_finite() && f > 0.0 && f <= 1000.0;
+    use vx_rtp::net::{MAX_FPS, MIN_FPS};
+    let valid = |f: f64| f.is_finite() && (MIN_FPS..=MAX_FPS).contains(&f);
     if a.fps.is_some_and(|f| !valid(f)) {
-        return Err(crate::usage("--fps must be in (0, 1000]"));
+        return Err(crate::usage(format!(
+            "--fps must be from {MIN_FPS} (a frame every 1000 s) to {MAX_FPS}"
+        )));
     }
     if a.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
         return Err(crate::usage("--duration must be a number of seconds >= 0"));
@@ -269,6 +272,7 @@ fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     let mut sender = Sender::new(&a.to, a.mtu as usize, fps)
         .with_context(|| format!("cannot send to {}", a.to))?;
     let interrupted = interrupt_flag();
+    sender.stop_on(interrupted.clone());
     let started = Instant::now();
     // Sends one JPEG (named `what` in errors); Break when the limit is reached or on Ctrl-C.
     let mut send_one = |jpeg: &[u8], what: &str| -> Result<ControlFlow<()>> {
@@ -277,10 +281,13 @@ fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
         {
             return Ok(ControlFlow::Break(()));
         }
-        sender.send(jpeg).map_err(|e| match e {
-            vx_rtp::net::SendError::Jpeg { source, .. } => anyhow!("{what}: {source}"),
-            other => anyhow!("{what}: {other}"),
-        })?;
+        match sender.send(jpeg) {
+            Ok(()) => {}
+            // Ctrl-C while waiting for the frame's time: nothing more goes out.
+            Err(vx_rtp::net::SendError::Stopped) => return Ok(ControlFlow::Break(())),
+            Err(vx_rtp::net::SendError::Jpeg { source, .. }) => bail!("{what}: {source}"),
+            Err(other) => bail!("{what}: {other}"),
+        }
         if sender.frames_sent() == 1 && !quiet {
             if let Some((w, h)) = sender.picture_size() {
                 if let Some((ww, wh)) = vx_rtp::payload::wire_size(w, h).filter(|&s| s != (w, h)) {

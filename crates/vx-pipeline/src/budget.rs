@@ -15,6 +15,10 @@
 //!   ggml's threads spin at barriers and lose their time slices to any other busy thread
 //!   (0.84x and 0.92x).
 
+/// The most threads a budget holds (`--threads` above it is a usage error; the library
+/// clamps): each stage may start that many, and thousands only fail to start or thrash.
+pub const MAX_THREADS: usize = 256;
+
 /// The budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
@@ -40,7 +44,7 @@ impl Budget {
     /// `threads` = 0: one per core.
     pub fn new(threads: usize) -> Budget {
         let total = if threads > 0 {
-            threads
+            threads.min(MAX_THREADS)
         } else {
             std::thread::available_parallelism()
                 .map(|n| n.get())

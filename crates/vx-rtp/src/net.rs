@@ -5,6 +5,8 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::jpeg::{self, JpegError};
@@ -24,6 +26,30 @@ pub enum SendError {
     Packetize { index: u64, source: PacketizeError },
     #[error("network: {0}")]
     Io(#[from] io::Error),
+    /// The stop flag ([`Sender::stop_on`]) was raised while waiting for the frame's time: the
+    /// frame was not sent.
+    #[error("stopped")]
+    Stopped,
+}
+
+/// The slowest rate a sender paces (one frame every 1000 s); slower rates are raised to it.
+pub const MIN_FPS: f64 = 0.001;
+/// The fastest rate (faster ones are lowered to it).
+pub const MAX_FPS: f64 = 1000.0;
+
+/// Sleep until `until`, in slices short enough to notice `stop` (Ctrl-C) within 50 ms; false
+/// when stopped first.
+fn nap(stop: Option<&AtomicBool>, until: Instant) -> bool {
+    loop {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+    }
 }
 
 /// Sends JPEG frames to one destination at a fixed frame rate.
@@ -38,6 +64,7 @@ pub struct Sender {
     frames: u64,
     /// The last frame's picture size (from its JPEG header).
     size: Option<(u16, u16)>,
+    stop: Option<Arc<AtomicBool>>,
     pub packets_sent: u64,
     pub bytes_sent: u64,
 }
@@ -62,14 +89,26 @@ impl Sender {
             packetizer: Packetizer::new(mtu, crate::random_u32(), (r >> 16) as u16),
             batch: Batch::new(mtu),
             mtu,
-            fps: if fps > 0.0 { fps } else { 30.0 },
+            fps: if fps.is_finite() && fps > 0.0 {
+                fps.clamp(MIN_FPS, MAX_FPS)
+            } else {
+                30.0
+            },
             base_ts: r.rotate_left(7),
             start: None,
             frames: 0,
             size: None,
+            stop: None,
             packets_sent: 0,
             bytes_sent: 0,
         })
+    }
+
+    /// Stop waiting when `flag` is raised (Ctrl-C): `send` then returns
+    /// [`SendError::Stopped`] instead of sleeping until the frame's time, and a frame already
+    /// going out sends its remaining packets at once.
+    pub fn stop_on(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
     }
 
     pub fn frames_sent(&self) -> u64 {
@@ -87,10 +126,15 @@ impl Sender {
         let frame = jpeg::parse(jpeg_bytes).map_err(|source| SendError::Jpeg { index, source })?;
         self.size = Some((frame.width, frame.height));
         let start = *self.start.get_or_insert_with(Instant::now);
-        let due = start + Duration::from_secs_f64(index as f64 / self.fps);
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
+        // (fps is at least MIN_FPS: a Duration and an Instant hold every frame's time; a
+        // time they could not hold goes at once rather than panicking.)
+        let due = Duration::try_from_secs_f64(index as f64 / self.fps)
+            .ok()
+            .and_then(|d| start.checked_add(d));
+        if let Some(due) = due {
+            if !nap(self.stop.as_deref(), due) {
+                return Err(SendError::Stopped);
+            }
         }
         let ts = self
             .base_ts
@@ -99,16 +143,19 @@ impl Sender {
         // Spread a frame's packets over half the frame interval instead of one burst, so that
         // big frames (1080p and up: hundreds of packets) do not overflow receive buffers.
         let expected = (frame.scan.len() / self.mtu.saturating_sub(40).max(1) + 1) as f64;
-        let spread = Duration::from_secs_f64(0.5 / self.fps / expected);
+        let spread = Duration::try_from_secs_f64(0.5 / self.fps / expected).unwrap_or_default();
         let frame_start = Instant::now();
         let socket = &self.socket;
         let batch = &mut self.batch;
+        let stop = self.stop.as_deref();
         batch.clear();
         let flush = |batch: &mut Batch, sent_before: u64| -> io::Result<()> {
-            let due = frame_start + spread * sent_before as u32;
-            let now = Instant::now();
-            if due > now + Duration::from_micros(200) {
-                std::thread::sleep(due - now);
+            let due = spread
+                .checked_mul(sent_before.min(u32::MAX as u64) as u32)
+                .and_then(|d| frame_start.checked_add(d));
+            if let Some(due) = due.filter(|d| *d > Instant::now() + Duration::from_micros(200)) {
+                // Stopped: the rest of the frame goes at once (a whole frame, not a torn one).
+                nap(stop, due);
             }
             batch.send(socket)
         };

@@ -20,6 +20,16 @@ pub(crate) fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--threads`: 0 (one per core) to [`vx_pipeline::budget::MAX_THREADS`]; more would only
+/// fail to start threads (a panic before this check: `--threads 100000`).
+pub(crate) fn threads(s: &str) -> Result<usize, String> {
+    let max = vx_pipeline::budget::MAX_THREADS;
+    match s.parse::<usize>() {
+        Ok(v) if v <= max => Ok(v),
+        _ => Err(format!("a whole number from 0 (one per core) to {max}")),
+    }
+}
+
 /// `--max`: a count of at least 1 (`max=` of `vx run`).
 pub(crate) fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<u32>() {

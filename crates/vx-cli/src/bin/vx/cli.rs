@@ -56,12 +56,14 @@ pub(crate) struct Cli {
     /// No progress or summary on stderr (errors and warnings are still printed).
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub(crate) quiet: bool,
-    /// Thread budget: decoding, image encoding and the models share it (0 = one per core).
+    /// Thread budget: decoding, image encoding and the models share it (0 = one per core; at
+    /// most 256).
     #[arg(
         long,
         global = true,
         value_name = "N",
         default_value_t = 0,
+        value_parser = crate::args::threads,
         help_heading = "Global options"
     )]
     pub(crate) threads: usize,

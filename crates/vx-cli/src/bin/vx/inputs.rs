@@ -101,10 +101,11 @@ pub fn each_input(
         )));
     }
     std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-    let stem = |f: &Path| {
-        f.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "input".into())
+    // A stem that names no directory of its own ("..mp4" has the stem ".", "...mp4" "..")
+    // would publish into DIR itself or its parent: such inputs get `input-<hash>`.
+    let stem = |f: &Path| match f.file_stem().map(|s| s.to_string_lossy().into_owned()) {
+        Some(s) if !matches!(s.as_str(), "" | "." | "..") => s,
+        _ => format!("input-{:08x}", vx_pipeline::result::path_hash(f)),
     };
     let (mut failed, mut no_stream) = (false, false);
     for f in files {

@@ -1,0 +1,152 @@
+//! Regressions from the fourth adversarial pass (2026-12-02): each test reproduces a finding
+//! with the input that showed it.
+mod common;
+use common::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A short H.264 clip (keyframe every second).
+fn clip(p: &Path, secs: &str) {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=96x64:rate=10",
+        "-t",
+        secs,
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        "-pix_fmt",
+        "yuv420p",
+        s(p),
+    ]);
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Several inputs get one directory each inside `-o DIR`: an input whose stem is `.` or `..`
+/// (`..mp4`, `...mp4`) published into DIR itself or its parent, replacing (and deleting the
+/// images of) another run's keyframes there.
+#[test]
+fn inputs_named_dots_stay_inside_the_output_directory() {
+    let d = TempDir::new("adv4-dots");
+    let src = d.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for name in ["..mp4", "...mp4", "x.mp4"] {
+        clip(&src.join(name), "2");
+    }
+    let par = d.path("par");
+    std::fs::create_dir_all(&par).unwrap();
+    std::fs::write(par.join("notes.txt"), "user file").unwrap();
+    let out = par.join("out");
+    let inputs = ["..mp4", "...mp4", "x.mp4"].map(|n| src.join(n));
+    let o = run_vx(&[
+        "-q",
+        "keyframes",
+        s(&inputs[0]),
+        s(&inputs[1]),
+        s(&inputs[2]),
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(names(&par), ["notes.txt", "out"]);
+    let dirs = names(&out);
+    assert_eq!(dirs.len(), 3, "{dirs:?}");
+    assert!(dirs.contains(&"x".to_string()), "{dirs:?}");
+    for dir in dirs.iter().filter(|n| *n != "x") {
+        assert!(dir.starts_with("input-") && dir.len() == 14, "{dir}");
+        let j = read_json(&out.join(dir).join("keyframes.json"));
+        assert_eq!(j["keyframes"].as_array().unwrap().len(), 2, "{dir}");
+    }
+}
+
+/// `--threads` beyond what can run is a usage error (exit 2), not a panic when threads fail to
+/// start (`--threads 100000` aborted with SIGABRT and left a stage directory behind).
+#[test]
+fn absurd_thread_counts_are_usage_errors() {
+    let d = TempDir::new("adv4-threads");
+    let v = d.path("v.mp4");
+    clip(&v, "1");
+    for n in ["100000", "18446744073709551615", "257"] {
+        let out = d.path(&format!("kf-{n}"));
+        let o = run_vx(&["-q", "keyframes", s(&v), "-o", s(&out), "--threads", n]);
+        assert_eq!(o.status.code(), Some(2), "{n}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--threads"), "{}", stderr(&o));
+        assert!(!out.exists(), "{n}");
+    }
+    let o = run_vx(&[
+        "-q",
+        "keyframes",
+        s(&v),
+        "-o",
+        s(&d.path("ok")),
+        "--threads",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// `vx stream send --fps` below one frame per 1000 s panicked (a frame time beyond what a
+/// Duration holds); now a usage error.
+#[test]
+fn tiny_frame_rates_are_usage_errors() {
+    for fps in ["1e-300", "1e-19", "0.0009", "1001"] {
+        let o = run_vx(&[
+            "stream",
+            "send",
+            "--to",
+            "127.0.0.1:9",
+            "--fps",
+            fps,
+            "--frames",
+            "2",
+            "--size",
+            "32x32",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{fps}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--fps"), "{}", stderr(&o));
+    }
+}
+
+/// SIGTERM (or Ctrl-C) while `vx stream send` waits for the next frame's time stops it at
+/// once: it slept until the frame was due (20 s at --fps 0.05) and then sent it anyway.
+#[test]
+fn a_signal_stops_the_sender_while_it_waits() {
+    let child = vx()
+        .args([
+            "stream",
+            "send",
+            "--to",
+            "127.0.0.1:9",
+            "--fps",
+            "0.05",
+            "--frames",
+            "3",
+            "--size",
+            "32x32",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let err = stderr(&o);
+    assert!(err.contains("sent 1 frame(s)"), "{err}");
+}
