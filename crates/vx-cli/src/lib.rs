@@ -92,3 +92,26 @@ pub fn printable(s: &str) -> String {
         })
         .collect()
 }
+
+/// The bytes of a small input file (an SDP, a JPEG to send, a list of queries): a regular file
+/// (after links) of at most `max` bytes, else an error naming the file and the cause. A path
+/// to /dev/zero read until memory ran out, a FIFO blocked forever.
+pub fn read_small(path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    use std::io::Read;
+    let name = || path.display().to_string();
+    let meta = std::fs::metadata(path).with_context(name)?;
+    if !meta.is_file() {
+        anyhow::bail!("{}: not a regular file", path.display());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .with_context(name)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(name)?;
+    if bytes.len() as u64 > max {
+        anyhow::bail!("{}: larger than {} MiB", path.display(), max >> 20);
+    }
+    Ok(bytes)
+}

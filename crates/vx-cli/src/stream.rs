@@ -307,7 +307,7 @@ fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
         let (w, h) = match (&source, video) {
             (Source::Jpegs(files), _) => {
                 let f = &files[0];
-                let bytes = std::fs::read(f).with_context(|| f.display().to_string())?;
+                let bytes = crate::read_small(f, MAX_JPEG)?;
                 let j = vx_rtp::jpeg::parse(&bytes).map_err(|e| anyhow!("{}: {e}", f.display()))?;
                 (j.width as u32, j.height as u32)
             }
@@ -349,7 +349,7 @@ fn send(a: SendArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
             match &files {
                 Some(files) => {
                     for f in files {
-                        let bytes = std::fs::read(f).with_context(|| f.display().to_string())?;
+                        let bytes = crate::read_small(f, MAX_JPEG)?;
                         if send_one(&bytes, &f.display().to_string())?.is_break() {
                             break 'outer;
                         }
@@ -539,10 +539,16 @@ impl Warnings {
     }
 }
 
+/// The largest JPEG file `vx stream send` reads (RTP/JPEG pictures are at most 2040x2040).
+const MAX_JPEG: u64 = 64 << 20;
+
 fn recv(a: RecvArgs, quiet: bool, backend: &dyn MediaBackend) -> Result<()> {
     let (dimensions, framerate) = match &a.sdp {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
+            // An SDP is a few hundred bytes; 1 MiB is plenty.
+            let bytes = crate::read_small(p, 1 << 20)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow!("{}: an SDP file is text (UTF-8)", p.display()))?;
             let d = StreamDescription::parse(&text).map_err(|e| anyhow!("{}: {e}", p.display()))?;
             (d.dimensions, d.framerate)
         }

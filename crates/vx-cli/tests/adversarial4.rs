@@ -150,3 +150,49 @@ fn a_signal_stops_the_sender_while_it_waits() {
     let err = stderr(&o);
     assert!(err.contains("sent 1 frame(s)"), "{err}");
 }
+
+/// `vx stream recv --sdp` and `vx stream send`'s JPEG files are read only if they are small
+/// regular files: /dev/zero read until memory ran out, a FIFO blocked forever.
+#[test]
+fn small_inputs_are_read_only_from_regular_files() {
+    let d = TempDir::new("adv4-small");
+    let fifo = d.path("s.sdp");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for sdp in [Path::new("/dev/zero"), fifo.as_path()] {
+        let t = Instant::now();
+        let o = run_vx(&[
+            "stream",
+            "recv",
+            "--listen",
+            "127.0.0.1:0",
+            "--sdp",
+            s(sdp),
+            "--duration",
+            "1",
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+    // A folder of JPEGs holding a link to /dev/zero.
+    let jpegs = d.path("jpegs");
+    std::fs::create_dir_all(&jpegs).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", jpegs.join("a.jpg")).unwrap();
+    let o = run_vx(&[
+        "stream",
+        "send",
+        "--to",
+        "127.0.0.1:9",
+        "--source",
+        s(&jpegs),
+        "--frames",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+}
