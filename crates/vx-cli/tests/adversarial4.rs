@@ -196,3 +196,118 @@ fn small_inputs_are_read_only_from_regular_files() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
 }
+
+/// A --start/--end range with frames but no keyframe is an empty result that says so, not
+/// "no frame could be decoded" (exit 1, and in `vx run` an error for keyframes and for each
+/// operation after it).
+#[test]
+fn a_range_without_a_keyframe_is_empty_not_an_error() {
+    let d = TempDir::new("adv4-nokey");
+    let v = d.path("v.mp4");
+    clip(&v, "3"); // keyframes at 0, 1 and 2 s
+    let out = d.path("kf");
+    let o = run_vx(&[
+        "-q",
+        "keyframes",
+        "--start",
+        "1.2",
+        "--end",
+        "1.8",
+        s(&v),
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    assert_eq!(j["keyframes"].as_array().unwrap().len(), 0, "{j}");
+    assert_eq!(j["complete"], true, "{j}");
+    let w = j["warnings"].to_string();
+    assert!(w.contains("no keyframe between 1.200 s and 1.800 s"), "{w}");
+    assert!(stderr(&o).contains("no keyframe"), "{}", stderr(&o));
+    // The same range with --every: the frames are there.
+    let out = d.path("every");
+    let o = run_vx(&[
+        "-q",
+        "keyframes",
+        "--start",
+        "1.2",
+        "--end",
+        "1.8",
+        "--every",
+        "0.2",
+        s(&v),
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    assert_eq!(j["keyframes"].as_array().unwrap().len(), 3, "{j}");
+    // detect alone, from 2.5 s on.
+    let ssd = need("models/ssd_mobilenet_v2_coco.onnx");
+    let o = run_vx(&["-q", "detect", "--start", "2.5", s(&v), "-m", s(&ssd)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["results"].as_array().unwrap().len(), 0, "{j}");
+    assert!(j["warnings"]
+        .to_string()
+        .contains("no keyframe from 2.500 s on"));
+    // vx run: keyframes empty, detect after it has nothing to do; both ok.
+    let out = d.path("run");
+    let det = format!("detect={}", s(&ssd));
+    let o = run_vx(&[
+        "-q",
+        "run",
+        s(&v),
+        "--ops",
+        "keyframes;detect",
+        "-m",
+        &det,
+        "--start",
+        "1.2",
+        "--end",
+        "1.8",
+        "-o",
+        s(&out),
+        "--no-index",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_json(&first_dir(&out).join("result.json"));
+    for op in ["keyframes", "detect"] {
+        assert_eq!(r["ops"][op]["status"], "ok", "{op}: {r}");
+    }
+}
+
+/// `--at` with `--max`: the times --max cut off are not "missed" (a false warning in
+/// keyframes.json said the video's last frame started before them).
+#[test]
+fn max_is_not_a_missed_time() {
+    let d = TempDir::new("adv4-max");
+    let v = d.path("v.mp4");
+    clip(&v, "3");
+    let out = d.path("at");
+    let o = run_vx(&[
+        "-q",
+        "keyframes",
+        "--at",
+        "0.5,1,2",
+        "--max",
+        "1",
+        s(&v),
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    assert_eq!(j["keyframes"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["warnings"].as_array().map_or(0, Vec::len), 0, "{j}");
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    // A time after the last frame is still said.
+    let out = d.path("late");
+    let o = run_vx(&["-q", "keyframes", "--at", "0.5,9", s(&v), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    assert!(
+        j["warnings"].to_string().contains("no frame at or after 9"),
+        "{j}"
+    );
+}

@@ -198,10 +198,13 @@ impl Port {
 /// A producer's outlet to the operations of later stages.
 struct Outlet {
     ports: Vec<Port>,
+    /// Frames handed on.
+    emitted: usize,
 }
 
 impl Emit for Outlet {
     fn emit(&mut self, frame: Frame) {
+        self.emitted += 1;
         for p in self.ports.iter_mut().filter(|p| p.alive()) {
             if p.takes(&frame) && p.tx.send(Msg::Video(frame.clone())).is_err() {
                 p.wants.store(false, Ordering::Relaxed);
@@ -430,6 +433,7 @@ pub fn run_file_with(
             };
             let outlet = Outlet {
                 ports: std::mem::take(&mut outlets[i]),
+                emitted: 0,
             };
             let wants = wants[i].clone();
             let debug = debug.as_ref();
@@ -622,11 +626,15 @@ pub fn run_file_with(
         let video_warnings = src.video_warnings(stopped_early || range_start > 0.0);
         // A part of the file: the index's packet count says nothing after a seek; where the
         // packets read end does.
-        let no_frame_detail = if range_start > 0.0 || range_end.is_some() {
+        let ranged = range_start > 0.0 || range_end.is_some();
+        let no_frame_detail = if ranged {
             src.no_frame_in_range(range_start, range_end)
         } else {
             src.no_frame_detail()
         };
+        let no_keyframe = ranged
+            .then(|| src.no_keyframe_in_range(range_start, range_end))
+            .flatten();
         let video_packets = src
             .video_counters()
             .map_or((0, 0), |c| (c.packets_read, c.decode_errors));
@@ -652,6 +660,8 @@ pub fn run_file_with(
                 video: video_info.clone(),
                 video_warnings: video_warnings.clone(),
                 no_frame_detail: no_frame_detail.clone(),
+                no_keyframe: no_keyframe.clone(),
+                handed_on: None,
                 video_packets,
                 video_stopped_early: stopped_early,
                 audio: audio_info.clone(),
@@ -788,6 +798,10 @@ fn op_thread(
     timed("finish", st, &mut busy);
     // Later stages end after everything this one emitted.
     if let Some(end) = end {
+        let end = Arc::new(End {
+            handed_on: Some(outlet.emitted),
+            ..(*end).clone()
+        });
         for p in &outlet.ports {
             let _ = p.tx.send(Msg::End(end.clone()));
         }

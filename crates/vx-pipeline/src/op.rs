@@ -82,6 +82,10 @@ pub struct End {
     pub video_packets: (usize, usize),
     /// Why no picture came out, when none did.
     pub no_frame_detail: Option<String>,
+    /// With --start/--end: the range has video frames but no keyframe.
+    pub no_keyframe: Option<String>,
+    /// For an operation of a later stage: how many frames the operation before it handed on.
+    pub handed_on: Option<usize>,
     /// Decoding stopped before the end because every video consumer was done.
     pub video_stopped_early: bool,
     pub audio: Option<AudioInfo>,
@@ -98,6 +102,17 @@ pub struct End {
 }
 
 impl End {
+    /// Why an operation that was handed no frame has, rightly, nothing to report (an empty
+    /// result with this warning instead of "no frame could be decoded"): the operation before
+    /// it handed on none, or `keyed` (it takes key frames) and the range has no keyframe.
+    pub fn nothing_to_do(&self, keyed: bool) -> Option<String> {
+        match (self.handed_on, &self.no_keyframe) {
+            (Some(0), _) => Some("the operation before it handed on no frame".into()),
+            (None, Some(w)) if keyed => Some(w.clone()),
+            _ => None,
+        }
+    }
+
     /// The "no audio could be decoded" error of an audio operation, if there was one.
     pub fn audio_ok(&self, source: &Path) -> Result<()> {
         match &self.no_audio {

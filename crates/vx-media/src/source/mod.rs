@@ -539,6 +539,12 @@ impl Source {
         self.video.as_ref()?.no_frame_detail()
     }
 
+    /// The part `start..end` of the file has video frames but no keyframe (see
+    /// `VideoDecoder::no_keyframe_in_range`).
+    pub fn no_keyframe_in_range(&self, start: f64, end: Option<f64>) -> Option<String> {
+        self.video.as_ref()?.no_keyframe_in_range(start, end)
+    }
+
     /// Why no picture came out of the part `start..end` of the file.
     pub fn no_frame_in_range(&self, start: f64, end: Option<f64>) -> Option<String> {
         Some(self.video.as_ref()?.no_frame_in_range(start, end))

@@ -463,6 +463,24 @@ impl VideoPart {
         d
     }
 
+    /// The part `start..end` has video but no keyframe: the packets read go past `start` and
+    /// every one decoded. Operations that take key frames have nothing to do there, which is
+    /// not a failure.
+    pub(super) fn no_keyframe_in_range(&self, start: f64, end: Option<f64>) -> Option<String> {
+        let c = &self.counters;
+        let reached = c.last_end? - self.container_start;
+        if c.decode_errors > 0 || reached <= start + 1e-6 {
+            return None;
+        }
+        let part = match end {
+            Some(e) => format!("between {start:.3} s and {e:.3} s"),
+            None => format!("from {start:.3} s on"),
+        };
+        Some(format!(
+            "no keyframe {part} (the video has frames there: --every SECONDS takes them)"
+        ))
+    }
+
     /// Why no picture came out (for the "no frame could be decoded" error).
     pub(super) fn no_frame_detail(&self) -> Option<String> {
         let v = self;

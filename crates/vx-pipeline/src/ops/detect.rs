@@ -431,24 +431,35 @@ impl Operation for Detect {
                 self.files.push(p.clone());
             }
         }
-        if self.seen == 0 {
-            return Err(MediaError::NoFrames {
-                path: self.source.clone(),
-                detail: end.no_frame_detail.clone(),
+        // Nothing handed on (no keyframe in the range, nothing from the stage before): an
+        // empty result that says why; otherwise no frame at all is a failure.
+        let idle = match self.seen {
+            0 => {
+                let keyed =
+                    !self.still && self.opts.every.is_none() && self.opts.blur_video.is_none();
+                Some(
+                    end.nothing_to_do(keyed)
+                        .ok_or_else(|| MediaError::NoFrames {
+                            path: self.source.clone(),
+                            detail: end.no_frame_detail.clone(),
+                        })?,
+                )
             }
-            .into());
-        }
-        let warnings = if self.still {
+            _ => None,
+        };
+        let mut warnings = if self.still {
             Vec::new()
         } else {
             end.video_warnings.clone()
         };
+        let complete = warnings.is_empty();
+        warnings.extend(idle);
         let report = DetectReport {
             model: self.shared.model.clone(),
             threshold: self.opts.threshold,
             agnostic_nms: self.opts.agnostic_nms,
             results: std::mem::take(&mut self.results),
-            complete: warnings.is_empty(),
+            complete,
             warnings: warnings.clone(),
         };
         Ok(Output {

@@ -463,17 +463,29 @@ impl Operation for Keyframes {
             self.remove_written();
             return Err(e.into());
         }
-        if self.stats.decoded == 0 {
-            let detail = match (self.opts.at, self.missed_times()) {
-                (Some(_), Some(m)) => Some(format!("no frame at or after {m} s")),
-                _ => end.no_frame_detail.clone(),
-            };
-            return Err(MediaError::NoFrames {
-                path: self.source.clone(),
-                detail,
-            }
-            .into());
-        }
+        // Nothing handed on (no keyframe in the range, nothing from the stage before): an
+        // empty list that says why; otherwise no frame at all is a failure.
+        // Before the kept frames are taken below: --max reached is not a missed time (it
+        // warned "no frame at or after" times the --max had cut off).
+        let missed = self.missed_times();
+        let keyed = self.opts.at.is_none() && self.opts.every.is_none();
+        let idle = match self.stats.decoded {
+            0 => match end.nothing_to_do(keyed) {
+                Some(w) => Some(w),
+                None => {
+                    let detail = match (self.opts.at, &missed) {
+                        (Some(_), Some(m)) => Some(format!("no frame at or after {m} s")),
+                        _ => end.no_frame_detail.clone(),
+                    };
+                    return Err(MediaError::NoFrames {
+                        path: self.source.clone(),
+                        detail,
+                    }
+                    .into());
+                }
+            },
+            _ => None,
+        };
         let video = end
             .video
             .clone()
@@ -487,9 +499,10 @@ impl Operation for Keyframes {
         (stats.packets_read, stats.decode_errors) = end.video_packets;
         let complete = end.video_warnings.is_empty();
         let mut warnings = end.video_warnings.clone();
+        warnings.extend(idle);
         // Times after the video's last frame get none ("the first frame at or after" each):
         // said, not dropped silently. Not damage: `complete` is about the input.
-        if let Some(missed) = self.missed_times() {
+        if let Some(missed) = missed {
             warnings.push(format!(
                 "no frame at or after {missed} s: the video's last frame starts before"
             ));

@@ -347,23 +347,32 @@ impl Operation for OcrOp {
                 return Err(e);
             }
         }
-        if self.seen == 0 {
-            return Err(MediaError::NoFrames {
-                path: self.source.clone(),
-                detail: end.no_frame_detail.clone(),
+        // As detect: nothing handed on is an empty result that says why.
+        let idle = match self.seen {
+            0 => {
+                let keyed = !self.still && self.opts.every.is_none();
+                Some(
+                    end.nothing_to_do(keyed)
+                        .ok_or_else(|| MediaError::NoFrames {
+                            path: self.source.clone(),
+                            detail: end.no_frame_detail.clone(),
+                        })?,
+                )
             }
-            .into());
-        }
-        let warnings = if self.still {
+            _ => None,
+        };
+        let mut warnings = if self.still {
             Vec::new()
         } else {
             end.video_warnings.clone()
         };
+        let complete = warnings.is_empty();
+        warnings.extend(idle);
         let report = OcrReport {
             model: self.shared.models.clone(),
             text_score: self.shared.text_score,
             results: std::mem::take(&mut self.results),
-            complete: warnings.is_empty(),
+            complete,
             warnings: warnings.clone(),
         };
         Ok(Output {
