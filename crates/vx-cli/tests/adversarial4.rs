@@ -311,3 +311,38 @@ fn max_is_not_a_missed_time() {
         "{j}"
     );
 }
+
+/// A Matroska file whose audio outlasts its video is not "truncated": the video's own length
+/// is its DURATION tag (the container's duration is the longest track's). A file cut short
+/// is still said to be (tests/bad_input.rs).
+#[test]
+fn matroska_video_shorter_than_its_audio_is_complete() {
+    let d = TempDir::new("adv4-mkv");
+    let mp4 = d.path("la.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=64x48:r=10:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=5",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        s(&mp4),
+    ]);
+    let mkv = d.path("la.mkv");
+    ffmpeg(&["-i", s(&mp4), "-c", "copy", s(&mkv)]);
+    let out = d.path("kf");
+    let o = run_vx(&["-q", "keyframes", s(&mkv), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    assert_eq!(j["complete"], true, "{j}");
+    let o = run_vx(&["scenes", s(&mkv)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("truncated"), "{}", stderr(&o));
+}

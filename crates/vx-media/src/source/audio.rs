@@ -109,11 +109,7 @@ pub(super) fn open_audio(
     // DURATION-eng.
     let end_is_tagged = crate::probe::lengths_are_end_times(ictx);
     let tagged = duration.or_else(|| {
-        let tag = stream.metadata().iter().find_map(|(k, v)| {
-            (k.eq_ignore_ascii_case("DURATION") || k.to_ascii_uppercase().starts_with("DURATION-"))
-                .then(|| parse_hms(v))
-                .flatten()
-        })?;
+        let tag = duration_tag(&stream)?;
         let start = ts_seconds(stream.start_time(), tb).unwrap_or(0.0).max(0.0);
         Some(if end_is_tagged { tag - start } else { tag }).filter(|d| *d > 0.0)
     });
@@ -205,6 +201,15 @@ impl AudioOut {
         });
         self.written += frames;
     }
+}
+
+/// A Matroska track's DURATION tag (or DURATION-eng), in seconds as written.
+pub(super) fn duration_tag(stream: &ff::format::stream::Stream) -> Option<f64> {
+    stream.metadata().iter().find_map(|(k, v)| {
+        (k.eq_ignore_ascii_case("DURATION") || k.to_ascii_uppercase().starts_with("DURATION-"))
+            .then(|| parse_hms(v))
+            .flatten()
+    })
 }
 
 /// "HH:MM:SS.fraction" (Matroska's DURATION tag) in seconds.

@@ -211,7 +211,12 @@ pub(super) fn open_video(
     let codec_id = params.id();
     let expected_packets = Some(expected_packets(&stream)).filter(|&n| n > 0);
     let av_tb = ff::Rational::new(1, ff::ffi::AV_TIME_BASE);
-    let duration = ts_seconds(stream.duration(), tb).or_else(|| ts_seconds(ictx.duration(), av_tb));
+    // Matroska has no stream duration but a DURATION tag per track (written as the audio's,
+    // see audio.rs); the container's duration is the longest track's, so a video shorter than
+    // its audio or subtitles looked truncated against it.
+    let duration = ts_seconds(stream.duration(), tb)
+        .or_else(|| super::audio::duration_tag(&stream).filter(|d| *d > 0.0))
+        .or_else(|| ts_seconds(ictx.duration(), av_tb));
     let stream_start = ts_seconds(stream.start_time(), tb).unwrap_or(container_start);
     let frame_rate = rational_f64(stream.avg_frame_rate()).or_else(|| rational_f64(stream.rate()));
     // The one picture budget: a header that declares more pixels than vx decodes is refused
