@@ -346,3 +346,36 @@ fn matroska_video_shorter_than_its_audio_is_complete() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("truncated"), "{}", stderr(&o));
 }
+
+/// A picture too thin for OCR (16x2000) is read as no text with a warning naming it; it failed
+/// the whole operation with an error naming the detector model instead of the input.
+#[test]
+fn a_picture_too_thin_for_ocr_has_no_text_and_names_itself() {
+    let d = TempDir::new("adv4-thin");
+    let tall = d.path("tall.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=16x2000",
+        "-frames:v",
+        "1",
+        s(&tall),
+    ]);
+    let slide = need("media/ocr_slide.png");
+    let det = need("models/ch_PP-OCRv4_det_infer.onnx");
+    let o = run_vx(&["ocr", s(&tall), s(&slide), "-m", s(&det)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("tall.png") && err.contains("too thin for OCR") && err.contains("16x2000"),
+        "{err}"
+    );
+    assert!(!err.contains("onnx"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{v}");
+    let lines = |r: &serde_json::Value| r["lines"].as_array().map_or(0, Vec::len);
+    assert_eq!(lines(&results[0]), 0, "{v}");
+    assert!(lines(&results[1]) > 0, "{v}");
+}

@@ -34,6 +34,13 @@ pub enum InferError {
     Signature { path: PathBuf, reason: String },
     #[error("{}: inference failed: {reason}", path.display())]
     Run { path: PathBuf, reason: String },
+    /// OCR: a picture so long and thin that its detector input would pass the size limit.
+    #[error("a {width}x{height} picture is too thin for OCR (its detector input would be over {limit} pixels)")]
+    TooThin {
+        width: usize,
+        height: usize,
+        limit: usize,
+    },
     #[error("{}: {reason}", path.display())]
     Labels { path: PathBuf, reason: String },
     /// An output file that cannot be the one asked for (the input itself, a directory): the

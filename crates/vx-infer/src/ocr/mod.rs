@@ -210,14 +210,13 @@ impl Ocr {
         })
     }
 
-    fn too_thin(&self, w: usize, h: usize) -> InferError {
-        InferError::Run {
-            path: self.det_path.clone(),
-            reason: format!(
-                "a {w}x{h} picture is too thin for OCR (its detector input would be over {} \
-                 pixels)",
-                MAX_OCR_PIXELS
-            ),
+    /// The error for a picture of `width` x `height` (the input's size, whichever step found
+    /// it too thin).
+    fn too_thin(&self, width: usize, height: usize) -> InferError {
+        InferError::TooThin {
+            width,
+            height,
+            limit: MAX_OCR_PIXELS,
         }
     }
 
@@ -270,7 +269,10 @@ impl Ocr {
                 .copy_from_slice(&img.data);
             img = padded;
         }
-        let (quads, det_input) = self.detect(&img)?;
+        let (quads, det_input) = self.detect(&img).map_err(|e| match e {
+            InferError::TooThin { .. } => self.too_thin(width, height),
+            e => e,
+        })?;
         let mut crops: Vec<Img> = quads
             .iter()
             .map(|q| {

@@ -208,6 +208,8 @@ pub struct OcrOp {
     results: Vec<OcrResult>,
     files: Vec<PathBuf>,
     seen: usize,
+    /// Pictures that could not be read (too thin), said in the report.
+    warnings: Vec<String>,
     /// Frames being read, oldest first (results are taken in this order).
     in_flight: std::collections::VecDeque<InFlight>,
 }
@@ -222,6 +224,7 @@ impl OcrOp {
             results: Vec::new(),
             files: Vec::new(),
             seen: 0,
+            warnings: Vec::new(),
             in_flight: Default::default(),
         }
     }
@@ -246,11 +249,30 @@ impl OcrOp {
         let Some(f) = self.in_flight.pop_front() else {
             return Ok(());
         };
-        let lines = f
+        let read = f
             .job
             .join()
-            .map_err(|_| Error::failed(&self.source, "OCR thread panicked"))??;
+            .map_err(|_| Error::failed(&self.source, "OCR thread panicked"))?;
+        let lines = self.readable(read, f.frame.time)?;
         self.done(&f.frame, &f.rgb, lines)
+    }
+
+    /// A picture too thin to read (a 16x2000 strip) has no text to give: no lines and a
+    /// warning naming the input (and the frame's time), not the end of the operation.
+    fn readable(
+        &mut self,
+        read: Result<Vec<TextLine>>,
+        time: Option<f64>,
+    ) -> Result<Vec<TextLine>> {
+        match read {
+            Err(Error::Infer(e @ vx_infer::InferError::TooThin { .. })) => {
+                let at = time.map(|t| format!(" at {t:.3} s")).unwrap_or_default();
+                self.warnings
+                    .push(format!("{}{at}: {e}: no text read", self.source.display()));
+                Ok(Vec::new())
+            }
+            r => r,
+        }
     }
 
     fn annotate(
@@ -313,7 +335,8 @@ impl Operation for OcrOp {
             })
         })?;
         if self.still {
-            let lines = self.shared.read(&rgb.data, rgb.width, rgb.height)?;
+            let read = self.shared.read(&rgb.data, rgb.width, rgb.height);
+            let lines = self.readable(read, None)?;
             self.done(frame, &rgb, lines)?;
             return Ok(Flow::Stop);
         }
@@ -368,6 +391,7 @@ impl Operation for OcrOp {
         };
         let complete = warnings.is_empty();
         warnings.extend(idle);
+        warnings.append(&mut self.warnings);
         let report = OcrReport {
             model: self.shared.models.clone(),
             text_score: self.shared.text_score,
