@@ -379,3 +379,24 @@ fn a_picture_too_thin_for_ocr_has_no_text_and_names_itself() {
     assert_eq!(lines(&results[0]), 0, "{v}");
     assert!(lines(&results[1]) > 0, "{v}");
 }
+
+/// A still with an EXIF orientation: keyframes.json says the rotation its image was given (it
+/// said 0 while the written image was turned), as `vx probe` does.
+#[test]
+fn a_still_says_the_rotation_its_exif_asks_for() {
+    let d = TempDir::new("adv4-exif");
+    let turned = d.path("turned.jpg");
+    with_exif_orientation(&need("media/bus.jpg"), 6, &turned);
+    let out = d.path("kf");
+    let o = run_vx(&["-q", "keyframes", s(&turned), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("keyframes.json"));
+    assert_eq!(j["video"]["rotation"], 90, "{j}");
+    let k = &j["keyframes"][0];
+    // bus.jpg is 810x1080 stored; turned a quarter, the image is 1080x810.
+    assert_eq!(
+        (k["width"].as_u64(), k["height"].as_u64()),
+        (Some(1080), Some(810)),
+        "{j}"
+    );
+}

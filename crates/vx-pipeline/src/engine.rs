@@ -621,7 +621,14 @@ pub fn run_file_with(
             }
         }
         // The end of the file, for each operation fed by the decoder.
-        let video_info = src.video_info().cloned();
+        let mut video_info = src.video_info().cloned();
+        // A still's EXIF orientation is known from its decoded picture: said as the rotation
+        // applied, as a video's display matrix is (it said 0 while the image was turned).
+        if let (Some(r), Some(v)) = (still_rotation, video_info.as_mut()) {
+            if v.rotation == 0 {
+                v.rotation = r;
+            }
+        }
         // Packets skipped on purpose (a --start seek, an --end) are not damage.
         let video_warnings = src.video_warnings(stopped_early || range_start > 0.0);
         // A part of the file: the index's packet count says nothing after a seek; where the
