@@ -400,3 +400,36 @@ fn a_still_says_the_rotation_its_exif_asks_for() {
         "{j}"
     );
 }
+
+/// `vx keyframes` says which of several video streams it used, as the other commands do.
+#[test]
+fn keyframes_notes_the_stream_it_used() {
+    let d = TempDir::new("adv4-streams");
+    let multi = d.path("multi.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=64x48:r=10:d=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=32x24:r=10:d=1",
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c:v",
+        "libx264",
+        s(&multi),
+    ]);
+    let o = run_vx(&["keyframes", s(&multi), "-o", s(&d.path("kf"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 video streams; #0 was used"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_vx(&["-q", "keyframes", s(&multi), "-o", s(&d.path("kf2"))]);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}

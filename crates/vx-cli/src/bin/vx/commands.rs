@@ -413,6 +413,7 @@ pub fn keyframes(
     let run = run_file(file, tasks, &mut engine("keyframes", decoder, quiet));
     clear_progress(quiet);
     let mut run = run?;
+    note_streams(file, &run, quiet);
     if per_scene {
         // The scene pass's own failure, not keyframes' "no frames" after it.
         take_op(file, &mut run, 0)?;
