@@ -372,6 +372,9 @@ fn a_picture_too_thin_for_ocr_has_no_text_and_names_itself() {
         "{err}"
     );
     assert!(!err.contains("onnx"), "{err}");
+    // Named once.
+    let warning = err.lines().find(|l| l.contains("too thin")).unwrap();
+    assert_eq!(warning.matches("tall.png").count(), 1, "{warning}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 2, "{v}");
@@ -432,4 +435,23 @@ fn keyframes_notes_the_stream_it_used() {
     );
     let o = run_vx(&["-q", "keyframes", s(&multi), "-o", s(&d.path("kf2"))]);
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+/// A full standard output is named in the error (it said only "No space left on device").
+#[test]
+fn a_full_stdout_is_named() {
+    let d = TempDir::new("adv4-full");
+    let v = d.path("v.mp4");
+    clip(&v, "1");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = vx()
+        .args(["-q", "scenes", s(&v)])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("standard output"), "{}", stderr(&o));
 }

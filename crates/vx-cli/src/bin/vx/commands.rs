@@ -227,14 +227,29 @@ pub(crate) fn emit(out: Option<OutFile>, bytes: &[u8]) -> Result<()> {
             f.write_all(bytes).context(dest.clone())?;
             f.commit().context(dest)
         }
-        None => Ok(std::io::stdout().write_all(bytes)?),
+        None => to_stdout(bytes),
     }
 }
 
 pub(crate) fn warn_all(path: &Path, warnings: &[String]) {
+    let name = path.display().to_string();
     for w in warnings {
-        vx_cli::say!("vx: warning: {}: {w}", path.display());
+        // A warning that names the file already (OCR's, which say which picture) says it once.
+        if w.starts_with(&format!("{name}:")) || w.starts_with(&format!("{name} at ")) {
+            vx_cli::say!("vx: warning: {w}");
+        } else {
+            vx_cli::say!("vx: warning: {name}: {w}");
+        }
     }
+}
+
+/// Write `bytes` to standard output, an error naming it (a full disk said only "No space left
+/// on device").
+pub(crate) fn to_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("standard output")
 }
 
 pub fn probe(files: &[PathBuf], pretty: bool) -> Result<ExitCode> {
