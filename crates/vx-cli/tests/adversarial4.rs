@@ -455,3 +455,37 @@ fn a_full_stdout_is_named() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("standard output"), "{}", stderr(&o));
 }
+
+/// Two messages said as the others: `--annotate` onto a file ("File exists (os error 17)"),
+/// and `--start` past a still picture ("no frame could be decoded").
+#[test]
+fn annotate_onto_a_file_and_start_past_a_still() {
+    let d = TempDir::new("adv4-msgs");
+    let file = d.path("taken");
+    std::fs::write(&file, "x").unwrap();
+    let slide = need("media/ocr_slide.png");
+    let det = need("models/ch_PP-OCRv4_det_infer.onnx");
+    let o = run_vx(&[
+        "-q",
+        "ocr",
+        s(&slide),
+        "-m",
+        s(&det),
+        "--annotate",
+        s(&file),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exists and is not a directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    let o = run_vx(&["-q", "ocr", "--start", "1", s(&slide), "-m", s(&det)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--start 1 is past the end"),
+        "{}",
+        stderr(&o)
+    );
+}

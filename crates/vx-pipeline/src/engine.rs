@@ -301,6 +301,14 @@ pub fn run_file_with(
     }
     let streams = src.stream_counts();
     let (range_start, range_end) = opts.range.unwrap_or((0.0, None));
+    if input.still && range_start > 0.0 {
+        return Err(Error::Failed {
+            path: path.to_path_buf(),
+            reason: format!(
+                "--start {range_start} is past the end of the file (a still picture: one frame at 0 s)"
+            ),
+        });
+    }
     if let Some(d) = input
         .duration
         .filter(|d| range_start > 0.0 && range_start >= *d)

@@ -225,5 +225,10 @@ pub trait Operation: Send {
 
 /// Create `dir` (and parents) with a clear error.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
+    // A file in the way: said as the other outputs say it (create_dir_all said only "File
+    // exists").
+    if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(crate::Error::failed(dir, "exists and is not a directory"));
+    }
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))
 }
