@@ -6,6 +6,7 @@
 //! transaction (its earlier rows replaced), so the file is consistent whenever the process
 //! stops. [`Index::search`] ranks by BM25 (FTS5) and by the cosine of the query's embedding
 //! (an exact scan), merged by reciprocal rank fusion.
+mod fsread;
 mod search;
 
 use std::path::{Path, PathBuf};
@@ -14,10 +15,11 @@ use rusqlite::{params, Connection};
 use serde_json::Value;
 use vx_infer::text::TextEmbedder;
 
+pub use fsread::{identity, read_capped, MAX_JSON_BYTES};
 pub use search::{Hit, Kind};
 
 /// The schema version this build writes and reads (`meta.schema_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -28,6 +30,13 @@ pub enum IndexError {
     },
     #[error("{}: {reason}", path.display())]
     Input { path: PathBuf, reason: String },
+    /// Not an SQLite database, or a damaged one (truncated, overwritten).
+    #[error("{}: {reason}: a damaged index; rebuild it with `vx index OUTDIR`", path.display())]
+    Damaged { path: PathBuf, reason: String },
+    /// Something other than a regular file where the index should be (`/dev/null`, a
+    /// directory, a FIFO, a link to nothing): refused before SQLite opens it.
+    #[error("{}: {what}, not an index file: give the path of a file", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
     #[error(transparent)]
     Infer(#[from] vx_infer::InferError),
     #[error("a query of {chars} characters: at most {MAX_QUERY_CHARS}")]
@@ -47,6 +56,7 @@ CREATE TABLE IF NOT EXISTS files(
   input_id TEXT NOT NULL UNIQUE,
   source TEXT NOT NULL,
   path TEXT,
+  path_stat TEXT,
   dir TEXT NOT NULL,
   content_key TEXT,
   duration REAL,
@@ -110,11 +120,15 @@ type Item = (
 );
 
 /// What one input added.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Added {
     pub keyframes: usize,
     pub items: usize,
     pub embeddings: usize,
+    /// Operation outputs that result.json says are there but could not be read (missing,
+    /// not JSON, not a regular file, too large): one line each naming the file and the
+    /// cause. The input is indexed without them, with the status `partial`.
+    pub warnings: Vec<String>,
 }
 
 /// Where one input's files are ([`Index::locate`]).
@@ -122,6 +136,9 @@ pub struct Added {
 pub struct Located {
     pub source: String,
     pub path: Option<PathBuf>,
+    /// The source's identity when it was indexed ([`identity`]); None for an index
+    /// converted from an earlier version and not rebuilt.
+    pub path_stat: Option<String>,
     pub dir: PathBuf,
     /// The probe record (`Value::Null` when there is none).
     pub probe: Value,
@@ -139,6 +156,7 @@ impl Index {
     /// with a clear error (rebuild it with `vx index`).
     pub fn open(path: &Path) -> Result<Index> {
         let err = sql_err(path);
+        refuse_non_file(path)?;
         let conn = Connection::open(path).map_err(err)?;
         // WAL: readers (vx search) never block the writer, and a killed writer leaves the
         // last committed state.
@@ -190,23 +208,31 @@ impl Index {
             }
             Some(Ok(SCHEMA_VERSION)) => {}
             // Version 1 had no files.path (the source's absolute path, which `vx serve`
-            // plays): added empty; a rebuild with `vx index` fills it.
-            Some(Ok(1)) => {
+            // plays), version 2 no files.path_stat (the source's identity when indexed,
+            // which `vx serve` checks before playing it): added empty; a rebuild with `vx
+            // index` fills them.
+            Some(Ok(v @ (1 | 2))) => {
+                let path_col = if v == 1 {
+                    "ALTER TABLE files ADD COLUMN path TEXT;"
+                } else {
+                    ""
+                };
                 conn.execute_batch(&format!(
-                    "BEGIN IMMEDIATE; ALTER TABLE files ADD COLUMN path TEXT; \
+                    "BEGIN IMMEDIATE; {path_col} ALTER TABLE files ADD COLUMN path_stat TEXT; \
                      UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'; \
                      COMMIT;"
                 ))
                 .map_err(err)?;
             }
-            Some(v) => {
+            Some(_) => {
+                let v = version.as_deref().unwrap_or_default();
                 return Err(IndexError::Input {
                     path: path.into(),
                     reason: format!(
-                        "index schema version {v:?}, this vx reads {SCHEMA_VERSION}: rebuild it \
+                        "index schema version {v}, this vx reads {SCHEMA_VERSION}: rebuild it \
                          with `vx index OUTDIR`"
                     ),
-                })
+                });
             }
         }
         Ok(Index {
@@ -214,6 +240,43 @@ impl Index {
             path: path.into(),
             vectors: Default::default(),
         })
+    }
+
+    /// Open the index at `path` to rebuild it (`vx index OUTDIR`): as [`Index::open`], and
+    /// when the file there is damaged (not an SQLite database, truncated, failing SQLite's
+    /// `quick_check`) it is moved aside — renamed to `PATH.damaged` (`.damaged-2`... when
+    /// that is taken; its `-wal` and `-shm` files with it), never deleted — and a new index
+    /// made in its place. The index and where the damaged file went, if it was moved.
+    pub fn open_rebuild(path: &Path) -> Result<(Index, Option<PathBuf>)> {
+        let checked = Index::open(path).and_then(|i| {
+            i.quick_check()?;
+            Ok(i)
+        });
+        match checked {
+            Ok(i) => Ok((i, None)),
+            Err(IndexError::Damaged { .. }) => {
+                let aside = move_aside(path)?;
+                Ok((Index::open(path)?, Some(aside)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// SQLite's `quick_check` (every page's structure, O(size)): a damaged file is
+    /// [`IndexError::Damaged`].
+    pub fn quick_check(&self) -> Result<()> {
+        let first: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if first == "ok" {
+            Ok(())
+        } else {
+            Err(IndexError::Damaged {
+                path: self.path.clone(),
+                reason: format!("SQLite's quick_check: {first}"),
+            })
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -229,12 +292,13 @@ impl Index {
     /// an unknown id.
     pub fn locate(&self, input_id: &str) -> Result<Option<Located>> {
         match self.conn.query_row(
-            "SELECT source, path, dir, probe FROM files WHERE input_id = ?1",
+            "SELECT source, path, dir, probe, path_stat FROM files WHERE input_id = ?1",
             [input_id],
             |r| {
                 Ok(Located {
                     source: r.get(0)?,
                     path: r.get::<_, Option<String>>(1)?.map(PathBuf::from),
+                    path_stat: r.get(4)?,
                     dir: PathBuf::from(r.get::<_, String>(2)?),
                     probe: r
                         .get::<_, Option<String>>(3)?
@@ -273,6 +337,8 @@ impl Index {
             id,
             source,
             source_path,
+            source_stat,
+            warnings,
             result,
             keyframes,
             scenes,
@@ -295,12 +361,14 @@ impl Index {
             delete_file(&tx, f).map_err(err)?;
         }
         tx.execute(
-            "INSERT INTO files(input_id, source, path, dir, content_key, duration, status, probe)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO files(input_id, source, path, path_stat, dir, content_key, duration,
+                               status, probe)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 id,
                 source,
                 source_path,
+                source_stat,
                 dir.to_string_lossy(),
                 result["cache"]["content"].as_str(),
                 result["duration"]
@@ -312,7 +380,10 @@ impl Index {
         )
         .map_err(err)?;
         let file_id = tx.last_insert_rowid();
-        let mut added = Added::default();
+        let mut added = Added {
+            warnings,
+            ..Added::default()
+        };
         {
             let mut k = tx
                 .prepare(
@@ -415,8 +486,11 @@ pub struct Prepared {
     dir: PathBuf,
     id: String,
     source: String,
-    /// The source's absolute path, when it is a file found from here.
+    /// The source's absolute path, when it is a file found from here, and its identity.
     source_path: Option<String>,
+    source_stat: Option<String>,
+    /// Operation outputs that could not be read (one line each, naming the file).
+    warnings: Vec<String>,
     result: Value,
     keyframes: Vec<(Option<f64>, String, Option<String>)>,
     scenes: Vec<(i64, f64, f64)>,
@@ -426,22 +500,41 @@ pub struct Prepared {
 }
 
 /// Read the results of one input (`dir` = OUTDIR/<id>) and embed its texts.
+///
+/// What a results directory holds is not trusted: the input's directory must lie inside its
+/// parent (a link leading out of OUTDIR is refused), and `result.json` and the operation
+/// outputs are read only when they are regular files inside it of at most
+/// [`MAX_JSON_BYTES`]. An operation whose result.json says `ok` but whose output is missing
+/// or unreadable is left out with a warning ([`Added::warnings`]), and the input's status
+/// becomes `partial`.
 pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepared> {
     let input = |reason: String| IndexError::Input {
         path: dir.into(),
         reason,
     };
-    let result = read_json(&dir.join("result.json")).map_err(input)?;
+    let root = contained_dir(dir).map_err(input)?;
+    let mut result = read_json(&root, &dir.join("result.json")).map_err(input)?;
+    if !result.is_object() {
+        return Err(input("result.json: not a JSON object".into()));
+    }
     let id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| input("no input id".into()))?;
     let source = result["source"].as_str().unwrap_or_default().to_string();
-    let ops = &result["ops"];
-    let outputs = |op: &str| -> Option<Value> {
-        let ok = ops[op]["status"].as_str() == Some("ok");
-        ok.then(|| read_json(&dir.join(format!("{op}.json"))).ok())
-            .flatten()
+    let ops = result["ops"].clone();
+    let mut warnings = Vec::new();
+    let mut outputs = |op: &str| -> Option<Value> {
+        if ops[op]["status"].as_str() != Some("ok") {
+            return None;
+        }
+        match read_json(&root, &dir.join(format!("{op}.json"))) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                warnings.push(format!("{e} ({op} not indexed)"));
+                None
+            }
+        }
     };
     // Everything to write, gathered before the transaction.
     let mut keyframes = Vec::new();
@@ -535,10 +628,17 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
             }
         }
     }
+    // An input whose outputs were not all read is not presented as complete.
+    if !warnings.is_empty() && result["status"] == "ok" {
+        result["status"] = "partial".into();
+    }
+    let located = source_path(&source, &id);
     Ok(Prepared {
         // Absolute: searches run from anywhere (an agent's working directory) find the images.
-        dir: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
-        source_path: source_path(&source, &id),
+        dir: root,
+        source_path: located.as_ref().map(|(p, _)| p.clone()),
+        source_stat: located.map(|(_, s)| s),
+        warnings,
         id,
         source,
         result,
@@ -555,21 +655,122 @@ pub fn prepare(dir: &Path, embedder: Option<&mut TextEmbedder>) -> Result<Prepar
 /// made from (the id ends in the hash of that file's absolute path: a relative name resolved
 /// from another directory, or a result.json naming some other file, gives None): None too for
 /// URLs, standard input, and files not found from here.
-fn source_path(source: &str, input_id: &str) -> Option<String> {
+/// With the path, the file's identity ([`identity`]) as it is now.
+fn source_path(source: &str, input_id: &str) -> Option<(String, String)> {
     if source.is_empty() || source == "-" || source.contains("://") || source.starts_with("pipe:") {
         return None;
     }
     let p = std::fs::canonicalize(source).ok()?;
     let hash = format!("-{:08x}", vx_image::fsutil::path_hash(&p));
-    (p.is_file() && input_id.ends_with(&hash)).then(|| p.to_string_lossy().into_owned())
+    let meta = std::fs::metadata(&p).ok()?;
+    (meta.is_file() && input_id.ends_with(&hash))
+        .then(|| (p.to_string_lossy().into_owned(), identity(&meta)))
 }
 
-/// The error of an SQLite call on the index at `path`.
-fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> IndexError + Copy + '_ {
-    move |source| IndexError::Sqlite {
-        path: path.to_path_buf(),
-        source,
+/// The input's results directory, every link resolved, when it is a directory of its own in
+/// the directory that names it (OUTDIR), not a link: `OUTDIR/<id> -> /elsewhere` is refused,
+/// so that nothing outside OUTDIR is indexed or served as an input's results (and a recorded
+/// `dir` always ends in its input id, which `vx serve` checks).
+fn contained_dir(dir: &Path) -> std::result::Result<PathBuf, String> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let outdir = std::fs::canonicalize(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let real = std::fs::canonicalize(dir).map_err(|e| e.to_string())?;
+    let own = dir.file_name().map(|n| outdir.join(n));
+    if own.as_deref() == Some(real.as_path()) {
+        Ok(real)
+    } else if real.starts_with(&outdir) {
+        Err(format!(
+            "a link to {} (an input's results are a directory of their own): not indexed",
+            real.display()
+        ))
+    } else {
+        Err(format!(
+            "a link to {}, outside {}: not indexed",
+            real.display(),
+            outdir.display()
+        ))
     }
+}
+
+/// The error of an SQLite call on the index at `path`: [`IndexError::Damaged`] when SQLite
+/// says the file is not a database or is corrupt.
+fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> IndexError + Copy + '_ {
+    move |source| {
+        let damaged = matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+        );
+        if damaged {
+            IndexError::Damaged {
+                path: path.to_path_buf(),
+                reason: source.to_string(),
+            }
+        } else {
+            IndexError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
+}
+
+/// An index path that exists and is not a regular file (or a link to one) is refused before
+/// SQLite opens it: SQLite would write `PATH-journal` or `PATH-wal` beside `/dev/null`, block
+/// on a FIFO, or create the file a dangling link points to.
+fn refuse_non_file(path: &Path) -> Result<()> {
+    let Ok(link) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let what = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => return Ok(()),
+        Ok(m) => fsread::describe_type(&m),
+        Err(_) if link.file_type().is_symlink() => "a link to nothing",
+        Err(_) => fsread::describe_type(&link),
+    };
+    Err(IndexError::NotAFile {
+        path: path.into(),
+        what,
+    })
+}
+
+/// Move a damaged index out of the way (never over another file): `PATH.damaged`, else
+/// `PATH.damaged-2`...; its `-wal` and `-shm` files follow it, so that the new index does not
+/// take the old one's log for its own.
+fn move_aside(path: &Path) -> Result<PathBuf> {
+    let named = |suffix: &str| named_of(path, suffix);
+    let io = |e: std::io::Error| IndexError::Input {
+        path: path.into(),
+        reason: format!("a damaged index that cannot be moved aside: {e}"),
+    };
+    let taken = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    let aside = (1..1000)
+        .map(|n| {
+            named(&if n == 1 {
+                ".damaged".to_string()
+            } else {
+                format!(".damaged-{n}")
+            })
+        })
+        .find(|p| !taken(p) && !taken(&named_of(p, "-wal")) && !taken(&named_of(p, "-shm")))
+        .ok_or_else(|| io(std::io::Error::other("999 damaged copies already there")))?;
+    std::fs::rename(path, &aside).map_err(io)?;
+    for log in ["-wal", "-shm"] {
+        let from = named(log);
+        if taken(&from) {
+            std::fs::rename(&from, named_of(&aside, log)).map_err(io)?;
+        }
+    }
+    Ok(aside)
+}
+
+/// `path` with `suffix` appended to its name.
+fn named_of(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 /// A transaction holding the write lock from the start: a deferred one that reads first
@@ -592,18 +793,42 @@ fn delete_file(tx: &rusqlite::Transaction<'_>, file_id: i64) -> rusqlite::Result
     Ok(())
 }
 
-fn read_json(p: &Path) -> std::result::Result<Value, String> {
-    let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display()))
+/// One JSON file of an input's results (`root`: its directory, canonical): a regular file
+/// inside it, at most [`MAX_JSON_BYTES`]; else one line naming the file and the cause.
+fn read_json(root: &Path, p: &Path) -> std::result::Result<Value, String> {
+    let named = |e: String| format!("{}: {e}", p.display());
+    let real = fsread::inside(root, p).map_err(named)?;
+    let bytes = read_capped(&real, MAX_JSON_BYTES, false).map_err(named)?;
+    serde_json::from_slice(&bytes).map_err(|e| named(e.to_string()))
 }
 
-/// The input directories of a results directory (those holding result.json), sorted.
-pub fn input_dirs(outdir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(outdir)?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("result.json").is_file())
-        .collect();
-    v.sort();
-    Ok(v)
+/// The input directories of a results directory.
+#[derive(Debug, Default)]
+pub struct InputDirs {
+    /// Those holding a result.json, sorted.
+    pub dirs: Vec<PathBuf>,
+    /// Entries that look like inputs but lead out of the results directory (a link to a
+    /// directory elsewhere), with the cause: not indexed.
+    pub refused: Vec<(PathBuf, String)>,
+}
+
+/// The input directories of a results directory (those holding a result.json), sorted; an
+/// entry that is a link leading out of `outdir` is refused (see [`InputDirs::refused`]).
+pub fn input_dirs(outdir: &Path) -> std::io::Result<InputDirs> {
+    let mut found = InputDirs::default();
+    for e in std::fs::read_dir(outdir)?.flatten() {
+        let p = e.path();
+        // result.json as an entry (a link to something that is not a file included: read
+        // by prepare, which says what it is).
+        if !p.is_dir() || std::fs::symlink_metadata(p.join("result.json")).is_err() {
+            continue;
+        }
+        match contained_dir(&p) {
+            Ok(_) => found.dirs.push(p),
+            Err(why) => found.refused.push((p, why)),
+        }
+    }
+    found.dirs.sort();
+    found.refused.sort();
+    Ok(found)
 }

@@ -260,7 +260,8 @@ fn sources_are_located_and_version_1_is_converted_in_place() {
     // A version 1 index (no files.path) is converted when opened, its rows kept.
     python_sql(
         &db,
-        "ALTER TABLE files DROP COLUMN path; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        "ALTER TABLE files DROP COLUMN path; ALTER TABLE files DROP COLUMN path_stat; \
+         UPDATE meta SET value = '1' WHERE key = 'schema_version';",
     );
     let mut idx = Index::open(&db).unwrap();
     assert_eq!(idx.counts().unwrap().0, 2);
@@ -269,7 +270,228 @@ fn sources_are_located_and_version_1_is_converted_in_place() {
     idx.add_input(&d, None).unwrap();
     assert!(idx.locate(&id).unwrap().unwrap().path.is_some());
     drop(idx);
-    // Opened again: version 2, nothing to convert.
+    // Opened again: the current version, nothing to convert.
     let idx = Index::open(&db).unwrap();
     assert_eq!(idx.counts().unwrap().0, 2);
+    let stat = idx.locate(&id).unwrap().unwrap().path_stat.unwrap();
+    let meta = std::fs::metadata("Cargo.toml").unwrap();
+    assert_eq!(stat, vx_index::identity(&meta));
+    assert!(stat.starts_with(&format!("size={} ", meta.len())), "{stat}");
+    drop(idx);
+    // A version 2 index (no files.path_stat): converted, the sources' identities unknown
+    // (vx serve plays none of them) until a rebuild.
+    python_sql(
+        &db,
+        "ALTER TABLE files DROP COLUMN path_stat; \
+         UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+    );
+    let mut idx = Index::open(&db).unwrap();
+    let l = idx.locate(&id).unwrap().unwrap();
+    assert!(l.path.is_some() && l.path_stat.is_none(), "{l:?}");
+    idx.add_input(&d, None).unwrap();
+    assert!(idx.locate(&id).unwrap().unwrap().path_stat.is_some());
+}
+
+/// Input directories and result files that lead out of OUTDIR (links) are refused, never
+/// indexed: `vx serve` would have served what they point to.
+#[test]
+fn links_out_of_the_results_directory_are_refused() {
+    let t = Tmp::new("links-out");
+    let out = t.0.join("out");
+    input(&out, "a.mp4-1", "inside words");
+    let outside = input(&t.0.join("elsewhere"), "x", "secret words");
+    std::fs::write(outside.join("secret.txt"), b"secret").unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("evil-00000000")).unwrap();
+    // A link that stays inside is no input either (the recorded directory of an input ends
+    // in its id, which vx serve checks).
+    std::os::unix::fs::symlink(out.join("a.mp4-1"), out.join("alias-1")).unwrap();
+    let found = vx_index::input_dirs(&out).unwrap();
+    assert_eq!(found.dirs, [out.join("a.mp4-1")]);
+    assert_eq!(found.refused.len(), 2, "{:?}", found.refused);
+    assert_eq!(found.refused[0].0, out.join("alias-1"));
+    assert!(
+        found.refused[0].1.contains("of their own"),
+        "{:?}",
+        found.refused
+    );
+    assert_eq!(found.refused[1].0, out.join("evil-00000000"));
+    assert!(
+        found.refused[1].1.contains("outside"),
+        "{:?}",
+        found.refused
+    );
+    // add_input (vx run's indexer) refuses it too, naming it and where it leads.
+    let mut idx = Index::open(&t.0.join("index.db")).unwrap();
+    let e = idx
+        .add_input(&out.join("evil-00000000"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("evil-00000000") && e.contains("elsewhere"),
+        "{e}"
+    );
+    // A result.json that is a link out: refused with the file named.
+    let b = input(&out, "b.mp4-2", "words");
+    std::fs::remove_file(b.join("result.json")).unwrap();
+    std::os::unix::fs::symlink(outside.join("result.json"), b.join("result.json")).unwrap();
+    let e = idx.add_input(&b, None).unwrap_err().to_string();
+    assert!(e.contains("result.json") && e.contains("outside"), "{e}");
+    assert_eq!(idx.counts().unwrap().0, 0);
+    assert!(idx.search("secret", 5, None, None).unwrap().is_empty());
+}
+
+/// What result.json says is there but cannot be read — missing, not JSON, a link to
+/// /dev/zero, a FIFO, too large — is left out with one warning each naming the file and
+/// the cause; the rest of the input is indexed, and its status is `partial`. Nothing is read
+/// from a device or a FIFO (a link to /dev/zero grew memory until the OOM killer; a FIFO
+/// hung), nor from a file over the limit.
+#[test]
+fn unreadable_outputs_are_warned_about_and_never_read() {
+    let t = Tmp::new("outputs");
+    let out = t.0.join("out");
+    let d = input(&out, "a.mp4-1", "the words that stay");
+    std::fs::write(d.join("detect.json"), b"{bad").unwrap();
+    std::fs::remove_file(d.join("transcribe.json")).unwrap();
+    std::fs::remove_file(d.join("ocr.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.join("ocr.json")).unwrap();
+    let fifo = d.join("keyframes.json");
+    std::fs::remove_file(&fifo).unwrap();
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("result.json")).unwrap()).unwrap();
+    r["ops"]["scenes"] = json!({"status": "ok"});
+    write(&d.join("result.json"), r);
+    // Sparse: over the limit without a byte written.
+    std::fs::File::create(d.join("scenes.json"))
+        .unwrap()
+        .set_len(vx_index::MAX_JSON_BYTES + 1)
+        .unwrap();
+    let mut idx = Index::open(&t.0.join("index.db")).unwrap();
+    let t0 = std::time::Instant::now();
+    let added = idx.add_input(&d, None).unwrap();
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    let w = added.warnings.join("\n");
+    assert_eq!(added.warnings.len(), 5, "{w}");
+    for (file, cause) in [
+        ("detect.json", "key must be a string"),
+        ("transcribe.json", "No such file"),
+        ("ocr.json", "outside"),
+        ("keyframes.json", "FIFO"),
+        ("scenes.json", "more than the 256 MiB"),
+    ] {
+        assert!(
+            added
+                .warnings
+                .iter()
+                .any(|l| l.contains(&*d.join(file).to_string_lossy()) && l.contains(cause)),
+            "{file}: {cause}: {w}"
+        );
+    }
+    assert_eq!(added.items, 0);
+    let f = &idx.files().unwrap()[0];
+    assert_eq!(f["status"], "partial", "{f}");
+    // A link to /dev/zero inside the directory's own tree is still no regular file.
+    std::fs::remove_file(d.join("ocr.json")).unwrap();
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub/real.json"), b"{\"results\": []}").unwrap();
+    std::os::unix::fs::symlink(d.join("sub/real.json"), d.join("ocr.json")).unwrap();
+    let added = idx.add_input(&d, None).unwrap();
+    assert!(
+        !added.warnings.iter().any(|w| w.contains("ocr.json")),
+        "{:?}",
+        added.warnings
+    );
+}
+
+/// A rebuild over a damaged index (not SQLite at all, or truncated) moves it aside, never
+/// deleting it, and makes a new one; opening it otherwise says it is damaged and how to
+/// rebuild it.
+#[test]
+fn a_damaged_index_is_moved_aside_by_a_rebuild() {
+    let t = Tmp::new("damaged");
+    let out = t.0.join("out");
+    let d = input(&out, "a.mp4-1", "some words");
+    let db = t.0.join("index.db");
+    std::fs::write(&db, b"hello not sqlite").unwrap();
+    let e = match Index::open(&db) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("opened a text file as an index"),
+    };
+    assert!(
+        e.contains("not a database") && e.contains("vx index OUTDIR"),
+        "{e}"
+    );
+    let (mut idx, aside) = Index::open_rebuild(&db).unwrap();
+    assert_eq!(
+        aside.as_deref(),
+        Some(t.0.join("index.db.damaged").as_path())
+    );
+    assert_eq!(
+        std::fs::read(t.0.join("index.db.damaged")).unwrap(),
+        b"hello not sqlite"
+    );
+    idx.add_input(&d, None).unwrap();
+    assert_eq!(idx.search("words", 5, None, None).unwrap().len(), 1);
+    drop(idx);
+    // Truncated in the middle (its header intact): found by the check, moved aside beside
+    // the first one (which is kept).
+    let mut big = Index::open(&db).unwrap();
+    for i in 0..200 {
+        big.add_input(
+            &input(&out, &format!("n{i}.mp4-{i}"), "many more words here"),
+            None,
+        )
+        .unwrap();
+    }
+    drop(big);
+    let len = std::fs::metadata(&db).unwrap().len();
+    assert!(len > 20_000, "{len}");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let (idx, aside) = Index::open_rebuild(&db).unwrap();
+    assert_eq!(
+        aside.as_deref(),
+        Some(t.0.join("index.db.damaged-2").as_path())
+    );
+    assert!(t.0.join("index.db.damaged").is_file());
+    assert_eq!(idx.counts().unwrap().0, 0);
+    // A sound index is left as it is.
+    drop(idx);
+    let (idx, aside) = Index::open_rebuild(&db).unwrap();
+    assert!(aside.is_none());
+    drop(idx);
+}
+
+/// An index path that is not a regular file is refused before SQLite opens it (it wrote
+/// `/dev/null-journal`).
+#[test]
+fn an_index_path_that_is_not_a_file_is_refused() {
+    let t = Tmp::new("notafile");
+    let fifo = t.0.join("fifo.db");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::os::unix::fs::symlink(t.0.join("nothing"), t.0.join("dangling.db")).unwrap();
+    for (p, what) in [
+        (Path::new("/dev/null"), "character device"),
+        (t.0.as_path(), "directory"),
+        (fifo.as_path(), "FIFO"),
+        (&*t.0.join("dangling.db"), "link to nothing"),
+    ] {
+        let e = match Index::open(p) {
+            Err(e @ vx_index::IndexError::NotAFile { .. }) => e.to_string(),
+            Err(e) => panic!("{}: {e}", p.display()),
+            Ok(_) => panic!("{}: opened", p.display()),
+        };
+        assert!(e.contains(what), "{e}");
+    }
+    assert!(!t.0.join("nothing").exists() && !t.0.join("fifo.db-journal").exists());
+    let e = Index::open_rebuild(Path::new("/dev/null"));
+    assert!(matches!(e, Err(vx_index::IndexError::NotAFile { .. })));
 }

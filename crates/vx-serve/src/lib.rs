@@ -12,6 +12,7 @@
 //! Nothing else on disk is reachable, nothing is written, and requests whose `Host` is not
 //! the address served (a page on another site reaching a local port through DNS rebinding)
 //! are refused unless the server listens on every interface.
+pub mod files;
 pub mod paths;
 
 use std::net::SocketAddr;
@@ -26,7 +27,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use vx_index::{Index, Kind};
 use vx_infer::text::TextEmbedder;
 
@@ -216,13 +216,24 @@ fn router(state: Shared) -> Router {
 /// Every response: the Host check, no sniffing of types, and a policy that lets the pages
 /// load only this server's own scripts, pictures and media.
 async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or_default();
-    if !st.hosts.allows(host) {
+    // RFC 9112 3.2: one Host header, readable; a request without one, or with several, is
+    // a bad request (400). The target's own authority (absolute form, `GET http://host/...`)
+    // names the host the request is for: checked as Host is.
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let (host, more) = (hosts.next(), hosts.next().is_some());
+    let host = match (host.map(|h| h.to_str()), more) {
+        (_, true) => return (StatusCode::BAD_REQUEST, "several Host headers\n").into_response(),
+        (Some(Err(_)), _) => {
+            return (StatusCode::BAD_REQUEST, "a Host header that is not text\n").into_response()
+        }
+        (None, _) if req.uri().authority().is_none() => {
+            return (StatusCode::BAD_REQUEST, "no Host header\n").into_response()
+        }
+        (None, _) => None,
+        (Some(Ok(h)), _) => Some(h),
+    };
+    let target = req.uri().authority().map(|a| a.as_str());
+    if !host.into_iter().chain(target).all(|h| st.hosts.allows(h)) {
         return (StatusCode::FORBIDDEN, "unknown Host\n").into_response();
     }
     // Another site may link to the pages (a navigation), but not load the data, the media or
@@ -339,7 +350,11 @@ fn media_of(index: &Index, input_id: &str) -> Value {
     let Ok(Some(l)) = index.locate(input_id) else {
         return Value::Null;
     };
-    let playable = l.path.as_ref().is_some_and(|p| p.is_file());
+    // Playable while it is the file indexed (what `/src/<id>` checks before sending it).
+    let playable = l
+        .path
+        .as_ref()
+        .is_some_and(|p| files::open_source(p, l.path_stat.as_deref()).is_ok());
     json!({
         "url": playable.then(|| format!("/src/{}", paths::encode_segment(input_id))),
         "type": paths::media_type(&l.probe),
@@ -350,6 +365,16 @@ async fn api_search(State(st): State<Shared>, Query(p): Query<SearchParams>) -> 
     let q = p.q.unwrap_or_default().trim().to_string();
     if q.is_empty() {
         return error(StatusCode::BAD_REQUEST, "an empty query".into());
+    }
+    let chars = q.chars().count();
+    if chars > vx_index::MAX_QUERY_CHARS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a query of {chars} characters: at most {}",
+                vx_index::MAX_QUERY_CHARS
+            ),
+        );
     }
     let kind = match p.kind.as_deref().filter(|k| !k.is_empty()) {
         None => None,
@@ -461,59 +486,26 @@ async fn api_file(State(st): State<Shared>, UrlPath(id): UrlPath<String>) -> Res
     }
 }
 
-/// Whether a Range header is one byte range this server answers with 206 (`bytes=A-B`,
-/// `bytes=A-`, `bytes=-N`); several ranges or a malformed one are ignored (RFC 9110 14.2: the
-/// whole file, 200), where tower-http answered 416 to both.
-fn one_byte_range(v: &str) -> bool {
-    let Some(spec) = v.trim().strip_prefix("bytes=") else {
-        return false;
-    };
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return false;
-    };
-    let num = |t: &str| !t.is_empty() && t.len() <= 19 && t.bytes().all(|c| c.is_ascii_digit());
-    match (a.trim(), b.trim()) {
-        ("", b) => num(b),
-        (a, "") => num(a),
-        // A last byte before the first is malformed (ignored), not unsatisfiable.
-        (a, b) => num(a) && num(b) && a.parse::<u64>().ok() <= b.parse::<u64>().ok(),
-    }
-}
-
-/// Send one file with tower-http (byte ranges, conditional requests, its MIME type).
-async fn send(path: PathBuf, mut req: Request) -> Response {
-    let ignored = req
-        .headers()
-        .get(axum::http::header::RANGE)
-        .is_some_and(|v| !v.to_str().is_ok_and(one_byte_range));
-    if ignored {
-        req.headers_mut().remove(axum::http::header::RANGE);
-    }
-    match tower_http::services::ServeFile::new(path)
-        .oneshot(req)
-        .await
-    {
-        Ok(res) => res.map(axum::body::Body::new),
-        Err(_) => not_found(),
-    }
-}
-
 async fn source_file(
     State(st): State<Shared>,
     UrlPath(id): UrlPath<String>,
     req: Request,
 ) -> Response {
-    // Located at indexing time and media by its probe (on the blocking thread: file system).
+    // Located at indexing time, media by its probe, and still the file indexed (opened and
+    // checked on the blocking thread: file system).
     let found = with_searcher(&st, move |s| {
-        Ok(s.index.locate(&id)?.and_then(|l| {
-            paths::media_type(&l.probe)?;
-            l.path.as_deref().and_then(paths::source_file)
-        }))
+        let Some(l) = s.index.locate(&id)? else {
+            return Ok(Err(files::Refused::NotFound));
+        };
+        Ok(match (paths::media_type(&l.probe), l.path.as_deref()) {
+            (Some(_), Some(p)) => files::open_source(p, l.path_stat.as_deref()),
+            _ => Err(files::Refused::NotFound),
+        })
     })
     .await;
     match found {
-        Ok(Some(p)) => send(p, req).await,
-        Ok(None) => not_found(),
+        Ok(Ok(f)) => files::send(f, req).await,
+        Ok(Err(refused)) => refused.into_response(),
         Err(resp) => resp,
     }
 }
@@ -524,13 +516,16 @@ async fn out_file(
     req: Request,
 ) -> Response {
     let found = with_searcher(&st, move |s| {
+        // The recorded directory is OUTDIR/<id> itself (vx index refuses links); one that is
+        // not (an index an earlier vx made over a link out of OUTDIR) serves nothing.
         Ok(s.index
             .locate(&id)?
-            .and_then(|l| paths::resolve_under(&l.dir, &rel)))
+            .filter(|l| l.dir.file_name() == Some(std::ffi::OsStr::new(&id)))
+            .and_then(|l| files::open_out(&l.dir, &rel)))
     })
     .await;
     match found {
-        Ok(Some(p)) => send(p, req).await,
+        Ok(Some(f)) => files::send(f, req).await,
         Ok(None) => not_found(),
         Err(resp) => resp,
     }
@@ -539,24 +534,6 @@ async fn out_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges_answered_with_206() {
-        for ok in ["bytes=0-99", "bytes=100-", "bytes=-500", " bytes=1-2 "] {
-            assert!(one_byte_range(ok), "{ok}");
-        }
-        for no in [
-            "bytes=0-1,5-9",
-            "bytes=abc",
-            "bytes=",
-            "bytes=-",
-            "items=0-5",
-            "bytes=1-x",
-            "bytes=100-50",
-        ] {
-            assert!(!one_byte_range(no), "{no}");
-        }
-    }
 
     #[test]
     fn host_names_that_cannot_be_rebound() {

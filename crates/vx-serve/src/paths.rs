@@ -4,9 +4,11 @@
 use std::path::{Component, Path, PathBuf};
 
 /// `rel` (as decoded from the URL) inside `root`: every component a plain name, and the file
-/// it names — symlinks resolved — a regular file that is still inside `root` (resolved too).
-/// None for anything else, so that `..`, `%2e%2e`, `/etc/passwd`, `C:`, and a link pointing
-/// out of the directory are all the same "not found".
+/// it names — symlinks resolved — a regular file that is still inside `root`. `root` is an
+/// input's results directory as the index recorded it, every link resolved then: when it
+/// resolves to another place now (the directory, or OUTDIR, replaced by a link since), nothing
+/// is served from it. None for anything else, so that `..`, `%2e%2e`, `/etc/passwd`, `C:`,
+/// and a link pointing out of the directory are all the same "not found".
 pub fn resolve_under(root: &Path, rel: &str) -> Option<PathBuf> {
     if rel.is_empty() || rel.contains('\0') || rel.contains('\\') {
         return None;
@@ -18,16 +20,11 @@ pub fn resolve_under(root: &Path, rel: &str) -> Option<PathBuf> {
     {
         return None;
     }
-    let root = std::fs::canonicalize(root).ok()?;
+    if std::fs::canonicalize(root).ok()? != root {
+        return None;
+    }
     let full = std::fs::canonicalize(root.join(rel_path)).ok()?;
-    (full.starts_with(&root) && full.is_file()).then_some(full)
-}
-
-/// A recorded source path, if it is (still) a regular file: never a device, a directory or a
-/// FIFO, which a browser could make the server read forever.
-pub fn source_file(path: &Path) -> Option<PathBuf> {
-    let p = std::fs::canonicalize(path).ok()?;
-    p.is_file().then_some(p)
+    (full.starts_with(root) && full.is_file()).then_some(full)
 }
 
 /// One URL path segment: unreserved characters as they are, every other byte as `%XX`.
@@ -97,6 +94,9 @@ mod tests {
     #[test]
     fn only_plain_names_inside_the_root() {
         let d = std::env::temp_dir().join(format!("vx-serve-paths-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let d = std::fs::canonicalize(&d).unwrap();
         let out = d.join("out");
         std::fs::create_dir_all(out.join("sub")).unwrap();
         std::fs::write(out.join("sub/a.jpg"), b"x").unwrap();
@@ -120,6 +120,13 @@ mod tests {
         ] {
             assert!(resolve_under(&out, bad).is_none(), "{bad:?}");
         }
+        // The directory recorded, replaced by a link to another one since: nothing from it.
+        std::fs::create_dir_all(d.join("elsewhere")).unwrap();
+        std::fs::write(d.join("elsewhere/secret.txt"), b"s").unwrap();
+        std::fs::rename(&out, d.join("out.real")).unwrap();
+        std::os::unix::fs::symlink(d.join("elsewhere"), &out).unwrap();
+        assert!(resolve_under(&out, "secret.txt").is_none());
+        assert!(resolve_under(&d.join("elsewhere"), "secret.txt").is_some());
         std::fs::remove_dir_all(&d).unwrap();
     }
 

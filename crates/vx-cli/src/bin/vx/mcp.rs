@@ -112,14 +112,39 @@ impl Server {
         let Some(path) = args["path"].as_str() else {
             return tool_result(json!("missing argument: path"), true);
         };
-        if !Path::new(path).is_file() {
-            return tool_result(json!(format!("{path}: no such file")), true);
+        // What the path is, said as it is: missing, a directory, a device or FIFO.
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) if m.is_dir() => {
+                return tool_result(
+                    json!(format!("{path}: is a directory (extract takes one file)")),
+                    true,
+                )
+            }
+            Ok(_) => {
+                return tool_result(
+                    json!(format!(
+                        "{path}: not a regular file (a device, FIFO or socket)"
+                    )),
+                    true,
+                )
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return tool_result(json!(format!("{path}: no such file")), true)
+            }
+            Err(e) => return tool_result(json!(format!("{path}: {e}")), true),
         }
         let source = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
-        let ops = args["ops"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(default_ops);
+        let ops = match &args["ops"] {
+            Value::Null => default_ops(),
+            Value::String(o) => o.clone(),
+            other => {
+                return tool_result(
+                    json!(format!("ops {other}: a string, as vx run --ops takes it")),
+                    true,
+                )
+            }
+        };
         let index = self.index.path().to_path_buf();
         let outdir = index
             .parent()
@@ -193,14 +218,21 @@ impl Server {
                         }
                     },
                 };
-                let kind = match args["kind"].as_str() {
-                    None => None,
-                    Some("speech") => Some(Kind::Speech),
-                    Some("text") => Some(Kind::Text),
-                    Some("object") => Some(Kind::Object),
-                    Some("face") => Some(Kind::Face),
-                    Some(other) => {
-                        return tool_result(json!(format!("unknown kind: {other}")), true)
+                // Absent or null: every kind; anything but one of the four names (another
+                // string, a number...) is the caller's mistake, said.
+                let kind = match &args["kind"] {
+                    Value::Null => None,
+                    Value::String(k) if k == "speech" => Some(Kind::Speech),
+                    Value::String(k) if k == "text" => Some(Kind::Text),
+                    Value::String(k) if k == "object" => Some(Kind::Object),
+                    Value::String(k) if k == "face" => Some(Kind::Face),
+                    other => {
+                        return tool_result(
+                            json!(format!(
+                                "unknown kind: {other}: one of speech, text, object, face"
+                            )),
+                            true,
+                        )
                     }
                 };
                 match self.index.search(q, k, kind, self.embedder.as_mut()) {
@@ -225,34 +257,45 @@ impl Server {
 
     /// The answer to one message (None for notifications).
     fn handle(&mut self, msg: &Value) -> Option<Value> {
-        let id = msg.get("id").cloned();
-        let Some(id) = id else {
-            // Notifications (notifications/initialized, cancelled...): nothing to answer.
-            return None;
-        };
         // A response from the client (to nothing this server asks): never answered.
         if msg.get("method").is_none()
             && (msg.get("result").is_some() || msg.get("error").is_some())
         {
             return None;
         }
-        // JSON-RPC 2.0: the version said, an id that is a string, a number or null, a method
-        // that is a string.
-        let method_ok = msg.get("method").is_none_or(Value::is_string);
-        if msg["jsonrpc"] != "2.0"
-            || !(id.is_string() || id.is_number() || id.is_null())
-            || !method_ok
-        {
-            let id = if id.is_string() || id.is_number() {
-                id
-            } else {
-                Value::Null
-            };
-            return Some(error(&id, -32600, "invalid request: not JSON-RPC 2.0"));
+        // JSON-RPC 2.0: the version said, a method that is a string, an id (when there is
+        // one) that is a string, a number or null, params (when there are) an object or an
+        // array. Checked before anything else: only a valid request without an id is a
+        // notification; an invalid one is answered, with the id null when it had none.
+        let id = msg.get("id");
+        let id_ok = id.is_none_or(|i| i.is_string() || i.is_number() || i.is_null());
+        let params_ok = msg
+            .get("params")
+            .is_none_or(|p| p.is_object() || p.is_array());
+        let why = if msg["jsonrpc"] != "2.0" {
+            Some("not JSON-RPC 2.0 (\"jsonrpc\": \"2.0\")")
+        } else if msg.get("method").is_none() {
+            Some("no method")
+        } else if !msg["method"].is_string() {
+            Some("the method is not a string")
+        } else if !id_ok {
+            Some("an id that is neither a string, a number nor null")
+        } else if !params_ok {
+            Some("params that are neither an object nor an array")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let id = id
+                .filter(|i| i.is_string() || i.is_number())
+                .cloned()
+                .unwrap_or(Value::Null);
+            return Some(error(&id, -32600, &format!("invalid request: {why}")));
         }
-        if msg.get("method").is_none() {
-            return Some(error(&id, -32600, "invalid request: no method"));
-        }
+        let Some(id) = id.cloned() else {
+            // Notifications (notifications/initialized, cancelled...): nothing to answer.
+            return None;
+        };
         let method = msg["method"].as_str().unwrap_or_default();
         let result = match method {
             "initialize" => {
@@ -291,6 +334,41 @@ impl Server {
     }
 }
 
+/// The longest message `vx mcp` reads (one JSON-RPC message per line).
+const MAX_LINE: usize = 16 << 20;
+
+/// Read one line (through its newline) into `line`, keeping at most `max` bytes: (bytes read,
+/// whether the whole line was kept).
+fn read_line_capped(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(usize, bool)> {
+    let (mut read, mut whole) = (0, true);
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((read, whole));
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let n = chunk.len();
+        if whole && line.len() + n <= max {
+            line.extend_from_slice(chunk);
+        } else {
+            whole = false;
+            line.clear();
+        }
+        input.consume(n);
+        read += n;
+        if done {
+            return Ok((read, whole));
+        }
+    }
+}
+
 /// `vx mcp INDEX`.
 pub fn serve(index: &Path, text_model: Option<&str>) -> Result<ExitCode> {
     let path = super::search::existing_index(index)?;
@@ -304,9 +382,22 @@ pub fn serve(index: &Path, text_model: Option<&str>) -> Result<ExitCode> {
     let mut line = Vec::new();
     loop {
         line.clear();
-        // Bytes, not text: a line that is not UTF-8 gets a parse error, not the end.
-        if stdin.read_until(b'\n', &mut line)? == 0 {
+        // Bytes, not text: a line that is not UTF-8 gets a parse error, not the end. At most
+        // MAX_LINE bytes are kept: a longer line (an endless one from a broken client) is read
+        // to its end and answered with an error, in bounded memory.
+        let (n, whole) = read_line_capped(&mut stdin, &mut line, MAX_LINE)?;
+        if n == 0 {
             break;
+        }
+        if !whole {
+            let msg = format!("invalid request: a message over {} MiB", MAX_LINE >> 20);
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&error(&Value::Null, -32600, &msg))?
+            )?;
+            out.flush()?;
+            continue;
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -338,4 +429,40 @@ pub fn serve(index: &Path, text_model: Option<&str>) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_line_capped;
+
+    /// A line over the limit is consumed whole and reported, in bounded memory; the next line
+    /// is read as usual.
+    #[test]
+    fn lines_over_the_limit_are_skipped_whole() {
+        let mut input =
+            std::io::BufReader::with_capacity(4, &b"{\"a\":1}\n0123456789abcdef\nok\n"[..]);
+        let mut line = Vec::new();
+        assert_eq!(
+            read_line_capped(&mut input, &mut line, 10).unwrap(),
+            (8, true)
+        );
+        assert_eq!(line, b"{\"a\":1}\n");
+        line.clear();
+        assert_eq!(
+            read_line_capped(&mut input, &mut line, 10).unwrap(),
+            (17, false)
+        );
+        assert!(line.len() <= 10);
+        line.clear();
+        assert_eq!(
+            read_line_capped(&mut input, &mut line, 10).unwrap(),
+            (3, true)
+        );
+        assert_eq!(line, b"ok\n");
+        line.clear();
+        assert_eq!(
+            read_line_capped(&mut input, &mut line, 10).unwrap(),
+            (0, true)
+        );
+    }
 }

@@ -99,15 +99,38 @@ pub fn index(
     quiet: bool,
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let dirs = vx_index::input_dirs(outdir).with_context(|| outdir.display().to_string())?;
-    if dirs.is_empty() {
+    let path = index.map_or_else(|| outdir.join("index.db"), Path::to_path_buf);
+    let found = vx_index::input_dirs(outdir).with_context(|| outdir.display().to_string())?;
+    let dirs = found.dirs;
+    if dirs.is_empty() && found.refused.is_empty() {
         return Err(usage(format!(
             "{}: no results of `vx run` here (no <id>/result.json)",
             outdir.display()
         )));
     }
-    let path = index.map_or_else(|| outdir.join("index.db"), Path::to_path_buf);
-    let mut idx = Index::open(&path)?;
+    // A rebuild is always a way forward: a damaged index is moved aside (never deleted) and
+    // made again; a path that is not a file (`/dev/null`) is the caller's mistake.
+    let mut idx = match Index::open_rebuild(&path) {
+        Ok((idx, None)) => idx,
+        Ok((idx, Some(aside))) => {
+            vx_cli::say!(
+                "vx: warning: {}: a damaged index, moved aside to {}; building a new one",
+                path.display(),
+                aside.display()
+            );
+            idx
+        }
+        Err(e @ vx_index::IndexError::NotAFile { .. }) => return Err(usage(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    // Links out of OUTDIR: never indexed (nor served), each said.
+    for (d, why) in &found.refused {
+        vx_cli::say!(
+            "vx: error: {}",
+            vx_cli::printable(&format!("{}: {why}", d.display()))
+        );
+    }
+    let mut failed = found.refused.len();
     // Embedding is the work: one worker per core, each with its own copy of the model on one
     // thread (1.2-1.4x the throughput of one copy on two threads), and this thread writing
     // each input's transaction as it comes.
@@ -133,7 +156,6 @@ pub fn index(
     if embedders.is_empty() {
         embedders.push(None);
     }
-    let mut failed = 0;
     let ids: Vec<String> = dirs
         .iter()
         .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -153,9 +175,19 @@ pub fn index(
         }
         drop(tx);
         for prepared in rx {
-            if let Err(e) = prepared.and_then(|p| idx.write(p)) {
-                vx_cli::say!("vx: error: {}", vx_cli::one_line(&anyhow::Error::from(e)));
-                failed += 1;
+            match prepared.and_then(|p| idx.write(p)) {
+                // An operation's output that could not be read: the rest of the input is
+                // indexed (status partial), the exit status says something was left out.
+                Ok(added) => {
+                    for w in &added.warnings {
+                        vx_cli::say!("vx: warning: {}", vx_cli::printable(w));
+                    }
+                    failed += usize::from(!added.warnings.is_empty());
+                }
+                Err(e) => {
+                    vx_cli::say!("vx: error: {}", vx_cli::one_line(&anyhow::Error::from(e)));
+                    failed += 1;
+                }
             }
         }
         Ok(())
@@ -187,6 +219,9 @@ pub fn index(
     })
 }
 
+/// The largest `--queries` file read (some 60,000 queries of the longest kind).
+const MAX_QUERIES_BYTES: u64 = 64 << 20;
+
 /// `vx search INDEX QUERY` / `vx search INDEX --queries FILE`.
 pub fn search(
     index: &Path,
@@ -200,13 +235,18 @@ pub fn search(
     let path = existing_index(index)?;
     let list: Vec<String> = match (query, queries) {
         (Some(q), _) => vec![q.to_string()],
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .with_context(|| f.display().to_string())?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect(),
+        // A regular file or a pipe (`--queries /dev/stdin`, `<(...)`), of a bounded size:
+        // never a device (`/dev/zero` grew memory until the OOM killer).
+        (None, Some(f)) => String::from_utf8(
+            vx_index::read_capped(f, MAX_QUERIES_BYTES, true)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?,
+        )
+        .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", f.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect(),
         (None, None) => return Err(usage("a query or --queries FILE")),
     };
     // An empty query would match everything a little by meaning: refused, as a missing one.
@@ -310,8 +350,12 @@ const TEXT_OUTPUTS: [&str; 4] = ["transcribe.json", "ocr.json", "detect.json", "
 
 impl Indexer {
     pub fn open(path: &Path, quiet: bool) -> Result<Indexer> {
-        let index = if path.exists() {
-            Some(Index::open(path)?)
+        let index = if std::fs::symlink_metadata(path).is_ok() {
+            match Index::open(path) {
+                Ok(i) => Some(i),
+                Err(e @ vx_index::IndexError::NotAFile { .. }) => return Err(usage(e.to_string())),
+                Err(e) => return Err(e.into()),
+            }
         } else {
             None
         };
@@ -384,11 +428,16 @@ impl Indexer {
         ) else {
             return;
         };
-        if let Err(e) = index.add_input(dir, emb) {
-            vx_cli::say!(
+        match index.add_input(dir, emb) {
+            Ok(added) => {
+                for w in &added.warnings {
+                    vx_cli::say!("vx: warning: index: {}", vx_cli::printable(w));
+                }
+            }
+            Err(e) => vx_cli::say!(
                 "vx: warning: not indexed: {}",
                 vx_cli::one_line(&anyhow::Error::from(e))
-            );
+            ),
         }
     }
 }
