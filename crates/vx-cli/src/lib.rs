@@ -99,15 +99,20 @@ pub fn printable(s: &str) -> String {
 pub fn read_small(path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context;
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let name = || path.display().to_string();
-    let meta = std::fs::metadata(path).with_context(name)?;
-    if !meta.is_file() {
+    // Opened without waiting (a FIFO), then checked on the descriptor: what is read is what
+    // was checked.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(name)?;
+    if !file.metadata().with_context(name)?.is_file() {
         anyhow::bail!("{}: not a regular file", path.display());
     }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .with_context(name)?
-        .take(max + 1)
+    file.take(max + 1)
         .read_to_end(&mut bytes)
         .with_context(name)?;
     if bytes.len() as u64 > max {

@@ -489,3 +489,36 @@ fn annotate_onto_a_file_and_start_past_a_still() {
         stderr(&o)
     );
 }
+
+/// A file cut short is not "no keyframe in the range": `--start` past the last keyframe that
+/// was read, in a Matroska file cut at 75 %, stays an error (review of the no-keyframe rule).
+#[test]
+fn a_cut_file_is_not_a_range_without_keyframes() {
+    let d = TempDir::new("adv4-cut");
+    let mkv = d.path("whole.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=10:d=6",
+        "-c:v",
+        "libx264",
+        "-g",
+        "30",
+        s(&mkv),
+    ]);
+    let bytes = std::fs::read(&mkv).unwrap();
+    let cut = d.path("cut.mkv");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 4]).unwrap();
+    let out = d.path("kf");
+    let o = run_vx(&["-q", "keyframes", "--start", "3.2", s(&cut), "-o", s(&out)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no frame could be decoded"),
+        "{}",
+        stderr(&o)
+    );
+    // The whole file, the same range: no keyframe there, an empty result.
+    let o = run_vx(&["-q", "keyframes", "--start", "3.2", s(&mkv), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

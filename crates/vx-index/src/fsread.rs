@@ -106,15 +106,16 @@ pub fn inside(root: &Path, file: &Path) -> Result<PathBuf, String> {
 }
 
 /// The identity of a file as the index records it for a source (`files.path_stat`): size,
-/// modification time (nanoseconds), device and inode. A source replaced, edited, touched or
-/// swapped for a link to another file after indexing no longer has it.
+/// modification time (nanoseconds) and inode. A source replaced, edited, touched or swapped
+/// for a link to another file after indexing no longer has it. (Not the device number: NFS,
+/// btrfs subvolumes and removable disks get a new one at each mount, and every source there
+/// would stop playing after a reboot.)
 pub fn identity(meta: &std::fs::Metadata) -> String {
     format!(
-        "size={} mtime={}.{:09} dev={} ino={}",
+        "size={} mtime={}.{:09} ino={}",
         meta.len(),
         meta.mtime(),
         meta.mtime_nsec(),
-        meta.dev(),
         meta.ino()
     )
 }

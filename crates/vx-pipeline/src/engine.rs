@@ -677,6 +677,7 @@ pub fn run_file_with(
                 no_frame_detail: no_frame_detail.clone(),
                 no_keyframe: no_keyframe.clone(),
                 handed_on: None,
+                producer_failed: false,
                 video_packets,
                 video_stopped_early: stopped_early,
                 audio: audio_info.clone(),
@@ -813,8 +814,16 @@ fn op_thread(
     timed("finish", st, &mut busy);
     // Later stages end after everything this one emitted.
     if let Some(end) = end {
+        // A producer that failed hands on a failure: the operations after it must not report
+        // its silence as "nothing to do".
+        let failed = result
+            .as_ref()
+            .err()
+            .map(|e| format!("{name} before it failed: {e}"));
         let end = Arc::new(End {
             handed_on: Some(outlet.emitted),
+            no_frame_detail: failed.clone().or_else(|| end.no_frame_detail.clone()),
+            producer_failed: failed.is_some(),
             ..(*end).clone()
         });
         for p in &outlet.ports {

@@ -86,6 +86,9 @@ pub struct End {
     pub no_keyframe: Option<String>,
     /// For an operation of a later stage: how many frames the operation before it handed on.
     pub handed_on: Option<usize>,
+    /// For an operation of a later stage: the operation before it failed (`no_frame_detail`
+    /// says how).
+    pub producer_failed: bool,
     /// Decoding stopped before the end because every video consumer was done.
     pub video_stopped_early: bool,
     pub audio: Option<AudioInfo>,
@@ -107,6 +110,7 @@ impl End {
     /// it handed on none, or `keyed` (it takes key frames) and the range has no keyframe.
     pub fn nothing_to_do(&self, keyed: bool) -> Option<String> {
         match (self.handed_on, &self.no_keyframe) {
+            _ if self.producer_failed => None,
             (Some(0), _) => Some("the operation before it handed on no frame".into()),
             (None, Some(w)) if keyed => Some(w.clone()),
             _ => None,

@@ -102,9 +102,53 @@ impl Operation for Probe {
         Ok(Flow::Continue)
     }
     fn finish(self: Box<Self>, end: &End) -> Result<Output> {
-        Ok(Output::new(
-            serde_json::json!({"samples": end.audio_samples}),
-        ))
+        Ok(Output::new(serde_json::json!({
+            "samples": end.audio_samples,
+            "handed_on": end.handed_on,
+            "producer_failed": end.producer_failed,
+            "nothing_to_do": end.nothing_to_do(true),
+        })))
+    }
+}
+
+/// An operation after a producer learns whether the producer handed on nothing (nothing to
+/// do: an empty result) or failed (its own failure, not "nothing to do": a failed keyframes
+/// made the detect after it an empty "ok").
+#[test]
+fn a_failed_producer_is_not_an_empty_one() {
+    let f = clip("producer.mp4");
+    let all = || Needs {
+        video: Some(Select::All),
+        audio: None,
+        subtitles: false,
+    };
+    for fails in [false, true] {
+        let mut producer = Probe::new("producer", all());
+        if fails {
+            producer.fail_after = Some(1);
+        }
+        let tasks = vec![
+            Task {
+                op: Box::new(producer),
+                input: None,
+            },
+            Task {
+                op: Box::new(Probe::new("after", all())),
+                input: Some(0),
+            },
+        ];
+        let mut run = run_file(&f, tasks, &mut EngineOptions::default()).unwrap();
+        let after = run.ops[1].output.take().unwrap().report.to_json();
+        assert_eq!(after["handed_on"], 0, "{after}");
+        assert_eq!(after["producer_failed"], fails, "{after}");
+        if fails {
+            assert!(after["nothing_to_do"].is_null(), "{after}");
+        } else {
+            assert!(after["nothing_to_do"]
+                .as_str()
+                .unwrap()
+                .contains("handed on no frame"));
+        }
     }
 }
 

@@ -143,7 +143,10 @@ impl Sender {
         // Spread a frame's packets over half the frame interval instead of one burst, so that
         // big frames (1080p and up: hundreds of packets) do not overflow receive buffers.
         let expected = (frame.scan.len() / self.mtu.saturating_sub(40).max(1) + 1) as f64;
-        let spread = Duration::try_from_secs_f64(0.5 / self.fps / expected).unwrap_or_default();
+        // (At most 100 ms in all: at 0.001 fps half an interval is 500 s, longer than any
+        // receiver waits for the rest of a frame.)
+        let spread =
+            Duration::try_from_secs_f64((0.5 / self.fps).min(0.1) / expected).unwrap_or_default();
         let frame_start = Instant::now();
         let socket = &self.socket;
         let batch = &mut self.batch;

@@ -62,6 +62,15 @@ fn open_regular(path: &Path) -> Result<Opened, Refused> {
     if !meta.is_file() {
         return Err(Refused::NotFound);
     }
+    // What was opened is the file named: no directory on the way was swapped for a link
+    // between resolving the name and opening it (O_NOFOLLOW guards the last component only).
+    // The descriptor's own path says so; without /proc nothing is served.
+    use std::os::fd::AsRawFd;
+    match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        Ok(real) if real == path => {}
+        Ok(_) => return Err(Refused::Changed("a directory on its path changed".into())),
+        Err(_) => return Err(Refused::NotFound),
+    }
     Ok(Opened {
         file,
         name: path.to_path_buf(),
@@ -78,7 +87,7 @@ pub fn open_out(dir: &Path, rel: &str) -> Option<Opened> {
 
 /// An input's source, only while it is the file that was indexed: at the recorded path (no
 /// link on the way now, as none was when it was recorded), a regular file with the identity
-/// recorded then ([`vx_index::identity`]: size, modification time, device, inode).
+/// recorded then ([`vx_index::identity`]: size, modification time, inode).
 pub fn open_source(path: &Path, recorded: Option<&str>) -> Result<Opened, Refused> {
     let link = std::fs::symlink_metadata(path).map_err(|_| Refused::NotFound)?;
     if link.file_type().is_symlink() {
@@ -202,12 +211,8 @@ pub async fn send(opened: Opened, mut req: Request) -> Response {
         use std::os::fd::AsRawFd;
         PathBuf::from(format!("/proc/self/fd/{}", opened.file.as_raw_fd()))
     };
-    let path = if by_fd.exists() {
-        by_fd
-    } else {
-        opened.name.clone()
-    };
-    let res = tower_http::services::ServeFile::new_with_mime(path, &mime)
+    // (open_regular read this descriptor's path: /proc is there.)
+    let res = tower_http::services::ServeFile::new_with_mime(by_fd, &mime)
         .oneshot(req)
         .await;
     // tower-http has opened its own descriptor of the same file by now.

@@ -425,12 +425,7 @@ impl VideoPart {
                     ));
                 }
             }
-            if let (Some(d), Some(end)) = (v.info.duration, c.last_end) {
-                let expected_end = if v.duration_is_end && d > v.stream_start {
-                    d
-                } else {
-                    v.stream_start + d
-                };
+            if let (Some((d, expected_end)), Some(end)) = (v.expected_end(), c.last_end) {
                 if end + (0.5f64).max(d * 0.05) < expected_end && v.expected_packets.is_none() {
                     // Said on the file's timeline, as every time in the outputs.
                     let (e, x) = (end - v.container_start, expected_end - v.container_start);
@@ -473,8 +468,22 @@ impl VideoPart {
     /// not a failure.
     pub(super) fn no_keyframe_in_range(&self, start: f64, end: Option<f64>) -> Option<String> {
         let c = &self.counters;
-        let reached = c.last_end? - self.container_start;
-        if c.decode_errors > 0 || reached <= start + 1e-6 {
+        let last = c.last_end?;
+        let reached = last - self.container_start;
+        // Any damage, or reading that stopped short of the range's end (or, without an end,
+        // of the declared end: a file cut short), is not "no keyframe": the caller keeps its
+        // "no frame could be decoded" with the details.
+        let damaged = c.decode_errors > 0
+            || c.read_errors > 0
+            || c.corrupt_packets > 0
+            || c.read_error.is_some();
+        let short = match end {
+            Some(e) => reached + 1e-3 < e,
+            None => self
+                .expected_end()
+                .is_some_and(|(d, x)| last + (0.5f64).max(d * 0.05) < x),
+        };
+        if damaged || short || reached <= start + 1e-6 {
             return None;
         }
         let part = match end {
@@ -483,6 +492,20 @@ impl VideoPart {
         };
         Some(format!(
             "no keyframe {part} (the video has frames there: --every SECONDS takes them)"
+        ))
+    }
+
+    /// The declared duration and the end time it gives on the stream's clock (a Matroska
+    /// muxed by FFmpeg stores end times as lengths).
+    fn expected_end(&self) -> Option<(f64, f64)> {
+        let d = self.info.duration?;
+        Some((
+            d,
+            if self.duration_is_end && d > self.stream_start {
+                d
+            } else {
+                self.stream_start + d
+            },
         ))
     }
 

@@ -208,8 +208,9 @@ pub struct OcrOp {
     results: Vec<OcrResult>,
     files: Vec<PathBuf>,
     seen: usize,
-    /// Pictures that could not be read (too thin), said in the report.
-    warnings: Vec<String>,
+    /// Pictures that could not be read (too thin): the message, how many, the first and last
+    /// time; said once in the report however many frames.
+    thin: Option<(String, usize, Option<f64>, Option<f64>)>,
     /// Frames being read, oldest first (results are taken in this order).
     in_flight: std::collections::VecDeque<InFlight>,
 }
@@ -224,7 +225,7 @@ impl OcrOp {
             results: Vec::new(),
             files: Vec::new(),
             seen: 0,
-            warnings: Vec::new(),
+            thin: None,
             in_flight: Default::default(),
         }
     }
@@ -266,9 +267,9 @@ impl OcrOp {
     ) -> Result<Vec<TextLine>> {
         match read {
             Err(Error::Infer(e @ vx_infer::InferError::TooThin { .. })) => {
-                let at = time.map(|t| format!(" at {t:.3} s")).unwrap_or_default();
-                self.warnings
-                    .push(format!("{}{at}: {e}: no text read", self.source.display()));
+                let t = self.thin.get_or_insert((e.to_string(), 0, time, time));
+                t.1 += 1;
+                t.3 = time;
                 Ok(Vec::new())
             }
             r => r,
@@ -391,7 +392,14 @@ impl Operation for OcrOp {
         };
         let complete = warnings.is_empty();
         warnings.extend(idle);
-        warnings.append(&mut self.warnings);
+        if let Some((e, n, first, last)) = self.thin.take() {
+            let at = match (n, first, last) {
+                (1, Some(t), _) => format!(" at {t:.3} s"),
+                (_, Some(a), Some(b)) => format!(" ({n} frames, {a:.3} to {b:.3} s)"),
+                _ => String::new(),
+            };
+            warnings.push(format!("{}{at}: {e}: no text read", self.source.display()));
+        }
         let report = OcrReport {
             model: self.shared.models.clone(),
             text_score: self.shared.text_score,

@@ -159,8 +159,8 @@ struct Sample {
     frames: Vec<(usize, Frame)>,
 }
 
-/// Decoded pixels a sample may hold (about 48 MB of 8-bit 4:2:0): 4 frames (the least) at 4K,
-/// 15 at 1080p, 34 at 720p, 256 (the most) at 320x180 and below.
+/// Decoded pixels a sample may hold (about 48 MB of 8-bit 4:2:0): 256 frames (the most) at
+/// 320x180 and below, 34 at 720p, 15 at 1080p, 3 at 4K, 2 (the least) above.
 const SAMPLE_PIXELS: usize = 32_000_000;
 
 impl Sample {
@@ -175,10 +175,15 @@ impl Sample {
     }
 
     fn push(&mut self, index: usize, frame: &Frame) {
-        if self.cap == 0 {
-            let (w, h) = frame.size();
-            self.cap = (SAMPLE_PIXELS / (w * h).max(1)).clamp(4, 256);
-        }
+        // The frame count the budget allows at this frame's size; it only shrinks (a file
+        // whose pictures grow mid-stream must not keep 256 of its large ones).
+        let (w, h) = frame.size();
+        let cap = (SAMPLE_PIXELS / (w * h).max(1)).clamp(2, 256);
+        self.cap = if self.cap == 0 {
+            cap
+        } else {
+            self.cap.min(cap)
+        };
         if index < self.start || !(index - self.start).is_multiple_of(self.stride.max(1)) {
             return;
         }
@@ -627,6 +632,21 @@ mod tests {
                     // The stride, and so the distance, stays a small part of the scene.
                     assert!(s.stride * 6 <= len, "{start} {len}: stride {}", s.stride);
                 }
+            }
+        }
+        // Pictures that grow mid-stream: the sample shrinks to what the budget holds of them
+        // (it kept the first size's 256 frames).
+        let small = vec![0u8; 4 * 4 * 3];
+        let big = vec![0u8; 1500 * 1500 * 3];
+        let mut s = Sample::default();
+        s.restart(0, std::iter::empty());
+        for i in 0..120 {
+            let (w, px) = if i < 100 { (4, &small) } else { (1500, &big) };
+            let f = vx_media::source::VideoFrame::from_rgb(w, w, px, Some(i as f64), true);
+            s.push(i, &Frame::new(f.unwrap()));
+            if i >= 100 {
+                // 32 M pixels hold 14 pictures of 1500x1500.
+                assert!(s.frames.len() <= 14, "{i}: {}", s.frames.len());
             }
         }
         // The frames of a scene that had already ended are not chosen for the next one.

@@ -125,9 +125,9 @@ pub(crate) enum Command {
             conflicts_with = "per_scene"
         )]
         at: Option<Vec<f64>>,
-        /// One frame per scene: its middle frame (in long scenes at 720p and above, the nearest
-        /// of a bounded sample: docs/KEYFRAMES.md), scenes from `vx scenes`' content detector
-        /// in the same pass; as `vx run "scenes;keyframes"`.
+        /// One frame per scene: its middle frame (in scenes longer than a bounded sample, 34
+        /// frames at 720p, the nearest in the sample: docs/KEYFRAMES.md), scenes from `vx
+        /// scenes`' content detector in the same pass; as `vx run "scenes;keyframes"`.
         #[arg(long)]
         per_scene: bool,
         /// Also write DIR/sheet.jpg: the frames as a grid of thumbnails with their times (at

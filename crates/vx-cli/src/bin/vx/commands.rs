@@ -235,7 +235,9 @@ pub(crate) fn warn_all(path: &Path, warnings: &[String]) {
     let name = path.display().to_string();
     for w in warnings {
         // A warning that names the file already (OCR's, which say which picture) says it once.
-        if w.starts_with(&format!("{name}:")) || w.starts_with(&format!("{name} at ")) {
+        if w.strip_prefix(name.as_str())
+            .is_some_and(|rest| rest.starts_with([':', ' ']))
+        {
             vx_cli::say!("vx: warning: {w}");
         } else {
             vx_cli::say!("vx: warning: {name}: {w}");

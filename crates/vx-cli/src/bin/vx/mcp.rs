@@ -346,7 +346,12 @@ fn read_line_capped(
 ) -> std::io::Result<(usize, bool)> {
     let (mut read, mut whole) = (0, true);
     loop {
-        let buf = input.fill_buf()?;
+        let buf = match input.fill_buf() {
+            Ok(b) => b,
+            // A signal during the read: read again (as read_until does).
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if buf.is_empty() {
             return Ok((read, whole));
         }
