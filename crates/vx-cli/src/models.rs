@@ -83,6 +83,17 @@ pub fn resolve(model: &str) -> Result<PathBuf> {
     Ok(vx_pipeline::models::resolve(model)?)
 }
 
+/// A default model: `name` in the model directory only (a file of that name in the working
+/// directory is not it).
+pub fn in_model_dir(name: &str) -> Result<PathBuf> {
+    vx_pipeline::models::in_model_dir(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{name}: not in the model directory {} (`vx models list` says how to get it)",
+            model_dir().display()
+        )
+    })
+}
+
 /// One file in the model directory.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {

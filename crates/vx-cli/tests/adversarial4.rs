@@ -522,3 +522,50 @@ fn a_cut_file_is_not_a_range_without_keyframes() {
     let o = run_vx(&["-q", "keyframes", "--start", "3.2", s(&mkv), "-o", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// A gap in the audio (a dropout: the packets of 1-2 s missing) is filled with silence, so
+/// the speech after it keeps its times; counting samples pulled it 1 s early, under a warning
+/// that called the file truncated.
+#[test]
+fn an_audio_gap_keeps_the_times_after_it() {
+    let d = TempDir::new("adv4-gap");
+    let jfk = need("media/jfk.wav");
+    let gap = d.path("gap.mkv");
+    ffmpeg(&[
+        "-i",
+        s(&jfk),
+        "-af",
+        "aselect='not(between(t,1,2))'",
+        "-c:a",
+        "pcm_s16le",
+        s(&gap),
+    ]);
+    let vad = need("models/silero_vad.onnx");
+    let spans = |f: &Path| -> (Vec<(f64, f64)>, String) {
+        let o = run_vx(&["vad", s(f), "-m", s(&vad)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let spans = v["speech"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["start"].as_f64().unwrap(), s["end"].as_f64().unwrap()))
+            .collect();
+        (spans, stderr(&o))
+    };
+    let (whole, _) = spans(&jfk);
+    let (gapped, err) = spans(&gap);
+    assert!(err.contains("gap(s) in the audio"), "{err}");
+    assert!(!err.contains("truncated"), "{err}");
+    // Every span that starts after the gap is where it is in the whole file.
+    let after: Vec<_> = whole.iter().filter(|s| s.0 > 2.2).collect();
+    assert!(!after.is_empty());
+    for w in after {
+        assert!(
+            gapped
+                .iter()
+                .any(|g| (g.0 - w.0).abs() < 0.1 && (g.1 - w.1).abs() < 0.1),
+            "{w:?} not in {gapped:?}"
+        );
+    }
+}

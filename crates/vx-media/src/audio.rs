@@ -185,16 +185,19 @@ pub fn decode_f32(path: &Path, rate: u32, channels: u16) -> Result<Vec<f32>> {
         channels,
         &std::sync::atomic::AtomicBool::new(false),
     )
+    .map(|(samples, _)| samples)
 }
 
 /// [`decode_f32`] that stops when `cancel` is set (what it decoded so far comes back: the
-/// caller that set it discards it).
+/// caller that set it discards it), with the warnings about the audio (truncation, damage,
+/// gaps filled): the caller says them (the Python package returned a damaged file's partial
+/// audio without a word).
 pub fn decode_f32_until(
     path: &Path,
     rate: u32,
     channels: u16,
     cancel: &std::sync::atomic::AtomicBool,
-) -> Result<Vec<f32>> {
+) -> Result<(Vec<f32>, Vec<String>)> {
     let mut src = Source::open(
         path,
         &SourceOptions {
@@ -208,7 +211,7 @@ pub fn decode_f32_until(
     let mut samples = Vec::new();
     for d in src.by_ref() {
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(samples);
+            return Ok((samples, Vec::new()));
         }
         if let Decoded::Audio(b) = d {
             samples.extend(b.samples);
@@ -216,7 +219,7 @@ pub fn decode_f32_until(
     }
     match src.no_audio_error(0) {
         Some(e) => Err(e),
-        None => Ok(samples),
+        None => Ok((samples, src.audio_warnings(0))),
     }
 }
 

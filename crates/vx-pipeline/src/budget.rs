@@ -23,6 +23,10 @@ pub const MAX_THREADS: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     pub total: usize,
+    /// The machine's cores: whisper.cpp never gets more threads than this, whatever the
+    /// budget (its threads spin at barriers: `--threads 6` on 2 cores took 34 s for 0.26 s
+    /// of work).
+    pub cores: usize,
 }
 
 /// Threads for each kind of stage of one plan.
@@ -43,14 +47,15 @@ pub struct Shares {
 impl Budget {
     /// `threads` = 0: one per core.
     pub fn new(threads: usize) -> Budget {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let total = if threads > 0 {
             threads.min(MAX_THREADS)
         } else {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
+            cores
         };
-        Budget { total }
+        Budget { total, cores }
     }
 
     /// Shares for a plan with `models` model stages and (or not) an encoder pool.
@@ -62,7 +67,7 @@ impl Budget {
             encoders: if models == 0 { self.total } else { half },
             onnx: self.total,
             shared_pool: models > 1,
-            whisper: if models > 1 { half } else { self.total },
+            whisper: if models > 1 { half } else { self.total }.min(self.cores.max(1)),
         }
     }
 }
@@ -73,7 +78,7 @@ mod tests {
 
     #[test]
     fn shares() {
-        let b = Budget { total: 2 };
+        let b = Budget { total: 2, cores: 2 };
         let one = b.split(1, false);
         assert_eq!(
             (one.decoder, one.onnx, one.whisper, one.shared_pool),
@@ -92,8 +97,14 @@ mod tests {
         );
         let kf = b.split(0, true);
         assert_eq!((kf.decoder, kf.encoders), (2, 2));
-        let b = Budget { total: 16 };
+        let b = Budget {
+            total: 16,
+            cores: 16,
+        };
         assert_eq!(b.split(4, true).whisper, 8);
+        // More threads than cores: whisper keeps to the cores.
+        let b = Budget { total: 8, cores: 2 };
+        assert_eq!((b.split(1, false).whisper, b.split(1, false).onnx), (2, 8));
         assert_eq!(Budget::new(3).total, 3);
         assert!(Budget::new(0).total >= 1);
     }

@@ -119,13 +119,19 @@ pub fn known(name: &str) -> Option<&'static Known> {
     CATALOGUE.iter().find(|k| k.name == name || k.file == name)
 }
 
-/// `--model` as given: an existing path, else a file in the model directory (`NAME`,
-/// `NAME.onnx`, `NAME.bin`, or a catalogue name such as `tiny.en`).
-pub fn resolve(model: &str) -> Result<PathBuf> {
-    let p = PathBuf::from(model);
-    if p.exists() {
-        return Ok(p);
-    }
+/// The default model of operation `op`: the first of its usual names
+/// ([`crate::ops::default_models`]) that is a file in the model directory — only there: a
+/// file of that name in the current directory is not it (a `silero_vad.onnx` lying in the
+/// working directory was taken before `$VX_MODEL_DIR`'s).
+pub fn default_model(op: &str) -> Option<PathBuf> {
+    crate::ops::default_models(op)
+        .iter()
+        .find_map(|n| in_model_dir(n))
+}
+
+/// `model` in the model directory: `NAME`, `NAME.onnx`, `NAME.bin`, or a catalogue name's
+/// file (`tiny.en`: ggml-tiny.en.bin).
+pub fn in_model_dir(model: &str) -> Option<PathBuf> {
     let dir = model_dir();
     let mut names = vec![
         model.to_string(),
@@ -135,9 +141,20 @@ pub fn resolve(model: &str) -> Result<PathBuf> {
     if let Some(k) = known(model) {
         names.push(k.file.to_string());
     }
-    if let Some(c) = names.iter().map(|n| dir.join(n)).find(|c| c.is_file()) {
+    names.iter().map(|n| dir.join(n)).find(|c| c.is_file())
+}
+
+/// `--model` as given: an existing path, else a file in the model directory (`NAME`,
+/// `NAME.onnx`, `NAME.bin`, or a catalogue name such as `tiny.en`).
+pub fn resolve(model: &str) -> Result<PathBuf> {
+    let p = PathBuf::from(model);
+    if p.exists() {
+        return Ok(p);
+    }
+    if let Some(c) = in_model_dir(model) {
         return Ok(c);
     }
+    let dir = model_dir();
     let hint = match known(model) {
         Some(k) => format!(" (`vx models fetch {}` downloads it)", k.name),
         None => String::new(),

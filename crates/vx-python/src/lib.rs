@@ -396,10 +396,22 @@ fn audio<'py>(
     }
     let (rate, channels) = (rate as u32, channels as u16);
     let cancel = Arc::new(AtomicBool::new(false));
-    let samples = interruptible(py, &cancel, || {
+    let (samples, warnings) = interruptible(py, &cancel, || {
         vx_media::audio::decode_f32_until(&path, rate, channels, &cancel)
     })?
     .map_err(media_error)?;
+    // A truncated or damaged file's audio comes back with a RuntimeWarning per problem (it
+    // came back silently).
+    for w in warnings {
+        let msg = std::ffi::CString::new(format!("{}: {w}", path.display()))
+            .unwrap_or_else(|_| c"audio warning".to_owned());
+        PyErr::warn(
+            py,
+            py.get_type::<pyo3::exceptions::PyRuntimeWarning>().as_any(),
+            &msg,
+            1,
+        )?;
+    }
     let n = samples.len() / channels as usize;
     let flat = samples.into_pyarray(py);
     if channels == 1 {
@@ -425,7 +437,7 @@ fn model_for(op: &str, given: &HashMap<String, String>) -> vx_pipeline::Result<P
         });
     }
     let names = vx_pipeline::ops::default_models(op);
-    names.iter().find_map(|n| resolve(n).ok()).ok_or_else(|| {
+    vx_pipeline::models::default_model(op).ok_or_else(|| {
         vx_pipeline::Error::Message(format!(
             "{op}: no model given (models={{\"{op}\": PATH}}) and none of {} in the model directory {}",
             names.join(", "),
@@ -470,8 +482,13 @@ impl Pipeline {
         // A negative count is a ValueError (as usize, pyo3 raised OverflowError).
         let threads = usize::try_from(threads)
             .ok()
-            .filter(|t| *t <= 4096)
-            .ok_or_else(|| PyValueError::new_err("threads: 0 (one per core) to 4096"))?;
+            .filter(|t| *t <= vx_pipeline::budget::MAX_THREADS)
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "threads: 0 (one per core) to {}",
+                    vx_pipeline::budget::MAX_THREADS
+                ))
+            })?;
         let models = models.unwrap_or_default();
         let plan = vx_pipeline::plan::plan(ops, vx_pipeline::ops::KNOWN)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;

@@ -161,6 +161,17 @@ def test_audio_is_the_clis_samples(clip, tmp_path):
     assert abs(np.argmax(spectrum) - 440) <= 1
 
 
+def test_a_truncated_files_audio_comes_with_a_warning(tmp_path):
+    # The first half of jfk.wav: its header still says 11 s. The samples that are there come
+    # back, with a RuntimeWarning naming the file (they came back silently).
+    whole = (ASSETS / "media" / "jfk.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.warns(RuntimeWarning, match="cut.wav: .*truncated"):
+        a = vx.audio(cut)
+    assert 80000 < a.shape[0] < 90000
+
+
 def test_errors_name_the_file_on_one_line(tmp_path):
     missing = tmp_path / "missing.mp4"
     with pytest.raises(vx.InputError) as e:

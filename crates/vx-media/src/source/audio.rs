@@ -79,7 +79,20 @@ pub(super) struct AudioPart {
     pub(super) packets_read: usize,
     pub(super) decode_errors: usize,
     pub(super) failure: Option<String>,
+    /// Where the next decoded frame should start (seconds, as the samples are numbered), from
+    /// the last one's timestamp and length.
+    pub(super) next_in: Option<f64>,
+    /// Gaps filled with silence: how many, their total length, where the first began.
+    pub(super) gaps: (usize, f64, Option<f64>),
 }
+
+/// A jump forward in the audio's timestamps of more than this is a gap (lost or undecodable
+/// packets, a cut in a transport stream): filled with silence, so that every later time stays
+/// on the file's timeline. (Counting samples alone pulled everything after a 1 s dropout 1 s
+/// early.) A frame of AAC lasts about 23 ms.
+const GAP_MIN: f64 = 0.05;
+/// A jump beyond this is a timestamp discontinuity, not a gap: not filled.
+const GAP_MAX: f64 = 600.0;
 
 pub(super) fn open_audio(
     path: &Path,
@@ -159,6 +172,8 @@ pub(super) fn open_audio(
         packets_read: 0,
         decode_errors: 0,
         failure: None,
+        next_in: None,
+        gaps: (0, 0.0, None),
     })
 }
 
@@ -244,6 +259,12 @@ impl AudioPart {
                 self.decode_errors
             ));
         }
+        if let (n @ 1.., total, Some(first)) = self.gaps {
+            w.push(format!(
+                "{n} gap(s) in the audio ({total:.3} s in all, the first at {first:.3} s) filled \
+                 with silence: the times after them stay on the file's timeline"
+            ));
+        }
         let secs = |n: u64| n as f64 / sample_rate.max(1) as f64;
         if let Some(d) = o.declared {
             if o.overrun {
@@ -294,20 +315,30 @@ impl AudioPart {
             if self.failure.is_some() {
                 continue;
             }
+            let t = frame
+                .timestamp()
+                .or(frame.pts())
+                .and_then(|p| ts_seconds(p, self.tb))
+                .map(|t| t - self.container_start - self.info.offset);
             if std::mem::take(&mut self.rebase) {
                 // The first frame after a seek: its samples are numbered from its timestamp
                 // (the stream's first sample is number 0), so times stay on the one timeline.
-                let t = frame
-                    .timestamp()
-                    .or(frame.pts())
-                    .and_then(|p| ts_seconds(p, self.tb))
-                    .map(|t| t - self.container_start - self.info.offset);
                 if let Some(t) = t.filter(|t| *t > 0.0) {
                     for o in &mut self.outs {
                         o.written = (t * o.spec.rate as f64).round() as u64;
                     }
                 }
+            } else if let (Some(t), Some(next)) = (t, self.next_in) {
+                let gap = t - next;
+                if gap > GAP_MIN && gap <= GAP_MAX {
+                    self.fill(gap, out);
+                    self.gaps.0 += 1;
+                    self.gaps.1 += gap;
+                    self.gaps.2.get_or_insert(next);
+                }
             }
+            let len = frame.samples() as f64 / frame.rate().max(1) as f64;
+            self.next_in = t.or(self.next_in).map(|s| s + len);
             for i in 0..self.outs.len() {
                 if let Err(reason) = self.resample(i, &frame, out) {
                     self.failure = Some(format!("{}: {reason}", path.display()));
@@ -349,6 +380,25 @@ impl AudioPart {
             }
         }
         Ok(())
+    }
+
+    /// `secs` of silence in every output, after what the resamplers hold.
+    fn fill(&mut self, secs: f64, out: &mut VecDeque<AudioBlock>) {
+        self.flush(out);
+        for i in 0..self.outs.len() {
+            let o = &mut self.outs[i];
+            let ch = o.spec.channels as usize;
+            let mut left = (secs * o.spec.rate as f64).round() as usize;
+            // A second at a time: bounded memory whatever the gap.
+            while left > 0 {
+                let n = left.min(o.spec.rate as usize);
+                o.buf.clear();
+                o.buf.resize(n * ch * 4, 0);
+                o.emit(i, out);
+                left -= n;
+            }
+            o.buf.clear();
+        }
     }
 
     pub(super) fn flush(&mut self, out: &mut VecDeque<AudioBlock>) {

@@ -162,9 +162,9 @@ impl Operation for Audio {
 
     fn finish(mut self: Box<Self>, end: &End) -> Result<Output> {
         end.audio_ok(&self.source)?;
-        let w = match self.file.take() {
-            Some(w) if self.started => w,
-            _ => {
+        let mut w = match self.file.take() {
+            Some(w) => w,
+            None => {
                 return Err(MediaError::NoFrames {
                     path: self.source.clone(),
                     detail: Some("no audio could be decoded".into()),
@@ -172,6 +172,12 @@ impl Operation for Audio {
                 .into())
             }
         };
+        if !self.started {
+            // Audio that decoded to no sample (shorter than one at this rate, or none inside
+            // --start/--end; end.audio_ok said it is not damage): an empty WAV.
+            w.write_all(&wav_header(self.format, 0))
+                .map_err(|e| Error::io(&self.output, e))?;
+        }
         let bytes = self.bytes as u32;
         let format = self.format;
         let res = (|| -> std::io::Result<()> {

@@ -124,13 +124,22 @@ impl Operation for EmbedAudio {
             let _ = self.join();
             return Err(e);
         }
-        self.start();
         let offset = self.offset.unwrap_or(0.0);
         // A window reaching past the audio (the last one, padded with silence as aisfx does)
         // ends where the audio ends: its times are joined with other outputs on one timeline.
         let audio_end = offset + self.samples as f64 / SAMPLE_RATE as f64;
-        let windows: Vec<Embedding> = self
-            .join()?
+        // No sample (a range without audio, audio shorter than a sample at 16 kHz): no window
+        // (one padded window of silence at 0.0 was made up).
+        let raw = if self.samples == 0 {
+            if self.worker.is_some() {
+                self.join()?;
+            }
+            Vec::new()
+        } else {
+            self.start();
+            self.join()?
+        };
+        let windows: Vec<Embedding> = raw
             .into_iter()
             .map(|w| Embedding {
                 start: w.start + offset,

@@ -314,9 +314,10 @@ pub(crate) enum Command {
         /// Read one text per line from this file as well.
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
-        /// The ONNX model, or a name in the model directory.
-        #[arg(short, long, default_value = "all-MiniLM-L6-v2-int8.onnx")]
-        model: String,
+        /// The ONNX model, or a name in the model directory [default: all-MiniLM-L6-v2-int8.onnx
+        /// in the model directory].
+        #[arg(short, long)]
+        model: Option<String>,
         /// The tokenizer.json; default: tokenizer.json or NAME-tokenizer.json beside the model.
         #[arg(long, value_name = "PATH")]
         tokenizer: Option<PathBuf>,

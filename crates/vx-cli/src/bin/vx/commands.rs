@@ -294,6 +294,11 @@ pub(crate) fn resolve_model(model: &str) -> Result<PathBuf> {
     vx_cli::models::resolve(model)
 }
 
+/// A default model: `name` in the model directory only.
+pub(crate) fn model_dir_file(name: &str) -> Result<PathBuf> {
+    vx_cli::models::in_model_dir(name)
+}
+
 /// The model of operation `op`: `given` (a path or a name in the model directory), else the
 /// first of the operation's usual names found in the model directory
 /// (vx_pipeline::ops::default_models) — for the single commands and `vx run` alike. `flag`
@@ -303,10 +308,7 @@ pub(crate) fn model_for(op: &str, given: Option<&str>, flag: &str) -> Result<Pat
         return resolve_model(m);
     }
     let names = ops::default_models(op);
-    names
-        .iter()
-        .find_map(|n| resolve_model(n).ok())
-        .ok_or_else(|| {
+    vx_pipeline::models::default_model(op).ok_or_else(|| {
             anyhow::anyhow!(
                 "{op}: no model given ({flag}) and none of {} in the model directory {} (`vx models list` says how to get them)",
                 names.join(", "),
@@ -566,7 +568,10 @@ pub fn embed_audio(
     let op = ops::embed_audio::EmbedAudio::new(model, threads, npy).map_err(lift)?;
     let o = single(file, Box::new(op), engine("embed-audio", 0, quiet), quiet)?;
     warn_all(file, &o.warnings);
-    emit(out, &json_text(&o.report.to_json(), false)?)?;
+    // The .npy is this run's: not left behind when the JSON cannot be written.
+    emit(out, &json_text(&o.report.to_json(), false)?).inspect_err(|_| {
+        o.files.iter().for_each(|f| drop(std::fs::remove_file(f)));
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -590,8 +595,7 @@ pub(crate) fn vad_for(model: &Path, vad_model: Option<&str>) -> Result<PathBuf> 
         Some(m) => resolve_model(m),
         None => {
             let beside = model.parent().map(|d| d.join("silero_vad.onnx"));
-            resolve_model("silero_vad.onnx")
-                .ok()
+            vx_pipeline::models::in_model_dir("silero_vad.onnx")
                 .or(beside.filter(|p| p.exists()))
                 .ok_or_else(|| anyhow::anyhow!("no Silero VAD model found (give --vad-model PATH, or --no-vad to transcribe silence too)"))
         }
@@ -634,12 +638,14 @@ pub fn transcribe(
     } else {
         Some(vad_for(model, f.vad_model.as_deref())?)
     };
+    let stream_failed: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>> =
+        Default::default();
     let shared = ops::transcribe::SharedWhisper::open(model).map_err(lift)?;
     let op = ops::transcribe::Transcribe::new(
         shared,
         ops::transcribe::TranscribeOptions {
             language: f.language,
-            threads: Budget::new(f.threads).total,
+            threads: Budget::new(f.threads).split(1, false).whisper,
             full_context: f.full_context,
             vad_model,
             prompt: f.prompt,
@@ -647,17 +653,25 @@ pub fn transcribe(
             words: f.words,
             translate: f.translate,
             on_segment: f.stream_output.then(|| {
-                ops::transcribe::OnSegment(std::sync::Arc::new(|s: &Segment| {
+                let failed = stream_failed.clone();
+                ops::transcribe::OnSegment(std::sync::Arc::new(move |s: &Segment| {
                     use std::io::Write as _;
                     let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{}", vx_infer::transcribe::to_line(s));
-                    let _ = out.flush();
+                    let r = writeln!(out, "{}", vx_infer::transcribe::to_line(s))
+                        .and_then(|()| out.flush());
+                    // The first failure is the run's (segments lost on a full disk exited 0).
+                    if let (Err(e), Ok(mut slot)) = (r, failed.lock()) {
+                        slot.get_or_insert(e);
+                    }
                 }))
             }),
         },
     )
     .map_err(lift)?;
     let o = single(file, Box::new(op), engine("transcribe", 0, quiet), quiet)?;
+    if let Some(e) = stream_failed.lock().ok().and_then(|mut s| s.take()) {
+        return Err(anyhow::Error::new(e).context("standard output"));
+    }
     warn_all(file, &o.warnings);
     let t: ops::transcribe::Transcript = typed(o)?;
     // With --words, subtitles carry one cue per word.

@@ -266,7 +266,15 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
     let mut models = serde_json::Map::new();
     let mut problems = Vec::new();
     for (op, names) in ops::DEFAULT_MODELS {
-        let found = names.iter().find_map(|n| resolve_model(n).ok());
+        let found = vx_pipeline::models::default_model(op);
+        // A file of the right name is not yet a model that loads (a truncated download, junk
+        // under the name: "every command is ready" was said of them).
+        if let Some(reason) = found
+            .as_deref()
+            .and_then(|m| unloadable(op, m, ort.is_ok()))
+        {
+            problems.push(format!("{op}: {reason}"));
+        }
         if found.is_none() {
             problems.push(format!(
                 "{op}: no default model ({}) in {} (`vx models list` says how to get it)",
@@ -288,7 +296,7 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
     }
     // `vx embed-text`, and the meaning half of the index and search: the sentence model and
     // its tokenizer beside it.
-    let text = resolve_model("all-MiniLM-L6-v2-int8.onnx").ok();
+    let text = vx_pipeline::models::in_model_dir("all-MiniLM-L6-v2-int8.onnx");
     match &text {
         None => problems.push(format!(
             "embed-text (and the index's meaning search): no all-MiniLM-L6-v2-int8.onnx in {} (`vx models list` says how to get it)",
@@ -304,7 +312,7 @@ pub fn doctor(json: bool) -> Result<ExitCode> {
     // Optional: `vx scenes --detector transnet` (content and adaptive need no model).
     models.insert(
         "scenes (--detector transnet)".into(),
-        json!(resolve_model("transnetv2.onnx").ok()),
+        json!(vx_pipeline::models::in_model_dir("transnetv2.onnx")),
     );
     if let Err(e) = &ort {
         problems.push(format!(
@@ -419,4 +427,18 @@ pub fn man(command: Option<&str>, dir: Option<&std::path::Path>, quiet: bool) ->
     };
     std::io::stdout().write_all(&render(&clap_mangen::Man::new(cmd))?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why the default model of `op` at `path` would not load, if it would not: whisper's file
+/// checked as transcription checks it, an ONNX model opened by ONNX Runtime (when the
+/// runtime is there; its absence is said on its own).
+fn unloadable(op: &str, path: &std::path::Path, have_ort: bool) -> Option<String> {
+    let r = if op == "transcribe" {
+        vx_infer::transcribe::ModelFile::check(path).map(drop)
+    } else if have_ort {
+        vx_infer::runtime::session(path, vx_infer::runtime::SessionOptions { threads: 1 }).map(drop)
+    } else {
+        Ok(())
+    };
+    r.err().map(|e| e.to_string())
 }

@@ -410,7 +410,7 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
         } => video::embed_text(
             &texts,
             file.as_deref(),
-            &model,
+            model.as_deref(),
             tokenizer.as_deref(),
             out.as_deref(),
             npy.as_deref(),

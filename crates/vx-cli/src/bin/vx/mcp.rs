@@ -83,16 +83,7 @@ struct Server {
 /// The operations `extract` runs by default: keyframes, and detect, ocr and transcribe when
 /// their default model is in the model directory.
 fn default_ops() -> String {
-    let have = |op: &str| {
-        vx_pipeline::ops::DEFAULT_MODELS
-            .iter()
-            .find(|(o, _)| *o == op)
-            .is_some_and(|(_, names)| {
-                names
-                    .iter()
-                    .any(|n| super::commands::resolve_model(n).is_ok())
-            })
-    };
+    let have = |op: &str| vx_pipeline::models::default_model(op).is_some();
     let pictures: Vec<&str> = ["detect", "ocr"].into_iter().filter(|o| have(o)).collect();
     let mut ops = "keyframes".to_string();
     if !pictures.is_empty() {

@@ -41,7 +41,7 @@ fn embedder(
 ) -> Result<Option<vx_infer::text::TextEmbedder>> {
     let path = match model {
         Some(m) => resolve_model(m)?,
-        None => match resolve_model(TEXT_MODEL) {
+        None => match super::commands::model_dir_file(TEXT_MODEL) {
             Ok(p) => p,
             Err(e) if required => return Err(e),
             Err(_) => return Ok(None),

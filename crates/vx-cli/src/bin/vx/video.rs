@@ -305,7 +305,7 @@ fn looks_like_picture(p: &Path) -> bool {
 pub fn embed_text(
     texts: &[String],
     file: Option<&Path>,
-    model: &str,
+    model: Option<&str>,
     tokenizer: Option<&Path>,
     out: Option<&Path>,
     npy: Option<&Path>,
@@ -344,7 +344,12 @@ pub fn embed_text(
     if all.is_empty() {
         return Err(usage("no text to embed"));
     }
-    let model = resolve_model(model)?;
+    // The default only from the model directory (a file of its name in the working
+    // directory is not it).
+    let model = match model {
+        Some(m) => resolve_model(m)?,
+        None => model_dir_file(super::search::TEXT_MODEL)?,
+    };
     let tokenizer = match tokenizer {
         Some(t) => t.to_path_buf(),
         None => vx_infer::text::tokenizer_beside(&model).ok_or_else(|| {
