@@ -6,7 +6,6 @@
 mod common;
 use common::*;
 use std::io::{BufRead, Read, Write};
-use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -116,33 +115,10 @@ fn serve(index: &Path) -> (Killed, String) {
     (Killed(child), addr)
 }
 
-/// One raw HTTP/1.1 request, written exactly as given (`target` may be in absolute form,
-/// `headers` may repeat Host): status, headers (lower-case), body.
-fn http(addr: &str, target: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("GET {target} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        req.push_str(&format!("Host: {addr}\r\n"));
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("no end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    assert!(
-        !head.contains("transfer-encoding: chunked"),
-        "{target}: chunked"
-    );
-    (status, head, raw[split + 4..].to_vec())
+/// A GET of `target` as written (`headers` may repeat Host): status, headers (lower-case),
+/// body.
+fn get(addr: &str, target: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    http(addr, "GET", target, headers)
 }
 
 /// Items 1 and 2: nothing outside OUTDIR is indexed or served — an input directory that is a
@@ -182,39 +158,39 @@ fn serve_never_serves_outside_outdir_or_a_changed_source() {
     let bytes = std::fs::read(media.join("bus.jpg")).unwrap();
     let len = bytes.len();
     let src = format!("/src/{bus}");
-    let (st, _, body) = http(&addr, &src, &[]);
+    let (st, _, body) = get(&addr, &src, &[]);
     assert_eq!((st, body.len()), (200, len));
     for p in [
         "/out/evil-00000000/secret.txt".to_string(),
         "/out/evil-00000000/result.json".to_string(),
         "/src/evil-00000000".to_string(),
     ] {
-        let (st, _, body) = http(&addr, &p, &[]);
+        let (st, _, body) = get(&addr, &p, &[]);
         assert_eq!(st, 404, "{p}");
         assert!(!String::from_utf8_lossy(&body).contains("secret"), "{p}");
     }
 
     // Item 7: ranges as RFC 9110 reads them.
     let whole = format!("bytes 0-{}/{len}", len - 1);
-    let (st, head, body) = http(&addr, &src, &[("Range", "bytes=-1000000")]);
+    let (st, head, body) = get(&addr, &src, &[("Range", "bytes=-1000000")]);
     assert_eq!(st, 206, "a suffix longer than the file: {head}");
     assert!(head.contains(&format!("content-range: {whole}")), "{head}");
     assert_eq!(body, bytes);
-    let (st, head, body) = http(&addr, &src, &[("Range", "bytes=100-99999999")]);
+    let (st, head, body) = get(&addr, &src, &[("Range", "bytes=100-99999999")]);
     assert_eq!(st, 206, "{head}");
     assert_eq!(body, &bytes[100..]);
     for r in ["bytes= 0 - 5 ", "bytes=0 -5", "bytes=0- 5"] {
-        let (st, _, body) = http(&addr, &src, &[("Range", r)]);
+        let (st, _, body) = get(&addr, &src, &[("Range", r)]);
         assert_eq!(
             (st, body.len()),
             (200, len),
             "{r:?}: malformed, the whole file"
         );
     }
-    let (st, _, body) = http(&addr, &src, &[("Range", "bytes=0-5")]);
+    let (st, _, body) = get(&addr, &src, &[("Range", "bytes=0-5")]);
     assert_eq!((st, body.as_slice()), (206, &bytes[..6]));
     let past = format!("bytes={len}-");
-    let (st, head, _) = http(&addr, &src, &[("Range", past.as_str())]);
+    let (st, head, _) = get(&addr, &src, &[("Range", past.as_str())]);
     assert_eq!(st, 416);
     assert!(
         head.contains(&format!("content-range: bytes */{len}")),
@@ -222,25 +198,25 @@ fn serve_never_serves_outside_outdir_or_a_changed_source() {
     );
     // Item 7: a query over 1,000 characters is the client's mistake (400, not 500).
     let long = format!("/api/search?q={}", "a".repeat(1001));
-    let (st, _, body) = http(&addr, &long, &[]);
+    let (st, _, body) = get(&addr, &long, &[]);
     assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("at most 1000"));
     // Item 7: two Host headers (RFC 9112: 400); an absolute-form target naming another host
     // (its authority is the host of the request), even with a good Host header.
-    let (st, _, _) = http(&addr, "/api/files", &[("Host", &addr), ("Host", &addr)]);
+    let (st, _, _) = get(&addr, "/api/files", &[("Host", &addr), ("Host", &addr)]);
     assert_eq!(st, 400);
     let port = addr.rsplit(':').next().unwrap();
     let evil = format!("http://evil.example:{port}/api/files");
-    let (st, _, body) = http(&addr, &evil, &[]);
+    let (st, _, body) = get(&addr, &evil, &[]);
     assert_eq!(st, 403, "{}", String::from_utf8_lossy(&body));
     let good = format!("http://{addr}/api/files");
-    assert_eq!(http(&addr, &good, &[]).0, 200);
+    assert_eq!(get(&addr, &good, &[]).0, 200);
 
     // Item 2: the source swapped for a link after indexing: 410, never the link's target.
     let bus_jpg = media.join("bus.jpg");
     std::fs::rename(&bus_jpg, media.join("bus.real")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", &bus_jpg).unwrap();
-    let (st, _, body) = http(&addr, &src, &[]);
+    let (st, _, body) = get(&addr, &src, &[]);
     let text = String::from_utf8_lossy(&body);
     assert_eq!(st, 410, "{text}");
     assert!(
@@ -250,16 +226,15 @@ fn serve_never_serves_outside_outdir_or_a_changed_source() {
     // ... or for another regular file (of another size), or edited.
     std::fs::remove_file(&bus_jpg).unwrap();
     std::fs::write(&bus_jpg, "not the picture indexed\n").unwrap();
-    let (st, _, body) = http(&addr, &src, &[]);
+    let (st, _, body) = get(&addr, &src, &[]);
     assert_eq!(st, 410);
     assert!(!String::from_utf8_lossy(&body).contains("not the picture"));
-    let f: Value =
-        serde_json::from_slice(&http(&addr, &format!("/api/file/{bus}"), &[]).2).unwrap();
+    let f: Value = serde_json::from_slice(&get(&addr, &format!("/api/file/{bus}"), &[]).2).unwrap();
     assert!(f["media"]["url"].is_null(), "{f}");
     // The original back in place (same inode, size and time): played again.
     std::fs::remove_file(&bus_jpg).unwrap();
     std::fs::rename(media.join("bus.real"), &bus_jpg).unwrap();
-    assert_eq!(http(&addr, &src, &[]).0, 200);
+    assert_eq!(get(&addr, &src, &[]).0, 200);
 
     // Item 1: an index an earlier vx made over a link out of OUTDIR (its recorded directory
     // elsewhere): nothing served from there.
@@ -279,7 +254,7 @@ fn serve_never_serves_outside_outdir_or_a_changed_source() {
         assert!(o.status.success(), "{}", stderr(&o));
     };
     set_dir(s(&std::fs::canonicalize(&outside).unwrap()));
-    let (st, _, body) = http(&addr, &format!("/out/{dog}/secret.txt"), &[]);
+    let (st, _, body) = get(&addr, &format!("/out/{dog}/secret.txt"), &[]);
     assert_eq!(st, 404);
     assert!(!String::from_utf8_lossy(&body).contains("secret"));
     set_dir(s(&std::fs::canonicalize(out.join(&dog)).unwrap()));
@@ -291,10 +266,10 @@ fn serve_never_serves_outside_outdir_or_a_changed_source() {
     );
     // Item 1: a results directory replaced by a link out of OUTDIR after indexing.
     let dog_dir = out.join(&dog);
-    assert_eq!(http(&addr, &format!("/out/{dog}/result.json"), &[]).0, 200);
+    assert_eq!(get(&addr, &format!("/out/{dog}/result.json"), &[]).0, 200);
     std::fs::rename(&dog_dir, d.path("dog.real")).unwrap();
     std::os::unix::fs::symlink(&outside, &dog_dir).unwrap();
-    let (st, _, body) = http(&addr, &format!("/out/{dog}/secret.txt"), &[]);
+    let (st, _, body) = get(&addr, &format!("/out/{dog}/secret.txt"), &[]);
     assert_eq!(st, 404);
     assert!(!String::from_utf8_lossy(&body).contains("secret"));
 }

@@ -108,6 +108,23 @@ impl End {
     /// Why an operation that was handed no frame has, rightly, nothing to report (an empty
     /// result with this warning instead of "no frame could be decoded"): the operation before
     /// it handed on none, or `keyed` (it takes key frames) and the range has no keyframe.
+    /// At the end of an operation that was handed `seen` frames: None when it saw some; the
+    /// warning of [`End::nothing_to_do`] when it rightly saw none; else the "no frame could be
+    /// decoded" error of `source`.
+    pub fn idle(&self, seen: usize, keyed: bool, source: &Path) -> Result<Option<String>> {
+        if seen > 0 {
+            return Ok(None);
+        }
+        match self.nothing_to_do(keyed) {
+            Some(w) => Ok(Some(w)),
+            None => Err(vx_media::MediaError::NoFrames {
+                path: source.to_path_buf(),
+                detail: self.no_frame_detail.clone(),
+            }
+            .into()),
+        }
+    }
+
     pub fn nothing_to_do(&self, keyed: bool) -> Option<String> {
         match (self.handed_on, &self.no_keyframe) {
             _ if self.producer_failed => None,

@@ -388,8 +388,9 @@ fn audio<'py>(
     rate: i64,
     channels: i64,
 ) -> PyResult<Bound<'py, PyAny>> {
-    if !(1_000..=384_000).contains(&rate) {
-        return Err(PyValueError::new_err("rate: 1000 to 384000 Hz"));
+    // The CLI's --rate range.
+    if !(1_000..=768_000).contains(&rate) {
+        return Err(PyValueError::new_err("rate: 1000 to 768000 Hz"));
     }
     if !(1..=8).contains(&channels) {
         return Err(PyValueError::new_err("channels: 1 to 8"));

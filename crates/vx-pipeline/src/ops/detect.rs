@@ -433,20 +433,8 @@ impl Operation for Detect {
         }
         // Nothing handed on (no keyframe in the range, nothing from the stage before): an
         // empty result that says why; otherwise no frame at all is a failure.
-        let idle = match self.seen {
-            0 => {
-                let keyed =
-                    !self.still && self.opts.every.is_none() && self.opts.blur_video.is_none();
-                Some(
-                    end.nothing_to_do(keyed)
-                        .ok_or_else(|| MediaError::NoFrames {
-                            path: self.source.clone(),
-                            detail: end.no_frame_detail.clone(),
-                        })?,
-                )
-            }
-            _ => None,
-        };
+        let keyed = !self.still && self.opts.every.is_none() && self.opts.blur_video.is_none();
+        let idle = end.idle(self.seen, keyed, &self.source)?;
         let mut warnings = if self.still {
             Vec::new()
         } else {

@@ -372,19 +372,8 @@ impl Operation for OcrOp {
             }
         }
         // As detect: nothing handed on is an empty result that says why.
-        let idle = match self.seen {
-            0 => {
-                let keyed = !self.still && self.opts.every.is_none();
-                Some(
-                    end.nothing_to_do(keyed)
-                        .ok_or_else(|| MediaError::NoFrames {
-                            path: self.source.clone(),
-                            detail: end.no_frame_detail.clone(),
-                        })?,
-                )
-            }
-            _ => None,
-        };
+        let keyed = !self.still && self.opts.every.is_none();
+        let idle = end.idle(self.seen, keyed, &self.source)?;
         let mut warnings = if self.still {
             Vec::new()
         } else {
