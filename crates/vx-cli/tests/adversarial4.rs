@@ -569,3 +569,63 @@ fn an_audio_gap_keeps_the_times_after_it() {
         );
     }
 }
+
+/// `vx run` over inputs whose ids would collide (two `v.wav` whose 32-bit path hashes are
+/// equal: one input's results replaced the other's), an input with a 250-byte name (its id
+/// was refused by the file system and the run stopped there), and a hand-edited result.json
+/// listing an empty output path (the re-run stopped): every input gets its own directory and
+/// line, and the re-run goes on.
+#[test]
+fn bulk_ids_that_collide_or_are_too_long() {
+    let d = TempDir::new("adv4-ids");
+    let root = d.path("in");
+    // Two folders whose v.wav collide in 32 bits.
+    let mut by_hash = std::collections::HashMap::new();
+    let (a, b) = (0..400_000)
+        .find_map(|i| {
+            let p = root.join(i.to_string()).join("v.wav");
+            by_hash
+                .insert(vx_pipeline::result::path_hash(&p), p.clone())
+                .map(|q| (q, p))
+        })
+        .expect("a collision");
+    let long = root.join(format!("m{}.wav", "y".repeat(246)));
+    let plain = root.join("zzz.wav");
+    for p in [&a, &b, &long, &plain] {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::copy(need("media/jfk.wav"), p).unwrap();
+    }
+    let out = d.path("out");
+    let run = |ops: &str| {
+        run_vx(&[
+            "-q",
+            "run",
+            s(&root),
+            "--ops",
+            ops,
+            "-o",
+            s(&out),
+            "--no-index",
+        ])
+    };
+    let o = run("probe");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+    let dirs: Vec<String> = names(&out)
+        .into_iter()
+        .filter(|n| out.join(n).is_dir() && !n.starts_with('.'))
+        .collect();
+    assert_eq!(dirs.len(), 4, "{dirs:?}");
+    assert!(dirs.iter().all(|n| n.len() <= 255));
+    // A result.json edited by hand: an empty output path. The changed plan re-runs.
+    let plain_dir = dirs.iter().find(|n| n.starts_with("zzz.wav-")).unwrap();
+    let rp = out.join(plain_dir).join("result.json");
+    let mut r = read_json(&rp);
+    r["ops"]["probe"]["outputs"] = serde_json::json!([""]);
+    std::fs::write(&rp, serde_json::to_vec(&r).unwrap()).unwrap();
+    let o = run("probe;audio");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+}

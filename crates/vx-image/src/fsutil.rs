@@ -653,6 +653,12 @@ fn is_plain_name(s: &str) -> bool {
 /// name in different folders, the same across runs, builds and machines (the suffix of
 /// `vx run`'s input ids; the index checks a source against it).
 pub fn path_hash(path: &Path) -> u32 {
+    let h = path_hash64(path);
+    (h ^ (h >> 32)) as u32
+}
+
+/// [`path_hash`]'s whole 64-bit FNV-1a of the absolute path (where 32 bits collide).
+pub fn path_hash64(path: &Path) -> u64 {
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| {
         std::env::current_dir()
             .map(|d| d.join(path))
@@ -663,7 +669,7 @@ pub fn path_hash(path: &Path) -> u32 {
         h ^= *b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    (h ^ (h >> 32)) as u32
+    h
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub use log::{line_of, ResultsLog};
 
 use crate::engine::{EngineOptions, Task};
 use crate::plan::Step;
-use crate::result::input_id;
+use crate::result::input_ids;
 use crate::{Error, Result};
 
 /// Inputs found on the command line.
@@ -344,8 +344,7 @@ pub fn run(
         ..Default::default()
     };
     let mut todo = Vec::new();
-    for p in inputs {
-        let id = input_id(p);
+    for (p, id) in inputs.iter().zip(input_ids(inputs)) {
         match opts.shard {
             Some((k, n)) if !in_shard(&id, k, n) => summary.other_shards += 1,
             _ => todo.push((p.clone(), id)),
@@ -698,7 +697,8 @@ fn restatus(v: &mut Value) {
 
 /// Hard-link (or copy) `rel` from the published directory into the stage.
 fn carry(from: &Path, to: &Path, rel: &Path) -> std::io::Result<()> {
-    if rel.is_absolute()
+    if rel.as_os_str().is_empty()
+        || rel.is_absolute()
         || rel
             .components()
             .any(|c| !matches!(c, std::path::Component::Normal(_)))
@@ -706,6 +706,11 @@ fn carry(from: &Path, to: &Path, rel: &Path) -> std::io::Result<()> {
         return Ok(());
     }
     let (src, dst) = (from.join(rel), to.join(rel));
+    // Not a regular file where the record says one is (a directory, a device: a hand-edited
+    // result.json): gone, so the step runs again — not the whole run's failure.
+    if !std::fs::symlink_metadata(&src).is_ok_and(|m| m.is_file()) {
+        return Err(std::io::ErrorKind::NotFound.into());
+    }
     if let Some(parent) = dst.parent() {
         std::fs::create_dir_all(parent)?;
     }

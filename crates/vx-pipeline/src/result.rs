@@ -9,23 +9,53 @@ use crate::engine::{FileRun, Status};
 /// The id of an input: its file name and 8 hex digits of a hash of its absolute path, so that
 /// two `a.mp4` in different folders get different ids and the same file always gets the same.
 pub fn input_id(path: &Path) -> String {
-    let name: String = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "input".into())
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{name}-{:08x}", path_hash(path))
+    format!("{}-{:08x}", id_name(path), path_hash(path))
 }
 
-pub use vx_image::fsutil::path_hash;
+/// The file name part of an id: safe characters, at most 200 bytes (a 250-byte name made an
+/// id the file system refused, and the run stopped there).
+fn id_name(path: &Path) -> String {
+    let mut name = String::new();
+    let chars = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "input".into());
+    for c in chars.chars().map(|c| {
+        if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
+            c
+        } else {
+            '_'
+        }
+    }) {
+        if name.len() + c.len_utf8() > 200 {
+            break;
+        }
+        name.push(c);
+    }
+    name
+}
+
+/// The ids of distinct `paths`: [`input_id`], except where two of them collide (its hash of
+/// the path has 32 bits: among 100 000 files of one name, e.g. `<uuid>/video.mp4`, a pair
+/// likely does, and one input's results replaced the other's). Those get the path's 64-bit
+/// hash instead. The same for every shard: each lists all the inputs.
+pub fn input_ids(paths: &[PathBuf]) -> Vec<String> {
+    let ids: Vec<String> = paths.iter().map(|p| input_id(p)).collect();
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    for id in &ids {
+        *seen.entry(id.as_str()).or_default() += 1;
+    }
+    paths
+        .iter()
+        .zip(&ids)
+        .map(|(p, id)| match seen.get(id.as_str()) {
+            Some(n) if *n > 1 => format!("{}-{:016x}", id_name(p), path_hash64(p)),
+            _ => id.clone(),
+        })
+        .collect()
+}
+
+pub use vx_image::fsutil::{path_hash, path_hash64};
 
 /// One operation in `result.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -134,6 +164,27 @@ pub fn record(id: &str, run: &FileRun, dir: &Path, written: &[Option<PathBuf>]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two paths whose 32-bit ids collide (found among 200 000 `/vxid/N/v.wav`) both get the
+    /// 64-bit id; the others keep theirs. A 300-byte name makes an id a file system takes.
+    #[test]
+    fn colliding_and_long_ids() {
+        let mut by_hash = std::collections::HashMap::new();
+        let (a, b) = (0..200_000)
+            .find_map(|i| {
+                let p = PathBuf::from(format!("/vxid/{i}/v.wav"));
+                by_hash.insert(path_hash(&p), p.clone()).map(|q| (q, p))
+            })
+            .expect("a collision among 200 000 paths");
+        assert_eq!(input_id(&a), input_id(&b));
+        let c = PathBuf::from("/vxid/other/v.wav");
+        let ids = input_ids(&[a.clone(), b.clone(), c.clone()]);
+        assert_ne!(ids[0], ids[1]);
+        assert_eq!(ids[0].len(), "v.wav-".len() + 16, "{ids:?}");
+        assert_eq!(ids[2], input_id(&c));
+        let long = PathBuf::from(format!("/d/{}.wav", "y".repeat(300)));
+        assert!(input_id(&long).len() <= 200 + 9);
+    }
 
     #[test]
     fn ids_are_stable_and_tell_folders_apart() {

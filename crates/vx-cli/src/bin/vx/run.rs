@@ -82,10 +82,9 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         tables: a.format == crate::RunFormat::Parquet,
     };
     let total = match shard {
-        Some((k, n)) => found
-            .files
+        Some((k, n)) => vx_pipeline::result::input_ids(&found.files)
             .iter()
-            .filter(|f| vx_pipeline::bulk::in_shard(&vx_pipeline::result::input_id(f), k, n))
+            .filter(|id| vx_pipeline::bulk::in_shard(id, k, n))
             .count(),
         None => found.files.len(),
     };
