@@ -93,30 +93,10 @@ pub fn printable(s: &str) -> String {
         .collect()
 }
 
-/// The bytes of a small input file (an SDP, a JPEG to send, a list of queries): a regular file
-/// (after links) of at most `max` bytes, else an error naming the file and the cause. A path
-/// to /dev/zero read until memory ran out, a FIFO blocked forever.
+/// The bytes of a small input file (an SDP, a JPEG to send): a regular file (after links)
+/// of at most `max` bytes, else an error naming the file and the cause. A path to /dev/zero
+/// read until memory ran out, a FIFO blocked forever.
 pub fn read_small(path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {
-    use anyhow::Context;
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let name = || path.display().to_string();
-    // Opened without waiting (a FIFO), then checked on the descriptor: what is read is what
-    // was checked.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .with_context(name)?;
-    if !file.metadata().with_context(name)?.is_file() {
-        anyhow::bail!("{}: not a regular file", path.display());
-    }
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .with_context(name)?;
-    if bytes.len() as u64 > max {
-        anyhow::bail!("{}: larger than {} MiB", path.display(), max >> 20);
-    }
-    Ok(bytes)
+    vx_image::fsread::read_capped(path, max, false)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

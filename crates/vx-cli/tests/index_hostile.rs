@@ -5,23 +5,13 @@
 //! JSON-RPC messages that are not valid requests. No model is needed.
 mod common;
 use common::*;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-/// A child process killed when the test ends, passed or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// vx with its address space limited to 4 GiB (a regression reading /dev/zero fails instead
 /// of taking the machine's memory) and killed after `secs` (one blocked on a FIFO fails
@@ -92,27 +82,6 @@ fn sql(db: &Path, query: &str) -> String {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     String::from_utf8(o.stdout).unwrap()
-}
-
-/// `vx serve INDEX --listen 127.0.0.1:0`: the process and the address it printed.
-fn serve(index: &Path) -> (Killed, String) {
-    let mut child = vx()
-        .args(["serve", s(index), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (Killed(child), addr)
 }
 
 /// A GET of `target` as written (`headers` may repeat Host): status, headers (lower-case),

@@ -5,10 +5,10 @@
 //! video element at the hit's second; a file's page with its scenes, transcript and boxes.
 mod common;
 use common::*;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -18,38 +18,6 @@ fn with_models(args: &[&str]) -> std::process::Output {
         .env("VX_MODEL_DIR", need("models"))
         .output()
         .unwrap()
-}
-
-/// A child process killed when the test ends, passed or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `vx serve INDEX --listen 127.0.0.1:0`: the process and the address it printed.
-fn serve(index: &Path) -> (Killed, String) {
-    let mut child = vx()
-        .args(["serve", s(index), "--listen", "127.0.0.1:0"])
-        .env("VX_MODEL_DIR", need("models"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (Killed(child), addr)
 }
 
 fn get_json(addr: &str, path: &str) -> Value {

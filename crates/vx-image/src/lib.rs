@@ -4,8 +4,10 @@
 //! * [`jpeg`]: JPEG straight from YUV planes (libjpeg-turbo) and PNG.
 //! * [`phash`]: 64-bit DCT perceptual hash of a luma plane.
 //! * [`fsutil`]: atomic file writes (temporary name, then rename).
+//! * [`fsread`]: bounded reads of small inputs that may be anything (FIFOs, devices).
 
 pub mod draw;
+pub mod fsread;
 pub mod fsutil;
 pub mod image;
 pub mod jpeg;

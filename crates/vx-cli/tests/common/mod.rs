@@ -370,3 +370,36 @@ fn unchunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[eol + 4 + n..];
     }
 }
+
+/// A child process killed when the test ends, passed or not.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `vx serve INDEX --listen 127.0.0.1:0`: the process and the address it printed.
+pub fn serve(index: &Path) -> (Killed, String) {
+    let mut child = vx()
+        .args(["serve", s(index), "--listen", "127.0.0.1:0"])
+        .env("VX_MODEL_DIR", need("models"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (Killed(child), addr)
+}
