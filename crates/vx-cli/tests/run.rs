@@ -755,6 +755,12 @@ fn operation_options_in_the_spec() {
     let words = t["segments"][0]["words"].as_array().unwrap();
     assert!(words.len() >= 3, "{t}");
 
+    // The decoding options reach whisper (tests/transcribe_decoding.rs checks what they do).
+    let o = run("transcribe(temperature=0.4,no-fallback,language=en)", &jfk);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = read_json(&result_dir(&out, "jfk.wav").join("transcribe.json"));
+    assert!(t["text"].as_str().unwrap().contains("country"), "{t}");
+
     // Bad options: usage errors (exit 2) naming the option and its position; nothing runs.
     for (spec, needle) in [
         (
@@ -767,6 +773,11 @@ fn operation_options_in_the_spec() {
         ("detect(classes=unicorn)", "'unicorn' is not a class"),
         ("transcribe(language=fr)", "English-only"),
         ("vad(threshold=1)", "more than 0 and less than 1"),
+        (
+            "transcribe(temperature=2)",
+            "transcribe(temperature=2) at position 11: must be between 0 and 1",
+        ),
+        ("transcribe(no-fallback=maybe)", "is a flag"),
         ("scenes;keyframes(every=1)", "every= does not apply"),
         ("ocr(text-score=0.3)", "'ocr' takes no options"),
     ] {

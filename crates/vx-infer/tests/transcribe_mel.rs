@@ -18,6 +18,8 @@ fn own_spectrogram_gives_whisper_cpps_transcript() {
         beam_size: 0,
         words: false,
         translate: false,
+        temperature: 0.0,
+        fallback: true,
     };
     let clips = [
         wav("media/jfk.wav"),

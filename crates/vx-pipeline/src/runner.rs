@@ -414,6 +414,8 @@ impl Runner {
                             beam_size: set.beam_size.unwrap_or(1),
                             words: set.words,
                             translate: false,
+                            temperature: set.temperature.unwrap_or(0.0) as f32,
+                            fallback: !set.no_fallback,
                         },
                     )?;
                     if let Some((tx, _)) = &share {

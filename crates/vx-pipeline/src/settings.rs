@@ -30,6 +30,8 @@ pub struct Settings {
     pub words: bool,
     pub beam_size: Option<usize>,
     pub full_context: bool,
+    pub temperature: Option<f64>,
+    pub no_fallback: bool,
 }
 
 impl Settings {
@@ -145,6 +147,8 @@ impl Settings {
                 ("transcribe", "words") => s.words = flag()?,
                 ("transcribe", "beam-size") => s.beam_size = Some(int(1, 8)? as usize),
                 ("transcribe", "full-context") => s.full_context = flag()?,
+                ("transcribe", "temperature") => s.temperature = Some(num(0.0, 1.0)?),
+                ("transcribe", "no-fallback") => s.no_fallback = flag()?,
                 _ => return Err(bad("not an option of this operation")),
             }
         }

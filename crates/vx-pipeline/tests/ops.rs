@@ -101,6 +101,8 @@ fn transcribe_options(
         beam_size: 1,
         words: false,
         translate: false,
+        temperature: 0.0,
+        fallback: true,
     }
 }
 

@@ -299,6 +299,7 @@ pub fn first_dir(out: &Path) -> PathBuf {
 pub mod detect;
 pub mod onnx;
 pub mod rtp;
+pub mod speech;
 
 /// Serve `body` to every request on a loopback port (one thread, until the test process
 /// ends); returns `http://127.0.0.1:PORT`.

@@ -136,11 +136,20 @@ pub(crate) struct Params {
     _prompt: Option<CString>,
 }
 
+/// How much the temperature rises at each fallback (whisper.cpp's default).
+const TEMPERATURE_STEP: f32 = 0.2;
+
 /// The settings vx changes from whisper.cpp's defaults.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Settings<'a> {
     /// Beams (greedy when 0 or 1).
     pub beam_size: usize,
+    /// The first decoding's temperature (0: the most likely tokens).
+    pub temperature: f32,
+    /// Decode again at a temperature 0.2 higher (up to 1.0) when a result looks wrong:
+    /// repetitive (its tokens' entropy under 2.4) or unlikely (mean log probability under
+    /// -1); whisper.cpp's defaults, those of OpenAI's whisper and faster-whisper.
+    pub fallback: bool,
     pub threads: usize,
     pub language: &'a str,
     pub prompt: Option<&'a str>,
@@ -176,6 +185,8 @@ impl Params {
         } else {
             raw.greedy.best_of = 1;
         }
+        raw.temperature = s.temperature.clamp(0.0, 1.0);
+        raw.temperature_inc = if s.fallback { TEMPERATURE_STEP } else { 0.0 };
         raw.n_threads = s.threads.clamp(1, 1024) as i32;
         raw.translate = s.translate;
         raw.no_context = true;

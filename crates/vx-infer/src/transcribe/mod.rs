@@ -389,6 +389,8 @@ fn decode(
         let prompt = opts.prompt.as_deref().filter(|t| !t.is_empty());
         let params = ffi::Params::new(&ffi::Settings {
             beam_size: opts.beam_size.min(MAX_BEAM),
+            temperature: opts.temperature,
+            fallback: opts.fallback,
             threads: opts.threads.max(1),
             language: language.unwrap_or("auto"),
             // Given to every batch (whisper.cpp clears its text context per call).
@@ -480,6 +482,13 @@ pub struct Options {
     pub prompt: Option<String>,
     /// Beam search with this many beams (at most [`MAX_BEAM`]); 0 or 1: greedy.
     pub beam_size: usize,
+    /// The first decoding's temperature, 0 to 1 (0: the most likely tokens; above 0: tokens
+    /// sampled, with a fixed seed, so runs repeat).
+    pub temperature: f32,
+    /// Temperature fallback: decode a batch again 0.2 hotter (up to 1.0) when its text looks
+    /// wrong (repetitive, or unlikely), as whisper.cpp, OpenAI's whisper and faster-whisper do
+    /// by default.
+    pub fallback: bool,
     /// Word times ([`Segment::words`]).
     pub words: bool,
     /// Translate into English (multilingual models only).

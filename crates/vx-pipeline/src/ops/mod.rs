@@ -105,7 +105,14 @@ pub const KNOWN: &[OpInfo] = &[
         requires: None,
         accepts: None,
         produces: Some(Kind::Text),
-        options: &["language", "words", "beam-size", "full-context"],
+        options: &[
+            "language",
+            "words",
+            "beam-size",
+            "full-context",
+            "temperature",
+            "no-fallback",
+        ],
     },
     OpInfo {
         name: "embed-audio",

@@ -143,6 +143,10 @@ pub struct TranscribeOptions {
     pub prompt: Option<String>,
     /// Beam search width (0 or 1: greedy).
     pub beam_size: usize,
+    /// The first decoding's temperature (0 to 1).
+    pub temperature: f32,
+    /// Temperature fallback (whisper's default: on).
+    pub fallback: bool,
     /// Word times in the segments.
     pub words: bool,
     /// Translate the speech into English (multilingual models only).
@@ -492,6 +496,8 @@ fn whisper_loop(
         beam_size: opts.beam_size,
         words: opts.words,
         translate: opts.translate,
+        temperature: opts.temperature,
+        fallback: opts.fallback,
     };
     let multilingual = shared.file.is_multilingual();
     let stop = std::sync::atomic::AtomicBool::new(false);

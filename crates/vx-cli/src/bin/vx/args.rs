@@ -30,6 +30,14 @@ pub(crate) fn threads(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--temperature`: 0 to 1 (`temperature=` of `vx run`).
+pub(crate) fn temperature(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("a number from 0 to 1".into()),
+    }
+}
+
 /// `--max`: a count of at least 1 (`max=` of `vx run`).
 pub(crate) fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<u32>() {

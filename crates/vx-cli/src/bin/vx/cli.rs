@@ -256,6 +256,15 @@ pub(crate) enum Command {
         /// Beam search with N beams (slower, sometimes more accurate); 1 = greedy.
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
         beam_size: u16,
+        /// The first decoding's temperature, 0 to 1 (0: always the most likely words; above
+        /// 0: sampled, with a fixed seed).
+        #[arg(long, value_name = "T", default_value_t = 0.0, value_parser = temperature)]
+        temperature: f32,
+        /// No temperature fallback. By default a batch whose text looks wrong (repetitive, or
+        /// unlikely) is decoded again 0.2 hotter, up to 1.0, as whisper.cpp, OpenAI's whisper
+        /// and faster-whisper do.
+        #[arg(long)]
+        no_fallback: bool,
         /// Word times (JSON: each segment's `words`, with start, end and probability; SRT and
         /// VTT: one cue per word).
         #[arg(long)]

@@ -584,6 +584,8 @@ pub struct TranscribeFlags {
     pub vad_model: Option<String>,
     pub prompt: Option<String>,
     pub beam_size: usize,
+    pub temperature: f32,
+    pub fallback: bool,
     pub words: bool,
     pub translate: bool,
     pub stream_output: bool,
@@ -650,6 +652,8 @@ pub fn transcribe(
             vad_model,
             prompt: f.prompt,
             beam_size: f.beam_size,
+            temperature: f.temperature,
+            fallback: f.fallback,
             words: f.words,
             translate: f.translate,
             on_segment: f.stream_output.then(|| {
