@@ -79,6 +79,11 @@ fn fifos_and_devices_in_an_input_folder_are_skipped() {
         "{err}"
     );
     assert!(err.contains("zero"), "{err}");
+    // The summary says why the exit status is 1 (it used to count "0 error(s)" and stop).
+    assert!(
+        err.contains("0 error(s); 2 path(s) not read (warnings above)"),
+        "{err}"
+    );
     let log = std::fs::read_to_string(d.path("o/results.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 1, "{log}");
     // Nothing in a results line is null.

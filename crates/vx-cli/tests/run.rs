@@ -755,11 +755,15 @@ fn operation_options_in_the_spec() {
     let words = t["segments"][0]["words"].as_array().unwrap();
     assert!(words.len() >= 3, "{t}");
 
-    // The decoding options reach whisper (tests/transcribe_decoding.rs checks what they do).
-    let o = run("transcribe(temperature=0.4,no-fallback,language=en)", &jfk);
+    // The decoding options reach whisper (tests/transcribe_decoding.rs checks what they do):
+    // a new result (no words), sampled at 1.0 ("ask, not, what"), not the greedy text.
+    let greedy = t["text"].as_str().unwrap().to_string();
+    let o = run("transcribe(temperature=1,no-fallback,language=en)", &jfk);
     assert!(o.status.success(), "{}", stderr(&o));
     let t = read_json(&result_dir(&out, "jfk.wav").join("transcribe.json"));
-    assert!(t["text"].as_str().unwrap().contains("country"), "{t}");
+    assert!(t["segments"][0].get("words").is_none(), "{t}");
+    let sampled = t["text"].as_str().unwrap();
+    assert!(sampled.contains("country") && sampled != greedy, "{t}");
 
     // Bad options: usage errors (exit 2) naming the option and its position; nothing runs.
     for (spec, needle) in [
@@ -778,6 +782,11 @@ fn operation_options_in_the_spec() {
             "transcribe(temperature=2) at position 11: must be between 0 and 1",
         ),
         ("transcribe(no-fallback=maybe)", "is a flag"),
+        ("transcribe(temperature=0.001)", "0, or from 0.01 to 1"),
+        (
+            "transcribe(temperature=0.5,beam-size=3)",
+            "beam search decodes at temperature 0",
+        ),
         ("scenes;keyframes(every=1)", "every= does not apply"),
         ("ocr(text-score=0.3)", "'ocr' takes no options"),
     ] {

@@ -40,6 +40,7 @@ fn with_pause(d: &TempDir, pause: f64) -> std::path::PathBuf {
 /// the middle of a word — shorter than the 1 s that separates windows (0.4 s: the VAD's spans
 /// split, one window), and longer (1.5 s: two windows, joined again in one batch) — must not
 /// lose or cut the word; and the word times keep the words on their side of the pause.
+/// `--debug` shows the batches.
 #[test]
 fn a_word_spanning_a_pause_is_heard_whole() {
     let d = TempDir::new("transcribe-pause");
@@ -49,8 +50,40 @@ fn a_word_spanning_a_pause_is_heard_whole() {
     );
     for pause in [0.4, 1.5] {
         let wav = with_pause(&d, pause);
-        let o = transcribe(&wav, &["--words"]);
+        let o = transcribe(&wav, &["--words", "--debug"]);
         assert!(o.status.success(), "{}", stderr(&o));
+        // --debug: the batches whisper got. One (both clips within 20 s); the 0.4 s pause
+        // inside one stretch, the 1.5 s one between two (0.2 s of padding each side).
+        let err = stderr(&o);
+        let batches: Vec<Vec<(f64, f64)>> = err
+            .lines()
+            .filter_map(|l| {
+                l.split_once(": batch ")?
+                    .1
+                    .split_once(": ")?
+                    .1
+                    .split_once(" s (")
+                    .map(|x| x.0)
+            })
+            .map(|list| {
+                list.split(" + ")
+                    .map(|p| {
+                        let (a, b) = p.split_once('-').unwrap();
+                        (a.parse().unwrap(), b.parse().unwrap())
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(batches.len(), 1, "{err}");
+        let stretches = &batches[0];
+        if pause < 1.0 {
+            assert_eq!(stretches.len(), 1, "{err}");
+        } else {
+            assert_eq!(stretches.len(), 2, "{err}");
+            let (end, start) = (stretches[0].1, stretches[1].0);
+            assert!(end > 8.48 && end < 8.48 + 0.4, "{err}");
+            assert!(start > 8.48 + pause - 0.4 && start < 8.48 + pause, "{err}");
+        }
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let got = words(v["text"].as_str().unwrap());
         assert!(edits(&got, &truth) <= 2, "pause {pause}: {v}");
@@ -124,9 +157,54 @@ fn temperature_and_fallback() {
     assert_eq!(with, at_02);
 
     // Out of range: a usage error (exit 2) naming the option.
-    for bad in ["1.5", "-0.1", "nan"] {
+    for bad in ["1.5", "-0.1", "nan", "inf", "0.001"] {
         let o = transcribe(&jfk, &[&format!("--temperature={bad}")]);
         assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
         assert!(stderr(&o).contains("--temperature"), "{}", stderr(&o));
     }
+    let o = transcribe(&jfk, &["--temperature", "0.5", "--beam-size", "3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("beam search decodes at temperature 0"));
+}
+
+/// Regression: whisper.cpp seeds a decoding state's random generator once, when the state is
+/// made, and vx keeps states from batch to batch; a batch that fell back to sampling left the
+/// generator moved on, so the next sampled batch on that state came out otherwise — the text
+/// depended on which decoder took which batch (`--threads 1` gave other words than 2, here
+/// "avin pughnaer raHe" for "the Christmas year's yield"). A state that sampled is now
+/// replaced, so every sampled batch starts from the same seed.
+#[test]
+fn fallback_sampling_does_not_depend_on_the_decoders() {
+    let d = TempDir::new("transcribe-seed");
+    let (a, b) = (
+        need("media/sense_and_sensibility_01_austen_64kb-0870.wav"),
+        need("media/sense_and_sensibility_01_austen_64kb-0890.wav"),
+    );
+    // Two clips played backwards (12.4 s: whisper falls back on it), 3 s of silence, the
+    // same again: two batches (two would exceed 20 s), both sampled.
+    let rr = d.path("rr.wav");
+    ffmpeg(&[
+        "-i",
+        s(&a),
+        "-i",
+        s(&b),
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono:d=3",
+        "-filter_complex",
+        "[0][1]concat=n=2:v=0:a=1,areverse,asplit=2[x][y];[x][2][y]concat=n=3:v=0:a=1",
+        s(&rr),
+    ]);
+    let one = transcribe(&rr, &["--threads", "1", "--debug"]);
+    assert_eq!(
+        stderr(&one).matches(": batch ").count(),
+        2,
+        "{}",
+        stderr(&one)
+    );
+    let two = text(&transcribe(&rr, &["--threads", "2"]));
+    assert_eq!(text(&one), two);
+    let without = text(&transcribe(&rr, &["--threads", "1", "--no-fallback"]));
+    assert_ne!(two, without, "no fallback here: the test proves nothing");
 }

@@ -406,6 +406,7 @@ impl Runner {
                         self.whisper()?,
                         ops::transcribe::TranscribeOptions {
                             on_segment: None,
+                            on_batch: None,
                             language: set.language.clone(),
                             threads: self.shares.whisper,
                             full_context: set.full_context,

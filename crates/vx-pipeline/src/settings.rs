@@ -147,14 +147,32 @@ impl Settings {
                 ("transcribe", "words") => s.words = flag()?,
                 ("transcribe", "beam-size") => s.beam_size = Some(int(1, 8)? as usize),
                 ("transcribe", "full-context") => s.full_context = flag()?,
-                ("transcribe", "temperature") => s.temperature = Some(num(0.0, 1.0)?),
+                ("transcribe", "temperature") => {
+                    let t = num(0.0, 1.0)? + 0.0; // -0 is 0
+                    if t > 0.0 && t < MIN_TEMPERATURE {
+                        return Err(bad("0, or from 0.01 to 1"));
+                    }
+                    s.temperature = Some(t)
+                }
                 ("transcribe", "no-fallback") => s.no_fallback = flag()?,
                 _ => return Err(bad("not an option of this operation")),
             }
         }
+        // whisper.cpp decodes every temperature above 0 by sampling (greedy.best_of
+        // decoders), never with beams: the two together would silently drop the beams.
+        if s.temperature.is_some_and(|t| t > 0.0) && s.beam_size.is_some_and(|b| b > 1) {
+            return Err(Error::Usage(format!(
+                "--ops \"{spec}\": {}: beam search decodes at temperature 0 only (whisper.cpp samples above 0): give beam-size or temperature, not both",
+                step.name
+            )));
+        }
         Ok(s)
     }
 }
+
+/// The lowest temperature above 0 (whisper.cpp divides the logits by it: 1e-38 made
+/// infinities and garbage tokens).
+pub const MIN_TEMPERATURE: f64 = 0.01;
 
 fn value(o: &OpOption) -> Option<&str> {
     o.value.as_deref()

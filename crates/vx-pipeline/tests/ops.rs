@@ -93,6 +93,7 @@ fn transcribe_options(
 ) -> ops::transcribe::TranscribeOptions {
     ops::transcribe::TranscribeOptions {
         on_segment,
+        on_batch: None,
         language: None,
         threads,
         full_context: false,

@@ -6,8 +6,9 @@
 //! ([`super::mel`]) and then running `whisper_full_with_state` on it (whisper-rs refuses an
 //! empty sample slice, and its context and state pointers are private); and its setters leak
 //! one C string per call.
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use whisper_rs::whisper_rs_sys as sys;
@@ -185,7 +186,13 @@ impl Params {
         } else {
             raw.greedy.best_of = 1;
         }
-        raw.temperature = s.temperature.clamp(0.0, 1.0);
+        // whisper.cpp divides the logits by the temperature: NaN, or a tiny one, would make
+        // garbage (the callers' checks keep it at 0 or 0.01-1; this keeps the C side safe).
+        raw.temperature = if s.temperature.is_finite() && s.temperature >= 0.01 {
+            s.temperature.min(1.0)
+        } else {
+            0.0
+        };
         raw.temperature_inc = if s.fallback { TEMPERATURE_STEP } else { 0.0 };
         raw.n_threads = s.threads.clamp(1, 1024) as i32;
         raw.translate = s.translate;
@@ -252,12 +259,63 @@ impl Drop for State {
     }
 }
 
+/// What [`State::full`] watches of a decoding: whether whisper.cpp started decoding a stretch
+/// of audio again (temperature fallback), which samples tokens.
+#[derive(Default)]
+struct Attempts {
+    /// A token was decoded since the encoder last ran.
+    tokens: AtomicBool,
+    /// A decoding started again after tokens of the same encoder pass.
+    again: AtomicBool,
+}
+
+/// Before each encoder pass (each seek through the audio).
+unsafe extern "C" fn encoder_begins(
+    _: *mut sys::whisper_context,
+    _: *mut sys::whisper_state,
+    user: *mut c_void,
+) -> bool {
+    // SAFETY: `user` is the `Attempts` of the `full` call running this callback.
+    let a = unsafe { &*(user as *const Attempts) };
+    a.tokens.store(false, Ordering::Relaxed);
+    true
+}
+
+/// Before each token is chosen, with the tokens of that decoding so far (none at the start of
+/// an attempt); may run on several threads at once (beam search).
+unsafe extern "C" fn next_token(
+    _: *mut sys::whisper_context,
+    _: *mut sys::whisper_state,
+    _: *const sys::whisper_token_data,
+    n_tokens: c_int,
+    _: *mut f32,
+    user: *mut c_void,
+) {
+    // SAFETY: as in `encoder_begins`.
+    let a = unsafe { &*(user as *const Attempts) };
+    if n_tokens > 0 {
+        a.tokens.store(true, Ordering::Relaxed);
+    } else if a.tokens.load(Ordering::Relaxed) {
+        a.again.store(true, Ordering::Relaxed);
+    }
+}
+
 impl State {
     /// Run whisper (encoder and decoder, seeking through the audio) on `input`. Err with
-    /// whisper.cpp's return code, or a reason for input it would misread.
-    pub(crate) fn full(&mut self, params: &Params, input: Input<'_>) -> Result<(), String> {
+    /// whisper.cpp's return code, or a reason for input it would misread. Ok(true) when
+    /// whisper.cpp decoded some audio again at a higher temperature (fallback): it then
+    /// sampled tokens, with a random generator that lives in the state (seeded when the
+    /// state is made and never again), so the state's next sampled decodings would depend
+    /// on this one — see [`super::Decoder::transcribe`].
+    pub(crate) fn full(&mut self, params: &Params, input: Input<'_>) -> Result<bool, String> {
         let (ctx, st) = (self.ctx.ptr.as_ptr(), self.ptr.as_ptr());
         let mut raw = params.raw;
+        let attempts = Attempts::default();
+        let user = &attempts as *const Attempts as *mut c_void;
+        raw.encoder_begin_callback = Some(encoder_begins);
+        raw.encoder_begin_callback_user_data = user;
+        raw.logits_filter_callback = Some(next_token);
+        raw.logits_filter_callback_user_data = user;
         let rc = match input {
             Input::Samples(samples) => {
                 if samples.is_empty() || samples.len() > i32::MAX as usize {
@@ -315,7 +373,7 @@ impl State {
             }
         };
         if rc == 0 {
-            Ok(())
+            Ok(attempts.again.load(Ordering::Relaxed))
         } else {
             Err(format!("whisper_full returned {rc}"))
         }

@@ -331,7 +331,16 @@ impl Decoder<'_> {
                     reason: "whisper.cpp cannot make a decoding state (out of memory?)".into(),
                 })?),
         };
-        decode(&self.model, state, batch, language, opts)
+        let (t, sampled) = decode(&self.model, state, batch, language, opts)?;
+        // A state whose random generator was used is not used again: whisper.cpp seeds it
+        // only when the state is made, so the next sampled decoding on it would depend on
+        // which batches this decoder took before (a race between decoders, and between
+        // files in `vx run`). Fresh states make every batch's sampling start from the same
+        // seed; batches decoded at temperature 0 without fallback keep theirs (4-15 ms each).
+        if sampled || opts.temperature > 0.0 {
+            *self.state = None;
+        }
+        Ok(t)
     }
 }
 
@@ -348,14 +357,14 @@ struct ModelInfo<'a> {
 }
 
 /// One whisper call on `state`: the pieces joined, the segments (and words) mapped back to the
-/// file's timeline.
+/// file's timeline; and whether whisper.cpp fell back to sampling ([`ffi::State::full`]).
 fn decode(
     model: &ModelInfo<'_>,
     state: &mut ffi::State,
     pieces: &[Piece<'_>],
     language: Option<&str>,
     opts: &Options,
-) -> Result<Transcription> {
+) -> Result<(Transcription, bool)> {
     {
         let joined: std::borrow::Cow<'_, [f32]> = match pieces {
             [one] => one.samples.into(),
@@ -381,10 +390,13 @@ fn decode(
         if samples.len() < MIN_SAMPLES {
             // whisper.cpp transcribes nothing under 100 ms ("input is too short"), and under
             // 201 samples its spectrogram's reflective padding reads past the input.
-            return Ok(Transcription {
-                segments: Vec::new(),
-                language: language.unwrap_or("auto").to_string(),
-            });
+            return Ok((
+                Transcription {
+                    segments: Vec::new(),
+                    language: language.unwrap_or("auto").to_string(),
+                },
+                false,
+            ));
         }
         let prompt = opts.prompt.as_deref().filter(|t| !t.is_empty());
         let params = ffi::Params::new(&ffi::Settings {
@@ -417,7 +429,7 @@ fn decode(
             },
             None => ffi::Input::Samples(samples),
         };
-        state.full(&params, input).map_err(run)?;
+        let sampled = state.full(&params, input).map_err(run)?;
         let language = match language {
             Some(l) => l.to_string(),
             None => ffi::lang_str(state.lang_id()).unwrap_or("auto").to_string(),
@@ -465,7 +477,7 @@ fn decode(
                 words,
             });
         }
-        Ok(Transcription { segments, language })
+        Ok((Transcription { segments, language }, sampled))
     }
 }
 

@@ -154,6 +154,22 @@ pub struct TranscribeOptions {
     /// Called with each segment (on the file's timeline) as soon as it is settled, in order
     /// (`vx transcribe --stream-output`).
     pub on_segment: Option<OnSegment>,
+    /// Called with each batch of speech as it goes to whisper: its stretches of audio
+    /// (start, end) in seconds of the file (`vx transcribe --debug`).
+    pub on_batch: Option<OnBatch>,
+}
+
+/// Stretches of audio, (start, end) in seconds of the file.
+pub type Stretches = [(f64, f64)];
+
+/// A callback for each batch whisper is given.
+#[derive(Clone)]
+pub struct OnBatch(pub Arc<dyn Fn(&Stretches) + Send + Sync>);
+
+impl std::fmt::Debug for OnBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnBatch")
+    }
 }
 
 /// A callback for each settled segment.
@@ -709,6 +725,14 @@ fn windows_loop(
             } else {
                 dispatch.per_worker
             };
+            if let Some(on) = &dispatch.opts.on_batch {
+                let off = dispatch.offset;
+                let spans: Vec<(f64, f64)> = pieces
+                    .iter()
+                    .map(|(start, s)| (start + off, start + off + s.len() as f64 / rate))
+                    .collect();
+                (on.0)(&spans);
+            }
             dispatch.send(pieces, share)?;
             if first_to_learn {
                 dispatch.collect(dispatch.sent)?;

@@ -30,11 +30,14 @@ pub(crate) fn threads(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `--temperature`: 0 to 1 (`temperature=` of `vx run`).
+/// `--temperature`: 0, or 0.01 to 1 (`temperature=` of `vx run`; whisper.cpp divides the
+/// logits by it).
 pub(crate) fn temperature(s: &str) -> Result<f32, String> {
+    let min = vx_pipeline::settings::MIN_TEMPERATURE as f32;
     match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err("a number from 0 to 1".into()),
+        Ok(0.0) => Ok(0.0), // -0 too
+        Ok(v) if v.is_finite() && (min..=1.0).contains(&v) => Ok(v),
+        _ => Err("0, or a number from 0.01 to 1".into()),
     }
 }
 

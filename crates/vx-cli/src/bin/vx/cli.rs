@@ -276,6 +276,10 @@ pub(crate) enum Command {
         /// does (`[00:00:01.000 --> 00:00:04.200]  text`); the formats then go to -o only.
         #[arg(long)]
         stream_output: bool,
+        /// Print each batch of speech as it goes to whisper on standard error: its stretches
+        /// of audio in seconds of the file (the VAD's windows, joined into one whisper call).
+        #[arg(long)]
+        debug: bool,
     },
     /// Find where people speak (Silero VAD on 16 kHz mono audio decoded in-process): JSON
     /// with the speech spans in seconds.

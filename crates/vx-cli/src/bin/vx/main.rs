@@ -21,6 +21,7 @@ mod mcp;
 mod progress;
 mod run;
 mod search;
+mod transcribe;
 mod video;
 
 pub(crate) use args::*;
@@ -340,16 +341,17 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
             words,
             translate,
             stream_output,
+            debug,
         } => {
             let ext = format.first().map_or("json", |f| f.ext());
             let model = commands::model_for("transcribe", model.as_deref(), "--model PATH")?;
             inputs::each_input(&files, out.as_deref(), ext, |f, o| {
-                commands::transcribe(
+                transcribe::transcribe(
                     f,
                     &model,
                     &format,
                     o,
-                    commands::TranscribeFlags {
+                    transcribe::TranscribeFlags {
                         language: language.clone(),
                         threads,
                         no_vad,
@@ -362,6 +364,7 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
                         words,
                         translate,
                         stream_output,
+                        debug,
                     },
                     quiet,
                 )

@@ -156,7 +156,9 @@ impl Bulk {
         }
     }
 
-    pub fn finish(&self, s: &Summary, secs: f64, out: &Path) {
+    /// The closing lines; `unread`: the arguments that gave no input (a missing path, a FIFO,
+    /// a folder seen twice), each already warned about.
+    pub fn finish(&self, s: &Summary, secs: f64, out: &Path, unread: usize) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
@@ -185,6 +187,9 @@ impl Bulk {
         }
         if s.other_shards > 0 {
             line.push_str(&format!("; {} in other shards", s.other_shards));
+        }
+        if unread > 0 {
+            line.push_str(&format!("; {unread} path(s) not read (warnings above)"));
         }
         vx_cli::say!("{line}; results in {}", out.join("results.jsonl").display());
         if !st.slowest.is_empty() && done > 3 {

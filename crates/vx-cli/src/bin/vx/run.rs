@@ -120,7 +120,12 @@ pub fn run(a: &RunArgs, quiet: bool) -> Result<ExitCode> {
         &on_event,
     )
     .map_err(lift)?;
-    progress.finish(&summary, started.elapsed().as_secs_f64(), &a.out);
+    progress.finish(
+        &summary,
+        started.elapsed().as_secs_f64(),
+        &a.out,
+        found.problems.len(),
+    );
     if let Some((counts, secs)) = &summary.tables {
         if !quiet {
             let list: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
