@@ -9,31 +9,43 @@ use common::*;
 /// "disposed": the pause is at 8.48 s of the file.
 fn with_pause(d: &TempDir, pause: f64) -> std::path::PathBuf {
     let out = d.path(&format!("pause-{pause}.wav"));
-    let a = need("media/sense_and_sensibility_01_austen_64kb-0870.wav");
-    let b = need("media/sense_and_sensibility_01_austen_64kb-0880.wav");
-    ffmpeg(&[
-        "-i",
-        s(&a),
-        "-i",
-        s(&b),
-        "-f",
-        "lavfi",
-        "-i",
-        "anullsrc=r=16000:cl=mono:d=0.3",
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("anullsrc=r=16000:cl=mono:d={pause}"),
-        "-filter_complex",
+    joined(
+        &["0870", "0880"],
+        &[0.3, pause],
         "[1]asplit=2[a][b];[a]atrim=0:1.08[x];[b]atrim=start=1.08,asetpts=PTS-STARTPTS[y];\
          [0][2][x][3][y]concat=n=5:v=0:a=1",
-        "-ar",
-        "16000",
-        "-ac",
-        "1",
-        s(&out),
-    ]);
+        &out,
+    );
     out
+}
+
+/// `filter` over LibriVox `clips` (inputs 0..) and `silences` (the inputs after them), into
+/// `out` as 16 kHz mono.
+fn joined(clips: &[&str], silences: &[f64], filter: &str, out: &std::path::Path) {
+    let mut args: Vec<String> = Vec::new();
+    for c in clips {
+        let p = need(&format!(
+            "media/sense_and_sensibility_01_austen_64kb-{c}.wav"
+        ));
+        args.extend(["-i".into(), s(&p).to_string()]);
+    }
+    for d in silences {
+        args.extend(["-f", "lavfi", "-i"].map(String::from));
+        args.push(format!("anullsrc=r=16000:cl=mono:d={d}"));
+    }
+    args.extend(
+        [
+            "-filter_complex",
+            filter,
+            "-ar",
+            "16000",
+            "-ac",
+            "1",
+            s(out),
+        ]
+        .map(String::from),
+    );
+    ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 /// Issue #15: words were lost at window edges ("old-sposed" for "ill-disposed"). A pause in
@@ -176,26 +188,15 @@ fn temperature_and_fallback() {
 #[test]
 fn fallback_sampling_does_not_depend_on_the_decoders() {
     let d = TempDir::new("transcribe-seed");
-    let (a, b) = (
-        need("media/sense_and_sensibility_01_austen_64kb-0870.wav"),
-        need("media/sense_and_sensibility_01_austen_64kb-0890.wav"),
-    );
     // Two clips played backwards (12.4 s: whisper falls back on it), 3 s of silence, the
     // same again: two batches (two would exceed 20 s), both sampled.
     let rr = d.path("rr.wav");
-    ffmpeg(&[
-        "-i",
-        s(&a),
-        "-i",
-        s(&b),
-        "-f",
-        "lavfi",
-        "-i",
-        "anullsrc=r=16000:cl=mono:d=3",
-        "-filter_complex",
+    joined(
+        &["0870", "0890"],
+        &[3.0],
         "[0][1]concat=n=2:v=0:a=1,areverse,asplit=2[x][y];[x][2][y]concat=n=3:v=0:a=1",
-        s(&rr),
-    ]);
+        &rr,
+    );
     let one = transcribe(&rr, &["--threads", "1", "--debug"]);
     assert_eq!(
         stderr(&one).matches(": batch ").count(),
