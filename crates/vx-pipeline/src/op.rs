@@ -105,9 +105,6 @@ pub struct End {
 }
 
 impl End {
-    /// Why an operation that was handed no frame has, rightly, nothing to report (an empty
-    /// result with this warning instead of "no frame could be decoded"): the operation before
-    /// it handed on none, or `keyed` (it takes key frames) and the range has no keyframe.
     /// At the end of an operation that was handed `seen` frames: None when it saw some; the
     /// warning of [`End::nothing_to_do`] when it rightly saw none; else the "no frame could be
     /// decoded" error of `source`.
@@ -125,6 +122,9 @@ impl End {
         }
     }
 
+    /// Why an operation that was handed no frame has, rightly, nothing to report (an empty
+    /// result with this warning instead of "no frame could be decoded"): the operation before
+    /// it handed on none, or `keyed` (it takes key frames) and the range has no keyframe.
     pub fn nothing_to_do(&self, keyed: bool) -> Option<String> {
         match (self.handed_on, &self.no_keyframe) {
             _ if self.producer_failed => None,
